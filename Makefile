@@ -1,0 +1,51 @@
+# Crossfold: `make run` sets everything up and opens the app on the demo workspace;
+# `make test` sets everything up and runs the tests. `make setup` is idempotent and fast when done.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.crossfold-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
+APT_PACKAGES := libegl1 libgl1-mesa-dri libegl-mesa0 libosmesa6 xvfb xauth \
+	libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
+	libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-xfixes0 \
+	libfontconfig1 libdbus-1-3 libglib2.0-0 fonts-dejavu-core
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps run test lint bench clean-venv
+
+setup: system-deps $(STAMP)
+
+# Debian packages for offscreen rendering (EGL/Mesa), Xvfb and Qt's xcb plugin, installed only where missing.
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+		| grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing Debian packages:" $$missing; \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else \
+			echo "missing Debian packages (run as root: apt-get install $$missing)"; \
+		fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@rm -f $(VENV)/.crossfold-* && touch $@
+
+run: setup
+	@$(BIN)/crossfold --check-display
+	$(BIN)/trainer demo-data
+	$(BIN)/crossfold
+
+test: setup
+	$(BIN)/ruff check .
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python bench/render.py
+
+clean-venv:
+	rm -rf $(VENV)

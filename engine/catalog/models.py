@@ -1,0 +1,110 @@
+"""SQLAlchemy 2.0 models of the catalogue (see shared DESIGN.md, "Catalogue").
+
+Observation modalities: ``text`` (a caption), ``image`` (an image of an image-text item) and
+``view`` (one rendered or pre-rendered view of a shape; ``view_index`` orders them). A shape's
+``shape`` embedding is made from its ``view`` observations.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+DATASET_KINDS = ("shape-text", "image-text")
+MODALITIES = ("text", "image", "view")
+SPLITS = ("train", "val", "test")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON}
+
+
+class SchemaVersion(Base):
+    __tablename__ = "schema_version"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    source_format: Mapped[str] = mapped_column(String(40))
+    root: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    items: Mapped[list[Item]] = relationship(back_populates="dataset", cascade="all, delete-orphan")
+
+
+class Item(Base):
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "key", name="uq_item_key"),
+        Index("ix_items_dataset_split", "dataset_id", "split"),
+        Index("ix_items_dataset_category", "dataset_id", "category"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(400))
+    split: Mapped[str] = mapped_column(String(10), default="train")
+    category: Mapped[str] = mapped_column(String(100), default="")
+    asset_path: Mapped[str] = mapped_column(Text, default="")
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    dataset: Mapped[Dataset] = relationship(back_populates="items")
+    observations: Mapped[list[Observation]] = relationship(
+        back_populates="item", cascade="all, delete-orphan", order_by="Observation.id"
+    )
+
+
+class Observation(Base):
+    __tablename__ = "observations"
+    __table_args__ = (Index("ix_obs_item_modality", "item_id", "modality"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    modality: Mapped[str] = mapped_column(String(10))
+    text: Mapped[str | None] = mapped_column(Text, default=None)
+    path: Mapped[str | None] = mapped_column(Text, default=None)
+    view_index: Mapped[int | None] = mapped_column(Integer, default=None)
+
+    item: Mapped[Item] = relationship(back_populates="observations")
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
+    loss: Mapped[str] = mapped_column(String(20))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="created")
+    pid: Mapped[int | None] = mapped_column(Integer, default=None)
+    run_dir: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class IndexRow(Base):
+    __tablename__ = "indexes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    modality: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    dim: Mapped[int] = mapped_column(Integer, default=0)
+    space: Mapped[str] = mapped_column(String(10), default="ip")
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    checkpoint_sha256: Mapped[str] = mapped_column(String(64), default="")
+    built_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

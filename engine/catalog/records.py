@@ -1,0 +1,61 @@
+"""Plain records that importers and generators hand to the catalogue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ItemRecord:
+    """One item with its observations, as an importer found it.
+
+    ``images`` are image files of an image-text item (usually one); ``views`` are pre-rendered views
+    of a shape, in view order. Paths are absolute and already checked by the importer.
+    """
+
+    key: str
+    split: str = "train"
+    category: str = ""
+    asset_path: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    captions: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    views: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    name: str
+    kind: str
+    source_format: str
+    root: str
+    items: int
+    observations: int
+    by_modality: dict[str, int]
+    by_split: dict[str, int]
+    categories: int
+    created_at: str
+    meta: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "source_format": self.source_format,
+            "root": self.root,
+            "items": self.items,
+            "observations": self.observations,
+            "by_modality": self.by_modality,
+            "by_split": self.by_split,
+            "categories": self.categories,
+            "created_at": self.created_at,
+            "meta": self.meta,
+        }
+
+
+@dataclass(frozen=True)
+class AddResult:
+    items_added: int
+    items_updated: int
+    observations_added: int

@@ -1,0 +1,327 @@
+"""The one object through which the rest of Crossfold reads and writes the catalogue."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.catalog.models import DATASET_KINDS, Dataset, Item, Observation
+from engine.catalog.records import AddResult, DatasetSummary, ItemRecord
+from engine.catalog.schema import ensure_schema, make_engine
+from engine.errors import CrossfoldError
+
+_CHUNK = 500  # rows per multi-row INSERT (SQLite's variable limit is 32766)
+
+
+class CatalogError(CrossfoldError, LookupError):
+    """A catalogue lookup failed; the message says what to do."""
+
+
+class Catalog:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.engine = make_engine(self.path)
+        self.schema_version = ensure_schema(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # ---- datasets -------------------------------------------------------------------------
+    def dataset(self, name: str) -> Dataset | None:
+        with self.session() as s:
+            return s.scalar(select(Dataset).where(Dataset.name == name))
+
+    def require_dataset(self, name: str) -> Dataset:
+        ds = self.dataset(name)
+        if ds is None:
+            known = ", ".join(d.name for d in self.datasets()) or "none yet"
+            raise CatalogError(f"no dataset named {name!r} in {self.path} (known: {known})")
+        return ds
+
+    def datasets(self) -> list[Dataset]:
+        with self.session() as s:
+            return list(s.scalars(select(Dataset).order_by(Dataset.name)))
+
+    def create_dataset(
+        self,
+        name: str,
+        kind: str,
+        source_format: str,
+        root: str | Path = "",
+        meta: dict[str, Any] | None = None,
+    ) -> Dataset:
+        """Return the dataset called ``name``, creating it if needed (same kind required)."""
+        if kind not in DATASET_KINDS:
+            raise ValueError(f"dataset kind must be one of {DATASET_KINDS}, not {kind!r}")
+        with self.session() as s:
+            ds = s.scalar(select(Dataset).where(Dataset.name == name))
+            if ds is not None:
+                if ds.kind != kind:
+                    raise CatalogError(f"dataset {name!r} exists with kind {ds.kind}, not {kind}")
+                return ds
+            ds = Dataset(name=name, kind=kind, source_format=source_format, root=str(root), meta=meta or {})
+            s.add(ds)
+            s.flush()
+            return ds
+
+    def update_dataset_meta(self, dataset_id: int, **meta: Any) -> None:
+        with self.session() as s:
+            ds = s.get(Dataset, dataset_id)
+            if ds is None:
+                raise CatalogError(f"no dataset with id {dataset_id}")
+            ds.meta = {**(ds.meta or {}), **meta}
+
+    def delete_dataset(self, name: str) -> None:
+        with self.session() as s:
+            ds = s.scalar(select(Dataset).where(Dataset.name == name))
+            if ds is not None:
+                s.delete(ds)
+
+    # ---- items and observations ----------------------------------------------------------
+    def add_records(self, dataset_id: int, records: Iterable[ItemRecord]) -> AddResult:
+        """Add items and their observations; what is already there is not added twice.
+
+        An item is identified by its key within the dataset; an observation by (modality, text or
+        path). Re-importing a source therefore adds nothing, and a second source with more captions
+        for the same keys adds only the new captions.
+        """
+        items_added = items_updated = obs_added = 0
+        with self.session() as s:
+            existing: dict[str, int] = dict(
+                s.execute(select(Item.key, Item.id).where(Item.dataset_id == dataset_id)).all()
+            )
+            seen: dict[int, set[tuple[str, str, int | None]]] = defaultdict(set)
+            if existing:
+                rows = s.execute(
+                    select(Observation.item_id, Observation.modality, Observation.text, Observation.path,
+                           Observation.view_index)
+                    .join(Item, Item.id == Observation.item_id)
+                    .where(Item.dataset_id == dataset_id)
+                )
+                for item_id, modality, text, path, view_index in rows:
+                    seen[item_id].add(_obs_key(modality, text if modality == "text" else path, view_index))
+
+            batch: list[ItemRecord] = []
+            for record in records:
+                batch.append(record)
+                if len(batch) >= _CHUNK:
+                    a, u, o = self._add_batch(s, dataset_id, batch, existing, seen)
+                    items_added, items_updated, obs_added = items_added + a, items_updated + u, obs_added + o
+                    batch = []
+            if batch:
+                a, u, o = self._add_batch(s, dataset_id, batch, existing, seen)
+                items_added, items_updated, obs_added = items_added + a, items_updated + u, obs_added + o
+        return AddResult(items_added, items_updated, obs_added)
+
+    @staticmethod
+    def _add_batch(
+        s: Session,
+        dataset_id: int,
+        batch: Sequence[ItemRecord],
+        existing: dict[str, int],
+        seen: dict[int, set[tuple[str, str, int | None]]],
+    ) -> tuple[int, int, int]:
+        merged: dict[str, ItemRecord] = {}
+        for rec in batch:  # the same key twice in one batch: merge the observations
+            if rec.key in merged:
+                m = merged[rec.key]
+                m.captions += rec.captions
+                m.images += rec.images
+                m.views += rec.views
+            else:
+                merged[rec.key] = ItemRecord(rec.key, rec.split, rec.category, rec.asset_path, dict(rec.meta),
+                                             list(rec.captions), list(rec.images), list(rec.views))
+        new = [r for k, r in merged.items() if k not in existing]
+        if new:
+            rows = s.execute(
+                insert(Item).returning(Item.id, Item.key),
+                [
+                    {"dataset_id": dataset_id, "key": r.key, "split": r.split, "category": r.category,
+                     "asset_path": r.asset_path, "meta": r.meta}
+                    for r in new
+                ],
+            ).all()
+            existing.update({key: item_id for item_id, key in rows})
+        obs_rows: list[dict[str, Any]] = []
+        updated = 0
+        for rec in merged.values():
+            item_id = existing[rec.key]
+            before = len(obs_rows)
+            have = seen[item_id]
+            for caption in rec.captions:
+                k = _obs_key("text", caption, None)
+                if k not in have:
+                    have.add(k)
+                    obs_rows.append({"item_id": item_id, "modality": "text", "text": caption})
+            for path in rec.images:
+                k = _obs_key("image", path, None)
+                if k not in have:
+                    have.add(k)
+                    obs_rows.append({"item_id": item_id, "modality": "image", "path": path})
+            for i, path in enumerate(rec.views):
+                k = _obs_key("view", path, i)
+                if k not in have:
+                    have.add(k)
+                    obs_rows.append({"item_id": item_id, "modality": "view", "path": path, "view_index": i})
+            if len(obs_rows) > before and rec not in new:
+                updated += 1
+        for start in range(0, len(obs_rows), _CHUNK):
+            s.execute(insert(Observation), obs_rows[start : start + _CHUNK])
+        return len(new), updated, len(obs_rows)
+
+    def replace_views(self, views: dict[int, Sequence[str]]) -> int:
+        """Set the ``view`` observations of items (item id -> view paths in order)."""
+        ids = list(views)
+        rows = [
+            {"item_id": item_id, "modality": "view", "path": str(p), "view_index": i}
+            for item_id, paths in views.items()
+            for i, p in enumerate(paths)
+        ]
+        with self.session() as s:
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                s.execute(
+                    delete(Observation).where(Observation.item_id.in_(chunk), Observation.modality == "view")
+                )
+            for start in range(0, len(rows), _CHUNK):
+                s.execute(insert(Observation), rows[start : start + _CHUNK])
+        return len(rows)
+
+    def set_item_meta(self, item_id: int, **meta: Any) -> None:
+        with self.session() as s:
+            item = s.get(Item, item_id)
+            if item is not None:
+                item.meta = {**(item.meta or {}), **meta}
+
+    def items(
+        self,
+        dataset_id: int,
+        split: str | None = None,
+        category: str | None = None,
+        text: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[Item]:
+        with self.session() as s:
+            q = self._item_query(dataset_id, split, category, text).order_by(Item.id).offset(offset)
+            if limit is not None:
+                q = q.limit(limit)
+            return list(s.scalars(q))
+
+    def count_items(
+        self, dataset_id: int, split: str | None = None, category: str | None = None, text: str | None = None
+    ) -> int:
+        with self.session() as s:
+            sub = self._item_query(dataset_id, split, category, text).subquery()
+            return int(s.scalar(select(func.count()).select_from(sub)) or 0)
+
+    @staticmethod
+    def _item_query(dataset_id: int, split: str | None, category: str | None, text: str | None):  # noqa: ANN205
+        q = select(Item).where(Item.dataset_id == dataset_id)
+        if split:
+            q = q.where(Item.split == split)
+        if category:
+            q = q.where(Item.category == category)
+        if text:
+            matching = select(Observation.item_id).where(
+                Observation.modality == "text", Observation.text.icontains(text, autoescape=True)
+            )
+            q = q.where(Item.id.in_(matching))
+        return q
+
+    def item(self, item_id: int) -> Item | None:
+        """An item with its observations loaded."""
+        with self.session() as s:
+            item = s.get(Item, item_id)
+            if item is not None:
+                _ = list(item.observations)
+            return item
+
+    def item_by_key(self, dataset_id: int, key: str) -> Item | None:
+        with self.session() as s:
+            item = s.scalar(select(Item).where(Item.dataset_id == dataset_id, Item.key == key))
+            if item is not None:
+                _ = list(item.observations)
+            return item
+
+    def observations(
+        self, dataset_id: int, modality: str, split: str | None = None
+    ) -> list[tuple[int, int, str, int | None]]:
+        """(observation id, item id, text or path, view index) of one modality, by item then view."""
+        value = Observation.text if modality == "text" else Observation.path
+        q = (
+            select(Observation.id, Observation.item_id, value, Observation.view_index)
+            .join(Item, Item.id == Observation.item_id)
+            .where(Item.dataset_id == dataset_id, Observation.modality == modality)
+            .order_by(Observation.item_id, Observation.view_index, Observation.id)
+        )
+        if split:
+            q = q.where(Item.split == split)
+        with self.session() as s:
+            return [tuple(r) for r in s.execute(q).all()]  # type: ignore[misc]
+
+    def categories(self, dataset_id: int) -> list[str]:
+        with self.session() as s:
+            return list(
+                s.scalars(select(Item.category).where(Item.dataset_id == dataset_id).distinct().order_by(Item.category))
+            )
+
+    def set_split(self, item_ids: Sequence[int], split: str) -> None:
+        with self.session() as s:
+            for start in range(0, len(item_ids), _CHUNK):
+                s.execute(update(Item).where(Item.id.in_(item_ids[start : start + _CHUNK])).values(split=split))
+
+    # ---- summaries ------------------------------------------------------------------------
+    def summaries(self) -> list[DatasetSummary]:
+        with self.session() as s:
+            datasets = list(s.scalars(select(Dataset).order_by(Dataset.name)))
+            return [self._summary(s, ds) for ds in datasets]
+
+    def summary(self, name: str) -> DatasetSummary:
+        ds = self.require_dataset(name)
+        with self.session() as s:
+            return self._summary(s, ds)
+
+    @staticmethod
+    def _summary(s: Session, ds: Dataset) -> DatasetSummary:
+        by_split = dict(
+            s.execute(select(Item.split, func.count()).where(Item.dataset_id == ds.id).group_by(Item.split)).all()
+        )
+        by_modality = dict(
+            s.execute(
+                select(Observation.modality, func.count())
+                .join(Item, Item.id == Observation.item_id)
+                .where(Item.dataset_id == ds.id)
+                .group_by(Observation.modality)
+            ).all()
+        )
+        categories = s.scalar(select(func.count(func.distinct(Item.category))).where(Item.dataset_id == ds.id))
+        return DatasetSummary(
+            name=ds.name,
+            kind=ds.kind,
+            source_format=ds.source_format,
+            root=ds.root,
+            items=sum(by_split.values()),
+            observations=sum(by_modality.values()),
+            by_modality=by_modality,
+            by_split=by_split,
+            categories=int(categories or 0),
+            created_at=ds.created_at.isoformat() if ds.created_at else "",
+            meta=dict(ds.meta or {}),
+        )
+
+
+def _obs_key(modality: str, value: str | None, view_index: int | None) -> tuple[str, str, int | None]:
+    return (modality, value or "", view_index if modality == "view" else None)

@@ -1,0 +1,74 @@
+"""Engine creation, SQLite pragmas and schema migrations.
+
+``SCHEMA_VERSION`` is the version the code expects. A new catalogue is created at that version;
+an older one is brought up by running every step in ``MIGRATIONS`` above its stored version, in
+order, each in its own transaction, recording the new version after each step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event, select, text
+
+from engine.catalog.models import Base, SchemaVersion
+from engine.errors import CrossfoldError
+
+SCHEMA_VERSION = 1
+
+# version -> step that turns a catalogue at version-1 into one at version.
+# The next schema change adds e.g. ``2: _add_item_thumbnail_column`` here and bumps SCHEMA_VERSION.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+
+class SchemaError(CrossfoldError):
+    pass
+
+
+def make_engine(path: Path) -> Engine:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    return engine
+
+
+def stored_version(conn: Connection) -> int | None:
+    has_table = conn.execute(
+        text("SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'")
+    ).first()
+    if not has_table:
+        return None
+    return conn.execute(select(SchemaVersion.version).order_by(SchemaVersion.id.desc())).scalar()
+
+
+def ensure_schema(engine: Engine, target: int | None = None) -> int:
+    """Create or migrate the schema; returns the version now stored."""
+    target = SCHEMA_VERSION if target is None else target
+    with engine.begin() as conn:
+        version = stored_version(conn)
+        if version is None:
+            Base.metadata.create_all(conn)
+            conn.execute(SchemaVersion.__table__.insert().values(version=target))
+            return target
+    if version > target:
+        raise SchemaError(
+            f"catalogue schema version {version} is newer than this Crossfold ({target}); upgrade Crossfold"
+        )
+    for step in range(version + 1, target + 1):
+        migrate = MIGRATIONS.get(step)
+        if migrate is None:
+            raise SchemaError(f"no migration to schema version {step}")
+        with engine.begin() as conn:
+            migrate(conn)
+            conn.execute(SchemaVersion.__table__.insert().values(version=step))
+    return target

@@ -1,0 +1,71 @@
+"""The workspace: one folder holding the catalogue, renders, runs, indexes and logs.
+
+Resolution order: an explicit path (``--workspace``) > ``CROSSFOLD_WORKSPACE`` > the XDG data
+directory (``$XDG_DATA_HOME/crossfold``, via platformdirs).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+ENV_VAR = "CROSSFOLD_WORKSPACE"
+CATALOG_FILE = "catalog.sqlite"
+
+
+def default_workspace() -> Path:
+    return Path(platformdirs.user_data_dir("crossfold", appauthor=False))
+
+
+def resolve_workspace(explicit: str | os.PathLike[str] | None = None) -> Path:
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser().resolve()
+    return default_workspace()
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @classmethod
+    def open(cls, explicit: str | os.PathLike[str] | None = None, create: bool = True) -> Workspace:
+        ws = cls(resolve_workspace(explicit))
+        if create:
+            ws.root.mkdir(parents=True, exist_ok=True)
+        return ws
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / CATALOG_FILE
+
+    @property
+    def renders(self) -> Path:
+        return self.root / "renders"
+
+    @property
+    def datasets(self) -> Path:
+        """Where generated data (the demo sets) lives; imported data stays where it is."""
+        return self.root / "datasets"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def indexes(self) -> Path:
+        return self.root / "indexes"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def catalog(self):  # -> Catalog (import here keeps this module dependency-free)
+        from engine.catalog import Catalog
+
+        return Catalog(self.catalog_path)

@@ -1,0 +1,24 @@
+"""Options every command shares."""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.workspace import Workspace
+
+
+def add_workspace(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workspace",
+        metavar="DIR",
+        default=None,
+        help="workspace folder (default: $CROSSFOLD_WORKSPACE, else the XDG data dir)",
+    )
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def open_workspace(args: argparse.Namespace) -> Workspace:
+    return Workspace.open(args.workspace)

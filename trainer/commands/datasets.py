@@ -1,0 +1,81 @@
+"""``trainer datasets list|show``."""
+
+from __future__ import annotations
+
+import argparse
+
+from trainer.commands.common import add_json, add_workspace, open_workspace
+from trainer.output import print_json, print_table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("datasets", help="list datasets or show one")
+    dsub = p.add_subparsers(dest="datasets_command", required=True, metavar="ACTION")
+    ls = dsub.add_parser("list", help="every dataset with its item and observation counts")
+    add_workspace(ls)
+    add_json(ls)
+    ls.set_defaults(func=list_datasets)
+    show = dsub.add_parser("show", help="one dataset: counts by split and modality, a few items")
+    show.add_argument("name")
+    show.add_argument("--items", type=int, default=5, metavar="N", help="show the first N items (default 5)")
+    add_workspace(show)
+    add_json(show)
+    show.set_defaults(func=show_dataset)
+
+
+def list_datasets(args: argparse.Namespace) -> int:
+    ws = open_workspace(args)
+    summaries = ws.catalog().summaries()
+    if args.json:
+        print_json({"workspace": str(ws.root), "datasets": [s.as_dict() for s in summaries]})
+        return 0
+    if not summaries:
+        print(f"no datasets in {ws.root} (try `trainer demo-data` or `trainer import`)")
+        return 0
+    print_table(
+        ["name", "kind", "format", "items", "captions", "images", "views", "train/val/test"],
+        [
+            [s.name, s.kind, s.source_format, s.items, s.by_modality.get("text", 0),
+             s.by_modality.get("image", 0), s.by_modality.get("view", 0),
+             "/".join(str(s.by_split.get(k, 0)) for k in ("train", "val", "test"))]
+            for s in summaries
+        ],
+    )
+    return 0
+
+
+def show_dataset(args: argparse.Namespace) -> int:
+    ws = open_workspace(args)
+    catalog = ws.catalog()
+    summary = catalog.summary(args.name)
+    ds = catalog.require_dataset(args.name)
+    items = catalog.items(ds.id, limit=max(0, args.items))
+    shown = []
+    for item in items:
+        full = catalog.item(item.id)
+        obs = full.observations if full else []
+        shown.append({
+            "key": item.key, "split": item.split, "category": item.category, "asset_path": item.asset_path,
+            "captions": [o.text for o in obs if o.modality == "text"],
+            "images": [o.path for o in obs if o.modality == "image"],
+            "views": [o.path for o in obs if o.modality == "view"],
+            "meta": item.meta,
+        })
+    if args.json:
+        print_json({**summary.as_dict(), "categories_list": catalog.categories(ds.id), "sample": shown})
+        return 0
+    print(f"{summary.name}  ({summary.kind}, from {summary.source_format})")
+    print(f"  root:         {summary.root}")
+    print(f"  items:        {summary.items}  " + "  ".join(f"{k}={v}" for k, v in sorted(summary.by_split.items())))
+    print(f"  observations: {summary.observations}  "
+          + "  ".join(f"{k}={v}" for k, v in sorted(summary.by_modality.items())))
+    print(f"  categories:   {', '.join(catalog.categories(ds.id)[:20])}")
+    for item in shown:
+        print(f"\n  [{item['split']}] {item['key']}  ({item['category']})")
+        for caption in item["captions"][:5]:
+            print(f"    - {caption}")
+        if item["views"]:
+            print(f"    {len(item['views'])} views, e.g. {item['views'][0]}")
+        for path in item["images"][:1]:
+            print(f"    image: {path}")
+    return 0

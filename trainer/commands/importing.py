@@ -1,0 +1,53 @@
+"""``trainer import FORMAT PATH --name NAME``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from trainer.commands.common import add_json, add_workspace, open_workspace
+from trainer.output import print_json
+from trainer.progress import bar
+
+FORMATS = ("text2shape", "karpathy", "coco", "flickr-token", "csv", "folder")
+_SHOWN_PROBLEMS = 20
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="import a dataset in a real format into the catalogue")
+    p.add_argument("format", choices=FORMATS, metavar="FORMAT", help=" | ".join(FORMATS))
+    p.add_argument("path", type=Path, help="the captions file (or the folder, for `folder`)")
+    p.add_argument("--name", required=True, help="dataset name in the catalogue")
+    p.add_argument("--images-root", type=Path, default=None, metavar="DIR", help="where image paths resolve")
+    p.add_argument("--meshes-root", type=Path, default=None, metavar="DIR",
+                   help="ShapeNet-style mesh folder, flat <modelId>.obj files, or <modelId>/*.png views")
+    p.add_argument("--img-key", default="filepath", help="csv: image column (default filepath)")
+    p.add_argument("--caption-key", default="title", help="csv: caption column (default title)")
+    p.add_argument("--separator", default=None, help="csv: column separator (default: tab for .tsv, else ,)")
+    add_workspace(p)
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.data.importers import run_import
+
+    ws = open_workspace(args)
+    with bar(f"import {args.format}", unit="rec") as progress:
+        report = run_import(
+            ws.catalog(), ws, args.format, args.path, args.name,
+            images_root=args.images_root, meshes_root=args.meshes_root,
+            img_key=args.img_key, caption_key=args.caption_key, separator=args.separator,
+            on_progress=progress,
+        )
+    if args.json:
+        print_json(report.as_dict())
+        return 0
+    print(report.summary_line())
+    for problem in report.problems[:_SHOWN_PROBLEMS]:
+        print(f"  skipped {problem}")
+    if report.skipped > _SHOWN_PROBLEMS:
+        print(f"  ... and {report.skipped - _SHOWN_PROBLEMS} more")
+    if report.log_path:
+        print(f"  full report: {report.log_path}")
+    return 0

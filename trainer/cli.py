@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -29,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except user_errors() as exc:
         print(f"trainer: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `trainer ... | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("trainer: interrupted", file=sys.stderr)
         return 130

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.catalog.models import DATASET_KINDS, Dataset, Item, Observation
+from engine.catalog.models import DATASET_KINDS, Dataset, Item, Observation, Run, utcnow
 from engine.catalog.records import AddResult, DatasetSummary, ItemRecord
 from engine.catalog.schema import ensure_schema, make_engine
 from engine.errors import CrossfoldError
@@ -144,6 +144,7 @@ class Catalog:
                 merged[rec.key] = ItemRecord(rec.key, rec.split, rec.category, rec.asset_path, dict(rec.meta),
                                              list(rec.captions), list(rec.images), list(rec.views))
         new = [r for k, r in merged.items() if k not in existing]
+        new_keys = {r.key for r in new}
         if new:
             rows = s.execute(
                 insert(Item).returning(Item.id, Item.key),
@@ -164,18 +165,18 @@ class Catalog:
                 k = _obs_key("text", caption, None)
                 if k not in have:
                     have.add(k)
-                    obs_rows.append({"item_id": item_id, "modality": "text", "text": caption})
+                    obs_rows.append(_obs_row(item_id, "text", text=caption))
             for path in rec.images:
                 k = _obs_key("image", path, None)
                 if k not in have:
                     have.add(k)
-                    obs_rows.append({"item_id": item_id, "modality": "image", "path": path})
+                    obs_rows.append(_obs_row(item_id, "image", path=path))
             for i, path in enumerate(rec.views):
                 k = _obs_key("view", path, i)
                 if k not in have:
                     have.add(k)
-                    obs_rows.append({"item_id": item_id, "modality": "view", "path": path, "view_index": i})
-            if len(obs_rows) > before and rec not in new:
+                    obs_rows.append(_obs_row(item_id, "view", path=path, view_index=i))
+            if len(obs_rows) > before and rec.key not in new_keys:
                 updated += 1
         for start in range(0, len(obs_rows), _CHUNK):
             s.execute(insert(Observation), obs_rows[start : start + _CHUNK])
@@ -185,7 +186,7 @@ class Catalog:
         """Set the ``view`` observations of items (item id -> view paths in order)."""
         ids = list(views)
         rows = [
-            {"item_id": item_id, "modality": "view", "path": str(p), "view_index": i}
+            _obs_row(item_id, "view", path=str(p), view_index=i)
             for item_id, paths in views.items()
             for i, p in enumerate(paths)
         ]
@@ -283,6 +284,50 @@ class Catalog:
             for start in range(0, len(item_ids), _CHUNK):
                 s.execute(update(Item).where(Item.id.in_(item_ids[start : start + _CHUNK])).values(split=split))
 
+    # ---- runs -----------------------------------------------------------------------------
+    def upsert_run(self, name: str, **fields: Any) -> Run:
+        """Create the run called ``name`` or update the given fields of it."""
+        with self.session() as s:
+            run = s.scalar(select(Run).where(Run.name == name))
+            if run is None:
+                run = Run(name=name, loss=fields.pop("loss", ""))
+                s.add(run)
+            for key, value in fields.items():
+                setattr(run, key, value)
+            if fields.get("status") == "running" and run.started_at is None:
+                run.started_at = utcnow()
+            if fields.get("status") in ("done", "failed", "cancelled"):
+                run.finished_at = utcnow()
+            s.flush()
+            return run
+
+    def merge_run_metrics(self, name: str, metrics: dict[str, Any]) -> None:
+        with self.session() as s:
+            run = s.scalar(select(Run).where(Run.name == name))
+            if run is not None:
+                run.metrics = {**(run.metrics or {}), **metrics}
+
+    def run(self, name: str) -> Run | None:
+        with self.session() as s:
+            return s.scalar(select(Run).where(Run.name == name))
+
+    def require_run(self, name: str) -> Run:
+        run = self.run(name)
+        if run is None:
+            known = ", ".join(r.name for r in self.runs()) or "none yet"
+            raise CatalogError(f"no run named {name!r} in {self.path} (known: {known})")
+        return run
+
+    def runs(self) -> list[Run]:
+        with self.session() as s:
+            return list(s.scalars(select(Run).order_by(Run.id)))
+
+    def delete_run(self, name: str) -> None:
+        with self.session() as s:
+            run = s.scalar(select(Run).where(Run.name == name))
+            if run is not None:
+                s.delete(run)
+
     # ---- summaries ------------------------------------------------------------------------
     def summaries(self) -> list[DatasetSummary]:
         with self.session() as s:
@@ -321,6 +366,13 @@ class Catalog:
             created_at=ds.created_at.isoformat() if ds.created_at else "",
             meta=dict(ds.meta or {}),
         )
+
+
+def _obs_row(
+    item_id: int, modality: str, text: str | None = None, path: str | None = None, view_index: int | None = None
+) -> dict[str, Any]:
+    """Every row with the same columns, so SQLAlchemy sends a chunk as one multi-row INSERT."""
+    return {"item_id": item_id, "modality": modality, "text": text, "path": path, "view_index": view_index}
 
 
 def _obs_key(modality: str, value: str | None, view_index: int | None) -> tuple[str, str, int | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from trainer.commands.common import add_json, add_workspace, open_workspace
 from trainer.output import print_json
@@ -31,11 +32,17 @@ def run(args: argparse.Namespace) -> int:
             ws, ws.catalog(), shapes=args.shapes, scenes=args.scenes, views=args.views, size=args.size,
             seed=args.seed, workers=args.workers, on_progress=progress,
         )
-    data = summary.as_dict() if hasattr(summary, "as_dict") else vars(summary)
+    data = dataclasses.asdict(summary)
     if args.json:
-        print_json(data)
+        print_json({"workspace": str(ws.root), **data})
         return 0
-    print(f"demo data ready in {ws.root}")
-    for key, value in data.items():
-        print(f"  {key}: {value}")
+    print(f"demo data ready in {ws.root} ({summary.seconds:.1f} s)")
+    for part in (summary.shapes, summary.scenes):
+        if part is not None:
+            print(f"  {part.name}: {part.status}, {part.items} items, {part.captions} captions, "
+                  f"{part.files_written} files written")
+    if summary.render is not None:
+        r = summary.render
+        print(f"  renders: {r.rendered} rendered, {r.cached} from cache, {len(r.failed)} failed "
+              f"({summary.render_seconds:.1f} s)")
     return 0

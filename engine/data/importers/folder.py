@@ -1,0 +1,115 @@
+"""A folder of images (png/jpg/jpeg/webp/bmp) or meshes (obj/off/ply/stl/glb/gltf), each with a
+same-stem ``.txt`` holding one caption per line (blank lines ignored).
+
+The folder is walked recursively (hidden files and folders skipped, symlinked folders not
+followed). Key: the file's path relative to the folder; category: its sub-folder (``chair`` for
+``chair/a.obj``, empty at the top). A folder holding both kinds is imported as the kind with more
+files, each file of the other kind being reported; as many of each is an ImportFailed. Meshes make
+a ``shape-text`` dataset (rendered later by ``trainer render``), images an ``image-text`` one.
+Items are split by a hash of the key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from engine.catalog.records import ItemRecord
+from engine.data.importers.checks import (
+    IMAGE_SUFFIXES,
+    MESH_SUFFIXES,
+    clean_caption,
+    image_problem,
+    is_file,
+    mesh_problem,
+)
+from engine.data.importers.paths import key_inside
+from engine.data.importers.reading import decoded_lines
+from engine.data.importers.report import ImportReport
+from engine.data.importers.source import ImportFailed, ImportOptions, LoadedSource
+from engine.data.splits import split_for_key
+
+
+def load(path: Path, options: ImportOptions, report: ImportReport) -> LoadedSource:
+    if not path.exists():
+        raise ImportFailed(f"{path}: no such folder")
+    if not path.is_dir():
+        raise ImportFailed(f"{path}: is a file; the folder format takes a folder of images or meshes")
+    root = path.resolve()
+    images, meshes = _scan(root)
+    report.records_read = len(images) + len(meshes)
+    if images and meshes:
+        if len(images) == len(meshes):
+            raise ImportFailed(
+                f"{path}: holds {len(images)} images and {len(meshes)} meshes; "
+                "a folder must hold one kind (the kind with more files is imported)"
+            )
+        keep, drop = (images, meshes) if len(images) > len(meshes) else (meshes, images)
+        kept_name = "images" if keep is images else "meshes"
+        why = f"not one of the folder's {kept_name} ({len(images)} images, {len(meshes)} meshes)"
+        for file in drop:
+            report.skip(path, f"key {key_inside(root, file)}", why)
+    else:
+        keep = images or meshes
+    is_mesh = bool(keep) and keep is meshes
+    if not keep:
+        report.skip(path, "folder", f"no images ({', '.join(IMAGE_SUFFIXES)}) or meshes "
+                                    f"({', '.join(MESH_SUFFIXES)}) found")
+    return LoadedSource(
+        kind="shape-text" if is_mesh else "image-text",
+        root=root,
+        records=_records(path, root, keep, is_mesh, report),
+        total=len(keep),
+    )
+
+
+def _scan(root: Path) -> tuple[list[Path], list[Path]]:
+    images: list[Path] = []
+    meshes: list[Path] = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            suffix = os.path.splitext(name)[1].lower()
+            if suffix in IMAGE_SUFFIXES:
+                images.append(Path(folder, name))
+            elif suffix in MESH_SUFFIXES:
+                meshes.append(Path(folder, name))
+    return images, meshes
+
+
+def _records(
+    source: Path, root: Path, files: list[Path], is_mesh: bool, report: ImportReport
+) -> Iterator[ItemRecord | None]:
+    for file in files:
+        key = key_inside(root, file)
+        where = f"key {key}"
+        text_file = file.with_suffix(".txt")
+        if not is_file(text_file):
+            report.skip(source, where, f"no caption file {text_file.name} next to it")
+            yield None
+            continue
+        captions: list[str] = []
+        for _, line in decoded_lines(text_file, report):
+            if line.strip():
+                captions.append(clean_caption(line))
+        if not captions:
+            report.skip(source, where, f"no captions in {text_file.name}")
+            yield None
+            continue
+        problem = mesh_problem(file) if is_mesh else image_problem(file)
+        if problem is not None:
+            report.skip(source, where, problem)
+            yield None
+            continue
+        parent = file.parent.relative_to(root).as_posix()
+        yield ItemRecord(
+            key=key,
+            split=split_for_key(key),
+            category="" if parent == "." else parent,
+            asset_path=str(file) if is_mesh else "",
+            captions=captions,
+            images=[] if is_mesh else [str(file)],
+        )

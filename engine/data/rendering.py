@@ -1,0 +1,80 @@
+"""Render the meshes of a ``shape-text`` dataset into the workspace's render cache and record the
+views as ``view`` observations of their items."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.catalog import Catalog
+from engine.errors import CrossfoldError
+from engine.render import ViewSpec, is_mesh_file, render_many
+from engine.workspace import Workspace
+
+
+@dataclass
+class RenderSummary:
+    """What :func:`render_dataset` did: items rendered now, served from the cache, failed (key, reason),
+    and skipped because they have no mesh (views imported with the dataset)."""
+
+    rendered: int = 0
+    cached: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def render_dataset(
+    catalog: Catalog,
+    workspace: Workspace,
+    dataset_name: str,
+    spec: ViewSpec | None = None,
+    workers: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> RenderSummary:
+    """Render every item whose ``asset_path`` is a mesh file and set its ``view`` observations.
+
+    Views go to the cache at ``workspace.renders`` (a second run renders nothing). Items without a
+    mesh keep the views they have. An item whose mesh cannot be rendered is reported in
+    ``failed`` and keeps its previous views; the others are rendered regardless. The spec is stored
+    in the dataset's meta as ``render_spec``. ``on_progress(done, total)`` counts mesh items.
+    """
+    spec = spec or ViewSpec()
+    dataset = catalog.require_dataset(dataset_name)
+    if dataset.kind != "shape-text":
+        raise CrossfoldError(
+            f"dataset {dataset_name!r} is {dataset.kind}: only shape-text datasets have meshes to render"
+        )
+    root = Path(dataset.root) if dataset.root else None
+    keys: list[tuple[int, str]] = []
+    meshes: list[Path] = []
+    summary = RenderSummary()
+    for item in catalog.items(dataset.id):
+        if not item.asset_path or not is_mesh_file(item.asset_path):
+            summary.skipped += 1
+            continue
+        path = Path(item.asset_path)
+        if not path.is_absolute() and root is not None:
+            path = root / path
+        keys.append((item.id, item.key))
+        meshes.append(path)
+
+    outcomes = render_many(meshes, spec, workspace.renders, workers=workers, on_progress=on_progress)
+    views: dict[int, list[str]] = {}
+    for (item_id, key), outcome in zip(keys, outcomes, strict=True):
+        if outcome.error is not None:
+            summary.failed.append((key, outcome.error))
+            continue
+        views[item_id] = [str(p) for p in outcome.views]
+        if outcome.cached:
+            summary.cached += 1
+        else:
+            summary.rendered += 1
+    if views:
+        catalog.replace_views(views)
+    catalog.update_dataset_meta(dataset.id, render_spec=spec.as_dict())
+    return summary

@@ -1,0 +1,110 @@
+"""Encode every observation of a dataset split with a trained encoder (batched, no gradient).
+
+Gives per-modality L2-normalised embeddings with their item ids:
+
+* ``text``: every caption; ``text_ids``: observation ids of the captions;
+* ``image``: every image or view; ``image_ids``: their observation ids;
+* ``shape`` (shape datasets): one pooled embedding per item, from all its views.
+
+The same function feeds evaluation and the search indexes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from engine.data.multifold import ItemObservations
+
+
+@dataclass
+class EncodedSplit:
+    emb: dict[str, Tensor]
+    items: dict[str, Tensor]
+
+
+class _Images(Dataset):
+    def __init__(self, paths: Sequence[str], preprocess: Callable[[Image.Image], Tensor]) -> None:
+        self.paths, self.preprocess = list(paths), preprocess
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> Tensor:
+        with Image.open(self.paths[i]) as im:
+            return self.preprocess(im.convert("RGB"))
+
+
+@torch.no_grad()
+def encode_images(
+    encoder: torch.nn.Module, paths: Sequence[str], preprocess: Callable, device: torch.device,
+    batch_size: int = 256, workers: int = 0, on_progress: Callable[[int, int], None] | None = None,
+) -> Tensor:
+    loader = DataLoader(_Images(paths, preprocess), batch_size=batch_size, num_workers=workers,
+                        pin_memory=device.type == "cuda")
+    out, done = [], 0
+    for batch in loader:
+        out.append(encoder.encode_images(batch.to(device))[1].float().cpu())
+        done += len(batch)
+        if on_progress:
+            on_progress(done, len(paths))
+    return torch.cat(out) if out else torch.empty(0, encoder.embed_dim)
+
+
+@torch.no_grad()
+def encode_texts(
+    encoder: torch.nn.Module, texts: Sequence[str], tokenizer: Callable, device: torch.device,
+    batch_size: int = 512, on_progress: Callable[[int, int], None] | None = None,
+) -> Tensor:
+    out = []
+    for start in range(0, len(texts), batch_size):
+        tokens = tokenizer(list(texts[start : start + batch_size])).to(device)
+        out.append(encoder.encode_texts(tokens)[1].float().cpu())
+        if on_progress:
+            on_progress(min(start + batch_size, len(texts)), len(texts))
+    return torch.cat(out) if out else torch.empty(0, encoder.embed_dim)
+
+
+@torch.no_grad()
+def pool_shapes(encoder: torch.nn.Module, view_emb: Tensor, view_items: Tensor) -> tuple[Tensor, Tensor]:
+    """One embedding per item from all its views (items grouped by view count for the pooling)."""
+    by_item: dict[int, list[int]] = defaultdict(list)
+    for row, item in enumerate(view_items.tolist()):
+        by_item[item].append(row)
+    order = sorted(by_item)
+    pooled = torch.empty(len(order), view_emb.shape[1])
+    by_count: dict[int, list[int]] = defaultdict(list)
+    for pos, item in enumerate(order):
+        by_count[len(by_item[item])].append(pos)
+    device = next(encoder.parameters()).device
+    for _, positions in by_count.items():
+        rows = torch.tensor([by_item[order[p]] for p in positions])
+        pooled[positions] = encoder.pool_views(view_emb[rows].to(device)).float().cpu()
+    return pooled, torch.tensor(order)
+
+
+def encode_items(
+    encoder: torch.nn.Module, kind: str, items: Sequence[ItemObservations], preprocess: Callable,
+    tokenizer: Callable, device: torch.device, batch_size: int = 256,
+) -> EncodedSplit:
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        paths = [p for it in items for p in it.visuals]
+        path_items = torch.tensor([it.item_id for it in items for _ in it.visuals])
+        texts = [c for it in items for c in it.captions]
+        text_items = torch.tensor([it.item_id for it in items for _ in it.captions])
+        emb = {"image": encode_images(encoder, paths, preprocess, device, batch_size),
+               "text": encode_texts(encoder, texts, tokenizer, device, batch_size * 2)}
+        ids = {"image": path_items, "text": text_items}
+        if kind == "shape-text":
+            emb["shape"], ids["shape"] = pool_shapes(encoder, emb["image"], path_items)
+        return EncodedSplit(emb, ids)
+    finally:
+        encoder.train(was_training)

@@ -1,0 +1,67 @@
+"""Evaluate an encoder on one split of a catalogue dataset with the papers' protocols.
+
+Directions: text→V and V→text where V is ``shape`` (views pooled per item) for shape datasets and
+``image`` otherwise, with every caption of an item a ground truth (multiple GT). Fused (GCL): the key
+of item i is ``fuse(V_i, caption_i0)``; its queries are the item's *other* captions
+(``text_to_V_text``), and a fused query ``fuse(V_i, caption_i0)`` retrieves other captions
+(``V_text_to_text``); caption 0 is left out of both so no query contains its own key's text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from engine.catalog import Catalog
+from engine.data.multifold import load_items
+from engine.evaluate.encode import EncodedSplit, encode_items
+from engine.evaluate.retrieval import evaluate_retrieval
+from engine.models.fusion import fuse
+
+
+def first_caption_mask(items: Tensor) -> Tensor:
+    """True at the first caption row of every item (captions come grouped by item)."""
+    mask = torch.ones_like(items, dtype=torch.bool)
+    mask[1:] = items[1:] != items[:-1]
+    return mask
+
+
+def retrieval_metrics(encoded: EncodedSplit, visual: str) -> dict[str, float]:
+    emb, ids = encoded.emb, encoded.items
+    metrics = evaluate_retrieval(
+        {"text": emb["text"], visual: emb[visual]}, {"text": ids["text"], visual: ids[visual]},
+        directions=[("text", visual), (visual, "text")],
+    )
+    first = first_caption_mask(ids["text"])
+    rest = ~first
+    if rest.any():
+        key_items = ids["text"][first]
+        vis_rows = {int(i): r for r, i in enumerate(ids[visual].tolist())}
+        v = emb[visual][[vis_rows[int(i)] for i in key_items.tolist()]]
+        fused_name = f"{visual}_text"
+        fused = {"text": emb["text"][rest], fused_name: fuse(v, emb["text"][first])}
+        fused_ids = {"text": ids["text"][rest], fused_name: key_items}
+        metrics.update(evaluate_retrieval(fused, fused_ids, directions=[("text", fused_name), (fused_name, "text")]))
+    return with_means(metrics)
+
+
+def with_means(metrics: dict[str, float]) -> dict[str, float]:
+    """Recompute ``mean_<metric>`` over every direction present (the calls above each had their own)."""
+    out = {k: v for k, v in metrics.items() if not k.startswith("mean_")}
+    groups: dict[str, list[float]] = {}
+    for key, value in out.items():
+        if "_to_" in key and "@" in key:
+            groups.setdefault(key.rsplit("_", 1)[1], []).append(value)
+    out.update({f"mean_{name}": sum(vals) / len(vals) for name, vals in groups.items()})
+    return out
+
+
+def evaluate_split(
+    encoder: torch.nn.Module, catalog: Catalog, dataset: str, split: str, preprocess: Callable,
+    tokenizer: Callable, device: torch.device,
+) -> dict[str, float]:
+    kind, items = load_items(catalog, dataset, split)
+    encoded = encode_items(encoder, kind, items, preprocess, tokenizer, device)
+    return retrieval_metrics(encoded, "shape" if kind == "shape-text" else "image")

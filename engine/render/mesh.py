@@ -1,0 +1,131 @@
+"""Load a mesh file as triangle parts (colours kept) normalised into the unit sphere."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from engine.errors import CrossfoldError
+
+MESH_SUFFIXES = frozenset({".obj", ".off", ".ply", ".stl", ".glb", ".gltf"})
+
+
+class MeshError(CrossfoldError):
+    """A mesh file cannot be rendered; ``str()`` names the file and the problem."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self) -> tuple[type[MeshError], tuple[str, str]]:  # picklable across processes
+        return (MeshError, (str(self.path), self.reason))
+
+
+def is_mesh_file(path: str | os.PathLike[str]) -> bool:
+    """Whether the file name has one of the mesh formats we render."""
+    return Path(path).suffix.lower() in MESH_SUFFIXES
+
+
+@dataclass(frozen=True)
+class NormalisedMesh:
+    """Triangle parts in a common frame: bounding-box centre at the origin, bounding sphere radius 1.
+
+    ``centre`` and ``scale`` map the source coordinates: ``normalised = (source - centre) * scale``.
+    Each part keeps its own visual (face/vertex colours, material, texture).
+    """
+
+    path: Path
+    parts: tuple[trimesh.Trimesh, ...]
+    centre: np.ndarray
+    scale: float
+
+    @property
+    def face_count(self) -> int:
+        return sum(len(p.faces) for p in self.parts)
+
+
+def load_mesh(path: str | os.PathLike[str]) -> NormalisedMesh:
+    """Read a mesh or scene file and normalise it; raise :class:`MeshError` if it cannot be rendered."""
+    path = Path(path)
+    check_mesh_file(path)
+    try:
+        scene = trimesh.load(str(path), force="scene")
+    except ImportError as exc:  # trimesh guesses the encoding of non-UTF-8 text with optional packages
+        raise MeshError(
+            path,
+            f"cannot be read as {path.suffix[1:].upper()}: not UTF-8 text (guessing its encoding needs the "
+            f"optional package {exc.name or 'charset_normalizer'})",
+        ) from exc
+    except Exception as exc:  # trimesh raises anything from ValueError to struct.error on bad input
+        raise MeshError(path, f"cannot be read as {path.suffix[1:].upper()}: {_describe(exc)}") from exc
+    parts, skipped = _triangle_parts(path, scene)
+    if not parts:
+        what = f" (only {', '.join(sorted(skipped))})" if skipped else ""
+        raise MeshError(path, f"contains no triangle faces{what}")
+    centre, radius = _bounding_sphere(path, parts)
+    scale = 1.0 / radius
+    transform = np.diag([scale, scale, scale, 1.0])
+    transform[:3, 3] = -centre * scale
+    for part in parts:
+        part.apply_transform(transform)
+    return NormalisedMesh(path=path, parts=tuple(parts), centre=centre, scale=scale)
+
+
+def check_mesh_file(path: Path) -> None:
+    """The cheap checks (exists, is a file, known suffix, not empty) without reading the mesh."""
+    if not path.exists():
+        raise MeshError(path, "file not found")
+    if not path.is_file():
+        raise MeshError(path, "not a regular file")
+    if not is_mesh_file(path):
+        supported = ", ".join(sorted(s[1:] for s in MESH_SUFFIXES))
+        raise MeshError(path, f"unsupported format {path.suffix or '(no suffix)'!r} (supported: {supported})")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise MeshError(path, f"cannot be read: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise MeshError(path, "file is empty")
+
+
+def _triangle_parts(path: Path, scene: trimesh.Scene) -> tuple[list[trimesh.Trimesh], set[str]]:
+    """Every triangle mesh instance of the scene with its transform applied (copies)."""
+    parts: list[trimesh.Trimesh] = []
+    skipped: set[str] = set()
+    for node in scene.graph.nodes_geometry:
+        transform, geometry_name = scene.graph[node]
+        geometry = scene.geometry.get(geometry_name)
+        if not isinstance(geometry, trimesh.Trimesh):
+            skipped.add(type(geometry).__name__.lower())
+            continue
+        if len(geometry.faces) == 0:
+            continue
+        if not np.isfinite(geometry.vertices).all():
+            raise MeshError(path, f"part {geometry_name!r} has non-finite vertex coordinates")
+        part = geometry.copy()
+        if not np.allclose(transform, np.eye(4)):
+            part.apply_transform(transform)
+        parts.append(part)
+    return parts, skipped
+
+
+def _bounding_sphere(path: Path, parts: list[trimesh.Trimesh]) -> tuple[np.ndarray, float]:
+    """Centre of the bounding box of the used vertices and the largest distance from it."""
+    used = [p.vertices[np.unique(p.faces)] for p in parts]
+    lo = np.min([u.min(axis=0) for u in used], axis=0)
+    hi = np.max([u.max(axis=0) for u in used], axis=0)
+    centre = (lo + hi) / 2.0
+    radius = float(max(np.sqrt(((u - centre) ** 2).sum(axis=1).max()) for u in used))
+    if not np.isfinite(radius) or radius <= 1e-12 * max(1.0, float(np.abs(centre).max())):
+        raise MeshError(path, "degenerate geometry (all vertices coincide)")
+    return centre, radius
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,78 @@
+"""Training checkpoints: atomic writes, ``weights_only=True`` loads, open_clip-compatible model part.
+
+A checkpoint is a dict of tensors and plain values only (so ``torch.load(weights_only=True)`` opens
+it): ``state_dict`` holds the open_clip model exactly as ``open_clip.create_model(name,
+pretrained=path)`` expects; the rest (``pool``, ``loss``, ``optimizer``, ``scaler``, ``rng``, ``step``,
+``epoch``, ``batch_in_epoch``, ``config``, ``metrics``) is ours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.errors import CrossfoldError
+
+_STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
+
+
+class CheckpointError(CrossfoldError):
+    pass
+
+
+def save_atomic(obj: dict[str, Any], path: Path) -> Path:
+    """Write to a temporary file in the same folder, fsync, then ``os.replace``: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: checkpoint not found") from None
+    except Exception as exc:  # noqa: BLE001 - any unpickling problem is the file's
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+
+
+def step_path(checkpoints: Path, step: int) -> Path:
+    return checkpoints / f"step_{step:08d}.pt"
+
+
+def latest(checkpoints: Path) -> Path | None:
+    """The newest complete step checkpoint (temporary files never match)."""
+    if not checkpoints.is_dir():
+        return None
+    found = [(int(m.group(1)), p) for p in checkpoints.iterdir() if (m := _STEP_FILE.match(p.name))]
+    return max(found)[1] if found else None
+
+
+def prune(checkpoints: Path, keep: int, protect: set[Path]) -> None:
+    found = sorted((int(m.group(1)), p) for p in checkpoints.iterdir() if (m := _STEP_FILE.match(p.name)))
+    for _, p in found[:-keep] if keep > 0 else []:
+        if p not in protect:
+            p.unlink(missing_ok=True)
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,348 @@
+"""The training loop: AdamW + warmup/cosine, clipping, autocast, checkpoints, resume, cancel, events."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from engine.catalog import Catalog
+from engine.data.multifold import MultifoldBatchSampler, MultifoldDataset, collate, load_items
+from engine.errors import CrossfoldError
+from engine.losses import build_loss
+from engine.models import build_encoder
+from engine.train import checkpoint as ckpt
+from engine.train.config import ConfigError, TrainConfig, save_config
+from engine.train.device import autocast_for, describe, effective_precision, pick_device
+from engine.train.distributed import DistEnv, all_reduce_mean, init_distributed, loss_scale_for_backward
+from engine.train.events import EventWriter
+from engine.train.objective import TrainModule, param_groups
+from engine.train.schedule import cosine_lr
+from engine.workspace import Workspace
+
+KEEP_CHECKPOINTS = 3
+
+
+class TrainingDiverged(CrossfoldError):
+    pass
+
+
+@dataclass
+class RunResult:
+    name: str
+    run_dir: Path
+    status: str  # done | cancelled
+    step: int
+    metrics: dict[str, Any]
+
+
+class _StopFlag:
+    """SIGTERM (and SIGINT) ask the loop to finish the step, checkpoint and exit cleanly."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:  # noqa: ARG002
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def default_run_name(config: TrainConfig) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{config.dataset}-{config.loss}-{stamp}"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(
+    config: TrainConfig,
+    workspace: Workspace,
+    events_stdout: bool = False,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> RunResult:
+    """Run (or resume) one training run to its end; returns how it ended."""
+    config.validate()
+    device = pick_device(config.device)
+    env = init_distributed(device.type)
+    if device.type == "cuda" and env.distributed:
+        device = torch.device("cuda", env.local_rank)
+        torch.cuda.set_device(device)
+    catalog = workspace.catalog()
+    name = config.name or default_run_name(config)
+    config.name = name
+    run_dir = workspace.runs / name
+    checkpoints = run_dir / "checkpoints"
+
+    resume_path = _resume_path(config, checkpoints)
+    if resume_path is None and checkpoints.exists() and ckpt.latest(checkpoints) is not None:
+        raise ConfigError(f"run {name!r} already has checkpoints in {checkpoints}; "
+                          "continue it with --resume latest or choose another --name")
+    if env.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
+    events = EventWriter(run_dir / "events.jsonl", stdout=events_stdout, enabled=env.is_main, listener=on_event)
+    ds = catalog.require_dataset(config.dataset)
+    if env.is_main:
+        catalog.upsert_run(name, loss=config.loss, dataset_id=ds.id, config=config.as_dict(), status="running",
+                           pid=os.getpid(), run_dir=str(run_dir))
+    try:
+        result = _train(config, workspace, catalog, env, device, run_dir, checkpoints, resume_path, events)
+    except BaseException as exc:
+        message = str(exc) if isinstance(exc, CrossfoldError) else f"{type(exc).__name__}: {exc}"
+        events.emit("failed", error=message)
+        if env.is_main:
+            catalog.upsert_run(name, status="failed", pid=None)
+        raise
+    finally:
+        events.close()
+    if env.is_main:
+        catalog.upsert_run(name, status=result.status, pid=None)
+    return result
+
+
+def _resume_path(config: TrainConfig, checkpoints: Path) -> Path | None:
+    if not config.resume:
+        return None
+    if config.resume == "latest":
+        found = ckpt.latest(checkpoints)
+        if found is None:
+            raise ConfigError(f"--resume latest: no checkpoint in {checkpoints}")
+        return found
+    path = Path(config.resume)
+    if not path.is_file():
+        raise ConfigError(f"--resume {path}: no such checkpoint file")
+    return path
+
+
+def _train(
+    config: TrainConfig,
+    workspace: Workspace,
+    catalog: Catalog,
+    env: DistEnv,
+    device: torch.device,
+    run_dir: Path,
+    checkpoints: Path,
+    resume_path: Path | None,
+    events: EventWriter,
+) -> RunResult:
+    seed_everything(config.seed)
+    kind, items = load_items(catalog, config.dataset, "train")
+    shapes = kind == "shape-text"
+    encoder, _, preprocess, tokenizer = build_encoder(
+        config.model, pretrained=config.pretrained, pooling=config.pooling, device=str(device),
+        precision=effective_precision(config.precision, device), grad_checkpointing=config.grad_checkpointing,
+    )
+    loss = _build_objective(config, encoder, shapes)
+    module = TrainModule(encoder, loss, shapes).to(device)
+    module.env = env
+    module.gather_with_grad = config.gather_with_grad
+    fused = device.type == "cuda"
+    optimizer = torch.optim.AdamW(
+        param_groups(module, config.wd), lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps,
+        fused=fused,
+    )
+    scaler = torch.amp.GradScaler("cuda") if (config.precision == "amp" and device.type == "cuda") else None
+
+    dataset = MultifoldDataset(items, config.views_per_item, config.captions_per_item, preprocess, tokenizer,
+                               seed=config.seed)
+    sampler = MultifoldBatchSampler(len(dataset), config.batch_size, seed=config.seed, rank=env.rank,
+                                    world_size=env.world_size)
+    steps_per_epoch = len(dataset) // (config.batch_size * env.world_size)
+    total = config.max_steps if config.max_steps is not None else int(config.epochs or 1) * steps_per_epoch
+
+    step = 0
+    best: dict[str, Any] = {}
+    if resume_path is not None:
+        state = ckpt.load(resume_path)
+        encoder.clip.load_state_dict(state["state_dict"])
+        encoder.pool.load_state_dict(state["pool"])
+        loss.load_state_dict(state["loss"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        step = int(state["step"])
+        best = dict(state.get("best", {}))
+        events.emit("resumed", step=step, path=str(resume_path))
+
+    train_module: torch.nn.Module = module
+    if env.distributed:
+        train_module = DistributedDataParallel(
+            module, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=config.loss == "sspc",
+        )
+    forward = torch.compile(train_module) if config.torchcompile else train_module
+    autocast = autocast_for(config.precision, device)
+    backward_scale = loss_scale_for_backward(env, config.gather_with_grad)
+    global_batch = config.batch_size * env.world_size
+
+    events.emit("started", run=config.name, total=total, step=step, device=describe(device),
+                world_size=env.world_size, precision=effective_precision(config.precision, device),
+                dataset=config.dataset, loss=config.loss, model=config.model, items=len(dataset))
+
+    status = "done"
+    t_start, step_at_start = time.perf_counter(), step
+    with _StopFlag() as stop:
+        while step < total and not stop.requested:
+            epoch, start_batch = divmod(step, steps_per_epoch)
+            sampler.set_epoch(epoch, start_batch)
+            dataset.set_epoch(epoch)
+            loader = DataLoader(dataset, batch_sampler=sampler, num_workers=config.workers, collate_fn=collate,
+                                pin_memory=device.type == "cuda", persistent_workers=False)
+            for batch in loader:
+                lr = cosine_lr(config.lr, config.warmup, total, step)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                images = batch["images"].to(device, non_blocking=True)
+                tokens = batch["tokens"].to(device, non_blocking=True)
+                item_ids = batch["item"].to(device, non_blocking=True)
+                module.train()
+                with autocast():
+                    out = forward(images, tokens, item_ids)
+                _check_finite(out, step + 1)
+                optimizer.zero_grad(set_to_none=True)
+                scaled = out.total * backward_scale
+                if scaler is not None:
+                    scaler.scale(scaled).backward()
+                    scaler.unscale_(optimizer)
+                else:
+                    scaled.backward()
+                if config.grad_clip_norm:
+                    torch.nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip_norm)
+                if scaler is not None:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                with torch.no_grad():
+                    encoder.clip.logit_scale.clamp_(0, math.log(100))
+                step += 1
+
+                elapsed = time.perf_counter() - t_start
+                rate = (step - step_at_start) * global_batch / max(elapsed, 1e-9)
+                parts = {k: all_reduce_mean(v, env) for k, v in out.detached().items()}
+                events.emit(
+                    "progress", step=step, total=total, epoch=epoch, loss=parts.pop("loss"), parts=parts, lr=lr,
+                    logit_scale=float(encoder.logit_scale), samples_per_second=rate,
+                    samples_per_second_per_gpu=rate / env.world_size,
+                    eta_s=(total - step) * global_batch / max(rate, 1e-9),
+                )
+                last = step >= total
+                if (step % config.val_frequency == 0 or last) and env.is_main:
+                    improved = _validate(config, catalog, encoder, preprocess, tokenizer, device, events, step,
+                                         best, checkpoints)
+                    if improved:
+                        state = _state(config, step, epoch, encoder, loss, optimizer, scaler, best)
+                        ckpt.save_atomic(state, checkpoints / "best.pt")
+                        events.emit("best", step=step, path=str(checkpoints / "best.pt"),
+                                    score=best["best_score"])
+                if (step % config.save_frequency == 0 or last or stop.requested) and env.is_main:
+                    path = ckpt.save_atomic(_state(config, step, epoch, encoder, loss, optimizer, scaler, best),
+                                            ckpt.step_path(checkpoints, step))
+                    ckpt.prune(checkpoints, KEEP_CHECKPOINTS, {path})
+                    events.emit("checkpoint", step=step, path=str(path))
+                if last or stop.requested:
+                    break
+    if stop.requested and step < total:
+        status = "cancelled"
+        events.emit("cancelled", step=step, total=total)
+        return RunResult(config.name or "", run_dir, status, step, best)
+
+    metrics = dict(best)
+    if env.is_main:
+        test = _evaluate(config, catalog, encoder, preprocess, tokenizer, device, "test")
+        if test:
+            metrics["test"] = test
+            events.emit("eval", step=step, split="test", metrics=test)
+        catalog.merge_run_metrics(config.name or "", metrics)
+    events.emit("done", step=step, total=total, metrics=metrics)
+    return RunResult(config.name or "", run_dir, status, step, metrics)
+
+
+def _build_objective(config: TrainConfig, encoder: torch.nn.Module, shapes: bool):  # noqa: ANN202
+    options = dict(config.loss_options)
+    if config.loss == "sspc":
+        base = build_loss(options.pop("base", "clip"))
+        return build_loss("sspc", dims=encoder.raw_dims(shapes), embed_dim=encoder.embed_dim, base=base, **options)
+    return build_loss(config.loss, **options)
+
+
+def _check_finite(out: Any, step: int) -> None:
+    for name, value in {"loss": out.total, **out.parts}.items():
+        if not bool(torch.isfinite(value.detach()).all()):
+            bad = [k for k, v in out.parts.items() if not bool(torch.isfinite(v.detach()).all())]
+            part = bad[0] if bad else name
+            raise TrainingDiverged(f"loss is {float(value.detach())} at step {step} (part {part!r}); "
+                                   "lower --lr or check the data")
+
+
+def _evaluate(config, catalog, encoder, preprocess, tokenizer, device, split):  # noqa: ANN001, ANN202
+    from engine.evaluate.split import evaluate_split
+
+    return evaluate_split(encoder, catalog, config.dataset, split, preprocess, tokenizer, device)
+
+
+def _validate(config, catalog, encoder, preprocess, tokenizer, device, events, step, best, checkpoints) -> bool:  # noqa: ANN001, E501
+    """Evaluate on the validation split; update ``best`` in place; True when this step is the new best."""
+    metrics = _evaluate(config, catalog, encoder, preprocess, tokenizer, device, config.val_split)
+    if not metrics:
+        return False
+    events.emit("eval", step=step, split=config.val_split, metrics=metrics)
+    score = _selection_metric(metrics)
+    catalog.merge_run_metrics(config.name or "", {"val": metrics, "val_step": step})
+    if best and score <= best.get("best_score", -1.0):
+        return False
+    best.clear()
+    best.update({"best_score": score, "best_step": step, "best_checkpoint": str(checkpoints / "best.pt"),
+                 "val": metrics})
+    return True
+
+
+def _selection_metric(metrics: dict[str, float]) -> float:
+    """Mean R@1 over the directions evaluated (fused ones included)."""
+    r1 = [v for k, v in metrics.items() if k.endswith("_R@1") and not k.startswith("mean")]
+    return float(sum(r1) / len(r1)) if r1 else 0.0
+
+
+def _state(config, step, epoch, encoder, loss, optimizer, scaler, best) -> dict[str, Any]:  # noqa: ANN001
+    """Everything a resume needs, as tensors and plain values (``weights_only=True`` loads it)."""
+    return {
+        "name": config.name,
+        "model": config.model,
+        "step": step,
+        "epoch": epoch,
+        "state_dict": encoder.clip.state_dict(),
+        "pool": encoder.pool.state_dict(),
+        "loss": loss.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else {},
+        "rng": {"torch": torch.get_rng_state()},
+        "config": config.as_dict(),
+        "best": dict(best),
+    }

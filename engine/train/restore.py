@@ -1,0 +1,57 @@
+"""Open a run's encoder from its checkpoint (best by default) for evaluation, indexing and search."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.catalog import Catalog
+from engine.models import build_encoder
+from engine.train import checkpoint as ckpt
+from engine.train.config import TrainConfig
+from engine.train.device import pick_device
+
+
+@dataclass
+class RestoredRun:
+    name: str
+    config: TrainConfig
+    checkpoint: Path
+    checkpoint_sha256: str
+    step: int
+    encoder: torch.nn.Module
+    preprocess: Any
+    tokenizer: Any
+    device: torch.device
+
+
+def run_checkpoint(run_dir: Path, which: str = "best") -> Path:
+    """``best`` (falling back to the latest when no validation ran), ``latest``, or a path."""
+    checkpoints = run_dir / "checkpoints"
+    if which not in ("best", "latest"):
+        path = Path(which)
+        if not path.is_file():
+            raise ckpt.CheckpointError(f"{path}: no such checkpoint")
+        return path
+    if which == "best" and (checkpoints / "best.pt").is_file():
+        return checkpoints / "best.pt"
+    found = ckpt.latest(checkpoints)
+    if found is None:
+        raise ckpt.CheckpointError(f"run in {run_dir} has no checkpoint yet")
+    return found
+
+
+def restore_run(catalog: Catalog, name: str, which: str = "best", device: str = "auto") -> RestoredRun:
+    run = catalog.require_run(name)
+    path = run_checkpoint(Path(run.run_dir), which)
+    state = ckpt.load(path)
+    config = TrainConfig(**{**run.config, **{k: v for k, v in state.get("config", {}).items() if k == "model"}})
+    dev = pick_device(device)
+    encoder, _, preprocess, tokenizer = build_encoder(config.model, pooling=config.pooling, device=str(dev))
+    encoder.clip.load_state_dict(state["state_dict"])
+    encoder.pool.load_state_dict(state["pool"])
+    encoder.to(dev).eval()
+    return RestoredRun(name, config, path, ckpt.sha256(path), int(state["step"]), encoder, preprocess, tokenizer, dev)

@@ -249,7 +249,7 @@ def _train(
                 parts = {k: all_reduce_mean(v, env) for k, v in out.detached().items()}
                 events.emit(
                     "progress", step=step, total=total, epoch=epoch, loss=parts.pop("loss"), parts=parts, lr=lr,
-                    logit_scale=float(encoder.logit_scale), samples_per_second=rate,
+                    logit_scale=float(encoder.logit_scale.detach()), samples_per_second=rate,
                     samples_per_second_per_gpu=rate / env.world_size,
                     eta_s=(total - step) * global_batch / max(rate, 1e-9),
                 )
@@ -288,8 +288,8 @@ def _train(
 def _build_objective(config: TrainConfig, encoder: torch.nn.Module, shapes: bool):  # noqa: ANN202
     options = dict(config.loss_options)
     if config.loss == "sspc":
-        base = build_loss(options.pop("base", "clip"))
-        return build_loss("sspc", dims=encoder.raw_dims(shapes), embed_dim=encoder.embed_dim, base=base, **options)
+        options.setdefault("base", "mxm")
+        return build_loss("sspc", dims=encoder.raw_dims(), embed_dim=encoder.embed_dim, **options)
     return build_loss(config.loss, **options)
 
 

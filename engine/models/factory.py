@@ -1,0 +1,159 @@
+"""Build an encoder by model name: ``build_encoder(name, pretrained, pooling, ...)``.
+
+Like open_clip's ``create_model_and_transforms`` plus the tokenizer, wrapped for Crossfold:
+
+* ``model_name``: any open_clip name (``open_clip.list_models()``: ``ViT-B-32``, ``RN50``, ...) or one
+  of the small configs we ship (``cf-vit-tiny-64``, ...; see :mod:`engine.models.configs`).
+  ``hf-hub:`` / ``local-dir:`` names are passed through to open_clip.
+* ``pretrained``: None (random init; nothing is fetched), an open_clip tag for that model (``openai``,
+  ``laion2b_s34b_b79k``, ...; open_clip downloads it, so it needs the network or a warm cache), or a
+  local checkpoint file in open_clip's format (``{"state_dict": ...}`` or a bare state dict,
+  ``module.`` prefixes and ``.safetensors`` accepted). A file written by
+  :func:`engine.models.checkpoint_io.save_weights` also restores the view pool's weights.
+  As in open_clip, a known tag wins over a file of the same name.
+* ``precision``: open_clip's names. ``fp32``, ``amp``, ``amp_bf16`` build an fp32 model (autocast is
+  the trainer's); ``fp16`` / ``bf16`` cast the weights (LayerNorm kept fp32), ``pure_fp16`` /
+  ``pure_bf16`` cast everything.
+* ``grad_checkpointing``: passed to open_clip's ``set_grad_checkpointing``.
+
+Models whose text tower is a HuggingFace model (``hf_model_name`` configs) need the HuggingFace hub
+(or its cache) for their tokenizer and model config even without pretrained weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import open_clip
+import torch
+
+from engine.errors import CrossfoldError
+from engine.models.checkpoint_io import read_checkpoint, view_pool_state
+from engine.models.configs import get_model_config, register_model_configs
+from engine.models.encoder import CrossfoldEncoder
+from engine.models.pooling import POOLINGS
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "amp", "amp_bf16", "amp_bfloat16", "bf16", "fp16", "pure_bf16", "pure_fp16")
+_SCHEMAS = ("hf-hub:", "local-dir:")
+_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".npz")
+
+Transform = Callable[[Any], torch.Tensor]
+
+
+def resolve_pretrained(model_name: str, pretrained: str | os.PathLike[str] | None) -> tuple[str, str | None]:
+    """``("none", None)``, ``("tag", tag)`` or ``("file", path)``; :class:`CrossfoldError` otherwise."""
+    if pretrained is None or str(pretrained).strip() == "":
+        return "none", None
+    value = str(pretrained)
+    if open_clip.get_pretrained_cfg(model_name, value):
+        return "tag", value
+    path = Path(value).expanduser()
+    if path.is_file():
+        return "file", str(path)
+    if path.exists():
+        raise CrossfoldError(f"{path}: pretrained weights must be a file")
+    looks_like_path = os.sep in value or "/" in value or value.lower().endswith(_CHECKPOINT_SUFFIXES)
+    if looks_like_path:
+        raise CrossfoldError(f"{path}: checkpoint file not found")
+    tags = open_clip.list_pretrained_tags_by_model(model_name)
+    known = f"known tags: {', '.join(tags)}" if tags else "open_clip has no pretrained tags for it"
+    raise CrossfoldError(f"{value!r} is neither a pretrained tag of {model_name} nor a file ({known})")
+
+
+def build_encoder(
+    model_name: str,
+    pretrained: str | os.PathLike[str] | None = None,
+    pooling: str = "mean",
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+    grad_checkpointing: bool = False,
+    *,
+    pool_hidden: int | None = None,
+    aug_cfg: dict[str, Any] | None = None,
+    cache_dir: str | None = None,
+    **model_kwargs: Any,
+) -> tuple[CrossfoldEncoder, Transform, Transform, Callable[..., torch.Tensor]]:
+    """``(encoder, preprocess_train, preprocess_val, tokenizer)`` for ``model_name``.
+
+    ``preprocess_*`` turn a PIL image into a normalised ``[3, H, W]`` tensor at the model's image size
+    (train: open_clip's random resized crop, scale ``aug_cfg`` or (0.9, 1); val: resize + centre crop).
+    ``tokenizer(list_of_str) -> LongTensor [N, context_length]``; see :func:`tokenize_multifold`.
+    ``model_kwargs`` go to open_clip's ``create_model`` (e.g. ``force_image_size``).
+    """
+    register_model_configs()
+    has_schema = model_name.startswith(_SCHEMAS)
+    if not has_schema:
+        get_model_config(model_name)  # a clear error for an unknown name
+    if precision not in PRECISIONS:
+        raise CrossfoldError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if pooling not in POOLINGS:
+        raise CrossfoldError(f"unknown view pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    kind, weights = ("none", None) if has_schema else resolve_pretrained(model_name, pretrained)
+
+    try:
+        clip, preprocess_train, preprocess_val = open_clip.create_model_and_transforms(
+            model_name,
+            pretrained=weights,
+            precision=precision,
+            device=device,
+            aug_cfg=aug_cfg,
+            cache_dir=cache_dir,
+            pretrained_image=False,
+            pretrained_text=False,  # never fetch tower weights nobody asked for
+            **model_kwargs,
+        )
+    except (RuntimeError, KeyError, ValueError) as e:
+        if kind == "tag":
+            raise CrossfoldError(
+                f"could not get pretrained weights {weights!r} for {model_name} (needs the network): {e}"
+            ) from e
+        if kind == "file":
+            raise CrossfoldError(f"{weights}: not open_clip weights for {model_name}: {e}") from e
+        raise
+
+    tokenizer = open_clip.get_tokenizer(model_name, cache_dir=cache_dir)
+    encoder = CrossfoldEncoder(clip, pooling, model_name=model_name, precision=precision, pool_hidden=pool_hidden)
+    encoder.pool.to(device)
+    if kind == "file" and any(True for _ in encoder.pool.parameters()):
+        state = view_pool_state(read_checkpoint(weights))
+        if state is not None:
+            encoder.pool.load_state_dict(state)
+        else:
+            log.info("%s holds no view-pool weights: %s pooling starts as mean pooling", weights, pooling)
+    if grad_checkpointing:
+        encoder.set_grad_checkpointing(True)
+    return encoder, preprocess_train, preprocess_val, tokenizer
+
+
+def load_encoder(
+    path: str | os.PathLike[str],
+    model_name: str | None = None,
+    pooling: str | None = None,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+) -> tuple[CrossfoldEncoder, Transform, Transform, Callable[..., torch.Tensor]]:
+    """:func:`build_encoder` from a weights file, taking model name and pooling from it when stored."""
+    checkpoint = read_checkpoint(path)
+    if isinstance(checkpoint, dict):
+        model_name = model_name or checkpoint.get("model_name")
+        pooling = pooling or checkpoint.get("pooling")
+    del checkpoint
+    if not model_name:
+        raise CrossfoldError(f"{path}: no model name stored in the file; name the model")
+    return build_encoder(model_name, str(path), pooling=pooling or "mean", device=device, precision=precision)
+
+
+def tokenize_multifold(tokenizer: Callable[..., torch.Tensor], captions: Sequence[Sequence[str]]) -> torch.Tensor:
+    """``B`` items' captions (``C`` each) -> ``LongTensor [B, C, L]``, item by item."""
+    counts = {len(c) for c in captions}
+    if len(counts) > 1:
+        raise ValueError(f"every item needs the same number of captions, got {sorted(counts)}")
+    flat = [text for item in captions for text in item]
+    tokens = tokenizer(flat)
+    return tokens.view(len(captions), -1, tokens.shape[-1])

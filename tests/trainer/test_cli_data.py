@@ -1,0 +1,66 @@
+"""The `trainer` CLI as a user runs it: real child processes, real workspace."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def trainer(*args: str, ws: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "trainer", *args, "--workspace", str(ws)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_demo_data_then_list_json_shows_both_datasets_with_counts(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    made = trainer("demo-data", "--shapes", "12", "--scenes", "10", "--views", "3", "--size", "64", ws=ws)
+    assert made.returncode == 0, made.stderr
+    listed = trainer("datasets", "list", "--json", ws=ws)
+    assert listed.returncode == 0, listed.stderr
+    by_name = {d["name"]: d for d in json.loads(listed.stdout)["datasets"]}
+    assert by_name["shapes-demo"]["items"] == 12
+    assert by_name["shapes-demo"]["by_modality"]["view"] == 36
+    assert by_name["shapes-demo"]["by_modality"]["text"] >= 60
+    assert by_name["scenes-demo"]["items"] == 10
+    assert by_name["scenes-demo"]["by_modality"]["image"] == 10
+    shown = json.loads(trainer("datasets", "show", "shapes-demo", "--json", "--items", "2", ws=ws).stdout)
+    view = np.asarray(Image.open(shown["sample"][0]["views"][0]).convert("RGB"), dtype=np.float32)
+    assert view.shape == (64, 64, 3)
+    assert view.std() > 10  # not blank
+    object_pixels = view[(view < 240).any(axis=2)]
+    assert len(object_pixels) > 200  # the object covers part of the view
+    again = trainer("demo-data", "--shapes", "12", "--scenes", "10", "--views", "3", "--size", "64", ws=ws)
+    assert "skipped" in again.stdout
+
+
+def test_import_reports_skipped_records_and_succeeds(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        Image.new("RGB", (8, 8), (200, 10, 10)).save(images / name)
+    token = tmp_path / "results.token"
+    token.write_text("a.jpg#0\ta red square\na.jpg#1\tred block\nthis line is malformed\n"
+                     "missing.jpg#0\tnothing here\nb.jpg#0\tanother red square\n", encoding="utf-8")
+    ws = tmp_path / "ws"
+    done = trainer("import", "flickr-token", str(token), "--images-root", str(images), "--name", "toy", ws=ws)
+    assert done.returncode == 0, done.stderr
+    assert "2 new items" in done.stdout and "2 skipped" in done.stdout
+    assert "line 3" in done.stdout and "line 4" in done.stdout
+
+
+def test_errors_are_one_line_and_nonzero(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    missing = trainer("import", "coco", str(tmp_path / "nope.json"), "--images-root", str(tmp_path),
+                      "--name", "x", ws=ws)
+    assert missing.returncode != 0
+    lines = missing.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nope.json" in lines[0]
+    unknown = trainer("datasets", "show", "ghost", ws=ws)
+    assert unknown.returncode != 0 and "no dataset named 'ghost'" in unknown.stderr

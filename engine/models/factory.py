@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -97,17 +98,18 @@ def build_encoder(
     kind, weights = ("none", None) if has_schema else resolve_pretrained(model_name, pretrained)
 
     try:
-        clip, preprocess_train, preprocess_val = open_clip.create_model_and_transforms(
-            model_name,
-            pretrained=weights,
-            precision=precision,
-            device=device,
-            aug_cfg=aug_cfg,
-            cache_dir=cache_dir,
-            pretrained_image=False,
-            pretrained_text=False,  # never fetch tower weights nobody asked for
-            **model_kwargs,
-        )
+        with _quiet_root_warnings(weights is None):
+            clip, preprocess_train, preprocess_val = open_clip.create_model_and_transforms(
+                model_name,
+                pretrained=weights,
+                precision=precision,
+                device=device,
+                aug_cfg=aug_cfg,
+                cache_dir=cache_dir,
+                pretrained_image=False,
+                pretrained_text=False,  # never fetch tower weights nobody asked for
+                **model_kwargs,
+            )
     except (RuntimeError, KeyError, ValueError) as e:
         if kind == "tag":
             raise CrossfoldError(
@@ -157,3 +159,16 @@ def tokenize_multifold(tokenizer: Callable[..., torch.Tensor], captions: Sequenc
     flat = [text for item in captions for text in item]
     tokens = tokenizer(flat)
     return tokens.view(len(captions), -1, tokens.shape[-1])
+
+
+@contextmanager
+def _quiet_root_warnings(enabled: bool) -> Iterator[None]:
+    """open_clip warns on the root logger that no pretrained weights were loaded: expected when none were asked."""
+    root = logging.getLogger()
+    level = root.level
+    if enabled:
+        root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)

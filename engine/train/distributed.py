@@ -3,10 +3,11 @@
 Features of all ranks are gathered before the loss, so every rank computes the loss of the whole
 global batch (item ids are catalogue ids, hence already global). As in open_clip's
 ``gather_features``: without ``gather_with_grad`` the local slice keeps its graph and the other ranks'
-slices are constants; the loss is then multiplied by the world size for the backward pass so that
-DDP's gradient averaging yields exactly the gradient of the single-process loss on the global batch.
-With ``gather_with_grad`` the gather is differentiable (its backward sums over ranks) and no scaling
-is needed.
+slices are constants. Parameters used on the gathered batch (the logit scale, SSPC's anchors) then get
+the full gradient on every rank, but the encoders only the part through their local slice; so the
+gradient into the local slice is multiplied by the world size, and DDP's averaging yields exactly the
+gradient of the single-process loss on the global batch, for every parameter. With
+``gather_with_grad`` the gather is differentiable (its backward sums over ranks), which does the same.
 """
 
 from __future__ import annotations
@@ -46,12 +47,25 @@ def init_distributed(device_type: str) -> DistEnv:
     return DistEnv(rank=rank, world_size=world, local_rank=local_rank)
 
 
+class _ScaleGrad(torch.autograd.Function):
+    """Identity forward; multiplies the gradient by ``factor`` on the way back."""
+
+    @staticmethod
+    def forward(ctx, t: Tensor, factor: float) -> Tensor:  # noqa: ANN001
+        ctx.factor = factor
+        return t.view_as(t)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # noqa: ANN001
+        return grad * ctx.factor, None
+
+
 def _gather(t: Tensor, env: DistEnv, with_grad: bool) -> Tensor:
     if with_grad:
         return torch.cat(torch.distributed.nn.functional.all_gather(t), dim=0)
     parts = [torch.empty_like(t) for _ in range(env.world_size)]
     dist.all_gather(parts, t.detach().contiguous())
-    parts[env.rank] = t
+    parts[env.rank] = _ScaleGrad.apply(t, float(env.world_size)) if t.requires_grad else t
     return torch.cat(parts, dim=0)
 
 
@@ -63,10 +77,6 @@ def gather_embeddings(batch: Embeddings, env: DistEnv, with_grad: bool) -> Embed
         items={k: _gather(v, env, False) for k, v in batch.items.items()},
         raw={k: _gather(v, env, with_grad) for k, v in batch.raw.items()},
     )
-
-
-def loss_scale_for_backward(env: DistEnv, with_grad: bool) -> float:
-    return float(env.world_size) if env.distributed and not with_grad else 1.0
 
 
 def all_reduce_mean(value: float, env: DistEnv) -> float:

@@ -25,7 +25,7 @@ from engine.models import build_encoder
 from engine.train import checkpoint as ckpt
 from engine.train.config import ConfigError, TrainConfig, save_config
 from engine.train.device import autocast_for, describe, effective_precision, pick_device
-from engine.train.distributed import DistEnv, all_reduce_mean, init_distributed, loss_scale_for_backward
+from engine.train.distributed import DistEnv, all_reduce_mean, init_distributed
 from engine.train.events import EventWriter
 from engine.train.objective import TrainModule, param_groups
 from engine.train.schedule import cosine_lr
@@ -199,7 +199,6 @@ def _train(
         )
     forward = torch.compile(train_module) if config.torchcompile else train_module
     autocast = autocast_for(config.precision, device)
-    backward_scale = loss_scale_for_backward(env, config.gather_with_grad)
     global_batch = config.batch_size * env.world_size
 
     events.emit("started", run=config.name, total=total, step=step, device=describe(device),
@@ -227,12 +226,11 @@ def _train(
                     out = forward(images, tokens, item_ids)
                 _check_finite(out, step + 1)
                 optimizer.zero_grad(set_to_none=True)
-                scaled = out.total * backward_scale
                 if scaler is not None:
-                    scaler.scale(scaled).backward()
+                    scaler.scale(out.total).backward()
                     scaler.unscale_(optimizer)
                 else:
-                    scaled.backward()
+                    out.total.backward()
                 if config.grad_clip_norm:
                     torch.nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip_norm)
                 if scaler is not None:
@@ -289,7 +287,7 @@ def _build_objective(config: TrainConfig, encoder: torch.nn.Module, shapes: bool
     options = dict(config.loss_options)
     if config.loss == "sspc":
         options.setdefault("base", "mxm")
-        return build_loss("sspc", dims=encoder.raw_dims(), embed_dim=encoder.embed_dim, **options)
+        return build_loss("sspc", dims=encoder.raw_dims, embed_dim=encoder.embed_dim, **options)
     return build_loss(config.loss, **options)
 
 

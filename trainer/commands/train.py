@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from engine.train.config import LOSS_NAMES, PRECISIONS, load_config_file, resolve_config
 from trainer.commands.common import add_workspace, open_workspace
@@ -67,9 +68,10 @@ def run(args: argparse.Namespace) -> int:
     config = resolve_config(file_values, flags)
     ws = open_workspace(args)
     events_stdout = args.events == "-"
-    listener = None if events_stdout or not interactive() else TrainBar()
+    main_rank = os.environ.get("RANK", "0") == "0"
+    listener = TrainBar() if (main_rank and not events_stdout and interactive()) else None
     result = train(config, ws, events_stdout=events_stdout, on_event=listener)
-    if not events_stdout:
+    if not events_stdout and os.environ.get("RANK", "0") == "0":
         print(f"run {result.name}: {result.status} at step {result.step} ({result.run_dir})")
         test = result.metrics.get("test", {})
         if test:

@@ -224,7 +224,7 @@ def _publish(catalog: Any, index: AnnIndex, path: Path, checkpoint_sha256: str, 
         with catalog.session() as s:
             row = _upsert(s, pending.manifest, run_id, dataset_id, modality)
             pending.publish()
-    index.manifest = pending.manifest
+    pending.attach(index)
     return row
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import mmap
 import os
 import struct
 import threading
@@ -143,10 +144,17 @@ class AnnIndex:
     Search it from as many threads as you like; add to it (:func:`add`) only where nobody searches the same
     object (the writer's own copy)."""
 
-    def __init__(self, hnsw: hnswlib.Index, params: IndexParams, manifest: IndexManifest | None = None) -> None:
+    def __init__(
+        self,
+        hnsw: hnswlib.Index,
+        params: IndexParams,
+        manifest: IndexManifest | None = None,
+        file_view: _FileVectors | None = None,
+    ) -> None:
         self.hnsw = hnsw
         self.params = params
         self.manifest = manifest
+        self._file = file_view  # the verified file this object was loaded from, mapped read-only
         self._ids: np.ndarray | None = None
         self._ids_lock = threading.Lock()
 
@@ -180,8 +188,25 @@ class AnnIndex:
         """The labels in the index as sorted ``int64`` catalogue ids (computed once per object)."""
         with self._ids_lock:
             if self._ids is None:
-                self._ids = np.sort(np.asarray(self.hnsw.get_ids_list(), dtype=np.int64))
+                if self._file is not None:
+                    self._ids = self._file.sorted_labels()
+                else:
+                    self._ids = np.sort(np.asarray(self.hnsw.get_ids_list(), dtype=np.int64))
             return self._ids
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored (unit) vectors of labels that are in the index, ``[m, dim] float32``.
+
+        From the mapped file when the object was loaded (a strided copy); else through hnswlib's ``get_items``
+        (which goes through Python lists: ~10 us a vector)."""
+        if self._file is not None:
+            return self._file.vectors(ids)
+        return np.asarray(self.hnsw.get_items(np.asarray(ids, np.uint64)), dtype=np.float32).reshape(-1, self.dim)
+
+    def _changed(self) -> None:
+        with self._ids_lock:
+            self._ids = None
+            self._file = None  # the file no longer holds every vector of this object
 
     def query(
         self, vectors: Any, k: int, ef: int | None = None, allowed: Any = None, num_threads: int = 1
@@ -231,8 +256,7 @@ def add(index: AnnIndex, vectors: Any, labels: Iterable[int] | np.ndarray, num_t
         index.hnsw.resize_index(need)
     threads = _threads(num_threads)
     index.hnsw.add_items(x, lab, num_threads=threads)
-    with index._ids_lock:
-        index._ids = None
+    index._changed()
     return int(lab.shape[0])
 
 
@@ -319,6 +343,49 @@ def check_layout(path: Path) -> FileHeader:
     return header
 
 
+class _FileVectors:
+    """Read-only map of a verified index file: its level-0 records hold each vector and its label, so the
+    vectors of a set of labels come out with one strided copy (hnswlib's ``get_items`` is ~100x slower).
+    The map keeps the inode that was verified and loaded, even after a writer renames a new file over it."""
+
+    def __init__(self, mapped: mmap.mmap, header: FileHeader) -> None:
+        self._mapped = mapped
+        self.header = header
+        size = header.count * header.size_per_element
+        self.records = np.frombuffer(mapped, np.uint8, count=size, offset=_HEADER.size).reshape(
+            header.count, header.size_per_element)
+        self._lookup: tuple[np.ndarray, np.ndarray] | None = None
+        self._lock = threading.Lock()
+
+    def _sorted(self) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            if self._lookup is None:
+                lo = self.header.label_offset
+                labels = np.ascontiguousarray(self.records[:, lo : lo + 8]).view("<u8").ravel().astype(np.int64)
+                order = np.argsort(labels, kind="stable")
+                self._lookup = (labels[order], order)
+            return self._lookup
+
+    def sorted_labels(self) -> np.ndarray:
+        return self._sorted()[0]
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        labels, order = self._sorted()
+        rows = order[np.searchsorted(labels, np.asarray(ids, np.int64))]
+        h = self.header
+        block = np.ascontiguousarray(self.records[rows, h.offset_data : h.label_offset])
+        return block.view("<f4").astype(np.float32, copy=False)
+
+
+def _map_file(fd: int, header: FileHeader) -> _FileVectors | None:
+    if os.name == "nt" or header.count == 0:  # Windows cannot rename over a mapped file
+        return None
+    try:
+        return _FileVectors(mmap.mmap(fd, 0, access=mmap.ACCESS_READ), header)
+    except (OSError, ValueError):
+        return None
+
+
 # ---- checksums -----------------------------------------------------------------------------------------------
 _sha_cache: OrderedDict[tuple, str] = OrderedDict()
 _sha_lock = threading.Lock()
@@ -402,10 +469,17 @@ class PendingIndex:
     file and the row disagree is as short as it can be. Leaving the ``with`` block without publishing (an
     error) removes the temporary file."""
 
-    def __init__(self, tmp: Path, manifest: IndexManifest) -> None:
+    def __init__(self, tmp: Path, manifest: IndexManifest, file_view: _FileVectors | None = None) -> None:
         self.tmp = tmp
         self.manifest = manifest
+        self.file_view = file_view  # the written file, mapped (it is the published one after the rename)
         self.published = False
+
+    def attach(self, index: AnnIndex) -> None:
+        """Once published: ``index`` now describes the file (its manifest; vectors read from the map)."""
+        index.manifest = self.manifest
+        with index._ids_lock:
+            index._file = self.file_view
 
     def publish(self) -> IndexManifest:
         path = self.manifest.path
@@ -445,6 +519,7 @@ def write_temp(index: AnnIndex, path: str | os.PathLike[str], checkpoint_sha256:
             os.fsync(fd)
             st = os.fstat(fd)
             sha = _hash_fd(fd)
+            file_view = _map_file(fd, header)
         finally:
             os.close(fd)
     except BaseException:
@@ -456,7 +531,7 @@ def write_temp(index: AnnIndex, path: str | os.PathLike[str], checkpoint_sha256:
     manifest = IndexManifest(path=path, count=index.count, dim=index.dim, params=index.params,
                              checkpoint_sha256=checkpoint_sha256, file_size=st.st_size, file_sha256=sha,
                              file_mtime_ns=st.st_mtime_ns, run=run)
-    return PendingIndex(tmp, manifest)
+    return PendingIndex(tmp, manifest, file_view)
 
 
 def save(index: AnnIndex, path: str | os.PathLike[str], checkpoint_sha256: str, run: str | None = None
@@ -464,7 +539,7 @@ def save(index: AnnIndex, path: str | os.PathLike[str], checkpoint_sha256: str, 
     """Write ``index`` to ``path`` atomically (temporary file in the same folder, then ``os.replace``)."""
     with write_temp(index, path, checkpoint_sha256, run) as pending:
         manifest = pending.publish()
-    index.manifest = manifest
+    pending.attach(index)
     return manifest
 
 
@@ -531,7 +606,7 @@ def load(
     except FileNotFoundError:
         raise MissingIndexError(path, "index file is missing", manifest.run) from None
     try:
-        verify(manifest, checkpoint_sha256, expected_count, fd=fd)
+        header = verify(manifest, checkpoint_sha256, expected_count, fd=fd)
         via_fd = f"/proc/self/fd/{fd}"
         source = via_fd if os.path.exists(via_fd) else str(path)
         hnsw = hnswlib.Index(space=manifest.params.space, dim=manifest.dim)
@@ -543,6 +618,7 @@ def load(
             a, b = os.fstat(fd), os.stat(path)
             if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino):
                 raise StaleIndexError(path, "index file was replaced while loading; load it again", manifest.run)
+        file_view = _map_file(fd, header)
     finally:
         os.close(fd)
     if hnsw.get_current_count() != manifest.count:
@@ -551,7 +627,7 @@ def load(
     params = manifest.params if ef is None else manifest.params.with_ef(ef)
     hnsw.ef = params.ef  # not in hnswlib's file (#316)
     hnsw.set_num_threads(_threads(num_threads))
-    return AnnIndex(hnsw, params, replace(manifest, params=params))
+    return AnnIndex(hnsw, params, replace(manifest, params=params), file_view)
 
 
 # ---- query ---------------------------------------------------------------------------------------------------
@@ -577,7 +653,7 @@ def _exact(index: AnnIndex, q: np.ndarray, candidates: np.ndarray, k: int) -> tu
     best_s = np.empty((q.shape[0], 0), np.float32)
     for start in range(0, candidates.size, EXACT_CHUNK):
         ids = candidates[start : start + EXACT_CHUNK]
-        vecs = np.asarray(index.hnsw.get_items(ids.astype(np.uint64)), dtype=np.float32)
+        vecs = index.vectors(ids)
         # hnswlib scores 1 - (1 - dot) in float32: round the same way so both paths agree on ties.
         s = np.float32(1) - (np.float32(1) - q @ vecs.T)
         lab = np.broadcast_to(ids, s.shape)

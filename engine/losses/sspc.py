@@ -26,7 +26,7 @@ independent of the order of items and observations in the batch, up to floating-
 
 Queue: one ``FeatureQueue`` per (space, role), buffers of this module (saved in checkpoints). The term is 0
 until every queue is full; the batch is pushed after the assignments are solved, in training mode only.
-See ``engine/losses/README_sspc.md`` for every choice made where the paper and the code leave one open.
+See ``engine/losses/README.md (section SSPC)`` for every choice made where the paper and the code leave one open.
 """
 
 from __future__ import annotations

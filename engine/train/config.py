@@ -72,6 +72,12 @@ class TrainConfig:
                      "val_frequency"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.accum_freq > 1 and self.loss == "sspc":
+            raise ConfigError("--accum-freq > 1 does not work with --loss sspc (its feature queue would see each "
+                              "micro-batch several times); raise --batch-size instead")
+        if self.local_loss:
+            raise ConfigError("--local-loss is not supported yet: every process computes the loss of the whole "
+                              "global batch, since an item's positives may sit on other processes")
         if self.lr <= 0:
             raise ConfigError("--lr must be positive")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):

@@ -60,12 +60,17 @@ class _ScaleGrad(torch.autograd.Function):
         return grad * ctx.factor, None
 
 
+def scale_grad(t: Tensor, factor: float) -> Tensor:
+    """``t`` itself, whose gradient is multiplied by ``factor`` on the way back."""
+    return _ScaleGrad.apply(t, factor) if t.requires_grad and factor != 1.0 else t
+
+
 def _gather(t: Tensor, env: DistEnv, with_grad: bool) -> Tensor:
     if with_grad:
         return torch.cat(torch.distributed.nn.functional.all_gather(t), dim=0)
     parts = [torch.empty_like(t) for _ in range(env.world_size)]
     dist.all_gather(parts, t.detach().contiguous())
-    parts[env.rank] = _ScaleGrad.apply(t, float(env.world_size)) if t.requires_grad else t
+    parts[env.rank] = scale_grad(t, float(env.world_size))
     return torch.cat(parts, dim=0)
 
 

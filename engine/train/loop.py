@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -171,9 +172,10 @@ def _train(
 
     dataset = MultifoldDataset(items, config.views_per_item, config.captions_per_item, preprocess, tokenizer,
                                seed=config.seed)
-    sampler = MultifoldBatchSampler(len(dataset), config.batch_size, seed=config.seed, rank=env.rank,
+    step_batch = config.batch_size * config.accum_freq  # items per process per optimiser step
+    sampler = MultifoldBatchSampler(len(dataset), step_batch, seed=config.seed, rank=env.rank,
                                     world_size=env.world_size)
-    steps_per_epoch = len(dataset) // (config.batch_size * env.world_size)
+    steps_per_epoch = len(dataset) // (step_batch * env.world_size)
     total = config.max_steps if config.max_steps is not None else int(config.epochs or 1) * steps_per_epoch
 
     step = 0
@@ -199,7 +201,7 @@ def _train(
         )
     forward = torch.compile(train_module) if config.torchcompile else train_module
     autocast = autocast_for(config.precision, device)
-    global_batch = config.batch_size * env.world_size
+    global_batch = step_batch * env.world_size
 
     events.emit("started", run=config.name, total=total, step=step, device=describe(device),
                 world_size=env.world_size, precision=effective_precision(config.precision, device),
@@ -222,15 +224,11 @@ def _train(
                 tokens = batch["tokens"].to(device, non_blocking=True)
                 item_ids = batch["item"].to(device, non_blocking=True)
                 module.train()
-                with autocast():
-                    out = forward(images, tokens, item_ids)
-                _check_finite(out, step + 1)
                 optimizer.zero_grad(set_to_none=True)
+                out = _forward_backward(forward, module, images, tokens, item_ids, config.accum_freq, autocast,
+                                        scaler, step + 1)
                 if scaler is not None:
-                    scaler.scale(out.total).backward()
                     scaler.unscale_(optimizer)
-                else:
-                    out.total.backward()
                 if config.grad_clip_norm:
                     torch.nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip_norm)
                 if scaler is not None:
@@ -289,6 +287,39 @@ def _build_objective(config: TrainConfig, encoder: torch.nn.Module, shapes: bool
         options.setdefault("base", "mxm")
         return build_loss("sspc", dims=encoder.raw_dims, embed_dim=encoder.embed_dim, **options)
     return build_loss(config.loss, **options)
+
+
+def _forward_backward(forward, module, images, tokens, items, accum, autocast, scaler, step):  # noqa: ANN001, ANN202
+    """Loss and gradients of one optimiser step.
+
+    With ``accum > 1`` (open_clip's ``--accum-freq``): embeddings of all micro-batches are computed
+    without gradient first; then each micro-batch is re-encoded with gradient and the loss runs over
+    all of them together (the others as constants), so the contrastive batch is ``accum`` times larger
+    while activations are kept for one micro-batch at a time. Gradients add up to those of the loss on
+    the whole batch.
+    """
+
+    def backward(loss: torch.Tensor) -> None:
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+
+    if accum == 1:
+        with autocast():
+            out = forward(images, tokens, items)
+        _check_finite(out, step)
+        backward(out.total)
+        return out
+    chunks = list(zip(images.chunk(accum), tokens.chunk(accum), items.chunk(accum), strict=True))
+    with torch.no_grad(), autocast():
+        cached = [module.embed(*chunk) for chunk in chunks]
+    out = None
+    for j, chunk in enumerate(chunks):
+        sync = j == accum - 1 or not hasattr(forward, "no_sync")
+        with contextlib.nullcontext() if sync else forward.no_sync():
+            with autocast():
+                out = forward(*chunk, cached=cached, position=j)
+            _check_finite(out, step)
+            backward(out.total)
+    return out
 
 
 def _check_finite(out: Any, step: int) -> None:

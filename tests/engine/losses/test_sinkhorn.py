@@ -62,7 +62,7 @@ def test_plan_matches_reference_with_class_dist():
 def test_non_uniform_target_is_infeasible_and_ends_uniform():
     """Cells summing to 1 over K copies force every anchor's mass, summed over copies, to N; with the target
     shared by all copies that means N / K per copy. A non-uniform ``class_dist`` (which the code re-sorts) can
-    therefore not be met: the last two scalings win and the columns end uniform (README_sspc.md)."""
+    therefore not be met: the last two scalings win and the columns end uniform (engine/losses/README.md)."""
     n, k = 60, 4
     scores = cosine_scores(n, k, seed=5)
     scores[:, 2] -= 0.5

@@ -51,3 +51,14 @@ def staged_bars(enabled: bool | None = None) -> Iterator[Callable[[str, int, int
     finally:
         for b in bars.values():
             b.close()
+
+
+def json_progress(stage: str) -> Callable[[int, int | None], None]:
+    """For ``--events -``: progress as JSON lines on stdout (what the app reads)."""
+    import json
+
+    def update(done: int, total: int | None) -> None:
+        sys.stdout.write(json.dumps({"event": "progress", "stage": stage, "done": done, "total": total}) + "\n")
+        sys.stdout.flush()
+
+    return update

@@ -22,3 +22,16 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 
 def open_workspace(args: argparse.Namespace) -> Workspace:
     return Workspace.open(args.workspace)
+
+
+def add_events(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--events", default=None, metavar="-",
+                        help="'-': progress and the final summary as JSON lines on stdout (for the app)")
+
+
+def emit(event: str, **fields: object) -> None:
+    import json
+    import sys
+
+    sys.stdout.write(json.dumps({"event": event, **fields}, default=str) + "\n")
+    sys.stdout.flush()

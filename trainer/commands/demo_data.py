@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from trainer.commands.common import add_json, add_workspace, open_workspace
+from trainer.commands.common import add_events, add_json, add_workspace, emit, open_workspace
 from trainer.output import print_json
 from trainer.progress import staged_bars
 
@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None, help="render processes (default: all cores)")
     add_workspace(p)
     add_json(p)
+    add_events(p)
     p.set_defaults(func=run)
 
 
@@ -27,12 +28,17 @@ def run(args: argparse.Namespace) -> int:
     from engine.data.demo import generate_demo
 
     ws = open_workspace(args)
-    with staged_bars() as progress:
+    events = args.events == "-"
+    with staged_bars(enabled=False if events else None) as progress:
         summary = generate_demo(
             ws, ws.catalog(), shapes=args.shapes, scenes=args.scenes, views=args.views, size=args.size,
-            seed=args.seed, workers=args.workers, on_progress=progress,
+            seed=args.seed, workers=args.workers,
+            on_progress=_json_stages if events else progress,
         )
     data = dataclasses.asdict(summary)
+    if events:
+        emit("done", **data)
+        return 0
     if args.json:
         print_json({"workspace": str(ws.root), **data})
         return 0
@@ -46,3 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  renders: {r.rendered} rendered, {r.cached} from cache, {len(r.failed)} failed "
               f"({summary.render_seconds:.1f} s)")
     return 0
+
+
+def _json_stages(stage: str, done: int, total: int) -> None:
+    emit("progress", stage=stage, done=done, total=total)

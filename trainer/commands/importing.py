@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from trainer.commands.common import add_json, add_workspace, open_workspace
+from trainer.commands.common import add_events, add_json, add_workspace, emit, open_workspace
 from trainer.output import print_json
-from trainer.progress import bar
+from trainer.progress import bar, json_progress
 
 FORMATS = ("text2shape", "karpathy", "coco", "flickr-token", "csv", "folder")
 _SHOWN_PROBLEMS = 20
@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--separator", default=None, help="csv: column separator (default: tab for .tsv, else ,)")
     add_workspace(p)
     add_json(p)
+    add_events(p)
     p.set_defaults(func=run)
 
 
@@ -33,13 +34,17 @@ def run(args: argparse.Namespace) -> int:
     from engine.data.importers import run_import
 
     ws = open_workspace(args)
-    with bar(f"import {args.format}", unit="rec") as progress:
+    events = args.events == "-"
+    with bar(f"import {args.format}", unit="rec", enabled=False if events else None) as progress:
         report = run_import(
             ws.catalog(), ws, args.format, args.path, args.name,
             images_root=args.images_root, meshes_root=args.meshes_root,
             img_key=args.img_key, caption_key=args.caption_key, separator=args.separator,
-            on_progress=progress,
+            on_progress=json_progress("import") if events else progress,
         )
+    if events:
+        emit("done", **report.as_dict())
+        return 0
     if args.json:
         print_json(report.as_dict())
         return 0

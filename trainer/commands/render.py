@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from trainer.commands.common import add_json, add_workspace, open_workspace
+from trainer.commands.common import add_events, add_json, add_workspace, emit, open_workspace
 from trainer.output import print_json
-from trainer.progress import bar
+from trainer.progress import bar, json_progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None, help="render processes (default: all cores)")
     add_workspace(p)
     add_json(p)
+    add_events(p)
     p.set_defaults(func=run)
 
 
@@ -29,11 +30,17 @@ def run(args: argparse.Namespace) -> int:
     catalog = ws.catalog()
     catalog.require_dataset(args.dataset)
     spec = ViewSpec(views=args.views, size=args.size, elevation_deg=args.elevation)
-    with bar(f"render {args.dataset}", unit="mesh") as progress:
-        summary = render_dataset(catalog, ws, args.dataset, spec, workers=args.workers, on_progress=progress)
+    events = args.events == "-"
+    with bar(f"render {args.dataset}", unit="mesh", enabled=False if events else None) as progress:
+        summary = render_dataset(catalog, ws, args.dataset, spec, workers=args.workers,
+                                 on_progress=json_progress("render") if events else progress)
+    data = {"dataset": args.dataset, "rendered": summary.rendered, "cached": summary.cached,
+            "failed": [{"key": k, "reason": r} for k, r in summary.failed]}
+    if events:
+        emit("done", **data)
+        return 0
     if args.json:
-        print_json({"dataset": args.dataset, "rendered": summary.rendered, "cached": summary.cached,
-                    "failed": [{"key": k, "reason": r} for k, r in summary.failed]})
+        print_json(data)
         return 0
     print(f"rendered {args.dataset}: {summary.rendered} meshes rendered, {summary.cached} from cache, "
           f"{len(summary.failed)} failed")

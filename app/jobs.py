@@ -1,0 +1,112 @@
+"""Engine work as child processes: ``trainer <command> ... --events -`` run through ``QProcess``.
+
+The GUI thread never waits on a job: output arrives through signals as it is printed. Every stdout
+line that is a JSON object is an event (``{"event": "progress", ...}``); other lines are log text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def trainer_program() -> tuple[str, list[str]]:
+    """The interpreter running the app, with ``-m trainer`` (same environment, no PATH lookup)."""
+    return sys.executable, ["-m", "trainer"]
+
+
+class EngineJob(QObject):
+    """One child process. Signals: ``event(dict)``, ``log(str)``, ``finished(int exit_code, str error)``."""
+
+    event = Signal(dict)
+    log = Signal(str)
+    finished = Signal(int, str)
+
+    def __init__(self, args: Sequence[str], workspace: Path, title: str = "", parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.args = [*args, "--workspace", str(workspace)]
+        self.title = title or " ".join(args[:2])
+        self.events: list[dict[str, Any]] = []
+        self._stdout = b""
+        self._stderr: list[str] = []
+        self.process = QProcess(self)
+        env = QProcessEnvironment.systemEnvironment()
+        env.insert("PYTHONUNBUFFERED", "1")
+        env.insert("HF_HUB_OFFLINE", "1")
+        pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), env.value("PYTHONPATH")) if p)
+        env.insert("PYTHONPATH", pythonpath)
+        self.process.setProcessEnvironment(env)
+        self.process.setWorkingDirectory(str(REPO_ROOT))
+        self.process.readyReadStandardOutput.connect(self._read_stdout)
+        self.process.readyReadStandardError.connect(self._read_stderr)
+        self.process.finished.connect(self._finished)
+        self.process.errorOccurred.connect(self._error)
+
+    def start(self) -> None:
+        program, prefix = trainer_program()
+        self.process.start(program, [*prefix, *self.args])
+
+    @property
+    def running(self) -> bool:
+        return self.process.state() != QProcess.ProcessState.NotRunning
+
+    def cancel(self) -> None:
+        """Graceful: SIGTERM; the engine finishes its step, checkpoints and exits."""
+        if self.running:
+            self.process.terminate()
+
+    def kill(self) -> None:
+        if self.running:
+            self.process.kill()
+
+    def _read_stdout(self) -> None:
+        self._stdout += bytes(self.process.readAllStandardOutput())
+        *lines, self._stdout = self._stdout.split(b"\n")
+        for raw in lines:
+            self._line(raw.decode("utf-8", errors="replace"))
+
+    def _line(self, line: str) -> None:
+        text = line.strip()
+        if text.startswith("{"):
+            try:
+                event = json.loads(text)
+            except json.JSONDecodeError:
+                event = None
+            if isinstance(event, dict):
+                self.events.append(event)
+                self.event.emit(event)
+                return
+        if text:
+            self.log.emit(text)
+
+    def _read_stderr(self) -> None:
+        text = bytes(self.process.readAllStandardError()).decode("utf-8", errors="replace")
+        for line in text.splitlines():
+            if line.strip():
+                self._stderr.append(line)
+                self.log.emit(line)
+
+    def error_line(self) -> str:
+        """The engine's one-line error (``trainer: error: ...``) if it printed one."""
+        for line in reversed(self._stderr):
+            if line.startswith("trainer: error:"):
+                return line.removeprefix("trainer: error:").strip()
+        return self._stderr[-1] if self._stderr else ""
+
+    def _finished(self, code: int, _status: QProcess.ExitStatus) -> None:
+        if self._stdout:
+            self._line(self._stdout.decode("utf-8", errors="replace"))
+            self._stdout = b""
+        self.finished.emit(code, "" if code == 0 else self.error_line())
+
+    def _error(self, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart:
+            self.finished.emit(-1, f"could not start {sys.executable}")

@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml
 # Without a display, `crossfold --check-display` prints one line naming the headless ways and we stop there.
 run: setup
 	@if $(BIN)/crossfold --check-display; then \
-		$(BIN)/trainer demo-data && $(BIN)/crossfold; \
+		$(BIN)/trainer demo && $(BIN)/crossfold; \
 	fi
 
 test: setup

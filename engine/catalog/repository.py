@@ -273,6 +273,45 @@ class Catalog:
         with self.session() as s:
             return [tuple(r) for r in s.execute(q).all()]  # type: ignore[misc]
 
+    def observation_ids(
+        self, dataset_id: int, modality: str, split: str | None = None, category: str | None = None
+    ) -> list[int]:
+        """Ids of one modality's observations of the items passing the filters (one indexed query)."""
+        q = (
+            select(Observation.id)
+            .join(Item, Item.id == Observation.item_id)
+            .where(Item.dataset_id == dataset_id, Observation.modality == modality)
+        )
+        if split:
+            q = q.where(Item.split == split)
+        if category:
+            q = q.where(Item.category == category)
+        with self.session() as s:
+            return list(s.scalars(q))
+
+    def item_ids(self, dataset_id: int, split: str | None = None, category: str | None = None) -> list[int]:
+        q = select(Item.id).where(Item.dataset_id == dataset_id)
+        if split:
+            q = q.where(Item.split == split)
+        if category:
+            q = q.where(Item.category == category)
+        with self.session() as s:
+            return list(s.scalars(q.order_by(Item.id)))
+
+    def items_with_observations(self, item_ids: Sequence[int]) -> dict[int, Item]:
+        """Items by id with their observations loaded (two queries whatever the number of items)."""
+        from sqlalchemy.orm import selectinload
+
+        with self.session() as s:
+            rows = s.scalars(select(Item).options(selectinload(Item.observations)).where(Item.id.in_(list(item_ids))))
+            return {item.id: item for item in rows}
+
+    def observation_items(self, observation_ids: Sequence[int]) -> dict[int, int]:
+        """observation id -> item id."""
+        with self.session() as s:
+            q = select(Observation.id, Observation.item_id).where(Observation.id.in_(list(observation_ids)))
+            return dict(s.execute(q).all())
+
     def categories(self, dataset_id: int) -> list[str]:
         with self.session() as s:
             return list(

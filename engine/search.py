@@ -1,0 +1,270 @@
+"""A query in, ranked items with metadata out.
+
+Queries: text, an image file, an item of the catalogue (its shape or image), or a fused image+text
+(or item+text) query, whose embedding is ``fuse(visual, text)`` as GCL trains it. Targets: ``shapes``
+(the item-level shape index), ``images`` (the image index) and ``captions`` (the caption index).
+Observation hits are folded into items (an item scores as its best observation) after asking the
+index for enough neighbours; split and category filters are SQLite id sets given to the index query
+(over-fetch + ``np.isin``), never Python callbacks. Same input, same order.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from engine.catalog import Catalog, Dataset, Item
+from engine.errors import CrossfoldError
+from engine.index import registry
+from engine.index.store import AnnIndex, MissingIndexError
+from engine.models.fusion import fuse
+from engine.train.restore import RestoredRun, restore_run
+from engine.workspace import Workspace
+
+TARGETS = {"shapes": ("shape-text", "shape"), "images": ("image-text", "image"), "captions": (None, "text")}
+
+
+class SearchError(CrossfoldError):
+    pass
+
+
+@dataclass
+class Hit:
+    rank: int
+    score: float
+    item_id: int
+    key: str
+    dataset: str
+    split: str
+    category: str
+    matched_observation: int | None  # the caption or image that matched (None for item-level shapes)
+    matched_text: str | None
+    thumbnails: list[str]  # views in order, or the image
+    captions: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class SearchResult:
+    run: str
+    dataset: str
+    target: str
+    query: dict[str, Any]
+    hits: list[Hit]
+    timings_ms: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run": self.run, "dataset": self.dataset, "target": self.target, "query": self.query,
+                "hits": [h.as_dict() for h in self.hits], "timings_ms": self.timings_ms}
+
+
+def default_run(catalog: Catalog, target: str) -> str:
+    """The newest finished run that has an index for a dataset of the target's kind."""
+    kind, modality = TARGETS[target]
+    kinds = {d.id: d.kind for d in catalog.datasets()}
+    for run in reversed(catalog.runs()):
+        if run.status != "done":
+            continue
+        for row in registry.rows(catalog, run_id=run.id):
+            if row.modality == modality and (kind is None or kinds.get(row.dataset_id) == kind):
+                return run.name
+    raise SearchError(f"no finished run has a {target} index yet; run `trainer demo` or `trainer index --run R`")
+
+
+class Searcher:
+    """Holds one run's encoder and its opened indexes; ``search`` may be called many times."""
+
+    def __init__(self, workspace: Workspace, run: str, device: str = "auto", catalog: Catalog | None = None) -> None:
+        self.workspace = workspace
+        self.catalog = catalog or workspace.catalog()
+        self.run_name = run
+        self.run_row = self.catalog.require_run(run)
+        self._restored: RestoredRun | None = None
+        self._device = device
+        self._indexes: dict[tuple[int, str], AnnIndex] = {}
+
+    @property
+    def restored(self) -> RestoredRun:
+        if self._restored is None:
+            self._restored = restore_run(self.catalog, self.run_name, "best", self._device)
+        return self._restored
+
+    # ---- datasets and indexes -----------------------------------------------------------------
+    def dataset_for(self, target: str, dataset: str | None) -> Dataset:
+        kind, modality = TARGETS[target]
+        if dataset:
+            ds = self.catalog.require_dataset(dataset)
+            if kind is not None and ds.kind != kind:
+                raise SearchError(f"dataset {ds.name!r} holds {ds.kind} items; --target {target} needs {kind}")
+            return ds
+        indexed = {row.dataset_id for row in registry.rows(self.catalog, run_id=self.run_row.id)
+                   if row.modality == modality}
+        candidates = [d for d in self.catalog.datasets() if d.id in indexed and (kind is None or d.kind == kind)]
+        preferred = [d for d in candidates if d.id == self.run_row.dataset_id]
+        if preferred or candidates:
+            return (preferred or candidates)[0]
+        raise SearchError(f"run {self.run_name!r} has no {modality} index; build it with "
+                          f"`trainer index --run {self.run_name}`")
+
+    def index(self, dataset: Dataset, modality: str) -> AnnIndex:
+        key = (dataset.id, modality)
+        if key not in self._indexes:
+            if registry.find(self.catalog, self.run_row.id, dataset.id, modality) is None:
+                raise MissingIndexError(None, f"run {self.run_name!r} has no {modality} index of {dataset.name!r}",
+                                        self.run_name)
+            self._indexes[key] = registry.open_index(self.catalog, self.run_row.id, dataset.id, modality,
+                                                     self.restored.checkpoint_sha256)
+        return self._indexes[key]
+
+    # ---- query embeddings ---------------------------------------------------------------------
+    @torch.no_grad()
+    def embed_text(self, text: str) -> np.ndarray:
+        r = self.restored
+        return r.encoder.encode_texts(r.tokenizer([text]).to(r.device))[1].float().cpu().numpy()[0]
+
+    @torch.no_grad()
+    def embed_images(self, paths: list[str]) -> np.ndarray:
+        r = self.restored
+        batch = []
+        for p in paths:
+            try:
+                with Image.open(p) as im:
+                    batch.append(r.preprocess(im.convert("RGB")))
+            except (OSError, ValueError) as exc:
+                raise SearchError(f"{p}: cannot read the image ({exc})") from None
+        return r.encoder.encode_images(torch.stack(batch).to(r.device))[1].float().cpu().numpy()
+
+    @torch.no_grad()
+    def embed_item(self, item: Item) -> np.ndarray:
+        views = [o.path for o in sorted(item.observations, key=lambda o: (o.view_index or 0, o.id))
+                 if o.modality in ("view", "image") and o.path]
+        if not views:
+            raise SearchError(f"item {item.key!r} has no image or views to search with")
+        emb = torch.from_numpy(self.embed_images(views))
+        pooled = self.restored.encoder.pool_views(emb.unsqueeze(0).to(self.restored.device))
+        return pooled.float().cpu().numpy()[0]
+
+    def query_vector(self, text: str | None, image: str | Path | None, item: Item | None) -> np.ndarray:
+        parts = []
+        if image is not None:
+            parts.append(self.embed_images([str(image)])[0])
+        if item is not None:
+            parts.append(self.embed_item(item))
+        if text:
+            parts.append(self.embed_text(text))
+        if not parts:
+            raise SearchError("give a query: --text, --image or --item (text with one of the others is fused)")
+        if len(parts) == 1:
+            return parts[0]
+        return fuse(torch.from_numpy(parts[0]), torch.from_numpy(parts[1])).numpy()
+
+    # ---- search -------------------------------------------------------------------------------
+    def search(
+        self,
+        *,
+        text: str | None = None,
+        image: str | Path | None = None,
+        item_key: str | None = None,
+        item_dataset: str | None = None,
+        target: str = "shapes",
+        dataset: str | None = None,
+        k: int = 10,
+        split: str | None = None,
+        category: str | None = None,
+    ) -> SearchResult:
+        if target not in TARGETS:
+            raise SearchError(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
+        if k < 1:
+            raise SearchError("k must be at least 1")
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        ds = self.dataset_for(target, dataset)
+        item = None
+        if item_key is not None:
+            source = self.catalog.require_dataset(item_dataset) if item_dataset else ds
+            item = self.catalog.item_by_key(source.id, item_key)
+            if item is None:
+                raise SearchError(f"no item {item_key!r} in dataset {source.name!r}")
+        modality = TARGETS[target][1]
+        index = self.index(ds, modality)
+        timings["open"] = (time.perf_counter() - t) * 1e3
+
+        t = time.perf_counter()
+        vector = self.query_vector(text, image, item)
+        timings["encode"] = (time.perf_counter() - t) * 1e3
+
+        t = time.perf_counter()
+        allowed = self._allowed(ds, modality, split, category)
+        item_level = modality == "shape"
+        ranked = self._ranked_items(index, vector, k, allowed, item_level)
+        timings["query"] = (time.perf_counter() - t) * 1e3
+
+        t = time.perf_counter()
+        hits = self._hits(ds, ranked)
+        timings["catalogue"] = (time.perf_counter() - t) * 1e3
+        query = {"text": text, "image": str(image) if image else None, "item": item_key}
+        return SearchResult(self.run_name, ds.name, target, query, hits, timings)
+
+    def _allowed(self, ds: Dataset, modality: str, split: str | None, category: str | None) -> np.ndarray | None:
+        if not split and not category:
+            return None
+        if modality == "shape":
+            ids = self.catalog.item_ids(ds.id, split, category)
+        else:
+            ids = self.catalog.observation_ids(ds.id, "text" if modality == "text" else self._visual(ds),
+                                               split, category)
+        return np.asarray(ids, dtype=np.int64)
+
+    @staticmethod
+    def _visual(ds: Dataset) -> str:
+        return "view" if ds.kind == "shape-text" else "image"
+
+    def _ranked_items(
+        self, index: AnnIndex, vector: np.ndarray, k: int, allowed: np.ndarray | None, item_level: bool
+    ) -> list[tuple[int, float, int | None]]:
+        """(item id, score, matched observation id) for the best k items."""
+        if item_level:
+            labels, scores = index.query(vector[None, :], k, allowed=allowed)
+            return [(int(lab), float(sc), None) for lab, sc in zip(labels[0], scores[0], strict=True) if lab >= 0]
+        fold = 8
+        total = index.count if allowed is None else len(allowed)
+        while True:
+            want = min(k * fold, total)
+            labels, scores = index.query(vector[None, :], want, allowed=allowed)
+            pairs = [(int(lab), float(sc)) for lab, sc in zip(labels[0], scores[0], strict=True) if lab >= 0]
+            owners = self.catalog.observation_items([lab for lab, _ in pairs])
+            best: dict[int, tuple[float, int]] = {}
+            for lab, sc in pairs:  # hits come best first: the first one of an item is its best
+                item_id = owners.get(lab)
+                if item_id is not None and item_id not in best:
+                    best[item_id] = (sc, lab)
+            if len(best) >= k or want >= total:
+                ordered = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))[:k]
+                return [(item_id, sc, lab) for item_id, (sc, lab) in ordered]
+            fold *= 4
+
+    def _hits(self, ds: Dataset, ranked: list[tuple[int, float, int | None]]) -> list[Hit]:
+        items = self.catalog.items_with_observations([item_id for item_id, _, _ in ranked])
+        hits = []
+        for rank, (item_id, score, matched) in enumerate(ranked, start=1):
+            item = items.get(item_id)
+            if item is None:  # deleted since the index was built
+                continue
+            obs = sorted(item.observations, key=lambda o: (o.view_index or 0, o.id))
+            matched_text = next((o.text if o.modality == "text" else o.path for o in obs if o.id == matched), None)
+            hits.append(Hit(
+                rank=rank, score=score, item_id=item.id, key=item.key, dataset=ds.name, split=item.split,
+                category=item.category, matched_observation=matched, matched_text=matched_text,
+                thumbnails=[o.path for o in obs if o.modality in ("view", "image") and o.path],
+                captions=[o.text for o in obs if o.modality == "text" and o.text], meta=dict(item.meta or {}),
+            ))
+        return hits

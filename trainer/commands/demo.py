@@ -1,0 +1,71 @@
+"""``trainer demo``: a complete demo workspace from nothing — data, two short runs, their indexes.
+
+Each step is skipped when already done: the demo data when complete, a run when it finished (a run that
+was interrupted resumes from its last checkpoint), an index when it is up to date.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from trainer.commands.common import add_events, add_workspace, emit, open_workspace
+from trainer.progress import interactive, staged_bars
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "configs"
+DEMO_RUNS = (("demo-shapes-mxm", "shapes-demo-mxm.yaml"), ("demo-scenes-gcl", "scenes-demo-gcl.yaml"))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="make the demo workspace complete: data, two trained runs, their indexes")
+    p.add_argument("--steps", type=int, default=400, help="training steps per demo run (default 400)")
+    p.add_argument("--device", default="auto")
+    add_workspace(p)
+    add_events(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.data.demo import generate_demo
+    from engine.index.from_run import index_run
+    from engine.train.config import load_config_file, resolve_config
+    from engine.train.loop import train
+    from trainer.train_progress import TrainBar
+
+    ws = open_workspace(args)
+    catalog = ws.catalog()
+    events = args.events == "-"
+
+    def say(stage: str, message: str) -> None:
+        if events:
+            emit("stage", stage=stage, message=message)
+        else:
+            print(message, flush=True)
+
+    with staged_bars(enabled=False if events else None) as bars:
+        progress = (lambda stage, done, total: emit("progress", stage=stage, done=done, total=total)) if events \
+            else bars
+        say("data", "demo data…")
+        generate_demo(ws, catalog, on_progress=progress)
+        for name, config_file in DEMO_RUNS:
+            row = catalog.run(name)
+            if row is not None and row.status == "done":
+                say("train", f"run {name}: already trained")
+            else:
+                from engine.train import checkpoint as ckpt
+
+                resume = "latest" if ckpt.latest(ws.runs / name / "checkpoints") is not None else None
+                say("train", f"run {name}: training{' (resuming)' if resume else ''}…")
+                config = resolve_config(load_config_file(RESOURCES / config_file),
+                                        {"name": name, "max_steps": args.steps, "device": args.device,
+                                         "resume": resume, "val_frequency": args.steps})
+                listener = TrainBar() if (interactive() and not events) else None
+                train(config, ws, events_stdout=events, on_event=listener)
+            say("index", f"run {name}: indexes…")
+            report = index_run(ws, catalog, name, device=args.device, on_progress=progress)
+            say("index", f"run {name}: " + ", ".join(f"{m} {d['action']} ({d['count']})"
+                                                     for m, d in report.modalities.items()))
+    say("done", f"demo workspace ready in {ws.root}; try: trainer search --text \"a red chair\" --target shapes")
+    if events:
+        emit("done", workspace=str(ws.root))
+    return 0

@@ -1,0 +1,50 @@
+"""``trainer search``: text, image, item or fused queries against a run's indexes."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+
+from trainer.commands.common import add_json, add_workspace, open_workspace
+from trainer.output import print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="search shapes, images or captions")
+    p.add_argument("--run", default=None, help="run whose model and indexes answer (default: newest indexed)")
+    p.add_argument("--text", default=None, help="a text query")
+    p.add_argument("--image", default=None, help="an image file as the query")
+    p.add_argument("--item", default=None, metavar="KEY", help="an item of the catalogue as the query")
+    p.add_argument("--item-dataset", default=None, help="dataset of --item (default: the target dataset)")
+    p.add_argument("--target", choices=("shapes", "images", "captions"), default="shapes")
+    p.add_argument("--dataset", default=None, help="dataset to search (default: the run's, if of that kind)")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--split", choices=("train", "val", "test"), default=None)
+    p.add_argument("--category", default=None)
+    p.add_argument("--device", default="cpu")
+    add_workspace(p)
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.search import Searcher, default_run
+
+    ws = open_workspace(args)
+    catalog = ws.catalog()
+    run_name = args.run or default_run(catalog, args.target)
+    searcher = Searcher(ws, run_name, device=args.device, catalog=catalog)
+    result = searcher.search(text=args.text, image=args.image, item_key=args.item, item_dataset=args.item_dataset,
+                             target=args.target, dataset=args.dataset, k=args.k, split=args.split,
+                             category=args.category)
+    if args.json:
+        print_json(result.as_dict())
+        return 0
+    query = " + ".join(f"{k} {v!r}" for k, v in result.query.items() if v)
+    print(f"{args.target} in {result.dataset} for {query} (run {result.run})")
+    for hit in result.hits:
+        matched = f"  matched: {hit.matched_text}" if hit.matched_text and args.target != "images" else ""
+        print(f"{hit.rank:3d}. {hit.score:.3f}  {hit.key}  [{hit.category}, {hit.split}]{matched}")
+        for caption in hit.captions[:3]:
+            print(textwrap.indent(textwrap.shorten(caption, 100), "       - "))
+    return 0

@@ -1,0 +1,158 @@
+"""Search end to end on a trained toy run: real training, real hnswlib files, real SQLite."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from engine.catalog import ItemRecord
+from engine.index.from_run import index_run
+from engine.index.store import StaleIndexError
+from engine.search import Searcher, SearchError, default_run
+from engine.train import checkpoint as ckpt
+from engine.train.config import TrainConfig
+from engine.train.loop import train
+from engine.workspace import Workspace
+from tests.engine.train.conftest import COLOURS, ROOT, child_env, make_toy_workspace
+
+RUN = "toy-gcl"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("search") / "ws"
+    ws = make_toy_workspace(root, n_items=48)
+    config = TrainConfig(dataset="toy-shapes", loss="gcl", model="cf-vit-tiny-64", max_steps=80, batch_size=8,
+                         views_per_item=2, captions_per_item=2, lr=2e-3, warmup=5, workers=0, device="cpu",
+                         name=RUN, val_frequency=80, save_frequency=80)
+    torch.set_num_threads(2)
+    train(config, ws)
+    report = index_run(ws, ws.catalog(), RUN, device="cpu")
+    assert {m: d["action"] for m, d in report.modalities.items()} == {"text": "built", "image": "built",
+                                                                        "shape": "built"}
+    return root
+
+
+@pytest.fixture()
+def ws_copy(trained: Path, tmp_path: Path) -> Workspace:
+    """A private copy for tests that change the workspace (paths inside stay valid: views are absolute)."""
+    dst = tmp_path / "ws"
+    shutil.copytree(trained, dst)
+    ws = Workspace.open(dst)
+    cat = ws.catalog()
+    run = cat.require_run(RUN)
+    cat.upsert_run(RUN, run_dir=str(dst / "runs" / RUN))
+    from engine.index import registry
+
+    for row in registry.rows(cat, run_id=run.id):
+        with cat.session() as s:
+            s.get(type(row), row.id).path = row.path.replace(str(trained), str(dst))
+    return ws
+
+
+def test_text_query_finds_items_of_that_colour(trained: Path) -> None:
+    ws = Workspace.open(trained)
+    result = Searcher(ws, RUN, device="cpu").search(text="a red square", target="shapes", k=5)
+    assert len(result.hits) == 5 and len({h.item_id for h in result.hits}) == 5
+    assert [h.rank for h in result.hits] == [1, 2, 3, 4, 5]
+    assert all(a.score >= b.score for a, b in zip(result.hits, result.hits[1:], strict=False))
+    reds = [h for h in result.hits if h.category == "red"]
+    assert len(reds) >= 4
+    for hit in result.hits:  # hits carry their own catalogue metadata
+        assert hit.captions and all(hit.category in c for c in hit.captions)
+        assert len(hit.thumbnails) == 2 and all(Path(p).is_file() for p in hit.thumbnails)
+
+
+def test_same_query_same_order_and_default_run(trained: Path) -> None:
+    ws = Workspace.open(trained)
+    searcher = Searcher(ws, RUN, device="cpu")
+    a = searcher.search(text="blue block", target="shapes", k=8)
+    b = searcher.search(text="blue block", target="shapes", k=8)
+    assert [(h.item_id, h.score) for h in a.hits] == [(h.item_id, h.score) for h in b.hits]
+    assert default_run(ws.catalog(), "shapes") == RUN
+
+
+def test_captions_target_folds_observations_into_items(trained: Path) -> None:
+    ws = Workspace.open(trained)
+    result = Searcher(ws, RUN, device="cpu").search(text="green", target="captions", k=6)
+    assert len({h.item_id for h in result.hits}) == 6
+    assert all(h.matched_text in h.captions for h in result.hits)
+    assert sum("green" in h.matched_text for h in result.hits) >= 4
+
+
+def test_item_and_fused_queries(trained: Path) -> None:
+    ws = Workspace.open(trained)
+    searcher = Searcher(ws, RUN, device="cpu")
+    by_item = searcher.search(item_key="toy-002", target="shapes", k=3)  # a big blue square
+    assert by_item.hits[0].category == "blue"
+    image = Path(by_item.hits[0].thumbnails[0])
+    fused = searcher.search(text="a blue square", image=image, target="shapes", k=4)
+    assert fused.query == {"text": "a blue square", "image": str(image), "item": None}
+    assert all(h.category == "blue" for h in fused.hits)
+
+
+def test_split_and_category_filters(trained: Path) -> None:
+    ws = Workspace.open(trained)
+    searcher = Searcher(ws, RUN, device="cpu")
+    only_test = searcher.search(text="red", target="shapes", k=5, split="test")
+    assert only_test.hits and all(h.split == "test" for h in only_test.hits)
+    only_white = searcher.search(text="red", target="captions", k=3, category="white")
+    assert len(only_white.hits) == 3 and all(h.category == "white" for h in only_white.hits)
+    with pytest.raises(SearchError, match="give a query"):
+        searcher.search(target="shapes")
+
+
+def test_stale_checkpoint_is_refused_with_rebuild_hint(ws_copy: Workspace) -> None:
+    best = ws_copy.runs / RUN / "checkpoints" / "best.pt"
+    state = ckpt.load(best)
+    state["state_dict"]["logit_scale"] = state["state_dict"]["logit_scale"] + 0.5
+    ckpt.save_atomic(state, best)
+    with pytest.raises(StaleIndexError, match=f"trainer index --run {RUN}"):
+        Searcher(ws_copy, RUN, device="cpu").search(text="red", target="shapes", k=3)
+    report = index_run(ws_copy, ws_copy.catalog(), RUN, device="cpu")
+    assert {d["action"] for d in report.modalities.values()} == {"built"}
+    assert Searcher(ws_copy, RUN, device="cpu").search(text="red", target="shapes", k=3).hits
+
+
+def test_truncated_index_file_is_refused(ws_copy: Workspace) -> None:
+    path = next((ws_copy.indexes / RUN).glob("*-shape.hnsw"))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(StaleIndexError, match="trainer index"):
+        Searcher(ws_copy, RUN, device="cpu").search(text="red", target="shapes", k=3)
+
+
+def test_new_items_are_added_without_rebuild(ws_copy: Workspace, tmp_path: Path) -> None:
+    cat = ws_copy.catalog()
+    ds = cat.require_dataset("toy-shapes")
+    views = []
+    for v in range(2):
+        p = tmp_path / f"new_{v}.png"
+        im = Image.new("RGB", (32, 32), (128, 128, 128))
+        im.paste(COLOURS["yellow"], (4, 4, 28, 28))
+        im.save(p)
+        views.append(str(p))
+    cat.add_records(ds.id, [ItemRecord("toy-new", split="test", category="yellow", views=views,
+                                       captions=["a big yellow square", "yellow block, big"])])
+    report = index_run(ws_copy, cat, RUN, device="cpu")
+    assert {m: (d["action"], d["added"]) for m, d in report.modalities.items()} == {
+        "text": ("added", 2), "image": ("added", 2), "shape": ("added", 1)}
+    hits = Searcher(ws_copy, RUN, device="cpu").search(item_key="toy-new", target="shapes", k=48).hits
+    assert "toy-new" in [h.key for h in hits[:5]] and len(hits) == 48
+
+
+def test_cli_search_json_has_k_items(trained: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "trainer", "search", "--workspace", str(trained), "--text", "red",
+                           "--target", "shapes", "--k", "4", "--json"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env=child_env())
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads(done.stdout)
+    assert data["run"] == RUN and len(data["hits"]) == 4
+    assert {"key", "score", "captions", "thumbnails"} <= set(data["hits"][0])

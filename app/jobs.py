@@ -23,6 +23,39 @@ def trainer_program() -> tuple[str, list[str]]:
     return sys.executable, ["-m", "trainer"]
 
 
+class JobTracker(QObject):
+    """Every running engine job of this app, so the status bar can show them."""
+
+    changed = Signal(list)  # titles of the running jobs
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._jobs: list[EngineJob] = []
+
+    def add(self, job: EngineJob) -> None:
+        self._jobs.append(job)
+        job.finished.connect(lambda *_: self._remove(job))
+        self.changed.emit(self.titles())
+
+    def _remove(self, job: EngineJob) -> None:
+        if job in self._jobs:
+            self._jobs.remove(job)
+        self.changed.emit(self.titles())
+
+    def titles(self) -> list[str]:
+        return [j.title for j in self._jobs]
+
+
+_tracker: JobTracker | None = None
+
+
+def tracker() -> JobTracker:
+    global _tracker
+    if _tracker is None:
+        _tracker = JobTracker()
+    return _tracker
+
+
 class EngineJob(QObject):
     """One child process. Signals: ``event(dict)``, ``log(str)``, ``finished(int exit_code, str error)``."""
 
@@ -52,6 +85,7 @@ class EngineJob(QObject):
 
     def start(self) -> None:
         program, prefix = trainer_program()
+        tracker().add(self)
         self.process.start(program, [*prefix, *self.args])
 
     @property

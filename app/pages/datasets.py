@@ -1,58 +1,429 @@
-"""The Datasets page: the catalogue's datasets with their counts."""
+"""The Datasets page: the catalogue's datasets with their counts, and a browser of the selected one.
+
+Top: the datasets (name, kind, counts), the Import… and Create demo datasets buttons (both run the
+engine as a child process), and a progress bar while the demo data is made. Below: filters (split,
+category, caption text — debounced), a virtualised thumbnail grid of the matching items, and the
+selected item in full (views, captions, metadata, "Search with this item").
+
+Nothing here blocks the GUI thread: catalogue queries run on workers (``engine.catalog.browse``),
+thumbnails are decoded by the :class:`ThumbnailCache`, and every answer is checked against the
+request it answers, so a late answer for an old selection or filter is dropped.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from typing import Any
 
-from app.tasks import submit
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.dialogs.import_dialog import ImportDialog
+from app.jobs import EngineJob
+from app.thumbnails import ThumbnailCache, shared_cache
+from app.widgets.item_detail import ItemDetailView
+from app.widgets.item_grid import Background, CatalogHandle, ItemGrid, ItemGridModel
 from engine.catalog import DatasetSummary
+from engine.catalog.browse import DatasetFacets, dataset_facets
 from engine.workspace import Workspace
 
-COLUMNS = ("Name", "Kind", "Format", "Items", "Captions", "Images", "Views", "Train / val / test")
+COLUMNS = ("Name", "Kind", "Format", "Items", "Captions", "Images", "Views", "Train / val / test", "Categories")
+ALL = ""  # the combo data meaning "no filter"
+TEXT_DEBOUNCE_MS = 300
 
 
 class DatasetsPage(QWidget):
-    loaded = Signal(int)  # number of datasets shown
+    loaded = Signal(int)  # number of datasets shown, after each refresh
+    dataset_selected = Signal(str)  # the dataset now browsed ("" when none)
+    items_shown = Signal(int)  # items matching the filters, each time they change
+    search_with_item = Signal(int)  # an item id: "search with this item" (for the Search page)
+    demo_finished = Signal(bool)  # the demo-data job ended (ok?)
 
-    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, workspace: Workspace, parent: QWidget | None = None, thumbnails: ThumbnailCache | None = None
+    ) -> None:
         super().__init__(parent)
         self.workspace = workspace
-        self.title = QLabel("<h2>Datasets</h2>")
+        self.catalog = CatalogHandle(workspace)
+        self.thumbnails = thumbnails or shared_cache()
+        self.summaries: list[DatasetSummary] = []
+        self.facets: DatasetFacets | None = None
+        self.demo_options: list[str] = []  # extra `trainer demo-data` flags (e.g. --shapes 24)
+        self.demo_job: EngineJob | None = None
+        self.import_dialog: ImportDialog | None = None
+        self._work = Background()
+        self._refresh_generation = 0
+        self._facets_generation = 0
+        self._pending_selection: str | None = None
+
+        # ---- header: title and actions ----
+        self.title = QLabel("<h2 style='margin:0'>Datasets</h2>")
+        self.import_button = QPushButton("Import…")
+        self.import_button.setToolTip("Import a dataset (Flickr, COCO, Karpathy, CSV, folder, Text2Shape)")
+        self.demo_button = QPushButton("Create demo datasets")
+        self.demo_button.setToolTip("Generate shapes-demo and scenes-demo (offline, deterministic)")
+        self.refresh_button = QPushButton("Refresh")
+        self.import_button.clicked.connect(self.open_import_dialog)
+        self.demo_button.clicked.connect(self.create_demo_data)
+        self.refresh_button.clicked.connect(self.refresh)
+        self.destroyed.connect(self.catalog.close)
+        header = QHBoxLayout()
+        header.addWidget(self.title)
+        header.addStretch(1)
+        for b in (self.import_button, self.demo_button, self.refresh_button):
+            header.addWidget(b)
+
+        # ---- the demo job's progress ----
+        self.job_label = QLabel()
+        self.job_progress = QProgressBar()
+        self.job_progress.setTextVisible(True)
+        self.job_cancel = QPushButton("Cancel")
+        self.job_cancel.clicked.connect(self.cancel_demo_data)
+        self.job_bar = QWidget()
+        job_layout = QHBoxLayout(self.job_bar)
+        job_layout.setContentsMargins(0, 0, 0, 0)
+        job_layout.addWidget(self.job_label)
+        job_layout.addWidget(self.job_progress, 1)
+        job_layout.addWidget(self.job_cancel)
+        self.job_bar.hide()
+
         self.status = QLabel("Loading the catalogue…")
+        self.status.setWordWrap(True)
+
+        # ---- the datasets ----
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.table.itemSelectionChanged.connect(self._table_selection_changed)
+
+        # ---- filters ----
+        self.split_filter = QComboBox()
+        self.category_filter = QComboBox()
+        self.category_filter.setMinimumContentsLength(10)
+        self.category_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.text_filter = QLineEdit()
+        self.text_filter.setPlaceholderText("caption contains…")
+        self.text_filter.setClearButtonEnabled(True)
+        self.count_label = QLabel()
+        self.count_label.setMinimumWidth(120)
+        self._text_timer = QTimer(self)
+        self._text_timer.setSingleShot(True)
+        self._text_timer.setInterval(TEXT_DEBOUNCE_MS)
+        self._text_timer.timeout.connect(self.apply_filters)
+        self.text_filter.textChanged.connect(self._text_edited)
+        self.text_filter.returnPressed.connect(self.apply_filters)
+        self.split_filter.currentIndexChanged.connect(self.apply_filters)
+        self.category_filter.currentIndexChanged.connect(self.apply_filters)
+        filters = QHBoxLayout()
+        filters.setContentsMargins(0, 0, 0, 0)
+        filters.addWidget(QLabel("Split"))
+        filters.addWidget(self.split_filter)
+        filters.addSpacing(8)
+        filters.addWidget(QLabel("Category"))
+        filters.addWidget(self.category_filter)
+        filters.addSpacing(8)
+        filters.addWidget(self.text_filter, 1)
+        filters.addWidget(self.count_label)
+        self._reset_filter_choices(None)
+
+        # ---- grid and detail ----
+        self.model = ItemGridModel(self.catalog, self.thumbnails, icon_size=128, parent=self)
+        self.grid = ItemGrid(self.model)
+        self.detail = ItemDetailView(self.catalog, self.thumbnails)
+        self.model.populated.connect(self._items_populated)
+        self.model.failed.connect(self._items_failed)
+        self.grid.current_item_changed.connect(self.detail.show_item)
+        self.detail.search_with_item.connect(self.search_with_item)
+
+        browser_left = QWidget()
+        left = QVBoxLayout(browser_left)
+        left.setContentsMargins(0, 0, 0, 0)
+        left.addLayout(filters)
+        left.addWidget(self.grid, 1)
+        self.browser = QSplitter(Qt.Orientation.Horizontal)
+        self.browser.addWidget(browser_left)
+        self.browser.addWidget(self.detail)
+        self.browser.setStretchFactor(0, 3)
+        self.browser.setStretchFactor(1, 2)
+        self.browser.setSizes([640, 460])
+
         layout = QVBoxLayout(self)
-        layout.addWidget(self.title)
+        layout.addLayout(header)
+        layout.addWidget(self.job_bar)
         layout.addWidget(self.status)
         layout.addWidget(self.table)
-        self._tasks: list[object] = []
+        layout.addWidget(self.browser, 1)
         self.refresh()
 
-    def refresh(self) -> None:
-        ws = self.workspace
-        self._tasks.append(submit(lambda: ws.catalog().summaries(), self._show, self._failed))
+    # ---- datasets -----------------------------------------------------------------------------
+    @property
+    def current_dataset(self) -> str:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return ""
+        item = self.table.item(rows[0].row(), 0)
+        return item.text() if item else ""
 
-    def _show(self, summaries: list[DatasetSummary]) -> None:
+    def refresh(self) -> None:
+        """Read the datasets again (keeps the selected one and its filters if it is still there)."""
+        self._refresh_generation += 1
+        generation, catalog = self._refresh_generation, self.catalog
+        self._work.run(lambda: (generation, catalog().summaries()), self._summaries_arrived)
+
+    def select_dataset(self, name: str) -> bool:
+        """Browse ``name``; if the list is still loading, once it has loaded."""
+        for row in range(self.table.rowCount()):
+            if self.table.item(row, 0).text() == name:
+                self.table.selectRow(row)
+                return True
+        self._pending_selection = name
+        return False
+
+    def _summaries_arrived(self, answer: tuple[int, Any, str]) -> None:
+        token, value, error = answer
+        self._work.done(token)
+        if error:
+            self.status.setText(f"Could not read the catalogue: {error.splitlines()[0]}")
+            return
+        generation, summaries = value
+        if generation != self._refresh_generation:
+            return
+        self._show_summaries(summaries)
+
+    def _show_summaries(self, summaries: list[DatasetSummary]) -> None:
+        keep = self._pending_selection or self.current_dataset
+        self._pending_selection = None
+        self.summaries = summaries
+        self.table.blockSignals(True)
+        self.table.clearSelection()
         self.table.setRowCount(len(summaries))
         for row, s in enumerate(summaries):
             values = (
                 s.name, s.kind, s.source_format, s.items, s.by_modality.get("text", 0),
                 s.by_modality.get("image", 0), s.by_modality.get("view", 0),
-                " / ".join(str(s.by_split.get(k, 0)) for k in ("train", "val", "test")),
+                " / ".join(str(s.by_split.get(k, 0)) for k in ("train", "val", "test")), s.categories,
             )
             for col, value in enumerate(values):
-                self.table.setItem(row, col, QTableWidgetItem(str(value)))
+                cell = QTableWidgetItem(str(value))
+                if isinstance(value, int):
+                    cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, col, cell)
         self.table.resizeColumnsToContents()
+        self._fit_table_height()
+        names = [s.name for s in summaries]
+        row = names.index(keep) if keep in names else (0 if names else -1)
+        if row >= 0:
+            self.table.selectRow(row)
+        self.table.blockSignals(False)
         self.status.setText(
-            f"{len(summaries)} datasets in {self.workspace.root}" if summaries
-            else f"No datasets yet in {self.workspace.root}: run `trainer demo-data`."
+            f"{len(summaries)} dataset{'s' if len(summaries) != 1 else ''} in {self.workspace.root}" if summaries
+            else f"No datasets yet in {self.workspace.root}: create the demo datasets or import one."
         )
+        self._browse(names[row] if row >= 0 else "", reload=True)
         self.loaded.emit(len(summaries))
 
-    def _failed(self, message: str) -> None:
-        self.status.setText(f"Could not read the catalogue: {message.splitlines()[0]}")
+    def _fit_table_height(self) -> None:
+        """As tall as its rows (two to six; it scrolls beyond), so the browser below gets the rest."""
+        rows = min(max(self.table.rowCount(), 2), 6)
+        height = (self.table.horizontalHeader().height() + rows * self.table.verticalHeader().defaultSectionSize()
+                  + 2 * self.table.frameWidth() + 2)
+        self.table.setFixedHeight(height)
+
+    def _table_selection_changed(self) -> None:
+        self._browse(self.current_dataset)
+
+    def _browse(self, name: str, reload: bool = False) -> None:
+        if not name:
+            self._facets_generation += 1
+            self.facets = None
+            self._reset_filter_choices(None)
+            self.model.clear()
+            self.detail.clear()
+            self.count_label.setText("")
+            self.dataset_selected.emit("")
+            return
+        if not reload and self.facets is not None and self.facets.name == name:
+            return
+        if self.facets is not None and self.facets.name != name:
+            # another dataset: nothing of the old one stays on screen, and its late answers are dropped
+            self.facets = None
+            self.model.clear()
+            self.detail.clear()
+        self._facets_generation += 1
+        generation, catalog = self._facets_generation, self.catalog
+        self.count_label.setText("Loading…")
+        self._work.run(lambda: (generation, dataset_facets(catalog(), name)), self._facets_arrived)
+
+    def _facets_arrived(self, answer: tuple[int, Any, str]) -> None:
+        token, value, error = answer
+        self._work.done(token)
+        if error:
+            self.count_label.setText("")
+            self.status.setText(f"Could not read the dataset: {error.splitlines()[0]}")
+            return
+        generation, facets = value
+        if generation != self._facets_generation:
+            return
+        same = self.facets is not None and self.facets.dataset_id == facets.dataset_id
+        if not same:
+            self.detail.clear()
+            self.text_filter.blockSignals(True)
+            self.text_filter.clear()
+            self.text_filter.blockSignals(False)
+            self._text_timer.stop()
+        self.facets = facets
+        self._reset_filter_choices(facets, keep=same)
+        self.dataset_selected.emit(facets.name)
+        self.apply_filters()
+
+    def _reset_filter_choices(self, facets: DatasetFacets | None, keep: bool = False) -> None:
+        for combo, values, label in (
+            (self.split_filter, facets.splits if facets else (), "All splits"),
+            (self.category_filter, facets.categories if facets else (), "All categories"),
+        ):
+            previous = combo.currentData() if keep else ALL
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItem(label, ALL)
+            for v in values:
+                combo.addItem(v, v)
+            index = combo.findData(previous)
+            combo.setCurrentIndex(max(index, 0))
+            combo.setEnabled(facets is not None)
+            combo.blockSignals(False)
+        self.text_filter.setEnabled(facets is not None)
+
+    # ---- items --------------------------------------------------------------------------------
+    def set_filters(self, split: str | None = None, category: str | None = None, text: str | None = None) -> None:
+        """Set the filters (None leaves one as it is) and query at once (no debounce)."""
+        for combo, value in ((self.split_filter, split), (self.category_filter, category)):
+            if value is not None:
+                combo.blockSignals(True)
+                combo.setCurrentIndex(max(combo.findData(value), 0))
+                combo.blockSignals(False)
+        if text is not None:
+            self.text_filter.blockSignals(True)
+            self.text_filter.setText(text)
+            self.text_filter.blockSignals(False)
+        self.apply_filters()
+
+    @property
+    def filtering(self) -> bool:
+        """A filter change is waiting for its debounce or its answer."""
+        return self._text_timer.isActive() or self.model.loading
+
+    def _text_edited(self, _text: str) -> None:
+        self._text_timer.start()  # debounced: one query when the typing pauses
+
+    def apply_filters(self) -> None:
+        self._text_timer.stop()
+        if self.facets is None:
+            return
+        self.count_label.setText("Filtering…")
+        self.model.set_query(
+            self.facets.dataset_id,
+            split=self.split_filter.currentData() or None,
+            category=self.category_filter.currentData() or None,
+            text=self.text_filter.text().strip() or None,
+        )
+
+    def _items_populated(self, count: int) -> None:
+        total = next((s.items for s in self.summaries if self.facets and s.name == self.facets.name), count)
+        filtered = any((self.split_filter.currentData(), self.category_filter.currentData(),
+                        self.text_filter.text().strip()))
+        noun = "item" if total == 1 else "items"
+        self.count_label.setText(f"{count:,} of {total:,} {noun}" if filtered else f"{count:,} {noun}")
+        shown = self.detail.item_id
+        row = self.model.row_of(shown) if shown is not None else -1
+        if row < 0 and count:
+            row = 0  # the item shown is not among the results any more: show the first one
+        if row >= 0:
+            self.grid.select_row(row)
+        else:
+            self.detail.clear()
+        self.items_shown.emit(count)
+
+    def _items_failed(self, message: str) -> None:
+        self.count_label.setText("")
+        self.status.setText(f"Could not read the items: {message.splitlines()[0]}")
+
+    # ---- import -------------------------------------------------------------------------------
+    def open_import_dialog(self) -> ImportDialog:
+        if self.import_dialog is None:
+            self.import_dialog = ImportDialog(self.workspace, self)
+            self.import_dialog.imported.connect(self._imported)
+        self.import_dialog.show()
+        self.import_dialog.raise_()
+        self.import_dialog.activateWindow()
+        return self.import_dialog
+
+    def _imported(self, report: dict) -> None:
+        name = str(report.get("dataset") or "")
+        if name:
+            self._pending_selection = name
+        self.refresh()
+
+    # ---- demo data ----------------------------------------------------------------------------
+    def create_demo_data(self) -> bool:
+        if self.demo_job is not None and self.demo_job.running:
+            return False
+        args = ["demo-data", *self.demo_options, "--events", "-"]
+        self.demo_job = EngineJob(args, self.workspace.root, title="demo data", parent=self)
+        self.demo_job.event.connect(self._demo_event)
+        self.demo_job.finished.connect(self._demo_finished)
+        self.job_label.setText("Creating the demo datasets…")
+        self.job_progress.setRange(0, 0)
+        self.job_cancel.setEnabled(True)
+        self.job_bar.show()
+        self.demo_button.setEnabled(False)
+        self.demo_job.start()
+        return True
+
+    def cancel_demo_data(self) -> None:
+        if self.demo_job is not None and self.demo_job.running:
+            self.job_label.setText("Cancelling…")
+            self.job_cancel.setEnabled(False)
+            self.demo_job.cancel()
+
+    def _demo_event(self, event: dict) -> None:
+        if event.get("event") != "progress":
+            return
+        stage, done, total = str(event.get("stage", "")), int(event.get("done") or 0), int(event.get("total") or 0)
+        self.job_label.setText(f"Creating the demo datasets — {stage}")
+        if total > 0:
+            self.job_progress.setRange(0, total)
+            self.job_progress.setValue(min(done, total))
+            self.job_progress.setFormat(f"{stage}: %v / %m")
+        else:
+            self.job_progress.setRange(0, 0)
+
+    def _demo_finished(self, code: int, error: str) -> None:
+        self.job_bar.hide()
+        self.demo_button.setEnabled(True)
+        if code == 0:
+            self.status.setText("Demo datasets ready.")
+            if not self.current_dataset:
+                self._pending_selection = "shapes-demo"
+        else:
+            self.status.setText(f"Could not create the demo datasets: {error or f'exit code {code}'}")
+        self.refresh()
+        self.demo_finished.emit(code == 0)

@@ -1,0 +1,387 @@
+"""Import a dataset in a real format: ``trainer import FORMAT PATH --name N ... --events -``.
+
+The import runs as a child process (:class:`EngineJob`): the dialog shows its progress, can cancel
+it, and at the end shows the report: counts, and every skipped record (file, where, why) in a table.
+Signals: ``imported(dict report)`` when it succeeded, ``failed(str)`` when it did not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.jobs import EngineJob
+from engine.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class FormatInfo:
+    name: str
+    label: str
+    hint: str
+    root: str  # "images" or "meshes": which root option the format takes
+    folder: bool = False  # the source is a folder, not a file
+    file_filter: str = "All files (*)"
+
+
+FORMATS: tuple[FormatInfo, ...] = (
+    FormatInfo("flickr-token", "Flickr8k / Flickr30k token file",
+               "<image>#<n><TAB><caption> per line (results_20130124.token). Images resolve against the "
+               "images folder (default: the file's folder).", "images",
+               file_filter="Token files (*.token *.txt);;All files (*)"),
+    FormatInfo("karpathy", "Karpathy split JSON",
+               "dataset_coco.json, dataset_flickr30k.json, dataset_flickr8k.json; the splits are kept.", "images",
+               file_filter="JSON (*.json);;All files (*)"),
+    FormatInfo("coco", "COCO captions JSON",
+               "captions_train2017.json and the like; images resolve against the images folder.", "images",
+               file_filter="JSON (*.json);;All files (*)"),
+    FormatInfo("csv", "CSV / TSV table",
+               "One row per (image, caption); name the image and caption columns below.", "images",
+               file_filter="Tables (*.csv *.tsv *.txt);;All files (*)"),
+    FormatInfo("folder", "Folder of images or meshes",
+               "Each image or mesh with a same-name .txt of captions (one per line); sub-folders are "
+               "categories.", "images", folder=True),
+    FormatInfo("text2shape", "Text2Shape captions CSV",
+               "captions.tablechair.csv; shapes are found under the meshes folder (ShapeNet layout, flat "
+               "<modelId>.obj files, or <modelId>/*.png pre-rendered views).", "meshes",
+               file_filter="CSV (*.csv);;All files (*)"),
+)
+FORMAT_BY_NAME = {f.name: f for f in FORMATS}
+REPORT_COLUMNS = ("File", "Where", "Reason")
+
+
+def import_args(
+    fmt: str,
+    path: str,
+    name: str,
+    images_root: str = "",
+    meshes_root: str = "",
+    img_key: str = "",
+    caption_key: str = "",
+    separator: str = "",
+) -> list[str]:
+    """The ``trainer`` arguments of an import (without ``--workspace``)."""
+    args = ["import", fmt, path, "--name", name]
+    info = FORMAT_BY_NAME[fmt]
+    if info.root == "images" and images_root:
+        args += ["--images-root", images_root]
+    if info.root == "meshes" and meshes_root:
+        args += ["--meshes-root", meshes_root]
+    if fmt == "csv":
+        if img_key:
+            args += ["--img-key", img_key]
+        if caption_key:
+            args += ["--caption-key", caption_key]
+        if separator:
+            args += ["--separator", separator]
+    return [*args, "--events", "-"]
+
+
+class _PathField(QWidget):
+    """A line edit with a Browse… button (a file or a folder)."""
+
+    def __init__(self, placeholder: str, folder: bool, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.folder = folder
+        self.file_filter = "All files (*)"
+        self.edit = QLineEdit()
+        self.edit.setPlaceholderText(placeholder)
+        self.edit.setClearButtonEnabled(True)
+        self.button = QPushButton("Browse…")
+        self.button.clicked.connect(self._browse)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit, 1)
+        layout.addWidget(self.button)
+
+    def text(self) -> str:
+        return self.edit.text().strip()
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt naming
+        self.edit.setText(text)
+
+    def _browse(self) -> None:
+        start = self.text() or str(Path.home())
+        if self.folder:
+            chosen = QFileDialog.getExistingDirectory(self, "Choose a folder", start)
+        else:
+            chosen, _ = QFileDialog.getOpenFileName(self, "Choose a file", start, self.file_filter)
+        if chosen:
+            self.edit.setText(chosen)
+
+
+class ImportDialog(QDialog):
+    imported = Signal(dict)  # the import report (the engine's ``done`` event)
+    failed = Signal(str)
+
+    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.workspace = workspace
+        self.job: EngineJob | None = None
+        self.report: dict[str, Any] | None = None
+        self._cancelled = False
+        self.setWindowTitle("Import a dataset")
+        self.resize(760, 560)
+
+        self.format = QComboBox()
+        for info in FORMATS:
+            self.format.addItem(info.label, info.name)
+        self.hint = QLabel()
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color: #5f6368;")
+        self.source = _PathField("captions file", folder=False)
+        self.images_root = _PathField("default: the source's folder", folder=True)
+        self.meshes_root = _PathField("default: the source's folder", folder=True)
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("name in the catalogue")
+        self.img_key = QLineEdit("filepath")
+        self.caption_key = QLineEdit("title")
+        self.separator = QLineEdit()
+        self.separator.setPlaceholderText(r"default: tab for .tsv, else ,  (\t for a tab)")
+
+        form = QFormLayout()
+        form.addRow("Format", self.format)
+        form.addRow("", self.hint)
+        form.addRow("Source", self.source)
+        form.addRow("Images folder", self.images_root)
+        form.addRow("Meshes folder", self.meshes_root)
+        form.addRow("Dataset name", self.name)
+        self.form = form
+        self.csv_box = QGroupBox("CSV columns")
+        csv_form = QFormLayout(self.csv_box)
+        csv_form.addRow("Image column", self.img_key)
+        csv_form.addRow("Caption column", self.caption_key)
+        csv_form.addRow("Separator", self.separator)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.state = QLabel("Choose a source and a name, then Import.")
+        self.state.setWordWrap(True)
+        self.state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.problems = QTableWidget(0, len(REPORT_COLUMNS))
+        self.problems.setHorizontalHeaderLabels(REPORT_COLUMNS)
+        self.problems.verticalHeader().setVisible(False)
+        self.problems.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.problems.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        header = self.problems.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.problems.setWordWrap(True)
+        self.report_box = QGroupBox("Skipped records")
+        report_layout = QVBoxLayout(self.report_box)
+        report_layout.addWidget(self.summary)
+        report_layout.addWidget(self.problems)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(500)
+        self.log.setPlaceholderText("engine output")
+        self.log.setMaximumHeight(70)
+
+        self.import_button = QPushButton("Import")
+        self.import_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel import")
+        self.cancel_button.setEnabled(False)
+        self.buttons = QDialogButtonBox()
+        self.buttons.addButton(self.import_button, QDialogButtonBox.ButtonRole.ActionRole)
+        self.buttons.addButton(self.cancel_button, QDialogButtonBox.ButtonRole.ActionRole)
+        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.import_button.clicked.connect(self.start_import)
+        self.cancel_button.clicked.connect(self.cancel_import)
+        self.close_button.clicked.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.csv_box)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.state)
+        layout.addWidget(self.report_box, 1)
+        layout.addWidget(self.log)
+        layout.addWidget(self.buttons)
+        self.summary.setText("Records the import skips will be listed here, with where and why.")
+
+        self.format.currentIndexChanged.connect(self._format_changed)
+        self.source.edit.textChanged.connect(self._source_changed)
+        self._name_edited = False
+        self.name.textEdited.connect(self._mark_name_edited)
+        self._format_changed()
+
+    # ---- form ---------------------------------------------------------------------------------
+    def set_format(self, fmt: str) -> None:
+        self.format.setCurrentIndex(self.format.findData(fmt))
+
+    def current_format(self) -> FormatInfo:
+        return FORMAT_BY_NAME[self.format.currentData()]
+
+    def _format_changed(self) -> None:
+        info = self.current_format()
+        self.hint.setText(info.hint)
+        self.source.folder = info.folder
+        self.source.file_filter = info.file_filter
+        self.source.edit.setPlaceholderText("folder" if info.folder else "captions file")
+        self.form.setRowVisible(self.images_root, info.root == "images" and not info.folder)
+        self.form.setRowVisible(self.meshes_root, info.root == "meshes")
+        self.csv_box.setVisible(info.name == "csv")
+
+    def _mark_name_edited(self) -> None:
+        self._name_edited = bool(self.name.text())
+
+    def _source_changed(self, text: str) -> None:
+        if not self._name_edited and text.strip():
+            self.name.setText(Path(text.strip()).stem.replace(" ", "-"))
+
+    def args(self) -> list[str]:
+        return import_args(
+            self.current_format().name, self.source.text(), self.name.text().strip(),
+            images_root=self.images_root.text(), meshes_root=self.meshes_root.text(),
+            img_key=self.img_key.text().strip(), caption_key=self.caption_key.text().strip(),
+            separator=self.separator.text(),
+        )
+
+    def _problem_with_form(self) -> str:
+        info = self.current_format()
+        source = self.source.text()
+        if not source:
+            return "Choose the source " + ("folder." if info.folder else "file.")
+        path = Path(source).expanduser()
+        if info.folder and not path.is_dir():
+            return f"{source} is not a folder."
+        if not info.folder and not path.is_file():
+            return f"{source} is not a file."
+        if not self.name.text().strip():
+            return "Give the dataset a name."
+        for field, label in ((self.images_root, "images"), (self.meshes_root, "meshes")):
+            if field.isVisibleTo(self) and field.text() and not Path(field.text()).expanduser().is_dir():
+                return f"The {label} folder {field.text()} does not exist."
+        return ""
+
+    # ---- the job ------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def start_import(self) -> bool:
+        """Start the import; False (and the reason shown) when the form is not complete."""
+        if self.running:
+            return False
+        problem = self._problem_with_form()
+        if problem:
+            self.state.setText(f"<span style='color:#b03a2e'>{problem}</span>")
+            return False
+        self.report = None
+        self._cancelled = False
+        self.problems.setRowCount(0)
+        self.summary.setText("")
+        self.log.clear()
+        self.progress.setRange(0, 0)  # busy until the first progress event gives a total
+        self.state.setText(f"Importing {self.source.text()} as {self.name.text().strip()!r}…")
+        self._set_running(True)
+        self.job = EngineJob(self.args(), self.workspace.root, title="import", parent=self)
+        self.job.event.connect(self._event)
+        self.job.log.connect(self.log.appendPlainText)
+        self.job.finished.connect(self._finished)
+        self.job.start()
+        return True
+
+    def cancel_import(self) -> None:
+        if self.running and self.job is not None:
+            self._cancelled = True
+            self.state.setText("Cancelling…")
+            self.job.cancel()
+
+    def _set_running(self, running: bool) -> None:
+        self.import_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        for w in (self.format, self.source, self.images_root, self.meshes_root, self.name, self.csv_box):
+            w.setEnabled(not running)
+
+    def _event(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "progress":
+            done, total = int(event.get("done") or 0), event.get("total")
+            if total:
+                self.progress.setRange(0, int(total))
+                self.progress.setValue(min(done, int(total)))
+                self.progress.setFormat("%v / %m records")
+            else:
+                self.progress.setRange(0, 0)
+        elif kind == "done":
+            self.report = event
+
+    def _finished(self, code: int, error: str) -> None:
+        self._set_running(False)
+        if code == 0 and self.report is not None:
+            total = max(self.progress.maximum(), 1)
+            self.progress.setRange(0, total)
+            self.progress.setValue(total)
+            self._show_report(self.report)
+            self.imported.emit(self.report)
+            return
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        if self._cancelled:
+            message = "Import cancelled; what was already added stays in the catalogue."
+        else:
+            message = f"Import failed: {error or f'the engine exited with code {code}'}"
+        self.state.setText(f"<span style='color:#b03a2e'>{_esc(message)}</span>")
+        self.failed.emit(message)
+
+    def _show_report(self, report: dict[str, Any]) -> None:
+        skipped = int(report.get("skipped", len(report.get("problems", []))))
+        self.state.setText(
+            f"Imported <b>{_esc(str(report.get('dataset', '')))}</b>: {report.get('items_added', 0)} new items, "
+            f"{report.get('observations_added', 0)} new observations, {skipped} skipped."
+        )
+        problems = report.get("problems") or []
+        self.problems.setRowCount(len(problems))
+        for row, p in enumerate(problems):
+            for col, key in enumerate(("file", "where", "reason")):
+                value = str(p.get(key, ""))
+                cell = QTableWidgetItem(Path(value).name if key == "file" else value)
+                cell.setToolTip(value)
+                self.problems.setItem(row, col, cell)
+        self.problems.resizeRowsToContents()
+        log_path = report.get("log_path") or ""
+        self.summary.setText(
+            (f"{skipped} record{'s' if skipped != 1 else ''} skipped." if skipped else "No record was skipped.")
+            + (f" Full report: {log_path}" if log_path else "")
+        )
+
+    def reject(self) -> None:
+        if self.running:
+            self.cancel_import()
+            return
+        super().reject()
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,264 @@
+"""One item in full: every view or image, all captions, its metadata; "Search with this item".
+
+``show_item(item_id)`` loads the item on a worker (an answer for an item no longer asked for is
+dropped); its pictures come from the :class:`ThumbnailCache` as they are decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.thumbnails import ThumbnailCache
+from app.widgets.item_grid import Background
+from engine.catalog import Catalog
+from engine.catalog.browse import ItemDetail, item_detail
+
+VIEW_SIZE = 96  # px: a shape's rendered views (four across, eight in two rows)
+IMAGE_SIZE = 224  # px: an image-text item's image
+
+
+def flatten_meta(meta: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Nested metadata as ``(dotted key, text)`` rows; lists are joined with commas."""
+    rows: list[tuple[str, str]] = []
+    for key, value in meta.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows.extend(flatten_meta(value, f"{name}."))
+        elif isinstance(value, list | tuple):
+            rows.append((name, ", ".join(str(v) for v in value)))
+        else:
+            rows.append((name, str(value)))
+    return rows
+
+
+class ItemDetailView(QWidget):
+    """Signals: ``search_with_item(int item_id)`` (the button), ``loaded(int item_id)`` once shown."""
+
+    search_with_item = Signal(int)
+    loaded = Signal(int)
+    failed = Signal(str)
+
+    def __init__(
+        self, catalog: Callable[[], Catalog], thumbnails: ThumbnailCache, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.catalog = catalog
+        self.thumbnails = thumbnails
+        self.detail: ItemDetail | None = None
+        self._wanted: int | None = None
+        self._picture_size = VIEW_SIZE
+        self._rows_by_path: dict[str, list[int]] = {}
+        self._work = Background()
+
+        self.title = QLabel()
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.subtitle = QLabel()
+        self.subtitle.setStyleSheet("color: #5f6368;")
+        self.search_button = QPushButton("Search with this item")
+        self.search_button.setToolTip("Use this item as the query on the Search page")
+        self.search_button.clicked.connect(self._search_clicked)
+        head = QHBoxLayout()
+        titles = QVBoxLayout()
+        titles.setSpacing(0)
+        titles.addWidget(self.title)
+        titles.addWidget(self.subtitle)
+        head.addLayout(titles, 1)
+        head.addWidget(self.search_button, 0, Qt.AlignmentFlag.AlignTop)
+
+        self.views_label = QLabel("<b>Views</b>")
+        self.views = QListWidget()
+        self.views.setViewMode(QListView.ViewMode.IconMode)
+        self.views.setMovement(QListView.Movement.Static)
+        self.views.setResizeMode(QListView.ResizeMode.Adjust)
+        self.views.setUniformItemSizes(True)
+        self.views.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.views.setSpacing(2)
+        self._set_picture_size(VIEW_SIZE)
+
+        self.captions_label = QLabel("<b>Captions</b>")
+        self.captions = QListWidget()
+        self.captions.setWordWrap(True)
+        self.captions.setAlternatingRowColors(True)
+        self.captions.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.captions.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.captions.setResizeMode(QListView.ResizeMode.Adjust)
+
+        self.meta_label = QLabel("<b>Metadata</b>")
+        self.meta = QTableWidget(0, 2)
+        self.meta.setHorizontalHeaderLabels(("Field", "Value"))
+        self.meta.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.meta.horizontalHeader().setStretchLastSection(True)
+        self.meta.verticalHeader().setVisible(False)
+        self.meta.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.meta.setWordWrap(False)
+        self.meta.setAlternatingRowColors(True)
+        self.meta.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+
+        self.empty = QLabel("Select an item to see its views, captions and metadata.")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+
+        self.body = QSplitter(Qt.Orientation.Vertical)
+        self.body.setChildrenCollapsible(False)
+        for label, widget in (
+            (self.views_label, self.views),
+            (self.captions_label, self.captions),
+            (self.meta_label, self.meta),
+        ):
+            box = QWidget()
+            lay = QVBoxLayout(box)
+            lay.setContentsMargins(0, 4, 0, 0)
+            lay.setSpacing(2)
+            lay.addWidget(label)
+            lay.addWidget(widget, 1)
+            self.body.addWidget(box)
+        self.body.setStretchFactor(0, 3)
+        self.body.setStretchFactor(1, 2)
+        self.body.setStretchFactor(2, 2)
+        self.body.setSizes([270, 170, 150])
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 0, 0, 0)
+        layout.addLayout(head)
+        layout.addWidget(self.body, 1)
+        layout.addWidget(self.empty, 1)
+        thumbnails.ready.connect(self._thumbnail_ready)
+        self.clear()
+
+    # ---- public -----------------------------------------------------------------------------
+    @property
+    def item_id(self) -> int | None:
+        return self.detail.id if self.detail else None
+
+    def show_item(self, item_id: int | None) -> None:
+        if item_id is None or item_id < 0:
+            self.clear()
+            return
+        if self.detail is not None and self.detail.id == item_id:
+            return
+        self._wanted = item_id
+        self.subtitle.setText("Loading…")
+        catalog = self.catalog
+        self._work.run(lambda: item_detail(catalog(), item_id), self._arrived)
+
+    def clear(self) -> None:
+        self._wanted = None
+        self.detail = None
+        self._rows_by_path.clear()
+        self.title.setText("")
+        self.subtitle.setText("")
+        self.views.clear()
+        self.captions.clear()
+        self.meta.setRowCount(0)
+        self.search_button.setEnabled(False)
+        self.search_button.hide()
+        self.body.hide()
+        self.empty.show()
+
+    def picture_ready(self, row: int) -> bool:
+        """Whether the view or image in ``row`` shows its decoded picture (not the placeholder)."""
+        item = self.views.item(row)
+        return item is not None and bool(item.data(Qt.ItemDataRole.UserRole + 1))
+
+    # ---- loading ----------------------------------------------------------------------------
+    def _arrived(self, answer: tuple[int, Any, str]) -> None:
+        token, detail, error = answer
+        self._work.done(token)
+        if error:
+            if self._wanted is not None:
+                self.subtitle.setText(f"Could not load the item: {error.splitlines()[0]}")
+                self.failed.emit(error)
+            return
+        if detail.id != self._wanted:
+            return  # the user has moved on to another item
+        self._show(detail)
+
+    def _show(self, d: ItemDetail) -> None:
+        self.detail = d
+        self.empty.hide()
+        self.body.show()
+        self.search_button.setEnabled(True)
+        self.search_button.show()
+        self.title.setText(f"<span style='font-size: 15pt; font-weight: 600'>{_esc(d.key)}</span>")
+        parts = [d.dataset, d.split, d.category or "no category", f"id {d.id}"]
+        self.subtitle.setText(" · ".join(_esc(p) for p in parts))
+
+        pictures = list(d.views) or list(d.images)
+        is_views = bool(d.views)
+        self._set_picture_size(VIEW_SIZE if is_views or len(pictures) > 1 else IMAGE_SIZE, labelled=is_views)
+        noun = "view" if is_views else "image"
+        self.views_label.setText(f"<b>{len(pictures)} {noun}{'s' if len(pictures) != 1 else ''}</b>")
+        self.views.clear()
+        self._rows_by_path.clear()
+        for i, path in enumerate(pictures):
+            item = QListWidgetItem(f"{noun} {i}" if is_views else "")
+            item.setToolTip(path)
+            self.views.addItem(item)
+            self._rows_by_path.setdefault(path, []).append(i)
+            self._set_picture(i, path)
+
+        self.captions_label.setText(f"<b>{len(d.captions)} caption{'s' if len(d.captions) != 1 else ''}</b>")
+        self.captions.clear()
+        for i, text in enumerate(d.captions, 1):
+            self.captions.addItem(QListWidgetItem(f"{i}.  {text}"))
+
+        rows = [("key", d.key), ("dataset", d.dataset), ("split", d.split), ("category", d.category)]
+        if d.asset_path:
+            rows.append(("asset", d.asset_path))
+        rows += flatten_meta(d.meta)
+        self.meta.setRowCount(len(rows))
+        for r, (k, v) in enumerate(rows):
+            self.meta.setItem(r, 0, QTableWidgetItem(k))
+            value = QTableWidgetItem(v)
+            value.setToolTip(v)
+            self.meta.setItem(r, 1, value)
+        self.loaded.emit(d.id)
+
+    def _set_picture_size(self, size: int, labelled: bool = True) -> None:
+        self._picture_size = size
+        self.views.setIconSize(QSize(size, size))
+        self.views.setGridSize(QSize(size + 8, size + 8 + (self.fontMetrics().height() if labelled else 0)))
+
+    def _set_picture(self, row: int, path: str) -> None:
+        item = self.views.item(row)
+        pm = self.thumbnails.get(path, self._picture_size)  # the broken-file picture if it failed
+        item.setIcon(QIcon(pm if pm is not None else self.thumbnails.placeholder(self._picture_size)))
+        item.setData(Qt.ItemDataRole.UserRole + 1, pm is not None)
+
+    def _thumbnail_ready(self, path: str, size: int) -> None:
+        if size != self._picture_size:
+            return
+        for row in self._rows_by_path.get(path, ()):
+            if row < self.views.count():
+                self._set_picture(row, path)
+
+    def _search_clicked(self) -> None:
+        if self.detail is not None:
+            self.search_with_item.emit(self.detail.id)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(460, 600)
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.catalog.models import DATASET_KINDS, Dataset, Item, Observation, Run, utcnow
 from engine.catalog.records import AddResult, DatasetSummary, ItemRecord
-from engine.catalog.schema import ensure_schema, make_engine
+from engine.catalog.schema import ensure_schema, make_engine, schema_lock
 from engine.errors import CrossfoldError
 
 _CHUNK = 500  # rows per multi-row INSERT (SQLite's variable limit is 32766)
@@ -27,7 +27,8 @@ class Catalog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.engine = make_engine(self.path)
-        self.schema_version = ensure_schema(self.engine)
+        with schema_lock(self.path):  # two threads or processes opening a new catalogue create it once
+            self.schema_version = ensure_schema(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def close(self) -> None:

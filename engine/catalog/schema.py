@@ -7,13 +7,20 @@ order, each in its own transaction, recording the new version after each step.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, select, text
 
 from engine.catalog.models import Base, SchemaVersion
 from engine.errors import CrossfoldError
+
+try:
+    import fcntl
+except ImportError:  # Windows: one process at a time by convention
+    fcntl = None  # type: ignore[assignment]
 
 SCHEMA_VERSION = 1
 
@@ -24,6 +31,24 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
 
 class SchemaError(CrossfoldError):
     pass
+
+
+_THREAD_LOCK = threading.Lock()
+
+
+@contextmanager
+def schema_lock(path: Path) -> Iterator[None]:
+    """Exclusive across threads (a lock) and processes (``flock`` on ``<catalogue>.lock``)."""
+    with _THREAD_LOCK:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_name(path.name + ".lock"), "a") as handle:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def make_engine(path: Path) -> Engine:

@@ -129,3 +129,13 @@ def test_newer_catalogue_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(schema_mod, "SCHEMA_VERSION", 0)
     with pytest.raises(SchemaError, match="newer than this Crossfold"):
         Catalog(path)
+
+
+def test_many_threads_opening_a_new_catalogue_at_once(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "new.sqlite"
+    with ThreadPoolExecutor(8) as pool:
+        versions = list(pool.map(lambda _: Catalog(path).schema_version, range(8)))
+    assert versions == [schema_mod.SCHEMA_VERSION] * 8
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM schema_version").fetchone() == (1,)

@@ -1,0 +1,346 @@
+"""The Training page with the real engine: launch from the form, follow, cancel, resume, reattach, validate."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import shiboken6
+from PySide6.QtCore import Qt
+
+from app.pages.training import TrainingPage
+from app.runs import RunsModel, RunState, TailPos, config_to_flags, read_tail, training_jobs
+from app.widgets.config_diff import ConfigDiff, config_differences
+from app.widgets.line_chart import LineChart, Marker, nice_ticks
+from engine.workspace import Workspace
+from tests.engine.train.conftest import make_toy_workspace
+
+LONG = 120_000  # ms: the CPU is slow and shared
+
+
+@pytest.fixture()
+def toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    ws = make_toy_workspace(tmp_path / "ws")
+    yield ws
+    jobs = training_jobs()
+    for name in jobs.running(ws):
+        job = jobs.job(ws, name)
+        if job is not None:
+            job.kill()
+            job.process.waitForFinished(10_000)
+
+
+def fill_form(page: TrainingPage, qtbot, name: str, steps: int, loss: str = "mxm") -> None:  # noqa: ANN001
+    form = page.form
+    qtbot.waitUntil(lambda: form.dataset.count() > 0, timeout=LONG)
+    form.dataset.setCurrentText("toy-shapes")
+    form.loss.setCurrentText(loss)
+    form.model.setCurrentText("cf-vit-tiny-64")
+    form.length_unit.setCurrentText("steps")
+    form.length.setValue(steps)
+    form.batch.setValue(4)
+    form.views.setValue(2)
+    form.captions.setValue(2)
+    form.lr.setText("1e-3")
+    form.device.setCurrentText("cpu")
+    form.seed.setValue(0)
+    form.name.setText(name)
+    form.val_every.setValue(3)
+    form.save_every.setValue(3)
+    form.workers.setValue(0)
+    form.warmup.setValue(2)
+
+
+def launch(page: TrainingPage, qtbot) -> None:  # noqa: ANN001
+    with qtbot.waitSignal(page.launched, timeout=LONG):
+        qtbot.mouseClick(page.form.launch_button, Qt.MouseButton.LeftButton)
+
+
+def status(page: TrainingPage, name: str) -> str:
+    state = page.runs.state(name)
+    return state.display_status if state is not None else ""
+
+
+def table_text(page: TrainingPage, name: str, column: str) -> str:
+    from app.runs import COLUMNS
+
+    model = page.table_model
+    row = model.row_of(name)
+    return model.index(row, COLUMNS.index(column)).data() if row >= 0 else ""
+
+
+# ---- real training, launched from the form -------------------------------------------------------------------------
+def test_short_run_from_the_form_streams_points_and_finishes(qtbot, toy: Workspace) -> None:  # noqa: ANN001
+    page = TrainingPage(toy)
+    qtbot.addWidget(page)
+    page.resize(1200, 800)
+    page.show()
+    fill_form(page, qtbot, "short", steps=6)
+    launch(page, qtbot)
+    qtbot.waitUntil(lambda: page.selected_names() == ["short"], timeout=LONG)
+    # points arrive while it trains, and the chart grows with them
+    qtbot.waitUntil(lambda: page.loss_chart.point_count("short/loss") >= 1, timeout=LONG)
+    first = page.loss_chart.point_count("short/loss")
+    qtbot.waitUntil(lambda: page.loss_chart.point_count("short/loss") > first, timeout=LONG)
+    assert page.loss_chart.point_count("short/part:hard") >= 1  # mxm's parts are drawn too
+    qtbot.waitUntil(lambda: status(page, "short") == "done", timeout=LONG)
+    qtbot.waitUntil(lambda: table_text(page, "short", "Status") == "done", timeout=LONG)
+    assert page.loss_chart.point_count("short/loss") == 6
+    assert table_text(page, "short", "Progress") == "6/6"
+    # the best checkpoint is marked in the table and in the charts
+    state = page.runs.state("short")
+    assert state.best[0] in (3, 6)
+    assert table_text(page, "short", "Best").startswith("★")
+    assert page.eval_chart.point_count() > 0 and page.eval_chart.markers
+    assert [m.x for m in page.loss_chart.markers] == [state.best[0]]
+    assert "%" in table_text(page, "short", "Test R@1")
+    assert "done at step 6" in page.log_view.toPlainText()
+    # the evaluation table, and from it the failure browser
+    page.tabs.setCurrentIndex(1)
+    page.eval_split.setCurrentText("test")
+    assert page.eval_table.rowCount() >= 2
+    browser = page.open_failures(direction="text_to_shape", split="test", k=1)
+    assert browser is not None
+    with qtbot.waitSignal(browser.loaded, timeout=LONG) as blocker:
+        pass
+    n = blocker.args[0]
+    assert n == browser.failure_list.count() == len(browser.report.failures)
+    assert browser.report.num_queries == 12  # 4 test items x 3 captions
+    if n:
+        assert browser.results.rowCount() == 1  # the top-1 result of the first failure
+        assert "rank" in browser.answer_text.text()
+
+
+def test_cancel_is_graceful_and_resume_continues(qtbot, toy: Workspace) -> None:  # noqa: ANN001
+    page = TrainingPage(toy)
+    qtbot.addWidget(page)
+    page.show()
+    fill_form(page, qtbot, "long", steps=100_000)
+    launch(page, qtbot)
+    qtbot.waitUntil(lambda: (page.runs.state("long") or RunState("x")).step >= 1, timeout=LONG)
+    page.select("long")
+    assert page.cancel_button.isEnabled()
+    qtbot.mouseClick(page.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: status(page, "long") == "cancelled", timeout=LONG)
+    stopped = page.runs.state("long").step
+    assert (toy.runs / "long" / "checkpoints" / f"step_{stopped:08d}.pt").is_file()
+    assert "cancelled at step" in page.log_view.toPlainText()
+    # resume: the same run, from its latest checkpoint, with its saved flags
+    qtbot.waitUntil(page.resume_button.isEnabled, timeout=LONG)
+    qtbot.mouseClick(page.resume_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "resumed from step" in "\n".join(page.runs.state("long").log), timeout=LONG)
+    qtbot.waitUntil(lambda: page.runs.state("long").step > stopped, timeout=LONG)
+    page.runs.cancel("long")
+    qtbot.waitUntil(lambda: status(page, "long") == "cancelled", timeout=LONG)
+
+
+def test_page_reattaches_to_a_run_after_it_is_recreated(qtbot, toy: Workspace) -> None:  # noqa: ANN001
+    page = TrainingPage(toy)
+    page.show()
+    fill_form(page, qtbot, "followed", steps=30)
+    page.form.val_every.setValue(10)
+    launch(page, qtbot)
+    qtbot.waitUntil(lambda: (page.runs.state("followed") or RunState("x")).step >= 1, timeout=LONG)
+    page.deleteLater()  # as when the window closes: the engine process goes on, it belongs to the application
+    qtbot.waitUntil(lambda: not shiboken6.isValid(page), timeout=LONG)
+
+    again = TrainingPage(toy)
+    qtbot.addWidget(again)
+    again.show()
+    qtbot.waitUntil(lambda: status(again, "followed") in ("running", "done"), timeout=LONG)
+    qtbot.waitUntil(lambda: again.selected_names() == ["followed"], timeout=LONG)  # the live run is selected
+    seen = again.loss_chart.point_count("followed/loss")
+    assert seen >= 1
+    if status(again, "followed") == "running":
+        assert table_text(again, "followed", "Status") == "running"
+        qtbot.waitUntil(lambda: again.loss_chart.point_count("followed/loss") > seen, timeout=LONG)
+    qtbot.waitUntil(lambda: status(again, "followed") == "done", timeout=LONG)
+    assert again.loss_chart.point_count("followed/loss") == 30
+    assert [p[0] for p in again.runs.state("followed").loss_points] == list(range(1, 31))
+
+
+def test_form_rejects_bad_input_with_a_visible_message(qtbot, tmp_path: Path, toy: Workspace) -> None:  # noqa: ANN001
+    empty = TrainingPage(Workspace.open(tmp_path / "empty"))
+    qtbot.addWidget(empty)
+    empty.show()
+    with qtbot.waitSignal(empty.form.loaded, timeout=LONG):
+        pass
+    with qtbot.waitSignal(empty.form.validated, timeout=LONG) as blocker:
+        qtbot.mouseClick(empty.form.launch_button, Qt.MouseButton.LeftButton)
+    assert any("no dataset" in m.lower() for m in blocker.args[0])
+    assert empty.form.message.isVisible() and "Not launched" in empty.form.message.text()
+
+    page = TrainingPage(toy)
+    qtbot.addWidget(page)
+    page.show()
+    fill_form(page, qtbot, "ok-name", steps=6)
+    page.form.batch.setValue(100)
+    page.form.lr.setText("fast")
+    page.form.name.setText("bad name/")
+    with qtbot.waitSignal(page.form.validated, timeout=LONG) as blocker:
+        qtbot.mouseClick(page.form.launch_button, Qt.MouseButton.LeftButton)
+    messages = blocker.args[0]
+    assert any("larger than the 16 train items" in m for m in messages)
+    assert any("not a number" in m for m in messages)
+    assert any("letters, digits" in m for m in messages)
+    assert page.form.message.isVisible() and "16 train items" in page.form.message.text()
+    assert page.runs.names() == []
+
+    # a name already in the catalogue is caught by the worker's check (the form's own list is not told)
+    toy.catalog().upsert_run("taken", loss="mxm", status="done", config={"dataset": "toy-shapes"})
+    page.form.batch.setValue(4)
+    page.form.lr.setText("1e-3")
+    page.form.name.setText("taken")
+    with qtbot.waitSignal(page.form.validated, timeout=LONG) as blocker:
+        qtbot.mouseClick(page.form.launch_button, Qt.MouseButton.LeftButton)
+    assert any("already exists" in m for m in blocker.args[0])
+    assert page.form.launch_button.isEnabled()
+
+
+# ---- following runs from the catalogue and events.jsonl alone (no trainer) ------------------------------------------
+def _event(kind: str, **fields) -> str:  # noqa: ANN003
+    return json.dumps({"event": kind, "time": 0.0, **fields}) + "\n"
+
+
+def test_runs_started_elsewhere_are_followed_by_tailing_their_events(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    ws = Workspace.open(tmp_path / "w")
+    run_dir = ws.runs / "cli"
+    run_dir.mkdir(parents=True)
+    events = run_dir / "events.jsonl"
+    config = {"dataset": "d", "loss": "clip", "max_steps": 4, "batch_size": 2, "lr": 0.001, "name": "cli"}
+    catalog = ws.catalog()
+    # a process that is alive (this test's python): the run looks like it was started from a terminal
+    catalog.upsert_run("cli", loss="clip", config=config, status="running", pid=os.getpid(), run_dir=str(run_dir))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    catalog.upsert_run("gone", loss="clip", config=config, status="running", pid=int(dead.stdout),
+                       run_dir=str(ws.runs / "gone"))
+    events.write_text(_event("started", run="cli", total=4, step=0, device="CPU")
+                      + _event("progress", step=1, total=4, loss=2.0, parts={"a": 1.0}, eta_s=3.0,
+                               samples_per_second=10.0))
+    page = TrainingPage(ws)
+    qtbot.addWidget(page)
+    page.show()
+    qtbot.waitUntil(lambda: page.runs.state("cli") is not None and page.runs.state("cli").step == 1, timeout=LONG)
+    assert status(page, "cli") == "running"
+    assert status(page, "gone") == "interrupted"
+    page.select("cli")
+    assert page.loss_chart.point_count("cli/loss") == 1
+    with events.open("a") as f:  # one complete line and half of the next
+        f.write(_event("progress", step=2, total=4, loss=1.5, parts={"a": 0.7}))
+        f.write(_event("progress", step=3, total=4, loss=1.2)[:20])
+    qtbot.waitUntil(lambda: page.loss_chart.point_count("cli/loss") == 2, timeout=LONG)
+    offset = page.runs.state("cli").tail.offset
+    assert offset == len(events.read_bytes()) - 20  # the half line waits for its end
+    with events.open("a") as f:
+        f.write(_event("progress", step=3, total=4, loss=1.2)[20:])
+        f.write(_event("eval", step=3, split="val", metrics={"text_to_image_R@1": 0.5, "mean_R@1": 0.5}))
+        f.write(_event("best", step=3, path=str(run_dir / "checkpoints" / "best.pt"), score=0.5))
+    qtbot.waitUntil(lambda: page.loss_chart.point_count("cli/loss") == 3, timeout=LONG)
+    qtbot.waitUntil(lambda: page.eval_chart.markers != [], timeout=LONG)
+    assert table_text(page, "cli", "Best") == "★ 50.0% @3"
+    with events.open("a") as f:
+        f.write(_event("progress", step=4, total=4, loss=1.0) + _event("done", step=4, total=4, metrics={}))
+    catalog.upsert_run("cli", status="done", pid=None, metrics={"best_step": 3, "best_score": 0.5})
+    qtbot.waitUntil(lambda: status(page, "cli") == "done", timeout=LONG)
+    assert page.loss_chart.point_count("cli/loss") == 4
+    # nothing new: scans do not repaint the charts
+    qtbot.waitUntil(lambda: page.runs.state("cli").metrics.get("best_step") == 3, timeout=LONG)
+    with qtbot.waitSignal(page.runs.refreshed, timeout=LONG):
+        page.runs.refresh()
+    qtbot.wait(100)  # the labels that changed with the status have been laid out
+    page.loss_chart.repaint()
+    repaints = page.loss_chart.repaints, page.eval_chart.repaints
+    for _ in range(2):
+        with qtbot.waitSignal(page.runs.refreshed, timeout=LONG):
+            page.runs.refresh()
+    qtbot.wait(50)
+    assert (page.loss_chart.repaints, page.eval_chart.repaints) == repaints
+    # several runs: overlay and comparison
+    page.select(["cli", "gone"])
+    assert set(page.loss_chart.series_keys()) == {"cli/loss", "gone/loss"}
+    assert page.compare_table.columnCount() == 2
+    assert page.resume_button.isEnabled() is False  # resume needs one run
+    page.select("gone")
+    assert page.resume_button.isEnabled()  # an interrupted run can be resumed
+    # cancel a run this app did not start: SIGTERM to the pid the catalogue holds
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    catalog.upsert_run("sleeper", loss="clip", config=config, status="running", pid=sleeper.pid,
+                       run_dir=str(ws.runs / "sleeper"))
+    page.runs.refresh()
+    qtbot.waitUntil(lambda: status(page, "sleeper") == "running", timeout=LONG)
+    page.select("sleeper")
+    assert page.cancel_button.isEnabled() and not page.delete_button.isEnabled()
+    qtbot.mouseClick(page.cancel_button, Qt.MouseButton.LeftButton)
+    assert sleeper.wait(timeout=60) == -15
+    qtbot.waitUntil(lambda: status(page, "sleeper") == "interrupted", timeout=LONG)  # no engine wrote "cancelled"
+    # delete: the row goes, the folder stays unless asked
+    page.select("cli")
+    page.confirm_delete = lambda names: (True, False)
+    qtbot.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.runs.state("cli") is None, timeout=LONG)
+    assert run_dir.is_dir() and ws.catalog().run("cli") is None
+    page.select("gone")
+    (ws.runs / "gone").mkdir()
+    (ws.runs / "gone" / "config.yaml").write_text("name: gone\n")
+    page.confirm_delete = lambda names: (True, True)
+    qtbot.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.runs.state("gone") is None, timeout=LONG)
+    assert not (ws.runs / "gone").exists()
+
+
+def test_tail_reads_complete_lines_only(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text(_event("progress", step=1) + '{"event": "prog')
+    first = read_tail(TailPos(str(path)))
+    assert [e["step"] for e in first.events] == [1] and not first.reset
+    again = read_tail(TailPos(str(path), first.inode, first.offset, first.head))
+    assert again.events == [] and again.offset == first.offset and not again.reset
+    path.write_text(_event("progress", step=9))  # rewritten in place, as long as what was read
+    replaced = read_tail(TailPos(str(path), first.inode, first.offset, first.head))
+    assert replaced.reset and [e["step"] for e in replaced.events] == [9]
+    path.write_text("")  # truncated
+    assert read_tail(TailPos(str(path), replaced.inode, replaced.offset, replaced.head)).reset
+
+
+def test_resume_flags_come_from_the_saved_config() -> None:
+    flags = config_to_flags({"dataset": "d", "loss": "sspc", "max_steps": 10, "epochs": None, "lr": 0.001,
+                             "torchcompile": False, "gather_with_grad": True, "name": "x", "resume": None,
+                             "val_split": "val", "loss_options": {"queue_size": 8}})
+    assert flags == ["--dataset", "d", "--loss", "sspc", "--max-steps", "10", "--lr", "0.001", "--gather-with-grad",
+                     "--loss-options", '{"queue_size": 8}']
+
+
+def test_chart_and_config_diff_widgets(qtbot) -> None:  # noqa: ANN001
+    chart = LineChart("loss")
+    qtbot.addWidget(chart)
+    chart.resize(400, 250)
+    chart.set_series("a", [1, 2], [3.0, 2.0])
+    chart.append("a", [3], [1.5])
+    chart.set_series("b", list(range(5000)), [float(i % 7) for i in range(5000)])
+    chart.set_markers([Marker(2, 2.0)])
+    assert chart.point_count("a") == 3 and chart.point_count() == 5003
+    assert not chart.grab().isNull()
+    ticks = nice_ticks(0, 1, 5)
+    assert len(ticks) == 6 and ticks[0] == 0 and abs(ticks[-1] - 1) < 1e-9
+    rows = config_differences([{"lr": 0.001, "loss": "mxm", "name": "a"}, {"lr": 0.002, "loss": "mxm", "name": "b"}])
+    assert rows == [("lr", ["0.001", "0.002"], True)]
+    diff = ConfigDiff()
+    qtbot.addWidget(diff)
+    diff.set_runs([("a", {"lr": 0.001, "loss": "mxm"}), ("b", {"lr": 0.002, "loss": "mxm"})])
+    assert diff.table.rowCount() == 1 and diff.table.item(0, 0).text() == "lr"
+    diff.show_all.setChecked(True)
+    assert diff.table.rowCount() == 2
+
+
+def test_runs_model_can_be_closed(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    model = RunsModel(Workspace.open(tmp_path / "w"))
+    with qtbot.waitSignal(model.refreshed, timeout=LONG):
+        pass
+    model.close()
+    model.refresh()  # a closed model does nothing
+    assert model.names() == []

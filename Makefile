@@ -11,7 +11,7 @@ APT_PACKAGES := libegl1 libgl1-mesa-dri libegl-mesa0 libosmesa6 xvfb xauth \
 	libfontconfig1 libdbus-1-3 libglib2.0-0 fonts-dejavu-core
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps run test lint bench clean-venv
+.PHONY: setup system-deps run test screenshots bench clean-venv
 
 setup: system-deps $(STAMP)
 
@@ -44,6 +44,11 @@ run: setup
 test: setup
 	$(BIN)/ruff check .
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# A PNG of each page with real data, for the README (needs the demo workspace: `trainer demo` makes it).
+screenshots: setup
+	$(BIN)/trainer demo
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python -m app.screenshots --out docs/screenshots
 
 bench: setup
 	$(BIN)/python bench/render.py

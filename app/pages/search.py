@@ -1,0 +1,699 @@
+"""The Search page: a query in, ranked items out, from a trained run's indexes.
+
+A query is text typed in the box (searched as you type, debounced), an image dropped on the page or picked
+with "Image…", or an item of the catalogue (:meth:`SearchPage.search_with_item`, the slot behind "Search
+with this item" and every result's "More like this"); text together with an image or item is a fused query.
+The target selector picks what is searched (shapes, images or captions), the run selector which finished
+run's encoder and indexes answer (by default ``engine.search.default_run`` for the target). Results are cards
+(thumbnail, rank, score, caption); clicking one opens its detail on the right. "A/B" runs the same query on
+two runs side by side.
+
+When the run has no usable index for the target, the page says so and offers to build it: ``trainer index``
+as a child process (:class:`~app.jobs.EngineJob`), its progress events driving a progress bar; then the query
+runs again.
+
+Nothing here waits on the GUI thread: searches run in :class:`~app.search_worker.SearchService` (one
+``Searcher`` per run, one query at a time per run, the newest query wins), the run list and item lookups on
+workers, thumbnails in the :class:`~app.thumbnails.ThumbnailCache`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QMimeData, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImageReader, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.jobs import EngineJob
+from app.search_worker import TARGET_LABELS, IndexNeeded, RunList, SearchQuery, SearchService, list_runs
+from app.thumbnails import ThumbnailCache, shared_cache
+from app.widgets.ab_compare import ABCompare
+from app.widgets.item_detail import ItemDetailView
+from app.widgets.item_grid import Background, CatalogHandle
+from app.widgets.result_grid import ResultGrid
+from engine.catalog.browse import ItemDetail, item_detail
+from engine.search import TARGETS, SearchResult
+from engine.workspace import Workspace
+
+DEBOUNCE_MS = 250
+CHANNEL = "main"
+CHIP_SIZE = 40
+HINT = ("Describe what you are looking for, drop an image here, or use “Search with this item” on the "
+        "Datasets page.")
+
+
+def image_suffixes() -> set[str]:
+    return {"." + bytes(f).decode().lower() for f in QImageReader.supportedImageFormats()}
+
+
+def image_path_from(mime: QMimeData) -> str | None:
+    """The first local image file in a drag's data, else None."""
+    if not mime.hasUrls():
+        return None
+    suffixes = image_suffixes()
+    for url in mime.urls():
+        if url.isLocalFile():
+            path = url.toLocalFile()
+            if Path(path).suffix.lower() in suffixes and Path(path).is_file():
+                return path
+    return None
+
+
+class SearchPage(QWidget):
+    results_shown = Signal(int)  # hits now shown in the grid (after every answered query)
+    search_failed = Signal(str)  # the engine's message
+    index_needed = Signal(object)  # IndexNeeded: the page now offers to build it
+    index_built = Signal(str)  # run name: an index build finished (ok)
+    index_failed = Signal(str)  # the build's error
+    runs_loaded = Signal(int)  # finished runs in the selector
+
+    def __init__(
+        self, workspace: Workspace, parent: QWidget | None = None, thumbnails: ThumbnailCache | None = None,
+        device: str = "auto",
+    ) -> None:
+        super().__init__(parent)
+        self.workspace = workspace
+        self.catalog = CatalogHandle(workspace)
+        self.thumbnails = thumbnails or shared_cache()
+        self.service = SearchService(workspace, self.catalog, device=device, parent=self)
+        self.runs = RunList(())
+        self.result: SearchResult | None = None  # the answer shown in the grid
+        self.query: SearchQuery | None = None  # the query asked last (shown or awaited)
+        self.need: IndexNeeded | None = None  # the index offered for building
+        self.build_job: EngineJob | None = None
+        self.building: IndexNeeded | None = None
+        self._token = 0
+        self._image: str | None = None
+        self._item: ItemDetail | None = None
+        self._item_id: int | None = None
+        self._run_pinned = False  # the user picked a run: keep it when the target changes
+        self._runs_loading = False
+        self._runs_loaded_once = False
+        self._work = Background()
+        self._last_log = ""
+        self.setAcceptDrops(True)
+
+        # ---- query row ----
+        self.title = QLabel("<h2 style='margin:0'>Search</h2>")
+        self.query_edit = QLineEdit()
+        self.query_edit.setPlaceholderText("Search: describe a shape or an image (e.g. “a big red chair”)…")
+        self.query_edit.setClearButtonEnabled(True)
+        self.query_edit.setMinimumWidth(260)
+        self.query_edit.installEventFilter(self)  # image drops on the box are queries, not text
+        self.image_button = QPushButton("Image…")
+        self.image_button.setToolTip("Search with an image file (or drop one on the page)")
+        self.target_combo = QComboBox()
+        for target in TARGETS:
+            self.target_combo.addItem(TARGET_LABELS.get(target, target), target)
+        self.target_combo.setToolTip("What to search: shapes (items), images, or captions")
+        self.run_combo = QComboBox()
+        self.run_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.run_combo.setMinimumContentsLength(22)
+        self.run_combo.setToolTip("The finished run whose encoder and indexes answer the query")
+        self.k_spin = QSpinBox()
+        self.k_spin.setRange(1, 200)
+        self.k_spin.setValue(24)
+        self.k_spin.setToolTip("How many results")
+        self.ab_button = QToolButton()
+        self.ab_button.setText("A/B")
+        self.ab_button.setCheckable(True)
+        self.ab_button.setToolTip("Compare two runs on the same query, side by side")
+
+        query_row = QHBoxLayout()
+        query_row.addWidget(self.title)
+        query_row.addSpacing(12)
+        query_row.addWidget(self.query_edit, 1)
+        query_row.addWidget(self.image_button)
+        controls = QHBoxLayout()
+        for label, widget in (("Target", self.target_combo), ("Run", self.run_combo), ("Top", self.k_spin)):
+            text = QLabel(label)
+            text.setBuddy(widget)
+            controls.addWidget(text)
+            controls.addWidget(widget, 1 if widget is self.run_combo else 0)
+            controls.addSpacing(8)
+        controls.addWidget(self.ab_button)
+
+        # ---- the image or item the query is made of ----
+        self.subject = QFrame()
+        self.subject.setObjectName("subject")
+        self.subject.setStyleSheet("#subject { background: #e8f0fe; border: 1px solid #c6dafc; border-radius: 6px; }")
+        self.subject_picture = QLabel()
+        self.subject_picture.setFixedSize(CHIP_SIZE, CHIP_SIZE)
+        self.subject_picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.subject_label = QLabel()
+        self.subject_label.setTextFormat(Qt.TextFormat.RichText)
+        self.subject_clear = QToolButton()
+        self.subject_clear.setText("✕")
+        self.subject_clear.setToolTip("Search with the text only")
+        self.subject_clear.setAutoRaise(True)
+        chip = QHBoxLayout(self.subject)
+        chip.setContentsMargins(6, 3, 6, 3)
+        chip.addWidget(self.subject_picture)
+        chip.addWidget(self.subject_label, 1)
+        chip.addWidget(self.subject_clear)
+        self.subject.hide()
+
+        # ---- "this run has no index": build it ----
+        self.index_banner = QFrame()
+        self.index_banner.setObjectName("banner")
+        self.index_banner.setStyleSheet("#banner { background: #fef7e0; border: 1px solid #f9e0a2; "
+                                        "border-radius: 6px; }")
+        self.index_message = QLabel()
+        self.index_message.setWordWrap(True)
+        self.index_message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.index_message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.build_button = QPushButton("Build index")
+        self.build_progress = QProgressBar()
+        self.build_progress.setMinimumWidth(220)
+        self.build_progress.setTextVisible(True)
+        self.build_progress.hide()
+        banner = QHBoxLayout(self.index_banner)
+        banner.setContentsMargins(10, 6, 10, 6)
+        banner.addWidget(self.index_message, 1)
+        banner.addWidget(self.build_progress)
+        banner.addWidget(self.build_button)
+        self.index_banner.hide()
+
+        # ---- status line ----
+        self.status = QLabel()
+        self.status.setStyleSheet("color: #5f6368;")
+        self.status.setTextFormat(Qt.TextFormat.RichText)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status.setMinimumHeight(self.status.fontMetrics().lineSpacing() + 2)  # no jump when text appears
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setFixedSize(80, 10)
+        self.busy_bar.setTextVisible(False)
+        self.busy_bar.hide()
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.status, 1)
+        status_row.addWidget(self.busy_bar)
+
+        # ---- results | detail ----
+        self.grid = ResultGrid(self.thumbnails)
+        self.grid.set_message(HINT)
+        self.ab = ABCompare(self.service, self.thumbnails)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.grid)
+        self.stack.addWidget(self.ab)
+        self.detail = ItemDetailView(self.catalog, self.thumbnails)
+        self.detail_close = QToolButton()
+        self.detail_close.setText("✕")
+        self.detail_close.setToolTip("Close the detail")
+        self.detail_close.setAutoRaise(True)
+        self.detail_panel = QWidget()
+        panel = QVBoxLayout(self.detail_panel)
+        panel.setContentsMargins(0, 0, 0, 0)
+        head = QHBoxLayout()
+        head.addWidget(QLabel("<b>Result detail</b>"))
+        head.addStretch(1)
+        head.addWidget(self.detail_close)
+        panel.addLayout(head)
+        panel.addWidget(self.detail, 1)
+        self.detail_panel.hide()
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.stack)
+        self.splitter.addWidget(self.detail_panel)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(query_row)
+        layout.addLayout(controls)
+        layout.addWidget(self.subject)
+        layout.addWidget(self.index_banner)
+        layout.addLayout(status_row)
+        layout.addWidget(self.splitter, 1)
+
+        # ---- wiring ----
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self.search_now)
+        self.query_edit.textChanged.connect(self._text_changed)
+        self.query_edit.returnPressed.connect(self.search_now)
+        self.image_button.clicked.connect(self.pick_image)
+        self.target_combo.currentIndexChanged.connect(self._target_changed)
+        self.run_combo.activated.connect(self._run_picked)
+        self.k_spin.valueChanged.connect(lambda _v: self._debounce.start())
+        self.ab_button.toggled.connect(self.set_compare)
+        self.subject_clear.clicked.connect(self.clear_subject)
+        self.build_button.clicked.connect(self.build_index)
+        self.grid.item_activated.connect(self.open_detail)
+        self.grid.more_like_this.connect(self.search_with_item)
+        self.ab.item_activated.connect(self.open_detail)
+        self.ab.more_like_this.connect(self.search_with_item)
+        self.ab.build_requested.connect(self.build_index)
+        self.detail.search_with_item.connect(self.search_with_item)
+        self.detail_close.clicked.connect(self.close_detail)
+        self.service.finished.connect(self._finished)
+        self.service.needs_index.connect(self._needs_index)
+        self.service.failed.connect(self._failed)
+        self.service.busy_changed.connect(self._busy_changed)
+        self.thumbnails.ready.connect(self._thumbnail_ready)
+        QShortcut(QKeySequence("Ctrl+L"), self, self.query_edit.setFocus)
+        self.reload_runs()
+
+    # ---- public API ---------------------------------------------------------------------------
+    @property
+    def target(self) -> str:
+        return str(self.target_combo.currentData())
+
+    @property
+    def run(self) -> str | None:
+        data = self.run_combo.currentData()
+        return str(data) if data else None
+
+    @property
+    def image(self) -> str | None:
+        return self._image
+
+    @property
+    def item_id(self) -> int | None:
+        return self._item_id
+
+    @property
+    def comparing(self) -> bool:
+        return self.ab_button.isChecked()
+
+    @property
+    def searching(self) -> bool:
+        return self.service.busy(CHANNEL) or self._debounce.isActive()
+
+    def set_target(self, target: str) -> None:
+        i = self.target_combo.findData(target)
+        if i < 0:
+            raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
+        self.target_combo.setCurrentIndex(i)
+
+    def select_run(self, name: str) -> bool:
+        """Search with run ``name`` (as if the user picked it: it stays when the target changes)."""
+        i = self.run_combo.findData(name)
+        if i < 0:
+            return False
+        self.run_combo.setCurrentIndex(i)
+        self._run_picked(i)
+        return True
+
+    def set_text(self, text: str) -> None:
+        self.query_edit.setText(text)
+
+    def search_with_item(self, item_id: int) -> None:
+        """Search with a catalogue item (its views or image; fused with the text in the box, if any)."""
+        self._image = None
+        self._item_id = int(item_id)
+        self._item = None
+        self._show_subject()
+        catalog = self.catalog
+        self._work.run(lambda: item_detail(catalog(), int(item_id)), self._item_arrived)
+        self.search_now()
+
+    def set_image_query(self, path: str | Path) -> None:
+        """Search with an image file (fused with the text in the box, if any)."""
+        self._item_id, self._item = None, None
+        self._image = str(path)
+        self._show_subject()
+        self.search_now()
+
+    def pick_image(self) -> None:
+        patterns = " ".join(f"*{s}" for s in sorted(image_suffixes()))
+        path, _ = QFileDialog.getOpenFileName(self, "Search with an image", "", f"Images ({patterns})")
+        if path:
+            self.set_image_query(path)
+
+    def clear_subject(self) -> None:
+        self._image, self._item_id, self._item = None, None, None
+        self._show_subject()
+        self.search_now()
+
+    def set_compare(self, on: bool) -> None:
+        """Show the A/B comparison (run A: the selected run) or the single grid."""
+        if self.ab_button.isChecked() != on:
+            self.ab_button.setChecked(on)  # toggled calls back here
+            return
+        self.stack.setCurrentWidget(self.ab if on else self.grid)
+        self.run_combo.setEnabled(not on)
+        if on:
+            self.service.cancel(CHANNEL)
+            self.ab.set_runs(self.runs, self.target, a=self.run)
+        else:
+            self.ab.stop()
+        self.search_now()
+
+    def open_detail(self, item_id: int) -> None:
+        """Show a result in full (every view and caption, its metadata) beside the grid."""
+        if self.detail_panel.isHidden():
+            self.detail_panel.show()
+            total = max(self.splitter.width(), 600)
+            self.splitter.setSizes([total - 380, 380])
+        self.detail.show_item(item_id)
+
+    def close_detail(self) -> None:
+        self.detail_panel.hide()
+        self.detail.clear()
+
+    def reload_runs(self) -> None:
+        """Read the finished runs (and which targets each can search) on a worker."""
+        if self._runs_loading:
+            return
+        self._runs_loading = True
+        catalog = self.catalog
+        self._work.run(lambda: list_runs(catalog()), self._runs_arrived)
+
+    def current_query(self) -> SearchQuery | None:
+        run = self.run
+        if run is None:
+            return None
+        return SearchQuery(run=run, target=self.target, text=self.query_edit.text(), image=self._image,
+                           item_id=self._item_id, k=self.k_spin.value())
+
+    # ---- searching ----------------------------------------------------------------------------
+    def _text_changed(self, _text: str) -> None:
+        self._debounce.start()  # restart: searches once typing pauses
+
+    def search_now(self) -> None:
+        """Run the query now (typing pauses call it; so do Enter and every change of the query's parts)."""
+        self._debounce.stop()
+        if self.comparing:
+            q = self.current_query() or SearchQuery(run="", target=self.target, text=self.query_edit.text(),
+                                                    image=self._image, item_id=self._item_id, k=self.k_spin.value())
+            self.ab.set_query(None if q.empty else q)
+            self.status.setText("" if q.empty else f"Comparing two runs on {_esc(self._describe(q))} "
+                                f"({_esc(TARGET_LABELS[q.target].lower())}): pick them above each side.")
+            return
+        q = self.current_query()
+        if q is None:
+            self.service.cancel(CHANNEL)
+            if not self._runs_loading:
+                self._show_empty("No finished run to search with yet: train one on the Training page "
+                                 "(or run <code>trainer demo</code>).")
+            return
+        if q.empty:
+            self.service.cancel(CHANNEL)
+            self.query = None
+            self._show_empty(HINT)
+            return
+        if self.need is None or (self.need.run, self.need.target) != (q.run, q.target):
+            self._hide_banner()
+        self.query = q
+        self._token = self.service.search(CHANNEL, q)
+        loading = self.service.searcher(q.run) is None
+        self.status.setText(f"Loading run <b>{_esc(q.run)}</b> (its model and indexes)…" if loading
+                            else f"Searching {_esc(TARGET_LABELS[q.target].lower())} for {_esc(self._describe(q))}…")
+
+    def _show_empty(self, message: str) -> None:
+        self.result = None
+        self.grid.clear(message)  # said once, in the middle of the grid
+        self.status.setText("")
+
+    def _finished(self, token: int, channel: str, result: SearchResult) -> None:
+        if channel != CHANNEL or token != self._token:
+            return
+        self.result = result
+        self.grid.set_result(result)
+        if self.building is None:
+            self._hide_banner()
+        t = result.timings_ms
+        total = sum(t.values())
+        parts = ", ".join(f"{k} {v:.0f}" for k, v in t.items())
+        what = _esc(self._describe(self.query)) if self.query else "the query"
+        fused = " (fused)" if self.query and self.query.text.strip() and (self.query.image or self.query.item_id) \
+            else ""
+        self.status.setText(
+            f"<b>{len(result.hits)}</b> {TARGET_LABELS[result.target].lower()} for {what}{fused} · run "
+            f"<b>{_esc(result.run)}</b> on {_esc(result.dataset)} · {total:.0f} ms "
+            f"<span style='color:#9aa0a6'>({parts})</span>")
+        self.results_shown.emit(len(result.hits))
+
+    def _describe(self, q: SearchQuery) -> str:
+        known = self._item is not None and self._item.id == q.item_id
+        return q.describe(self._item.key if known and self._item else None)
+
+    def _needs_index(self, token: int, channel: str, need: IndexNeeded) -> None:
+        if channel != CHANNEL or token != self._token:
+            return
+        self.result = None
+        self.grid.clear("Build the index (above) to search this run." if need.dataset else need.message)
+        self.status.setText("No results: the index is missing." if need.dataset else "No results.")
+        self._offer(need)
+        self.index_needed.emit(need)
+
+    def _failed(self, token: int, channel: str, message: str) -> None:
+        if channel != CHANNEL or token != self._token:
+            return
+        first = message.splitlines()[0] if message else "the search failed"
+        self.result = None
+        self.grid.clear(first)
+        self.status.setText(f"<span style='color:#c5221f'>Search failed:</span> {_esc(first)}")
+        self.search_failed.emit(message)
+
+    def _busy_changed(self, channel: str, _busy: bool) -> None:
+        self.busy_bar.setVisible(self.service.busy())
+
+    # ---- index building ---------------------------------------------------------------------------
+    def _offer(self, need: IndexNeeded) -> None:
+        self.need = need
+        if self.building is not None:
+            return  # a build is running: its banner stays
+        if need.dataset is None:
+            self.index_message.setText(need.message)
+            self.build_button.hide()
+        else:
+            verb = "Rebuild" if need.stale else "Build"
+            self.index_message.setText(f"{_esc(need.message)} {verb} it now? It encodes every caption and picture "
+                                       f"of <b>{_esc(need.dataset)}</b> with the run's best checkpoint.")
+            self.build_button.setText(f"{verb} index")
+            self.build_button.setEnabled(True)
+            self.build_button.show()
+        self.build_progress.hide()
+        self.index_banner.show()
+
+    def _hide_banner(self) -> None:
+        if self.building is None:
+            self.need = None
+            self.index_banner.hide()
+
+    def build_index(self, need: IndexNeeded | None = None) -> bool:
+        """Build the offered index (``trainer index`` as a child process); False when there is none to build."""
+        need = need if isinstance(need, IndexNeeded) else self.need
+        if need is None or need.dataset is None or self.building is not None:
+            return False
+        self.building, self.need = need, need
+        self._last_log = ""
+        job = EngineJob(need.build_args(), self.workspace.root, title=f"index {need.run}", parent=self)
+        job.event.connect(self._build_event)
+        job.log.connect(self._build_log)
+        job.finished.connect(self._build_finished)
+        self.build_job = job
+        self.index_message.setText(f"Building the indexes of run <b>{_esc(need.run)}</b> on "
+                                   f"<b>{_esc(need.dataset)}</b>…")
+        self.build_button.setEnabled(False)
+        self.build_button.setText("Building…")
+        self.build_progress.setRange(0, 0)  # busy until the first progress event
+        self.build_progress.setFormat("starting…")
+        self.build_progress.show()
+        self.index_banner.show()
+        job.start()
+        return True
+
+    def _build_event(self, event: dict[str, Any]) -> None:
+        if event.get("event") != "progress":
+            return
+        total, done = int(event.get("total") or 0), int(event.get("done") or 0)
+        stage = str(event.get("stage") or "indexing")
+        if total > 0:
+            self.build_progress.setRange(0, total)
+            self.build_progress.setValue(min(done, total))
+        self.build_progress.setFormat(f"{stage}: %v / %m")
+
+    def _build_log(self, line: str) -> None:
+        self._last_log = line
+
+    def _build_finished(self, code: int, error: str) -> None:
+        need, job = self.building, self.build_job
+        self.building, self.build_job = None, None
+        if job is not None:
+            job.deleteLater()
+        if need is None:
+            return
+        if code == 0:
+            self.service.forget(need.run)
+            self.build_progress.setRange(0, 1)
+            self.build_progress.setValue(1)
+            self.need = None
+            self.index_banner.hide()
+            self.index_built.emit(need.run)
+            self.reload_runs()
+            if self.comparing:
+                self.ab.refresh()
+            else:
+                self.search_now()
+            return
+        message = error or self._last_log or f"trainer exited with code {code}"
+        self.build_progress.hide()
+        self.index_message.setText(f"<span style='color:#c5221f'>Building the index failed:</span> "
+                                   f"{_esc(message)}")
+        self.build_button.setText("Retry")
+        self.build_button.setEnabled(True)
+        self.build_button.show()
+        self.index_banner.show()
+        self.index_failed.emit(message)
+
+    # ---- runs and targets -------------------------------------------------------------------------
+    def _runs_arrived(self, answer: tuple[int, Any, str]) -> None:
+        token, runs, error = answer
+        self._work.done(token)
+        self._runs_loading = False
+        if error:
+            self._show_empty(f"Could not read the runs: {_esc(error.splitlines()[0])}")
+            return
+        first = not self._runs_loaded_once
+        self._runs_loaded_once = True
+        previous = self.run
+        self.runs = runs
+        keep = previous if (previous and self._run_pinned and runs.get(previous)) else None
+        self._fill_runs(keep or runs.default_for(self.target) or previous)
+        if self.comparing:
+            self.ab.set_runs(runs, self.target)
+        self.runs_loaded.emit(len(runs.runs))
+        if first or self.run != previous or (self.query is None and self.result is None):
+            self.search_now()
+
+    def _fill_runs(self, select: str | None) -> None:
+        combo = self.run_combo
+        combo.blockSignals(True)
+        combo.clear()
+        for choice in self.runs.runs:
+            combo.addItem(choice.label(self.target), choice.name)
+            if self.target not in choice.targets:
+                combo.setItemData(combo.count() - 1, "No index for this target yet: searching offers to build it",
+                                  Qt.ItemDataRole.ToolTipRole)
+        i = combo.findData(select) if select else -1
+        combo.setCurrentIndex(i if i >= 0 else (0 if combo.count() else -1))
+        combo.blockSignals(False)
+
+    def _target_changed(self, _index: int) -> None:
+        run = self.run  # a run the user picked stays; else the target's default, else the run shown
+        want = run if (self._run_pinned and run) else (self.runs.defaults.get(self.target) or run)
+        self._fill_runs(want)
+        if self.comparing:
+            self.ab.set_runs(self.runs, self.target)
+        self.search_now()
+
+    def _run_picked(self, _index: int) -> None:
+        self._run_pinned = True
+        self.search_now()
+
+    # ---- the query's image or item ----------------------------------------------------------------
+    def _item_arrived(self, answer: tuple[int, Any, str]) -> None:
+        token, detail, error = answer
+        self._work.done(token)
+        if error or detail is None or detail.id != self._item_id:
+            return
+        self._item = detail
+        self._show_subject()
+
+    def _show_subject(self) -> None:
+        path = None
+        if self._image:
+            path = self._image
+            self.subject_label.setText(f"<b>Image</b> {_esc(Path(self._image).name)}"
+                                       f"<span style='color:#5f6368'> — text in the box is fused with it</span>")
+        elif self._item_id is not None:
+            d = self._item
+            name = f"{_esc(d.key)} <span style='color:#5f6368'>({_esc(d.dataset)})</span>" if d else \
+                f"#{self._item_id}"
+            self.subject_label.setText(f"<b>Item</b> {name}"
+                                       f"<span style='color:#5f6368'> — text in the box is fused with it</span>")
+            if d is not None:
+                pictures = list(d.views) or list(d.images)
+                path = pictures[0] if pictures else None
+        else:
+            self.subject.hide()
+            return
+        self._subject_path = path
+        self._set_subject_picture()
+        self.subject.show()
+
+    def _set_subject_picture(self) -> None:
+        path = getattr(self, "_subject_path", None)
+        pm = self.thumbnails.get(path, CHIP_SIZE) if path else None
+        self.subject_picture.setPixmap(pm if pm is not None else self.thumbnails.placeholder(CHIP_SIZE))
+
+    def _thumbnail_ready(self, path: str, size: int) -> None:
+        if size == CHIP_SIZE and path == getattr(self, "_subject_path", None):
+            self._set_subject_picture()
+
+    # ---- drag and drop ----------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if image_path_from(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        if image_path_from(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        path = image_path_from(event.mimeData())
+        if path:
+            event.acceptProposedAction()
+            self.set_image_query(path)
+        else:
+            event.ignore()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if watched is self.query_edit and event.type() in (QEvent.Type.DragEnter, QEvent.Type.DragMove,
+                                                           QEvent.Type.Drop):
+            path = image_path_from(event.mimeData())  # type: ignore[attr-defined]
+            if path:
+                event.acceptProposedAction()  # type: ignore[attr-defined]
+                if event.type() == QEvent.Type.Drop:
+                    self.set_image_query(path)
+                return True
+        return super().eventFilter(watched, event)
+
+    # ---- lifecycle ----------------------------------------------------------------------------------
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._runs_loaded_once:
+            self.reload_runs()  # a run may have finished, or been indexed, since
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop answering (the page is going away); a running index build is cancelled."""
+        self._debounce.stop()
+        self.service.close()
+        if self.build_job is not None and self.build_job.running:
+            self.build_job.cancel()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(1100, 760)
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+

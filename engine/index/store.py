@@ -28,8 +28,8 @@ Queries
     ``k * factor`` neighbours, filtered with ``np.isin``, and asked again with a larger factor for the rows that
     found fewer than ``k`` (no Python filter callback: it drops hnswlib from ~500k to ~5-15k queries/s,
     hnswlib PR 417). A small allowed set, or one so sparse that the over-fetch would cover most of the index,
-    is searched exactly (a product with its vectors), which is faster there and exact. ``k`` is clipped to the
-    number of candidates (the index size, or the allowed ids present in it).
+    is searched exactly (a product with its vectors, gathered from the mapped file), which is faster there.
+    ``k`` is clipped to the number of candidates (the index size, or the allowed ids present in it).
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ from engine.index.params import IndexParams
 
 RANDOM_SEED = 100  # hnswlib's level generator; fixed so a single-threaded build is reproducible
 EXACT_BELOW = 4096  # a filtered query with at most this many allowed ids present is searched exactly
+EXACT_RATIO = 8  # ... and so is one whose allowed set is under EXACT_RATIO x the over-fetch (fewer products
+#                  than the graph search would compute; needs the file map for a fast gather of the vectors)
 OVERFETCH_MARGIN = 2.0  # fetch this many times the neighbours the allowed fraction predicts are needed
 OVERFETCH_GROWTH = 4  # then grow the fetch by this factor for the rows still short of k
 EXACT_CHUNK = 65536  # vectors per block of an exact search
@@ -130,12 +132,14 @@ def _unit_rows(vectors: Any, dim: int | None, what: str) -> np.ndarray:
         raise ValueError(f"{what} must be a 2-D array [n, dim], got shape {x.shape}")
     if dim is not None and x.shape[1] != dim:
         raise ValueError(f"{what} have dimension {x.shape[1]}, the index has {dim}")
-    if x.size and not np.isfinite(x).all():
+    if x.shape[1] == 0:
+        raise ValueError(f"{what} have dimension 0")
+    squares = np.einsum("ij,ij->i", x, x)  # NaN/inf anywhere in a row shows here
+    if not np.isfinite(squares).all():
         raise ValueError(f"{what} contain NaN or infinite values")
-    norms = np.linalg.norm(x, axis=1, keepdims=True) if x.size else np.ones((x.shape[0], 1), np.float32)
-    if (norms == 0).any():
+    if (squares == 0).any():
         raise ValueError(f"{what} contain a zero vector (no direction to compare by inner product)")
-    return np.ascontiguousarray(x / norms, dtype=np.float32)
+    return np.ascontiguousarray(x / np.sqrt(squares)[:, None], dtype=np.float32)
 
 
 class AnnIndex:
@@ -227,8 +231,6 @@ def build(
     params = params or IndexParams()
     x = _unit_rows(vectors, None, "vectors")
     n, dim = x.shape
-    if dim == 0:
-        raise ValueError("vectors have dimension 0")
     lab = as_labels(labels, n)
     hnsw = hnswlib.Index(space=params.space, dim=dim)
     hnsw.init_index(max_elements=max(n, 1), M=params.M, ef_construction=params.ef_construction,
@@ -329,6 +331,9 @@ def check_layout(path: Path) -> FileHeader:
         empty = nxt - pos  # elements without upper levels: one zero word each
         if done + empty >= header.count:
             pos += header.count - done
+            break
+        if nxt >= words.size:  # the file ends before its last element
+            pos = words.size + 1
             break
         done, pos = done + empty, nxt
         nbytes = int(words[pos])
@@ -633,8 +638,24 @@ def load(
 # ---- query ---------------------------------------------------------------------------------------------------
 def _order(labels: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row: score descending, then label ascending; the first ``k``. ``-inf`` scores mark holes."""
+    if labels.shape[1] <= k and (scores[:, 1:] < scores[:, :-1]).all():
+        return labels, scores  # hnswlib's order, and no ties to break (the common case)
     order = np.lexsort((labels, -scores), axis=-1)[:, :k]
     return np.take_along_axis(labels, order, 1), np.take_along_axis(scores, order, 1)
+
+
+def _topk(labels: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_order` of a wide candidate list without sorting all of it: partition out the ``k`` best, widened
+    to every candidate tied with the k-th (so ties are still broken by label), then order those."""
+    width = scores.shape[1]
+    if width <= 2 * k or scores.shape[0] == 0:
+        return _order(labels, scores, k)
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    kth = np.take_along_axis(scores, part, 1).min(1)
+    widest = int((scores >= kth[:, None]).sum(1).max())
+    if widest > k:
+        part = np.argpartition(-scores, widest - 1, axis=1)[:, :widest]
+    return _order(np.take_along_axis(labels, part, 1), np.take_along_axis(scores, part, 1), k)
 
 
 def _knn(index: AnnIndex, q: np.ndarray, fetch: int, num_threads: int) -> tuple[np.ndarray, np.ndarray]:
@@ -657,7 +678,9 @@ def _exact(index: AnnIndex, q: np.ndarray, candidates: np.ndarray, k: int) -> tu
         # hnswlib scores 1 - (1 - dot) in float32: round the same way so both paths agree on ties.
         s = np.float32(1) - (np.float32(1) - q @ vecs.T)
         lab = np.broadcast_to(ids, s.shape)
-        best_l, best_s = _order(np.concatenate([best_l, lab], 1), np.concatenate([best_s, s], 1), k)
+        if best_l.shape[1]:
+            lab, s = np.concatenate([best_l, lab], 1), np.concatenate([best_s, s], 1)
+        best_l, best_s = _topk(lab, s, k)
     return best_l, best_s
 
 
@@ -687,10 +710,24 @@ def query(
         k_eff = min(k, n)
         if k_eff == 0 or nq == 0:
             return np.empty((nq, k_eff), np.int64), np.empty((nq, k_eff), np.float32)
-        labels, scores = _knn(index, q, min(n, max(k_eff, search_ef)), threads)
-        if labels is None:
-            return _exact(index, q, index.ids(), k_eff)
-        return _order(labels, scores, k_eff)
+        # hnswlib searches with max(its ef, k): ask for k + 1 (to see whether the k-th score is tied with what
+        # follows) unless this call wants a deeper search than the object's.
+        width = min(n, k_eff + 1 if search_ef <= index.ef else max(k_eff + 1, search_ef))
+        out_l = np.empty((nq, k_eff), np.int64)
+        out_s = np.empty((nq, k_eff), np.float32)
+        todo = np.arange(nq)
+        while todo.size:
+            labels, scores = _knn(index, q[todo], width, threads)
+            if labels is None:
+                break
+            # A row is settled when everything tied with its k-th score came back (ties are broken by label).
+            settled = np.ones(todo.size, bool) if width >= n else scores[:, k_eff - 1] > scores[:, -1]
+            out_l[todo[settled]], out_s[todo[settled]] = _topk(labels[settled], scores[settled], k_eff)
+            todo = todo[~settled]
+            width = min(n, width * OVERFETCH_GROWTH)
+        if todo.size:
+            out_l[todo], out_s[todo] = _exact(index, q[todo], index.ids(), k_eff)
+        return out_l, out_s
 
     want = np.unique(np.asarray(allowed, dtype=np.int64).ravel())
     ids = index.ids()
@@ -702,7 +739,8 @@ def query(
     # The allowed hits of an unfiltered list of length L are about L * m / n: fetch enough for k of them with a
     # margin, and search as deep as an unfiltered query of the same quality would (ef scaled by n / m).
     fetch = math.ceil(n / present.size * max(OVERFETCH_MARGIN * k_eff, search_ef))
-    if present.size <= exact_below or 2 * fetch >= n:
+    gather_fast = index._file is not None
+    if present.size <= exact_below or (gather_fast and present.size <= EXACT_RATIO * fetch) or 2 * fetch >= n:
         return _exact(index, q, present, k_eff)
 
     out_l = np.empty((nq, k_eff), np.int64)
@@ -716,7 +754,7 @@ def query(
         full = ok.sum(1) >= k_eff
         if full.any():
             s = np.where(ok[full], scores[full], -np.inf).astype(np.float32)
-            out_l[todo[full]], out_s[todo[full]] = _order(labels[full], s, k_eff)
+            out_l[todo[full]], out_s[todo[full]] = _topk(labels[full], s, k_eff)
         todo = todo[~full]
         fetch *= OVERFETCH_GROWTH
         if 2 * fetch >= n:  # the over-fetch would cover most of the index: exact is as fast and exact

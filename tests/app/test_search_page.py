@@ -22,12 +22,11 @@ from app.search_worker import IndexNeeded, SearchQuery, SearchService, index_nee
 from app.thumbnails import ThumbnailCache
 from app.widgets.result_grid import ResultModel
 from engine.catalog import Catalog
-from engine.index.from_run import index_run
 from engine.search import Searcher
 from engine.train.config import TrainConfig
 from engine.train.loop import train
 from engine.workspace import Workspace
-from tests.engine.train.conftest import make_toy_workspace
+from tests.conftest import copy_workspace
 
 RUN, BARE = "toy-gcl", "toy-bare"
 WAIT = 120_000  # ms: the first search of a run loads its checkpoint; bounds, not timing assertions
@@ -41,12 +40,9 @@ def _config(name: str, steps: int) -> TrainConfig:
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    root = tmp_path_factory.mktemp("search-page") / "ws"
-    workspace = make_toy_workspace(root, n_items=48)
+def ws(trained_toy, tmp_path_factory: pytest.TempPathFactory) -> Workspace:  # noqa: ANN001
+    workspace = copy_workspace(trained_toy, tmp_path_factory.mktemp("search-page") / "ws")  # run toy-gcl, indexed
     torch.set_num_threads(2)
-    train(_config(RUN, 80), workspace)
-    index_run(workspace, workspace.catalog(), RUN, device="cpu")
     train(_config(BARE, 2), workspace)  # finished, never indexed
     return workspace
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
 from engine.catalog import ItemRecord
@@ -17,44 +15,22 @@ from engine.index.from_run import index_run
 from engine.index.store import StaleIndexError
 from engine.search import Searcher, SearchError, default_run
 from engine.train import checkpoint as ckpt
-from engine.train.config import TrainConfig
-from engine.train.loop import train
 from engine.workspace import Workspace
-from tests.engine.train.conftest import COLOURS, ROOT, child_env, make_toy_workspace
+from tests.conftest import copy_workspace
+from tests.engine.train.conftest import COLOURS, ROOT, child_env
 
 RUN = "toy-gcl"
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("search") / "ws"
-    ws = make_toy_workspace(root, n_items=48)
-    config = TrainConfig(dataset="toy-shapes", loss="gcl", model="cf-vit-tiny-64", max_steps=80, batch_size=8,
-                         views_per_item=2, captions_per_item=2, lr=2e-3, warmup=5, workers=0, device="cpu",
-                         name=RUN, val_frequency=80, save_frequency=80)
-    torch.set_num_threads(2)
-    train(config, ws)
-    report = index_run(ws, ws.catalog(), RUN, device="cpu")
-    assert {m: d["action"] for m, d in report.modalities.items()} == {"text": "built", "image": "built",
-                                                                        "shape": "built"}
-    return root
+@pytest.fixture()
+def trained(trained_toy: Path) -> Path:
+    return trained_toy
 
 
 @pytest.fixture()
-def ws_copy(trained: Path, tmp_path: Path) -> Workspace:
-    """A private copy for tests that change the workspace (paths inside stay valid: views are absolute)."""
-    dst = tmp_path / "ws"
-    shutil.copytree(trained, dst)
-    ws = Workspace.open(dst)
-    cat = ws.catalog()
-    run = cat.require_run(RUN)
-    cat.upsert_run(RUN, run_dir=str(dst / "runs" / RUN))
-    from engine.index import registry
-
-    for row in registry.rows(cat, run_id=run.id):
-        with cat.session() as s:
-            s.get(type(row), row.id).path = row.path.replace(str(trained), str(dst))
-    return ws
+def ws_copy(trained_toy: Path, tmp_path: Path) -> Workspace:
+    """A private copy for tests that change the workspace."""
+    return copy_workspace(trained_toy, tmp_path / "ws")
 
 
 def test_text_query_finds_items_of_that_colour(trained: Path) -> None:

@@ -29,10 +29,13 @@ system-deps:
 		fi; \
 	fi
 
+# pip's "Location ... is ignored" lines come from local mirrors in some pip configs: noise, filtered out.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	@set -o pipefail; $(BIN)/python -m pip install -q --upgrade pip 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	@echo "installing Crossfold and its dependencies into $(VENV) (torch, open_clip, PySide6, ...)"
+	@set -o pipefail; $(BIN)/python -m pip install -q -e '.[test]' 2>&1 \
+		| { grep -v -e 'is ignored: it is neither' -e 'BuildBackendWarning' || true; }
 	@rm -f $(VENV)/.crossfold-* && touch $@
 
 # Without a display, `crossfold --check-display` prints one line naming the headless ways and we stop there.

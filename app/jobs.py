@@ -2,6 +2,7 @@
 
 The GUI thread never waits on a job: output arrives through signals as it is printed. Every stdout
 line that is a JSON object is an event (``{"event": "progress", ...}``); other lines are log text.
+Training runs are not children: they are started detached (:mod:`app.detached`) and outlive the app.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal, SignalInstance
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,21 +24,43 @@ def trainer_program() -> tuple[str, list[str]]:
     return sys.executable, ["-m", "trainer"]
 
 
+def engine_environment(base: dict[str, str] | None = None) -> dict[str, str]:
+    """What an engine process gets on top of the app's environment: unbuffered output, no network for Hugging
+    Face, and this repository on ``PYTHONPATH`` (``base`` stands for ``os.environ``)."""
+    base = dict(os.environ) if base is None else base
+    pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), base.get("PYTHONPATH", "")) if p)
+    return {"PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": pythonpath}
+
+
+class TrackedJob(Protocol):
+    """What the status bar needs of a job: a title, and a ``finished`` signal."""
+
+    title: str
+
+    @property
+    def finished(self) -> SignalInstance: ...
+
+
 class JobTracker(QObject):
-    """Every running engine job of this app, so the status bar can show them."""
+    """Every running engine job of this app (children and detached training runs), so the status bar can show
+    them."""
 
     changed = Signal(list)  # titles of the running jobs
 
     def __init__(self) -> None:
         super().__init__()
-        self._jobs: list[EngineJob] = []
+        self._jobs: list[TrackedJob] = []
 
-    def add(self, job: EngineJob) -> None:
+    def add(self, job: TrackedJob) -> None:
         self._jobs.append(job)
         job.finished.connect(lambda *_: self._remove(job))
         self.changed.emit(self.titles())
 
-    def _remove(self, job: EngineJob) -> None:
+    def remove(self, job: TrackedJob) -> None:
+        """No longer show ``job`` (it ended, or the app stopped following it)."""
+        self._remove(job)
+
+    def _remove(self, job: TrackedJob) -> None:
         if job in self._jobs:
             self._jobs.remove(job)
         self.changed.emit(self.titles())
@@ -72,10 +95,8 @@ class EngineJob(QObject):
         self._stderr: list[str] = []
         self.process = QProcess(self)
         env = QProcessEnvironment.systemEnvironment()
-        env.insert("PYTHONUNBUFFERED", "1")
-        env.insert("HF_HUB_OFFLINE", "1")
-        pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), env.value("PYTHONPATH")) if p)
-        env.insert("PYTHONPATH", pythonpath)
+        for key, value in engine_environment({"PYTHONPATH": env.value("PYTHONPATH")}).items():
+            env.insert(key, value)
         self.process.setProcessEnvironment(env)
         self.process.setWorkingDirectory(str(REPO_ROOT))
         self.process.readyReadStandardOutput.connect(self._read_stdout)

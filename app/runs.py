@@ -1,13 +1,14 @@
-"""The runs of a workspace, followed live: catalogue rows plus each run's ``events.jsonl``, tailed in a worker.
+"""The runs of a workspace, followed live: catalogue rows plus each run's ``events.jsonl`` and ``trainer.log``,
+tailed in a worker.
 
-* :class:`TrainingJobs` (one per application, :func:`training_jobs`) owns the ``trainer train`` child
-  processes (:class:`~app.jobs.EngineJob`). It outlives the pages, so closing and recreating the Training
-  page does not stop a run.
+* :class:`TrainingJobs` (one per application, :func:`training_jobs`) starts the ``trainer train`` processes,
+  detached (:class:`~app.detached.DetachedJob`): they outlive the pages and the application itself, so
+  closing the Training page, or quitting, does not stop a run. Their output goes to ``runs/<name>/trainer.log``.
 * :class:`RunsModel` (one per page) polls the catalogue and reads the new bytes of every run's events file
-  from the offset it stopped at, on its own one-thread pool, never on the GUI thread. A run whose row says
-  ``running`` and whose pid is a live process is followed by tailing its file; no child process is needed,
-  so runs started from a terminal, or by an earlier app session, are shown and followed the same way. A
-  ``running`` row whose process is gone is shown as ``interrupted`` (it can be resumed).
+  and log from the offset it stopped at, on its own one-thread pool, never on the GUI thread. A run whose row
+  says ``running`` and whose pid is a live process is followed by tailing its files; no child process is
+  needed, so runs started from a terminal, or by an earlier app session, are shown and followed the same way.
+  A ``running`` row whose process is gone is shown as ``interrupted`` (it can be resumed).
 * :class:`RunsTableModel`: the Qt table of runs (name, loss, dataset, status, progress, best metrics).
 """
 
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import (
     QAbstractTableModel,
     QCoreApplication,
@@ -40,7 +42,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QFont
 
-from app.jobs import EngineJob
+from app.detached import DetachedJob, process_alive
 from app.tasks import submit
 from engine.workspace import Workspace
 
@@ -88,33 +90,7 @@ def config_to_flags(config: dict[str, Any]) -> list[str]:
 
 
 def resume_args(name: str, config: dict[str, Any]) -> list[str]:
-    return ["train", *config_to_flags(config), "--name", name, "--resume", "latest", "--events", "-"]
-
-
-def process_alive(pid: int | None) -> bool:
-    """True when ``pid`` is a live (not zombie) process that looks like a trainer (a Python process)."""
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return True
-    try:
-        stat = (proc / str(pid) / "stat").read_text()
-        cmdline = (proc / str(pid) / "cmdline").read_bytes()
-    except OSError:
-        return False
-    state = stat.rsplit(")", 1)[-1].split()[:1]
-    if state and state[0] in ("Z", "X"):
-        return False
-    return any(word in cmdline for word in (b"trainer", b"python", b"crossfold", b"torchrun"))
+    return ["train", *config_to_flags(config), "--name", name, "--resume", "latest"]
 
 
 # ---- worker side: catalogue rows and new event lines ----------------------------------------------------------
@@ -143,6 +119,9 @@ class TailPos:
 
 
 HEAD_BYTES = 64
+LOG_NAME = "trainer.log"
+#: A log is shown from this many bytes before its end (its first lines rarely matter).
+LOG_FIRST_BYTES = 256 << 10
 
 
 @dataclass
@@ -155,6 +134,7 @@ class TailRead:
     events: list[dict[str, Any]]
     reset: bool  # the file was replaced or truncated: everything known about the run's events is void
     more: bool  # bytes left to read
+    lines: list[str] = field(default_factory=list)  # the text lines read (a log; events files give events)
 
 
 @dataclass
@@ -162,20 +142,18 @@ class ScanResult:
     rows: list[RowData]
     tails: dict[str, TailRead]
     more: bool
+    logs: dict[str, TailRead] = field(default_factory=dict)
 
 
-def read_tail(pos: TailPos, limit: int = READ_CHUNK) -> TailRead:
-    """The complete lines appended to ``pos.path`` since ``pos.offset`` (a half-written last line waits).
-
-    A file that was replaced (another inode), truncated, or rewritten in place (its first bytes changed) is
-    read again from the start, with ``reset`` set.
-    """
+def _read_new(pos: TailPos, limit: int, first: int | None = None) -> tuple[TailRead, bytes]:
+    """The complete lines appended to ``pos.path`` since ``pos.offset``, as bytes (a half-written last line
+    waits). ``first``: on a first read, start this many bytes before the end (at a line start)."""
     path = Path(pos.path)
     try:
         st = path.stat()
         f = path.open("rb")
     except OSError:
-        return TailRead(pos.path, 0, b"", pos.offset, 0, [], reset=pos.offset > 0, more=False)
+        return TailRead(pos.path, 0, b"", pos.offset, 0, [], reset=pos.offset > 0, more=False), b""
     with f:
         head = f.read(HEAD_BYTES)
         reset = bool(pos.offset) and (
@@ -183,35 +161,79 @@ def read_tail(pos: TailPos, limit: int = READ_CHUNK) -> TailRead:
             or head[: len(pos.head)] != pos.head
         )
         start = 0 if reset else pos.offset
+        skip_partial = False
+        if first is not None and not pos.offset and not pos.inode and st.st_size > first:
+            start, skip_partial = st.st_size - first, True
         if st.st_size <= start:
-            return TailRead(pos.path, st.st_ino, head, pos.offset, start, [], reset, False)
+            return TailRead(pos.path, st.st_ino, head, pos.offset, start, [], reset, False), b""
         f.seek(start)
         data = f.read(min(limit, st.st_size - start))
+    if skip_partial:
+        cut = data.find(b"\n") + 1
+        start, data = start + cut, data[cut:] if cut else b""
     end = data.rfind(b"\n")
     if end < 0:
-        return TailRead(pos.path, st.st_ino, head, pos.offset, start, [], reset, len(data) >= limit)
-    events = []
-    for line in data[: end + 1].splitlines():
+        return TailRead(pos.path, st.st_ino, head, pos.offset, start, [], reset, len(data) >= limit), b""
+    offset = start + end + 1
+    return TailRead(pos.path, st.st_ino, head, pos.offset, offset, [], reset, offset < st.st_size), data[: end + 1]
+
+
+def read_tail(pos: TailPos, limit: int = READ_CHUNK) -> TailRead:
+    """The events of the complete lines appended to ``pos.path`` since ``pos.offset`` (a half-written last line
+    waits).
+
+    A file that was replaced (another inode), truncated, or rewritten in place (its first bytes changed) is
+    read again from the start, with ``reset`` set.
+    """
+    read, data = _read_new(pos, limit)
+    for line in data.splitlines():
         try:
             event = json.loads(line)
         except ValueError:
             continue
         if isinstance(event, dict):
-            events.append(event)
-    offset = start + end + 1
-    return TailRead(pos.path, st.st_ino, head, pos.offset, offset, events, reset, offset < st.st_size)
+            read.events.append(event)
+    return read
+
+
+def read_log(pos: TailPos, limit: int = READ_CHUNK) -> TailRead:
+    """The new non-empty text lines of a log (``trainer.log``); a first read takes its last
+    :data:`LOG_FIRST_BYTES` only."""
+    read, data = _read_new(pos, limit, first=LOG_FIRST_BYTES)
+    text = data.decode("utf-8", errors="replace")
+    read.lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    return read
+
+
+def log_path(run_dir: str | Path) -> Path:
+    """Where the app puts the output of a run it starts (:mod:`app.detached`)."""
+    return Path(run_dir) / LOG_NAME
 
 
 def _timestamp(value: Any) -> float | None:
     return value.timestamp() if value is not None and hasattr(value, "timestamp") else None
 
 
-def scan_runs(catalog: Any, workspace: Workspace, tails: dict[str, TailPos]) -> ScanResult:
-    """One look at the catalogue and every run's events file (runs in a worker thread)."""
+def scan_runs(catalog: Any, workspace: Workspace, tails: dict[str, TailPos], logs: dict[str, TailPos],
+              pending: Iterable[str] = ()) -> ScanResult:
+    """One look at the catalogue, every run's events file and every run's log (runs in a worker thread).
+
+    ``pending``: runs this app launched that may not be in the catalogue yet (their logs are read too)."""
     datasets = {d.id: d.name for d in catalog.datasets()}
     rows: list[RowData] = []
     reads: dict[str, TailRead] = {}
+    log_reads: dict[str, TailRead] = {}
     more = False
+
+    def read_log_of(name: str, run_dir: str) -> None:
+        nonlocal more
+        path = str(log_path(run_dir))
+        pos = logs.get(name)
+        if pos is None or pos.path != path:
+            pos = TailPos(path)
+        log_reads[name] = read = read_log(pos)
+        more = more or read.more
+
     for run in catalog.runs():
         run_dir = run.run_dir or str(workspace.runs / run.name)
         alive = run.status == "running" and process_alive(run.pid)
@@ -227,7 +249,11 @@ def scan_runs(catalog: Any, workspace: Workspace, tails: dict[str, TailPos]) -> 
         read = read_tail(pos)
         reads[run.name] = read
         more = more or read.more
-    return ScanResult(rows, reads, more)
+        read_log_of(run.name, run_dir)
+    for name in pending:
+        if name not in log_reads:
+            read_log_of(name, str(workspace.runs / name))
+    return ScanResult(rows, reads, more, log_reads)
 
 
 # ---- GUI side: one run's state -------------------------------------------------------------------------------
@@ -246,10 +272,11 @@ class RunState:
     started_at: float | None = None
     finished_at: float | None = None
     in_catalog: bool = False
-    job_running: bool = False  # a child process of this app is running it
+    job_running: bool = False  # a process this app started (and follows) is running it
     job_error: str = ""
     # from the events file
     tail: TailPos | None = None
+    log_tail: TailPos | None = None  # the run's trainer.log
     step: int = 0
     total: int = 0
     device: str = ""
@@ -418,48 +445,52 @@ def _pct(value: Any) -> str:
 
 
 # ---- the application-wide owner of training processes -----------------------------------------------------------
-class TrainingJobs(QObject):
-    """The ``trainer train`` child processes of this application, by (workspace, run name).
+def without_events_flag(args: list[str]) -> list[str]:
+    """``args`` less ``--events -`` (a detached run's events are read from its events.jsonl)."""
+    out = list(args)
+    while "--events" in out:
+        i = out.index("--events")
+        del out[i: i + 2]
+    return out
 
-    Signals carry the workspace root: ``event(root, name, dict)``, ``log(root, name, line)``,
-    ``finished(root, name, exit_code, error)``, ``started(root, name)``.
+
+class TrainingJobs(QObject):
+    """The ``trainer train`` processes this application started, by (workspace, run name).
+
+    They are detached (:class:`~app.detached.DetachedJob`): not children, they outlive the app. At quit
+    (:meth:`release`) the app only stops following them; a later session follows them again from the catalogue
+    and their events.jsonl, like runs started from a terminal.
+
+    Signals carry the workspace root: ``finished(root, name, exit_code, error)``, ``started(root, name)``.
     """
 
-    event = Signal(str, str, dict)
-    log = Signal(str, str, str)
     finished = Signal(str, str, int, str)
     started = Signal(str, str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._jobs: dict[tuple[str, str], EngineJob] = {}
-        self._logs: dict[tuple[str, str], list[str]] = {}
+        self._jobs: dict[tuple[str, str], DetachedJob] = {}
         self._errors: dict[tuple[str, str], str] = {}
+        self._pool = QThreadPool(self)  # starts and probes the processes
+        self._pool.setMaxThreadCount(1)
 
-    def launch(self, workspace: Workspace, name: str, args: list[str]) -> EngineJob:
+    def launch(self, workspace: Workspace, name: str, args: list[str]) -> DetachedJob:
+        """Start ``trainer <args>`` for run ``name``, detached, its output in ``runs/<name>/trainer.log``."""
         key = (str(workspace.root), name)
         old = self._jobs.get(key)
         if old is not None and old.running:
             raise RuntimeError(f"run {name!r} is already running")
-        job = EngineJob(args, workspace.root, title=f"train {name}", parent=self)
+        run_dir = workspace.runs / name
+        job = DetachedJob(without_events_flag(args), workspace.root, log_path(run_dir), run_dir / "events.jsonl",
+                          title=f"train {name}", parent=self, pool=self._pool)
         self._jobs[key] = job
         self._errors.pop(key, None)
-        self._logs.setdefault(key, []).append(f"$ trainer {' '.join(args)}")
-        job.event.connect(lambda ev, k=key: self.event.emit(k[0], k[1], ev))
-        job.log.connect(lambda line, k=key: self._log(k, line))
         job.finished.connect(lambda code, error, k=key, j=job: self._finished(k, j, code, error))
         job.start()
         self.started.emit(*key)
         return job
 
-    def _log(self, key: tuple[str, str], line: str) -> None:
-        lines = self._logs.setdefault(key, [])
-        lines.append(line)
-        if len(lines) > 2 * LOG_KEEP:
-            del lines[: len(lines) - LOG_KEEP]
-        self.log.emit(key[0], key[1], line)
-
-    def _finished(self, key: tuple[str, str], job: EngineJob, code: int, error: str) -> None:
+    def _finished(self, key: tuple[str, str], job: DetachedJob, code: int, error: str) -> None:
         if code != 0:
             self._errors[key] = error or f"trainer exited with code {code}"
         if self._jobs.get(key) is job:
@@ -467,8 +498,11 @@ class TrainingJobs(QObject):
         job.deleteLater()
         self.finished.emit(key[0], key[1], code, error)
 
-    def job(self, workspace: Workspace, name: str) -> EngineJob | None:
+    def job(self, workspace: Workspace, name: str) -> DetachedJob | None:
         return self._jobs.get((str(workspace.root), name))
+
+    def jobs(self) -> list[DetachedJob]:
+        return list(self._jobs.values())
 
     def running(self, workspace: Workspace | None = None) -> list[str]:
         root = str(workspace.root) if workspace else None
@@ -479,33 +513,21 @@ class TrainingJobs(QObject):
         root = str(workspace.root)
         return [n for (r, n) in {**self._jobs, **self._errors} if r == root]
 
-    def logs(self, workspace: Workspace, name: str) -> list[str]:
-        return list(self._logs.get((str(workspace.root), name), []))
-
     def error(self, workspace: Workspace, name: str) -> str:
         return self._errors.get((str(workspace.root), name), "")
 
     def forget(self, workspace: Workspace, name: str) -> None:
-        key = (str(workspace.root), name)
-        self._errors.pop(key, None)
-        self._logs.pop(key, None)
+        self._errors.pop((str(workspace.root), name), None)
 
     def cancel_all(self) -> None:
         for job in list(self._jobs.values()):
             job.cancel()
 
-    def stop_all(self, timeout_ms: int = 20_000) -> None:
-        """At quit: ask every run to stop gracefully (SIGTERM: finish the step, checkpoint, ``cancelled``) and
-        wait for them a while, rather than let the processes be killed mid-step when their QProcess goes.
-        A run stopped so shows as cancelled next time and can be resumed."""
-        jobs = [j for j in self._jobs.values() if j.running]
-        for job in jobs:
-            job.cancel()
-        deadline = time.monotonic() + timeout_ms / 1000
-        for job in jobs:
-            left = int(max(0.0, deadline - time.monotonic()) * 1000)
-            if not job.process.waitForFinished(left):
-                job.kill()
+    def release(self) -> None:
+        """At quit: stop following the runs, without waiting and without stopping them (they go on training;
+        the next session shows them live again)."""
+        for job in self._jobs.values():
+            job.stop_following()
 
 
 _jobs: TrainingJobs | None = None
@@ -515,10 +537,10 @@ def training_jobs() -> TrainingJobs:
     """The application's :class:`TrainingJobs` (created on first use, owned by the QApplication)."""
     global _jobs
     app = QCoreApplication.instance()
-    if _jobs is None or (app is not None and _jobs.parent() is not app):
+    if _jobs is None or not shiboken6.isValid(_jobs) or (app is not None and _jobs.parent() is not app):
         _jobs = TrainingJobs(app)
         if app is not None:
-            app.aboutToQuit.connect(_jobs.stop_all)
+            app.aboutToQuit.connect(_jobs.release)
     return _jobs
 
 
@@ -565,8 +587,6 @@ class RunsModel(QObject):
         workspace.runs.mkdir(parents=True, exist_ok=True)
         self._watcher.addPath(str(workspace.runs))
         root = str(workspace.root)
-        self.jobs.event.connect(self._job_event)
-        self.jobs.log.connect(self._job_log)
         self.jobs.finished.connect(self._job_finished)
         self.jobs.started.connect(self._job_started)
         self._root = root
@@ -604,12 +624,15 @@ class RunsModel(QObject):
         self._again = False
         tails = {n: TailPos(s.tail.path, s.tail.inode, s.tail.offset, s.tail.head)
                  for n, s in self._states.items() if s.tail}
+        logs = {n: TailPos(s.log_tail.path, s.log_tail.inode, s.log_tail.offset, s.log_tail.head)
+                for n, s in self._states.items() if s.log_tail}
+        pending = self.jobs.names(self.workspace)
         ws = self.workspace
 
         def work() -> ScanResult:
             if self._catalog is None:
                 self._catalog = open_catalog(ws)
-            return scan_runs(self._catalog, ws, tails)
+            return scan_runs(self._catalog, ws, tails, logs, pending)
 
         task = submit(work, self._scanned, self._scan_failed, pool=self._pool)
         self._tasks.append(task)
@@ -635,6 +658,10 @@ class RunsModel(QObject):
             read = result.tails.get(row.name)
             if read is not None and self._apply_read(state, read):
                 updated.add(row.name)
+        for name, read in result.logs.items():
+            state = self._states.get(name)
+            if state is not None and self._apply_log(state, read):
+                updated.add(name)
         pending = set(self.jobs.names(self.workspace))
         for name in list(self._states):
             if name in seen:
@@ -690,10 +717,19 @@ class RunsModel(QObject):
             state.apply(event)
         return changed or bool(read.events)
 
+    @staticmethod
+    def _apply_log(state: RunState, read: TailRead) -> bool:
+        current = state.log_tail
+        if current is not None and current.path == read.path and read.start != current.offset:
+            return False  # stale
+        head = read.head[: min(len(read.head), read.offset)]
+        state.log_tail = TailPos(read.path, read.inode, read.offset, head)
+        for line in read.lines:
+            state.add_log(line)
+        return bool(read.lines)
+
     def _new_state(self, name: str) -> RunState:
         state = RunState(name)
-        for line in self.jobs.logs(self.workspace, name):
-            state.add_log(line)
         self._states[name] = state
         self._order.append(name)
         return state
@@ -730,17 +766,6 @@ class RunsModel(QObject):
             self.runUpdated.emit(name)
             self._schedule()
 
-    def _job_event(self, root: str, name: str, _event: dict) -> None:
-        if self._mine(root):
-            self._schedule()  # the line is already in events.jsonl: tail it
-
-    def _job_log(self, root: str, name: str, line: str) -> None:
-        if self._mine(root):
-            state = self._states.get(name)
-            if state is not None:
-                state.add_log(line)
-                self.runUpdated.emit(name)
-
     def _job_finished(self, root: str, name: str, code: int, error: str) -> None:
         if self._mine(root):
             state = self._states.get(name)
@@ -748,7 +773,7 @@ class RunsModel(QObject):
                 state.job_running = False
                 state.job_error = self.jobs.error(self.workspace, name)
                 if code != 0:
-                    state.add_log(f"trainer exited with code {code}: {error}" if error
+                    state.add_log(f"trainer stopped with an error: {error}" if error
                                   else f"trainer exited with code {code}")
                 self.runUpdated.emit(name)
             self.jobFinished.emit(name, code, error)
@@ -756,7 +781,7 @@ class RunsModel(QObject):
 
     # ---- actions
     def launch(self, name: str, args: list[str]) -> None:
-        """Start ``trainer <args>`` for run ``name`` as a child of this application."""
+        """Start ``trainer <args>`` for run ``name``, detached: it goes on when the application quits."""
         self.jobs.launch(self.workspace, name, args)
 
     def cancel(self, name: str) -> str:
@@ -823,8 +848,7 @@ class RunsModel(QObject):
         self._closed = True
         self._poll.stop()
         self._soon.stop()
-        for sig, slot in ((self.jobs.event, self._job_event), (self.jobs.log, self._job_log),
-                          (self.jobs.finished, self._job_finished), (self.jobs.started, self._job_started)):
+        for sig, slot in ((self.jobs.finished, self._job_finished), (self.jobs.started, self._job_started)):
             try:
                 sig.disconnect(slot)
             except (RuntimeError, TypeError):
@@ -840,7 +864,7 @@ def _remove_run_dir(run_dir: Path, name: str, ws: Workspace) -> str:
     if not resolved.is_dir():
         return ""
     root = ws.root.resolve()
-    looks_like_run = any((resolved / p).exists() for p in ("events.jsonl", "config.yaml", "checkpoints"))
+    looks_like_run = any((resolved / p).exists() for p in ("events.jsonl", "config.yaml", "checkpoints", LOG_NAME))
     if resolved.name != name or not looks_like_run or resolved in (root, *root.parents):
         return f"kept {resolved}: it does not look like the folder of run {name}"
     shutil.rmtree(resolved, ignore_errors=True)

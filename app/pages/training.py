@@ -6,9 +6,9 @@ with the curves (loss and its parts; eval metrics with a ★ at the best checkpo
 (from which the failure browser opens), the comparison of several runs (metrics side by side and the
 configuration difference) and the log. Selecting several runs overlays their curves.
 
-Everything slow happens elsewhere: the engine trains in a child process (:class:`app.runs.TrainingJobs`),
-the catalogue and the events files are read by :class:`app.runs.RunsModel`'s worker, and the page only
-appends the new points to its charts.
+Everything slow happens elsewhere: the engine trains in a detached process (:class:`app.runs.TrainingJobs`)
+that goes on when the app quits, the catalogue, the events files and the logs are read by
+:class:`app.runs.RunsModel`'s worker, and the page only appends the new points to its charts.
 """
 
 from __future__ import annotations
@@ -825,11 +825,11 @@ class TrainingPage(QWidget):
 
     # ---- lifetime
     def shutdown(self) -> None:
-        """Stop following (runs started here keep going: they belong to the application)."""
+        """Stop following (runs started here keep going: they are detached processes)."""
         self.runs.close()
 
     def running_runs(self) -> list[str]:
-        """Runs this application started that are still training (the window may ask before quitting)."""
+        """Runs this application started that are still training (they go on after it quits)."""
         return self.runs.jobs.running(self.workspace)
 
 

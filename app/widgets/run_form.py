@@ -425,7 +425,7 @@ class RunForm(QWidget):
 
     @staticmethod
     def build_args(values: dict[str, Any]) -> list[str]:
-        """``trainer`` arguments for these values (``train ... --events -``)."""
+        """``trainer`` arguments for these values (``train ...``; the run's events go to its events.jsonl)."""
         args = ["train", "--dataset", values["dataset"], "--loss", values["loss"], "--model", values["model"]]
         if values.get("max_steps"):
             args += ["--max-steps", str(values["max_steps"])]
@@ -434,7 +434,7 @@ class RunForm(QWidget):
         for key in ("batch_size", "views_per_item", "captions_per_item", "lr", "device", "seed", "val_frequency",
                     "save_frequency", "workers", "warmup"):
             args += [f"--{key.replace('_', '-')}", str(values[key])]
-        args += ["--name", values["name"], "--events", "-"]
+        args += ["--name", values["name"]]
         return args
 
     # ---- launching

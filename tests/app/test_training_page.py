@@ -1,19 +1,24 @@
-"""The Training page with the real engine: launch from the form, follow, cancel, resume, reattach, validate."""
+"""The Training page with the real engine: launch from the form, follow, cancel, resume, reattach, outlive the app,
+validate."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 import shiboken6
 from PySide6.QtCore import Qt
 
+from app.detached import LAUNCHED_PIDS, process_alive
+from app.jobs import tracker
 from app.pages.training import TrainingPage
-from app.runs import RunsModel, RunState, TailPos, config_to_flags, read_tail, training_jobs
+from app.runs import RunsModel, RunState, TailPos, config_to_flags, read_log, read_tail, training_jobs
 from app.widgets.config_diff import ConfigDiff, config_differences
 from app.widgets.line_chart import LineChart, Marker, nice_ticks
 from engine.workspace import Workspace
@@ -22,17 +27,35 @@ from tests.engine.train.conftest import make_toy_workspace
 LONG = 120_000  # ms: the CPU is slow and shared
 
 
+def is_trainer(pid: int) -> bool:
+    """``pid`` is a live trainer (not a process that got a recycled pid)."""
+    try:
+        return process_alive(pid) and b"trainer" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def kill_trainers(qtbot, pids: Iterable[int]) -> None:  # noqa: ANN001
+    """SIGKILL detached trainers (they are not children of the tests: by pid) and wait until they are gone."""
+    left = [pid for pid in pids if is_trainer(pid)]
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    qtbot.waitUntil(lambda: not any(process_alive(pid) for pid in left), timeout=LONG)
+
+
 @pytest.fixture()
-def toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+def toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qtbot) -> Workspace:  # noqa: ANN001
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     ws = make_toy_workspace(tmp_path / "ws")
+    before = set(LAUNCHED_PIDS)
     yield ws
     jobs = training_jobs()
-    for name in jobs.running(ws):
-        job = jobs.job(ws, name)
-        if job is not None:
-            job.kill()
-            job.process.waitForFinished(10_000)
+    starting = [j for j in jobs.jobs() if j.running and j.pid is None]
+    qtbot.waitUntil(lambda: all(j.pid is not None or not j.running for j in starting), timeout=LONG)
+    kill_trainers(qtbot, LAUNCHED_PIDS - before)  # the detached runs outlive the pages: none outlives the test
 
 
 def fill_form(page: TrainingPage, qtbot, name: str, steps: int, loss: str = "mxm") -> None:  # noqa: ANN001
@@ -162,6 +185,77 @@ def test_page_reattaches_to_a_run_after_it_is_recreated(qtbot, toy: Workspace) -
     qtbot.waitUntil(lambda: status(again, "followed") == "done", timeout=LONG)
     assert again.loss_chart.point_count("followed/loss") == 30
     assert [p[0] for p in again.runs.state("followed").loss_points] == list(range(1, 31))
+
+
+def test_a_run_launched_from_the_app_outlives_it_and_is_followed_again(qtbot, toy: Workspace) -> None:  # noqa: ANN001
+    page = TrainingPage(toy)
+    page.show()
+    fill_form(page, qtbot, "outlives", steps=60)
+    page.form.val_every.setValue(30)
+    page.form.save_every.setValue(30)
+    launch(page, qtbot)
+    jobs = page.runs.jobs
+    qtbot.waitUntil(lambda: (page.runs.state("outlives") or RunState("x")).step >= 1, timeout=LONG)
+    job = jobs.job(toy, "outlives")
+    pid = job.pid
+    assert pid and status(page, "outlives") == "running"
+    assert page.runs.state("outlives").pid == pid  # the catalogue's pid is the one started: the trainer itself
+    assert "train outlives" in tracker().titles()  # the status bar lists it
+    with open(f"/proc/{pid}/stat") as f:
+        assert int(f.read().rsplit(")", 1)[1].split()[1]) != os.getpid()  # not a child of the app
+    # the app quits: at aboutToQuit the jobs are only released (nothing waits); the page, its model and the
+    # application's TrainingJobs go
+    jobs.release()
+    assert "train outlives" not in tracker().titles()
+    page.deleteLater()
+    jobs.deleteLater()
+    qtbot.waitUntil(lambda: not shiboken6.isValid(page) and not shiboken6.isValid(jobs), timeout=LONG)
+    assert is_trainer(pid)  # still training
+    events = toy.runs / "outlives" / "events.jsonl"
+    size = events.stat().st_size
+    qtbot.waitUntil(lambda: events.stat().st_size > size, timeout=LONG)  # and still writing its events
+
+    # the app is opened again: the run is shown and followed live from the catalogue and its files
+    again = TrainingPage(toy)
+    qtbot.addWidget(again)
+    again.show()
+    assert again.runs.jobs is not jobs and again.runs.jobs.names(toy) == []  # a new session knows no job
+    qtbot.waitUntil(lambda: status(again, "outlives") in ("running", "done"), timeout=LONG)
+    qtbot.waitUntil(lambda: again.selected_names() == ["outlives"], timeout=LONG)
+    seen = again.loss_chart.point_count("outlives/loss")
+    if status(again, "outlives") == "running":
+        qtbot.waitUntil(lambda: again.loss_chart.point_count("outlives/loss") > seen, timeout=LONG)
+    qtbot.waitUntil(lambda: status(again, "outlives") == "done", timeout=LONG)
+    qtbot.waitUntil(lambda: table_text(again, "outlives", "Status") == "done", timeout=LONG)
+    assert [p[0] for p in again.runs.state("outlives").loss_points] == list(range(1, 61))
+    assert again.loss_chart.point_count("outlives/loss") == 60
+    qtbot.waitUntil(lambda: not process_alive(pid), timeout=LONG)
+    # its output went to the run's trainer.log, which the page shows with the events
+    log = (toy.runs / "outlives" / "trainer.log").read_text()
+    assert log.startswith("$ trainer train ") and f"[pid {pid}," in log and "run outlives: done at step 60" in log
+    qtbot.waitUntil(lambda: "run outlives: done at step 60" in "\n".join(again.runs.state("outlives").log),
+                    timeout=LONG)
+    assert "$ trainer train " in again.log_view.toPlainText() and "done at step 60" in again.log_view.toPlainText()
+
+
+def test_a_run_that_fails_to_start_reports_the_trainers_error(qtbot, toy: Workspace) -> None:  # noqa: ANN001
+    model = RunsModel(toy)
+    with qtbot.waitSignal(model.jobFinished, timeout=LONG) as blocker:
+        model.launch("nodata", ["train", "--dataset", "no-such-dataset", "--loss", "mxm", "--model", "cf-vit-tiny-64",
+                                "--max-steps", "2", "--device", "cpu", "--name", "nodata", "--events", "-"])
+        assert model.jobs.job(toy, "nodata").running
+    name, code, error = blocker.args
+    assert name == "nodata" and code != 0 and "no-such-dataset" in error
+    qtbot.waitUntil(lambda: status_of(model, "nodata") == "failed", timeout=LONG)
+    assert model.state("nodata").job_error == error
+    assert "trainer stopped with an error" in "\n".join(model.state("nodata").log)
+    qtbot.waitUntil(lambda: any("trainer: error:" in line for line in model.state("nodata").log), timeout=LONG)
+    model.close()
+
+
+def status_of(model: RunsModel, name: str) -> str:
+    state = model.state(name)
+    return state.display_status if state is not None else ""
 
 
 def test_form_rejects_bad_input_with_a_visible_message(qtbot, tmp_path: Path, toy: Workspace) -> None:  # noqa: ANN001
@@ -305,6 +399,62 @@ def test_tail_reads_complete_lines_only(tmp_path: Path) -> None:
     assert replaced.reset and [e["step"] for e in replaced.events] == [9]
     path.write_text("")  # truncated
     assert read_tail(TailPos(str(path), replaced.inode, replaced.offset, replaced.head)).reset
+
+
+def test_log_tail_reads_new_lines_and_starts_near_the_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "trainer.log"
+    path.write_text("$ trainer train --name x\nwarning: slow\n\npartial")
+    first = read_log(TailPos(str(path)))
+    assert first.lines == ["$ trainer train --name x", "warning: slow"] and first.events == []
+    with path.open("a") as f:
+        f.write(" line\nrun x: done at step 4\n")
+    again = read_log(TailPos(str(path), first.inode, first.offset, first.head))
+    assert again.lines == ["partial line", "run x: done at step 4"]
+    monkeypatch.setattr("app.runs.LOG_FIRST_BYTES", 30)  # a long log is shown from near its end, at a line start
+    path.write_text("".join(f"line {i:03d}\n" for i in range(100)))
+    assert read_log(TailPos(str(path))).lines == ["line 097", "line 098", "line 099"]
+
+
+def test_how_a_detached_run_ended_comes_from_its_events_and_log(tmp_path: Path) -> None:
+    from app.detached import run_ending
+
+    events, log = tmp_path / "events.jsonl", tmp_path / "trainer.log"
+    events.write_text(json.dumps({"event": "cancelled", "time": 100.0}) + "\n")
+    log.write_text("$ trainer train --name x  [pid 1, then]\ntrainer: error: old trouble\n"
+                   "$ trainer train --name x --resume latest  [pid 2, now]\n")
+    assert run_ending(events, log, since=99.0).code == 0  # cancelled since the launch
+    ending = run_ending(events, log, since=200.0)  # nothing since: killed before it wrote anything
+    assert ending.code == 1 and "killed" in ending.error  # (the error of an earlier attempt is not reported)
+    with log.open("a") as f:
+        f.write("Traceback (most recent call last):\n  ...\nKeyError: 'x'\n")
+    assert run_ending(events, log, since=200.0).error == "KeyError: 'x'"
+    with log.open("a") as f:
+        f.write("trainer: error: no dataset named 'd'\n")
+    assert run_ending(events, log, since=200.0).error == "no dataset named 'd'"
+    with events.open("a") as f:
+        f.write(json.dumps({"event": "failed", "time": 300.0, "error": "CUDA out of memory"}) + "\n")
+    assert (run_ending(events, log, since=200.0).code, run_ending(events, log, since=200.0).error) == (
+        1, "CUDA out of memory")
+    with events.open("a") as f:
+        f.write(json.dumps({"event": "done", "time": 400.0}) + "\n")
+    assert run_ending(events, log, since=200.0).code == 0
+
+
+def test_logged_exec_keeps_the_pid_and_appends_the_output(tmp_path: Path) -> None:
+    log = tmp_path / "new" / "out.log"
+    cmd = [sys.executable, "-m", "app.logged_exec", str(log), "--env", "CF_X=1", "--header", "hello", "--",
+           "/bin/sh", "-c", "echo pid=$$ x=$CF_X; echo oops >&2; read line || echo no-stdin"]
+    root = Path(__file__).resolve().parents[2]
+    for _ in range(2):
+        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and proc.stdout == proc.stderr == ""
+    lines = log.read_text().splitlines()
+    assert len(lines) == 8 and lines[0].startswith("$ hello  [pid ") and lines[4].startswith("$ hello  [pid ")
+    pid = lines[0].split("[pid ")[1].split(",")[0]
+    assert lines[1:4] == [f"pid={pid} x=1", "oops", "no-stdin"]  # the same process: exec, not a child
+    bad = subprocess.run([sys.executable, "-m", "app.logged_exec", str(log)], cwd=root, capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "usage" in bad.stderr
 
 
 def test_resume_flags_come_from_the_saved_config() -> None:

@@ -44,7 +44,8 @@ LOSSES = (
 )
 DEVICES = ("auto", "cpu", "cuda")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-DEFAULT_MODELS = ("cf-vit-tiny-64", "cf-rn-tiny-64", "cf-vit-small-96")
+# The first is the default: it learns shape fastest on a CPU (engine/losses/README.md).
+DEFAULT_MODELS = ("cf-rn-tiny-64", "cf-vit-tiny-64", "cf-vit-small-96")
 
 
 @dataclass

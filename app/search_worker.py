@@ -30,6 +30,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from app.heap import freeze_long_lived
 from app.widgets.item_grid import CatalogHandle
 from engine.catalog import Catalog
 from engine.errors import CrossfoldError
@@ -239,6 +240,7 @@ class _Job(QRunnable):
             return
         if self.lane.searcher is None:
             self.lane.searcher = Searcher(self.workspace, q.run, device=self.device, catalog=catalog)
+            freeze_long_lived()  # the model and its modules live as long as the lane: see app/heap.py
         item_key = item_dataset = None
         if q.item_id is not None:
             item = catalog.item(q.item_id)

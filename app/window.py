@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.heap import freeze_long_lived
 from app.jobs import tracker
 from app.pages.datasets import DatasetsPage
 from app.pages.search import SearchPage
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
         self.sidebar.setCurrentRow(int(self._settings.value("main/page", 0) or 0))
+        QTimer.singleShot(0, freeze_long_lived)  # once the pages are built: see app/heap.py
 
     def _menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")

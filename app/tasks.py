@@ -6,7 +6,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, SignalInstance
 
 
 class TaskSignals(QObject):
@@ -24,9 +24,15 @@ class Task(QRunnable):
         try:
             result = self.fn()
         except Exception as exc:  # noqa: BLE001 - reported to the GUI, never swallowed
-            self.signals.failed.emit(f"{exc}\n{traceback.format_exc(limit=3)}")
+            self._deliver(self.signals.failed, f"{exc}\n{traceback.format_exc(limit=3)}")
         else:
-            self.signals.finished.emit(result)
+            self._deliver(self.signals.finished, result)
+
+    def _deliver(self, signal: SignalInstance, value: object) -> None:
+        try:
+            signal.emit(value)
+        except RuntimeError:
+            pass  # whoever asked (and this task's signals with it) was deleted meanwhile: nobody to tell
 
 
 def submit(

@@ -135,17 +135,16 @@ def test_filters_change_the_rows(qtbot, demo_ws, demo_cat) -> None:  # noqa: ANN
 
 def test_a_late_answer_for_an_old_filter_is_dropped(qtbot, demo_cat) -> None:  # noqa: ANN001
     gate = threading.Event()
-    calls: list[int] = []
 
-    def catalog() -> Catalog:
-        calls.append(1)
-        if len(calls) == 1:  # the first query (no filter) answers only after the second one
-            gate.wait(30)
+    def slow_catalog() -> Catalog:  # the first query (no filter) answers only after the second one
+        gate.wait(30)
         return demo_cat
 
-    model = ItemGridModel(catalog, ThumbnailCache())
+    # Each query captures the catalogue factory when it is made, whichever worker thread runs first.
+    model = ItemGridModel(slow_catalog, ThumbnailCache())
     ds = demo_cat.require_dataset("shapes-demo")
     model.set_query(ds.id)
+    model.catalog = lambda: demo_cat
     with qtbot.waitSignal(model.populated, timeout=WAIT) as blocker:
         model.set_query(ds.id, split="val")
     expected = demo_cat.count_items(ds.id, split="val")

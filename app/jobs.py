@@ -16,7 +16,12 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal, SignalInstance
 
+from trainer.priority import NICE_VARIABLE
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Engine processes run at this niceness (``trainer.priority``) so the GUI thread gets a core when it wakes up,
+# even while a training run and an index build keep every core busy.
+ENGINE_NICENESS = 10
 
 
 def trainer_program() -> tuple[str, list[str]]:
@@ -26,10 +31,14 @@ def trainer_program() -> tuple[str, list[str]]:
 
 def engine_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     """What an engine process gets on top of the app's environment: unbuffered output, no network for Hugging
-    Face, and this repository on ``PYTHONPATH`` (``base`` stands for ``os.environ``)."""
+    Face, a lower CPU priority than the GUI, and this repository on ``PYTHONPATH`` (``base`` stands for
+    ``os.environ``)."""
     base = dict(os.environ) if base is None else base
     pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), base.get("PYTHONPATH", "")) if p)
-    return {"PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": pythonpath}
+    env = {"PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": pythonpath}
+    if hasattr(os, "getpriority"):  # relative to the GUI thread (the main thread: its id is the pid)
+        env[NICE_VARIABLE] = str(min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + ENGINE_NICENESS))
+    return env
 
 
 class TrackedJob(Protocol):

@@ -28,9 +28,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import torch
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from app.heap import freeze_long_lived
+from app.thread_priority import lower_this_thread
 from app.widgets.item_grid import CatalogHandle
 from engine.catalog import Catalog
 from engine.errors import CrossfoldError
@@ -203,6 +205,14 @@ class _Lane:
         self.forget = False  # drop the Searcher when the running query ends (its indexes were rebuilt)
 
 
+def one_torch_thread() -> None:
+    """A query is one small forward pass: one intra-op thread answers it as fast (see ``bench/search.py``) and
+    leaves the other cores to the GUI thread and to training. Called on the worker thread itself: with
+    OpenMP the limit is per thread."""
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
 class _Relay(QObject):
     """Carries answers to the GUI thread (it lives there, so the connection is queued)."""
 
@@ -219,6 +229,7 @@ class _Job(QRunnable):
         self.relay = relay  # a Python reference: the relay outlives this run even if the service is gone
 
     def run(self) -> None:
+        lower_this_thread()
         answer = _Answer(self.token, self.channel, self.query)
         try:
             self._search(answer)
@@ -233,6 +244,7 @@ class _Job(QRunnable):
 
     def _search(self, answer: _Answer) -> None:
         q = self.query
+        one_torch_thread()
         catalog = self.catalog()
         need = index_needed(catalog, q.run, q.target)
         if need is not None:

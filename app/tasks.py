@@ -8,6 +8,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, SignalInstance
 
+from app.thread_priority import lower_this_thread
+
 
 class TaskSignals(QObject):
     finished = Signal(object)
@@ -21,6 +23,7 @@ class Task(QRunnable):
         self.signals = TaskSignals()
 
     def run(self) -> None:
+        lower_this_thread()
         try:
             result = self.fn()
         except Exception as exc:  # noqa: BLE001 - reported to the GUI, never swallowed

@@ -17,6 +17,8 @@ from collections import OrderedDict
 from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPen, QPixmap
 
+from app.thread_priority import lower_this_thread
+
 Key = tuple[str, int]
 
 
@@ -46,6 +48,7 @@ class _Decode(QRunnable):
         self.relay = relay  # a Python reference: the relay outlives this run even if the cache is gone
 
     def run(self) -> None:
+        lower_this_thread()
         path, size = self.key
         try:
             image = decode_thumbnail(path, size)

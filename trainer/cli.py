@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from trainer.commands import COMMANDS
 from trainer.errors import user_errors
+from trainer.priority import lower_priority
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        lower_priority()
         return int(args.func(args) or 0)
     except user_errors() as exc:
         print(f"trainer: error: {exc}", file=sys.stderr)

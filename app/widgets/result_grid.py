@@ -12,6 +12,7 @@ For an A/B comparison, :meth:`ResultModel.set_peer` marks each card with its ran
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 from PySide6.QtCore import (
@@ -213,6 +214,7 @@ class ResultDelegate(QStyledItemDelegate):
         self.card_width = card_width
         self.thumb = card_width - 2 * PAD
         self.hover_link: QPersistentModelIndex | None = None
+        self._cards: OrderedDict[tuple[Any, ...], QPixmap] = OrderedDict()  # rendered cards, least recent first
 
     # ---- geometry ---------------------------------------------------------------------------
     @staticmethod
@@ -241,34 +243,74 @@ class ResultDelegate(QStyledItemDelegate):
         return QRect(rect.left() + PAD, rect.bottom() - PAD - fm.lineSpacing() + 1, w, fm.lineSpacing())
 
     # ---- painting ---------------------------------------------------------------------------
+    CACHED_CARDS = 96  # rendered cards kept (a few screens' worth: ~20 MB at 1x)
+
     def paint(
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> None:
+        """A card is rendered once into a pixmap (its picture, badges and text) and blitted after that: only
+        the border (selection, hover) and the link (its underline follows the mouse) are drawn every time."""
         hit: Hit | None = index.data(ResultModel.HitRole)
         if hit is None:
             return
-        base, bold, small = self._fonts(option)
         rect = option.rect.adjusted(2, 2, -2, -2)
+        pm = index.data(Qt.ItemDataRole.DecorationRole)
+        peer = index.data(ResultModel.PeerRole)
+        dpr = painter.device().devicePixelRatioF() if painter.device() is not None else 1.0
+        key = (hit.item_id, hit.rank, hit.score, hit.matched_text, peer,
+               pm.cacheKey() if isinstance(pm, QPixmap) else 0, rect.width(), rect.height(), dpr,
+               option.font.key(), option.palette.cacheKey())
+        card = self._cards.get(key)
+        if card is None:
+            card = QPixmap(max(1, round(rect.width() * dpr)), max(1, round(rect.height() * dpr)))
+            card.setDevicePixelRatio(dpr)
+            card.fill(Qt.GlobalColor.transparent)
+            local = QPainter(card)
+            self._paint_card(local, option, QRect(0, 0, rect.width(), rect.height()), hit, pm, peer)
+            local.end()
+            self._cards[key] = card
+            while len(self._cards) > self.CACHED_CARDS:
+                self._cards.popitem(last=False)
+        else:
+            self._cards.move_to_end(key)
+        painter.drawPixmap(rect.topLeft(), card)
+
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)
-        pal = option.palette
         painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        path = QPainterPath()
+        path.addRoundedRect(QRectF(rect), 8, 8)
+        border = ACCENT if selected else (QColor("#9aa0a6") if hovered else QColor("#dadce0"))
+        painter.setPen(QPen(border, 2 if selected else 1))
+        painter.drawPath(path)
+
+        # "More like this"
+        _, _, small = self._fonts(option)
+        link = self.link_rect(option, rect)
+        link_font = QFont(small)
+        link_font.setUnderline(self.hover_link is not None and self.hover_link == QPersistentModelIndex(index))
+        painter.setFont(link_font)
+        painter.setPen(ACCENT)
+        painter.drawText(link, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, LINK_TEXT)
+        painter.restore()
+
+    def _paint_card(self, painter: QPainter, option: QStyleOptionViewItem, rect: QRect, hit: Hit, pm: Any,
+                    peer: tuple[str, int | None] | None) -> None:
+        """Everything of a card but its border and link, in ``rect``."""
+        base, bold, small = self._fonts(option)
+        pal = option.palette
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
 
         # card
         path = QPainterPath()
         path.addRoundedRect(QRectF(rect), 8, 8)
         painter.fillPath(path, pal.color(QPalette.ColorRole.Base))
-        border = ACCENT if selected else (QColor("#9aa0a6") if hovered else QColor("#dadce0"))
-        painter.setPen(QPen(border, 2 if selected else 1))
-        painter.drawPath(path)
-
         # picture, centred in its box
         box = QRect(rect.left() + PAD - 2, rect.top() + PAD - 2, self.thumb, self.thumb)
         box_path = QPainterPath()
         box_path.addRoundedRect(QRectF(box), 6, 6)
         painter.fillPath(box_path, QColor("#f8f9fa"))
-        pm = index.data(Qt.ItemDataRole.DecorationRole)
         if isinstance(pm, QPixmap) and not pm.isNull():
             scaled = pm.size().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
             if pm.width() < box.width() and pm.height() < box.height():
@@ -291,7 +333,6 @@ class ResultDelegate(QStyledItemDelegate):
         if len(hit.thumbnails) > 1:
             self._badge(painter, fm_small, QPoint(box.right() - 5, box.bottom() - 5 - fm_small.height() - 4),
                         f"{len(hit.thumbnails)} views", QColor(255, 255, 255, 210), QColor("#3c4043"), left=False)
-        peer = index.data(ResultModel.PeerRole)
         if peer is not None:
             label, rank = peer
             text = f"{label} #{rank}" if rank is not None else f"not in {label}"
@@ -329,13 +370,7 @@ class ResultDelegate(QStyledItemDelegate):
             painter.drawText(QRect(x + indent, y, width - indent, fm.lineSpacing()), Qt.AlignmentFlag.AlignLeft, line)
             y += fm.lineSpacing()
 
-        # "More like this"
         link = self.link_rect(option, rect)
-        link_font = QFont(small)
-        link_font.setUnderline(self.hover_link is not None and self.hover_link == QPersistentModelIndex(index))
-        painter.setFont(link_font)
-        painter.setPen(ACCENT)
-        painter.drawText(link, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, LINK_TEXT)
         if len(hit.captions) > 1:
             painter.setFont(small)
             painter.setPen(MUTED)
@@ -344,7 +379,6 @@ class ResultDelegate(QStyledItemDelegate):
             if fm_small.horizontalAdvance(more) > room.width():
                 more = f"+{len(hit.captions) - 1}"
             painter.drawText(room, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, more)
-        painter.restore()
 
     @staticmethod
     def _badge(painter: QPainter, fm: QFontMetrics, anchor: QPoint, text: str, fill: QColor, ink: QColor,

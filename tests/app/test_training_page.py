@@ -16,7 +16,7 @@ import shiboken6
 from PySide6.QtCore import Qt
 
 from app.detached import LAUNCHED_PIDS, process_alive
-from app.jobs import tracker
+from app.jobs import ENGINE_NICENESS, tracker
 from app.pages.training import TrainingPage
 from app.runs import RunsModel, RunState, TailPos, config_to_flags, read_log, read_tail, training_jobs
 from app.widgets.config_diff import ConfigDiff, config_differences
@@ -203,6 +203,7 @@ def test_a_run_launched_from_the_app_outlives_it_and_is_followed_again(qtbot, to
     assert "train outlives" in tracker().titles()  # the status bar lists it
     with open(f"/proc/{pid}/stat") as f:
         assert int(f.read().rsplit(")", 1)[1].split()[1]) != os.getpid()  # not a child of the app
+    assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, os.nice(0) + ENGINE_NICENESS)  # below the GUI
     # the app quits: at aboutToQuit the jobs are only released (nothing waits); the page, its model and the
     # application's TrainingJobs go
     jobs.release()

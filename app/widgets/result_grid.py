@@ -25,6 +25,7 @@ from PySide6.QtCore import (
     QRectF,
     QSize,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtGui import (
@@ -215,6 +216,8 @@ class ResultDelegate(QStyledItemDelegate):
         self.thumb = card_width - 2 * PAD
         self.hover_link: QPersistentModelIndex | None = None
         self._cards: OrderedDict[tuple[Any, ...], QPixmap] = OrderedDict()  # rendered cards, least recent first
+        self.budget: int | None = None  # cards still to render in this paint pass (None: no limit)
+        self.deferred = False  # a card was left for a later pass
 
     # ---- geometry ---------------------------------------------------------------------------
     @staticmethod
@@ -261,7 +264,13 @@ class ResultDelegate(QStyledItemDelegate):
                pm.cacheKey() if isinstance(pm, QPixmap) else 0, rect.width(), rect.height(), dpr,
                option.font.key(), option.palette.cacheKey())
         card = self._cards.get(key)
+        if card is None and self.budget is not None and self.budget <= 0:
+            self.deferred = True  # rendered in a later pass: a light outline meanwhile
+            self._outline(painter, rect, option)
+            return
         if card is None:
+            if self.budget is not None:
+                self.budget -= 1
             card = QPixmap(max(1, round(rect.width() * dpr)), max(1, round(rect.height() * dpr)))
             card.setDevicePixelRatio(dpr)
             card.fill(Qt.GlobalColor.transparent)
@@ -293,6 +302,35 @@ class ResultDelegate(QStyledItemDelegate):
         painter.setFont(link_font)
         painter.setPen(ACCENT)
         painter.drawText(link, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, LINK_TEXT)
+        painter.restore()
+
+    @property
+    def cached_cards(self) -> int:
+        return len(self._cards)
+
+    def forget_cards(self) -> None:
+        """Drop the rendered cards (they are rendered again when next painted)."""
+        self._cards.clear()
+
+    def begin_pass(self, budget: int | None) -> None:
+        """At most ``budget`` cards not yet cached are rendered in the paint pass that starts (None: all)."""
+        self.budget = budget
+        self.deferred = False
+
+    def end_pass(self) -> bool:
+        """True when cards were left for a later pass."""
+        self.budget = None
+        return self.deferred
+
+    @staticmethod
+    def _outline(painter: QPainter, rect: QRect, option: QStyleOptionViewItem) -> None:
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        path = QPainterPath()
+        path.addRoundedRect(QRectF(rect), 8, 8)
+        painter.fillPath(path, option.palette.color(QPalette.ColorRole.Base))
+        painter.setPen(QPen(QColor("#dadce0"), 1))
+        painter.drawPath(path)
         painter.restore()
 
     def _paint_card(self, painter: QPainter, option: QStyleOptionViewItem, rect: QRect, hit: Hit, pm: Any,
@@ -407,6 +445,13 @@ class ResultGrid(QListView):
     item_activated = Signal(int)
     more_like_this = Signal(int)
 
+    CARDS_PER_PAINT = 4  # cards rendered (not yet cached) per paint pass: ~1.5 ms each
+
+    @property
+    def cards_pending(self) -> bool:
+        """Visible cards are still to be rendered (a later paint pass will)."""
+        return self.delegate.deferred
+
     def __init__(self, thumbnails: ThumbnailCache, compact: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.delegate = ResultDelegate(COMPACT_W if compact else CARD_W, self)
@@ -516,7 +561,14 @@ class ResultGrid(QListView):
         menu.exec(event.globalPos())
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
-        super().paintEvent(event)
+        # A page of new results is rendered a few cards per pass (each pass a separate turn of the event loop),
+        # so the GUI thread never spends one long stretch painting; cached cards are blitted at once.
+        self.delegate.begin_pass(self.CARDS_PER_PAINT)
+        try:
+            super().paintEvent(event)
+        finally:
+            if self.delegate.end_pass():
+                QTimer.singleShot(0, self.viewport().update)
         if self.result_model.rowCount() == 0 and self._message:
             painter = QPainter(self.viewport())
             painter.setPen(MUTED)

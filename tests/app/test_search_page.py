@@ -119,6 +119,26 @@ def test_typing_red_searches_as_you_type_and_shows_red_results(qtbot, ws) -> Non
     qtbot.waitUntil(lambda: page.result is None and page.grid.result_model.rowCount() == 0, timeout=WAIT)
 
 
+def test_new_cards_are_rendered_a_few_per_paint_pass_then_blitted(qtbot, ws) -> None:  # noqa: ANN001
+    page = open_page(qtbot, ws)
+    page.resize(1400, 900)
+    qtbot.keyClicks(page.query_edit, "red")
+    wait_results(qtbot, page, text="red", target="shapes")
+    grid, delegate = page.grid, page.grid.delegate
+    model = grid.result_model
+    visible = [r for r in range(model.rowCount()) if grid.visualRect(model.index(r)).intersects(grid.viewport().rect())]
+    qtbot.waitUntil(lambda: all(model.data(model.index(r), ResultModel.ThumbnailReadyRole) for r in visible),
+                    timeout=WAIT)  # their pictures are final: a card is not rendered again for a new thumbnail
+    delegate.forget_cards()
+    grid.viewport().repaint()  # one paint pass: only a few new cards are rendered, the rest come next passes
+    assert delegate.cached_cards == grid.CARDS_PER_PAINT and grid.cards_pending
+    qtbot.waitUntil(lambda: not grid.cards_pending, timeout=WAIT)
+    assert len(visible) > grid.CARDS_PER_PAINT and delegate.cached_cards >= len(visible)
+    rendered = delegate.cached_cards
+    grid.viewport().repaint()  # everything visible is cached now: blitted, nothing rendered again
+    assert delegate.cached_cards == rendered and not grid.cards_pending
+
+
 def test_target_switch_searches_captions_and_offers_nothing_for_images(qtbot, ws) -> None:  # noqa: ANN001
     page = open_page(qtbot, ws)
     page.query_edit.setText("a small blue square")

@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        lower_priority()
+        lower_priority()  # before a command imports torch: an app-started trainer runs below the GUI from here
         return int(args.func(args) or 0)
     except user_errors() as exc:
         print(f"trainer: error: {exc}", file=sys.stderr)

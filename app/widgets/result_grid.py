@@ -265,10 +265,8 @@ class ResultDelegate(QStyledItemDelegate):
                option.font.key(), option.palette.cacheKey())
         card = self._cards.get(key)
         if card is None and self.budget is not None and self.budget <= 0:
-            self.deferred = True  # rendered in a later pass: a light outline meanwhile
-            self._outline(painter, rect, option)
-            return
-        if card is None:
+            self.deferred = True  # rendered in a later pass: an empty card meanwhile
+        elif card is None:
             if self.budget is not None:
                 self.budget -= 1
             card = QPixmap(max(1, round(rect.width() * dpr)), max(1, round(rect.height() * dpr)))
@@ -282,7 +280,6 @@ class ResultDelegate(QStyledItemDelegate):
                 self._cards.popitem(last=False)
         else:
             self._cards.move_to_end(key)
-        painter.drawPixmap(rect.topLeft(), card)
 
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)
@@ -290,6 +287,10 @@ class ResultDelegate(QStyledItemDelegate):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         path = QPainterPath()
         path.addRoundedRect(QRectF(rect), 8, 8)
+        if card is None:
+            painter.fillPath(path, option.palette.color(QPalette.ColorRole.Base))
+        else:
+            painter.drawPixmap(rect.topLeft(), card)
         border = ACCENT if selected else (QColor("#9aa0a6") if hovered else QColor("#dadce0"))
         painter.setPen(QPen(border, 2 if selected else 1))
         painter.drawPath(path)
@@ -321,17 +322,6 @@ class ResultDelegate(QStyledItemDelegate):
         """True when cards were left for a later pass."""
         self.budget = None
         return self.deferred
-
-    @staticmethod
-    def _outline(painter: QPainter, rect: QRect, option: QStyleOptionViewItem) -> None:
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        path = QPainterPath()
-        path.addRoundedRect(QRectF(rect), 8, 8)
-        painter.fillPath(path, option.palette.color(QPalette.ColorRole.Base))
-        painter.setPen(QPen(QColor("#dadce0"), 1))
-        painter.drawPath(path)
-        painter.restore()
 
     def _paint_card(self, painter: QPainter, option: QStyleOptionViewItem, rect: QRect, hit: Hit, pm: Any,
                     peer: tuple[str, int | None] | None) -> None:

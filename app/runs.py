@@ -44,6 +44,7 @@ from PySide6.QtGui import QColor, QFont
 
 from app.detached import DetachedJob, process_alive
 from app.tasks import submit
+from engine.train.flags import resume_args
 from engine.workspace import Workspace
 
 TERMINAL = ("done", "failed", "cancelled")
@@ -54,15 +55,6 @@ LOG_KEEP = 5000
 FAST_POLL_MS = 500
 SLOW_POLL_MS = 3000
 
-#: TrainConfig fields that ``trainer train`` takes as flags (val_split and resume are not copied).
-_FLAG_FIELDS = (
-    "dataset", "loss", "model", "pretrained", "pooling", "epochs", "max_steps", "batch_size", "views_per_item",
-    "captions_per_item", "lr", "wd", "beta1", "beta2", "eps", "warmup", "grad_clip_norm", "precision", "workers",
-    "seed", "save_frequency", "val_frequency", "accum_freq", "device",
-)
-_BOOL_FIELDS = ("local_loss", "gather_with_grad", "grad_checkpointing", "torchcompile")
-
-
 _CATALOG_LOCK = threading.Lock()
 
 
@@ -71,26 +63,6 @@ def open_catalog(workspace: Workspace) -> Any:
     new catalogue at once would both try to create its tables."""
     with _CATALOG_LOCK:
         return workspace.catalog()
-
-
-def config_to_flags(config: dict[str, Any]) -> list[str]:
-    """``trainer train`` flags that reproduce a saved run config (without ``--name`` / ``--resume``)."""
-    flags: list[str] = []
-    for key in _FLAG_FIELDS:
-        value = config.get(key)
-        if value is None or value == "":
-            continue
-        flags += [f"--{key.replace('_', '-')}", str(value)]
-    for key in _BOOL_FIELDS:
-        if config.get(key):
-            flags.append(f"--{key.replace('_', '-')}")
-    if config.get("loss_options"):
-        flags += ["--loss-options", json.dumps(config["loss_options"])]
-    return flags
-
-
-def resume_args(name: str, config: dict[str, Any]) -> list[str]:
-    return ["train", *config_to_flags(config), "--name", name, "--resume", "latest"]
 
 
 # ---- worker side: catalogue rows and new event lines ----------------------------------------------------------

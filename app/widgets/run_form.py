@@ -8,13 +8,10 @@ under the Launch button; only a clean form emits ``launchRequested``.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -31,9 +28,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.jobs import REPO_ROOT
 from app.runs import open_catalog
 from app.tasks import submit
+from engine.models.names import DEFAULT_MODEL, model_names, shipped_model_names
+from engine.train.config import config_fields
+from engine.train.flags import config_to_flags
 from engine.workspace import Workspace
 
 LOSSES = (
@@ -44,8 +43,8 @@ LOSSES = (
 )
 DEVICES = ("auto", "cpu", "cuda")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-# The first is the default: it learns shape fastest on a CPU (engine/losses/README.md).
-DEFAULT_MODELS = ("cf-rn-tiny-64", "cf-vit-tiny-64", "cf-vit-small-96")
+#: The models offered before the full list is read: ours, the default first.
+DEFAULT_MODELS = tuple(sorted(shipped_model_names(), key=lambda n: (n != DEFAULT_MODEL, n)))
 
 
 @dataclass
@@ -93,20 +92,8 @@ def load_choices(workspace: Workspace) -> FormChoices:
 
 
 def load_models() -> list[str]:
-    """Model names, ours first: the config files' names (as open_clip lists them), read without importing
-    open_clip and torch (seconds of import the form does not need)."""
-    ours_dirs = [REPO_ROOT / "resources" / "model_configs"]
-    extra = os.environ.get("CROSSFOLD_MODEL_CONFIGS", "")
-    ours_dirs += [Path(p).expanduser() for p in extra.split(os.pathsep) if p.strip()]
-    ours: list[str] = []
-    for d in ours_dirs:
-        ours += [p.stem for p in d.glob("*.json")] if d.is_dir() else ([d.stem] if d.suffix == ".json" else [])
-    others: list[str] = []
-    spec = importlib.util.find_spec("open_clip")
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        others += [p.stem for p in (Path(location) / "model_configs").glob("*.json")]
-    ours = sorted(set(ours)) or list(DEFAULT_MODELS)
-    return ours + sorted(set(others) - set(ours), key=str.lower)
+    """Model names, ours first (:func:`engine.models.names.model_names`, read without importing open_clip)."""
+    return model_names()
 
 
 def check_launch(workspace: Workspace, values: dict[str, Any]) -> list[str]:
@@ -398,7 +385,7 @@ class RunForm(QWidget):
         elif not values["dataset"]:
             errors.append("Choose a dataset to train on.")
         if not values["model"]:
-            errors.append("Choose a model (for a first try: cf-vit-tiny-64).")
+            errors.append(f"Choose a model (for a first try: {DEFAULT_MODEL}).")
         elif self.choices.models and values["model"] not in self.choices.models:
             errors.append(f"Model {values['model']!r} is unknown: pick one from the list "
                           f"(ours: {', '.join(DEFAULT_MODELS)}).")
@@ -426,17 +413,12 @@ class RunForm(QWidget):
 
     @staticmethod
     def build_args(values: dict[str, Any]) -> list[str]:
-        """``trainer`` arguments for these values (``train ...``; the run's events go to its events.jsonl)."""
-        args = ["train", "--dataset", values["dataset"], "--loss", values["loss"], "--model", values["model"]]
-        if values.get("max_steps"):
-            args += ["--max-steps", str(values["max_steps"])]
-        else:
-            args += ["--epochs", str(values["epochs"])]
-        for key in ("batch_size", "views_per_item", "captions_per_item", "lr", "device", "seed", "val_frequency",
-                    "save_frequency", "workers", "warmup"):
-            args += [f"--{key.replace('_', '-')}", str(values[key])]
-        args += ["--name", values["name"]]
-        return args
+        """``trainer`` arguments for these values (``train ...``; the run's events go to its events.jsonl), built
+        from the config schema like every other ``trainer train`` command line."""
+        known = {f.name for f in config_fields()}
+        config = {k: v for k, v in values.items() if k in known and k != "name"}
+        config["lr"] = float(config["lr"])
+        return ["train", *config_to_flags(config), "--name", values["name"]]
 
     # ---- launching
     def launch(self) -> None:

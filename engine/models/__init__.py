@@ -9,16 +9,11 @@ Importing this package registers our shipped configs with open_clip, so ``open_c
 """
 
 from engine.models.checkpoint_io import save_weights
-from engine.models.configs import (
-    DEFAULT_MODEL,
-    config_summary,
-    list_model_names,
-    register_model_configs,
-    shipped_model_names,
-)
+from engine.models.configs import config_summary, list_model_names, register_model_configs
 from engine.models.encoder import CrossfoldEncoder
-from engine.models.factory import PRECISIONS, build_encoder, load_encoder, resolve_pretrained, tokenize_multifold
+from engine.models.factory import build_encoder, load_encoder, resolve_pretrained, tokenize_multifold
 from engine.models.fusion import fuse, fuse_first, fuse_pairs
+from engine.models.names import DEFAULT_MODEL, PRECISIONS, shipped_model_names
 from engine.models.pooling import POOLINGS, AttentionPool, GatedAttentionPool, MeanPool, ViewPool, build_pool
 
 register_model_configs()

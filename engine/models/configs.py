@@ -22,22 +22,9 @@ from typing import Any
 import open_clip
 
 from engine.errors import CrossfoldError
-
-#: The folder of configs shipped with Crossfold.
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "resources" / "model_configs"
-#: Extra config folders or files, separated by ``os.pathsep``.
-CONFIG_PATH_ENV = "CROSSFOLD_MODEL_CONFIGS"
-#: The config to use when nothing else is asked for: trains in minutes on a laptop CPU.
-DEFAULT_MODEL = "cf-vit-tiny-64"
+from engine.models.names import config_paths, shipped_model_names
 
 _registered: set[Path] = set()
-
-
-def _config_paths() -> list[Path]:
-    paths = [CONFIG_DIR]
-    extra = os.environ.get(CONFIG_PATH_ENV, "")
-    paths.extend(Path(p).expanduser() for p in extra.split(os.pathsep) if p.strip())
-    return paths
 
 
 def register_model_configs(*paths: str | os.PathLike[str]) -> list[str]:
@@ -46,18 +33,13 @@ def register_model_configs(*paths: str | os.PathLike[str]) -> list[str]:
     Idempotent: a path already registered in this process is not added again (open_clip keeps a
     list of folders and rescans all of them on every addition). Returns the names now available.
     """
-    for path in [*_config_paths(), *(Path(p) for p in paths)]:
+    for path in [*config_paths(), *(Path(p) for p in paths)]:
         resolved = path.resolve()
         if resolved in _registered or not resolved.exists():
             continue
         open_clip.add_model_config(resolved)
         _registered.add(resolved)
     return open_clip.list_models()
-
-
-def shipped_model_names() -> list[str]:
-    """Names of the configs shipped in ``resources/model_configs`` (sorted)."""
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
 
 
 def list_model_names() -> list[str]:

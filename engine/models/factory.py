@@ -36,11 +36,11 @@ from engine.errors import CrossfoldError
 from engine.models.checkpoint_io import read_checkpoint, view_pool_state
 from engine.models.configs import get_model_config, register_model_configs
 from engine.models.encoder import CrossfoldEncoder
+from engine.models.names import PRECISIONS
 from engine.models.pooling import POOLINGS
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "amp", "amp_bf16", "amp_bfloat16", "bf16", "fp16", "pure_bf16", "pure_fp16")
 _SCHEMAS = ("hf-hub:", "local-dir:")
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".npz")
 

@@ -1,13 +1,17 @@
 """The resolved configuration of a training run: defaults < config file < command-line flags.
 
-Field names follow open_clip's flags (``batch_size``, ``lr``, ``wd``, ``warmup``, ``precision``,
-``workers``, ``save_frequency``, ``val_frequency``, ``local_loss``, ``gather_with_grad``,
-``accum_freq``, ``grad_checkpointing``, ``grad_clip_norm``, ``torchcompile``, ...).
+:class:`TrainConfig` is the one schema of a run's options. Each field carries its help text and CLI details in
+its metadata (:func:`option`); the ``trainer train`` flags, the YAML keys of ``--config`` files and of the saved
+``config.yaml``, and the flags the app builds all come from these fields (:mod:`engine.train.flags`).
+Field names follow open_clip's flags (``batch_size``, ``lr``, ``wd``, ``warmup``, ``precision``, ``workers``,
+``save_frequency``, ``val_frequency``, ``local_loss``, ``gather_with_grad``, ``accum_freq``,
+``grad_checkpointing``, ``grad_clip_norm``, ``torchcompile``, ...).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,49 +19,75 @@ from typing import Any
 import yaml
 
 from engine.errors import CrossfoldError
+from engine.models.names import DEFAULT_MODEL, PRECISIONS
 
 LOSS_NAMES = ("clip", "mxm", "gcl", "sspc")
-PRECISIONS = ("amp", "amp_bf16", "amp_bfloat16", "bf16", "fp16", "fp32", "pure_bf16", "pure_fp16")
+POOLING_NAMES = ("mean", "attention")
+DEVICE_NAMES = ("auto", "cpu", "cuda")
 
 
 class ConfigError(CrossfoldError):
     pass
 
 
+class _ExplicitNone:
+    """A flag given as ``none`` (``--grad-clip-norm none``): unlike a flag not given, it sets the field to None."""
+
+    def __repr__(self) -> str:
+        return "EXPLICIT_NONE"
+
+
+EXPLICIT_NONE: Any = _ExplicitNone()
+
+
+def option(default: Any = None, help: str = "", *, choices: tuple[str, ...] | None = None,  # noqa: A002
+           metavar: str | None = None, exclusive: str | None = None, factory: Any = None) -> Any:
+    """A :class:`TrainConfig` field with what the CLI needs to offer it as a flag.
+
+    ``exclusive``: fields sharing this group name are mutually exclusive flags (``--epochs`` / ``--max-steps``).
+    ``factory``: a default factory (for mutable defaults) instead of ``default``.
+    """
+    metadata = {"help": help, "choices": choices, "metavar": metavar, "exclusive": exclusive}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass
 class TrainConfig:
-    dataset: str = ""
-    loss: str = "clip"
-    model: str = "cf-vit-tiny-64"
-    pretrained: str | None = None
-    pooling: str = "mean"
-    epochs: int | None = None
-    max_steps: int | None = None
-    batch_size: int = 32
-    views_per_item: int = 2
-    captions_per_item: int = 2
-    lr: float = 5e-4
-    wd: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.98
-    eps: float = 1e-6
-    warmup: int = 20
-    grad_clip_norm: float | None = 1.0
-    precision: str = "amp_bf16"
-    workers: int = 2
-    seed: int = 0
-    name: str | None = None
-    resume: str | None = None
-    save_frequency: int = 100
-    val_frequency: int = 100
-    local_loss: bool = False
-    gather_with_grad: bool = False
-    accum_freq: int = 1
-    grad_checkpointing: bool = False
-    torchcompile: bool = False
-    device: str = "auto"
-    val_split: str = "val"
-    loss_options: dict[str, Any] = field(default_factory=dict)
+    dataset: str = option("", "dataset name in the catalogue")
+    loss: str = option("clip", "training objective", choices=LOSS_NAMES)
+    model: str = option(DEFAULT_MODEL, "open_clip model name or a shipped config (cf-rn-tiny-64, cf-vit-tiny-64, ...)")
+    pretrained: str | None = option(None, "open_clip tag or local checkpoint", metavar="TAG|FILE")
+    pooling: str = option("mean", "view pooling for shapes", choices=POOLING_NAMES)
+    epochs: int | None = option(None, "passes over the train split", exclusive="length")
+    max_steps: int | None = option(None, "optimizer steps", exclusive="length")
+    batch_size: int = option(32, "items per batch per process")
+    views_per_item: int = option(2, "views (images) of an item in a batch")
+    captions_per_item: int = option(2, "captions of an item in a batch")
+    lr: float = option(5e-4, "peak learning rate")
+    wd: float = option(0.1, "weight decay")
+    beta1: float = option(0.9, "Adam beta1")
+    beta2: float = option(0.98, "Adam beta2")
+    eps: float = option(1e-6, "Adam epsilon")
+    warmup: int = option(20, "warmup steps")
+    grad_clip_norm: float | None = option(1.0, "clip the gradient norm ('none': no clipping)")
+    precision: str = option("amp_bf16", "open_clip precision", choices=PRECISIONS)
+    workers: int = option(2, "data loader processes")
+    seed: int = option(0, "random seed")
+    name: str | None = option(None, "run name (default: DATASET-LOSS-TIME)")
+    resume: str | None = option(None, "continue a run from its latest checkpoint or a file", metavar="latest|PATH")
+    save_frequency: int = option(100, "checkpoint every N steps")
+    val_frequency: int = option(100, "evaluate on the validation split every N steps")
+    local_loss: bool = option(False, "open_clip's local loss (not supported yet)")
+    gather_with_grad: bool = option(False, "all-gather features with gradients (DDP)")
+    accum_freq: int = option(1, "accumulate gradients over N micro-batches")
+    grad_checkpointing: bool = option(False, "gradient checkpointing (less memory, more compute)")
+    torchcompile: bool = option(False, "torch.compile the model")
+    device: str = option("auto", "auto | cpu | cuda | cuda:N")
+    val_split: str = option("val", "split evaluated during training")
+    loss_options: dict[str, Any] = option(help='loss options as JSON, e.g. \'{"soft_weight": 0.5}\'',
+                                          metavar="JSON", factory=dict)
 
     def validate(self) -> TrainConfig:
         if not self.dataset:
@@ -66,12 +96,22 @@ class TrainConfig:
             raise ConfigError(f"--loss must be one of {', '.join(LOSS_NAMES)}, not {self.loss!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.pooling not in POOLING_NAMES:
+            raise ConfigError(f"--pooling must be one of {', '.join(POOLING_NAMES)}, not {self.pooling!r}")
         if self.epochs is None and self.max_steps is None:
             raise ConfigError("give --epochs or --max-steps")
         for name in ("batch_size", "views_per_item", "captions_per_item", "accum_freq", "save_frequency",
-                     "val_frequency"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+                     "val_frequency", "epochs", "max_steps"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"--{_flag(name)} must be at least 1, not {value}")
+        for name in ("warmup", "workers"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{_flag(name)} must be 0 or more, not {getattr(self, name)}")
+        for name in ("lr", "wd", "beta1", "beta2", "eps", "grad_clip_norm"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ConfigError(f"--{_flag(name)} must be a finite number, not {value}")
         if self.accum_freq > 1 and self.loss == "sspc":
             raise ConfigError("--accum-freq > 1 does not work with --loss sspc (its feature queue would see each "
                               "micro-batch several times); raise --batch-size instead")
@@ -80,40 +120,108 @@ class TrainConfig:
                               "global batch, since an item's positives may sit on other processes")
         if self.lr <= 0:
             raise ConfigError("--lr must be positive")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+        if self.wd < 0:
+            raise ConfigError("--wd must be 0 or more")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ConfigError("--beta1 and --beta2 must be in [0, 1)")
+        if self.eps <= 0:
+            raise ConfigError("--eps must be positive")
+        if self.grad_clip_norm is not None and self.grad_clip_norm <= 0:
+            raise ConfigError("--grad-clip-norm must be positive (or 'none')")
+        if self.device not in DEVICE_NAMES and not self.device.startswith("cuda:"):
             raise ConfigError(f"--device must be auto, cpu or cuda, not {self.device!r}")
+        if not isinstance(self.loss_options, dict):
+            raise ConfigError("--loss-options must be a JSON object, e.g. '{\"soft_weight\": 0.5}'")
         return self
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def config_fields() -> tuple[dataclasses.Field[Any], ...]:
+    """The fields of :class:`TrainConfig`, in order: one per option, flag and YAML key."""
+    return dataclasses.fields(TrainConfig)
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a folder, not a config file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a YAML config file (not UTF-8 text)") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML ({exc})") from None
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"{p}: not valid YAML{at}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping of option: value")
-    return {k.replace("-", "_"): v for k, v in data.items()}
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
-def resolve_config(file_values: dict[str, Any], flag_values: dict[str, Any]) -> TrainConfig:
-    """Defaults, then the file, then every flag the user actually gave (not None)."""
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
+def resolve_config(file_values: dict[str, Any], flag_values: dict[str, Any], validate: bool = True) -> TrainConfig:
+    """Defaults, then the file, then every flag the user actually gave (not None); checked unless ``validate`` is
+    false."""
+    known = {f.name for f in config_fields()}
     merged: dict[str, Any] = {}
     for source, values in (("config file", file_values), ("flags", flag_values)):
         for key, value in values.items():
             if key not in known:
                 raise ConfigError(f"unknown option {key!r} in {source}")
-            if value is not None:
+            if value is EXPLICIT_NONE or (value is None and source == "config file"):
+                merged[key] = None  # a file's `key: null` and a flag's `none` mean None; an absent flag, nothing
+            elif value is not None:
                 merged[key] = value
+    if merged.get("loss_options", {}) is None:
+        merged["loss_options"] = {}
     if "loss_options" in file_values and "loss_options" in flag_values:
-        merged["loss_options"] = {**file_values["loss_options"], **(flag_values["loss_options"] or {})}
-    return TrainConfig(**merged).validate()
+        merged["loss_options"] = {**(file_values["loss_options"] or {}), **(flag_values["loss_options"] or {})}
+    try:
+        config = TrainConfig(**merged)
+    except TypeError as exc:
+        raise ConfigError(f"bad options: {exc}") from None
+    _check_types(config)
+    return config.validate() if validate else config
+
+
+def _check_types(config: TrainConfig) -> None:
+    """A config file's values have the fields' types (YAML may give a string where a number is meant)."""
+    for f in config_fields():
+        value = getattr(config, f.name)
+        if value is None:
+            continue
+        want = str(f.type)
+        if want.startswith("int") and (isinstance(value, bool) or not isinstance(value, int)):
+            if isinstance(value, float) and value.is_integer():
+                setattr(config, f.name, int(value))
+                continue
+            raise ConfigError(f"{f.name} must be a whole number, not {value!r}")
+        if want.startswith("float"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                try:
+                    setattr(config, f.name, float(value))
+                except (TypeError, ValueError):
+                    raise ConfigError(f"{f.name} must be a number, not {value!r}") from None
+            else:
+                setattr(config, f.name, float(value))
+        if want == "bool" and not isinstance(value, bool):
+            raise ConfigError(f"{f.name} must be true or false, not {value!r}")
+        if want.startswith("str") and not isinstance(value, str):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                setattr(config, f.name, str(value))
+            else:
+                raise ConfigError(f"{f.name} must be text, not {value!r}")
 
 
 def save_config(config: TrainConfig, path: Path) -> None:

@@ -18,9 +18,10 @@ from PySide6.QtCore import Qt
 from app.detached import LAUNCHED_PIDS, process_alive
 from app.jobs import ENGINE_NICENESS, tracker
 from app.pages.training import TrainingPage
-from app.runs import RunsModel, RunState, TailPos, config_to_flags, read_log, read_tail, training_jobs
+from app.runs import RunsModel, RunState, TailPos, read_log, read_tail, training_jobs
 from app.widgets.config_diff import ConfigDiff, config_differences
 from app.widgets.line_chart import LineChart, Marker, nice_ticks
+from engine.train.flags import config_to_flags
 from engine.workspace import Workspace
 from tests.engine.train.conftest import make_toy_workspace
 

@@ -26,7 +26,9 @@ def test_equals_open_clip_cliploss(dtype: torch.dtype, scale: float) -> None:
     ids = torch.tensor([40, 3, 17, 9, 1000, 2, 5])  # arbitrary catalogue ids: only equality matters
     out = ClipLoss()(Embeddings({"image": image, "text": text}, {"image": ids, "text": ids}), logit_scale)
     assert out.total.dtype == dtype
-    torch.testing.assert_close(out.total, expected, rtol=0, atol=1e-6 if dtype == torch.float32 else 1e-12)
+    # relative: float32 sums of ~50 terms differ by a few ulps between BLAS kernels (CPUs), and the loss here is ~43
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-12}
+    torch.testing.assert_close(out.total, expected, **tol)
 
 
 def test_hand_computed_two_items() -> None:
@@ -59,7 +61,7 @@ def test_multifold_batch_uses_first_view_and_first_caption() -> None:
     )
     first_views, first_captions = views[[0, 2, 4]], captions[[0, 1, 2]]
     expected = open_clip.loss.ClipLoss()(first_views, first_captions, scale)
-    torch.testing.assert_close(out.total, expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(out.total, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_shape_embedding_is_the_visual_side_when_present() -> None:

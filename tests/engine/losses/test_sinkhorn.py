@@ -44,7 +44,7 @@ def test_vectorised_matches_reference(n, k, rho, eps, discrete, group_copies):
     out32 = multi_assignment(scores.float(), eps, 20, rho, discrete=discrete, group_copies=group_copies)
     assert out64.dtype == torch.float64 and out32.dtype == torch.float32
     np.testing.assert_allclose(out64.numpy(), ref, atol=1e-10, rtol=0)
-    np.testing.assert_allclose(out32.double().numpy(), ref, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(out32.double().numpy(), ref, atol=1e-5, rtol=1e-5)
 
 
 def test_plan_matches_reference_with_class_dist():
@@ -125,7 +125,7 @@ def test_no_overflow_with_large_scores_and_small_eps():
     assert bool(((out32 >= 0) & (out32 <= 1)).all())
     ref = multi_assignment_reference(scores.double().numpy(), 0.01, 20, 0.5)  # float64: no overflow at e^100
     np.testing.assert_allclose(out64.numpy(), ref, atol=1e-10, rtol=0)
-    np.testing.assert_allclose(out32.double().numpy(), ref, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(out32.double().numpy(), ref, atol=1e-5, rtol=1e-5)
     # Far beyond float64 too: scores of magnitude 100 (e^10000) still give a finite assignment.
     huge = multi_assignment(scores.double() * 100, eps=0.01)
     assert torch.isfinite(huge).all()
@@ -162,4 +162,4 @@ def test_cuda_matches_cpu(dtype):
     cpu = multi_assignment(scores)
     gpu = multi_assignment(scores.cuda())
     assert gpu.is_cuda
-    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-5, rtol=0)
+    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-5, rtol=1e-5)

@@ -237,7 +237,7 @@ def test_loss_does_not_depend_on_batch_order_once_queue_is_full():
     for n in loss.pair_names():
         torch.testing.assert_close(b.parts[f"sspc/{n}"], a.parts[f"sspc/{n}"], atol=1e-5, rtol=1e-6)
     for name, q in first.queues.items():  # the queue update is order-independent too
-        torch.testing.assert_close(second.queues[name].features, q.features, atol=1e-6, rtol=0)
+        torch.testing.assert_close(second.queues[name].features, q.features, atol=1e-6, rtol=1e-5)
 
 
 def test_captions_are_pooled_to_one_row_per_item():

@@ -11,14 +11,8 @@ import torch
 
 from engine.errors import CrossfoldError
 from engine.models import configs
-from engine.models.configs import (
-    CONFIG_DIR,
-    config_summary,
-    get_model_config,
-    list_model_names,
-    register_model_configs,
-    shipped_model_names,
-)
+from engine.models.configs import config_summary, get_model_config, list_model_names, register_model_configs
+from engine.models.names import CONFIG_DIR, CONFIG_PATH_ENV, shipped_model_names
 
 SHIPPED = ["cf-rn-tiny-64", "cf-vit-small-96", "cf-vit-tiny-64"]
 
@@ -62,7 +56,7 @@ def test_extra_config_folder_from_environment(tmp_path, monkeypatch: pytest.Monk
     cfg = get_model_config("cf-vit-tiny-64")
     cfg["text_cfg"]["context_length"] = 16
     (tmp_path / "cf-test-extra-16.json").write_text(json.dumps(cfg))
-    monkeypatch.setenv(configs.CONFIG_PATH_ENV, str(tmp_path))
+    monkeypatch.setenv(CONFIG_PATH_ENV, str(tmp_path))
     assert "cf-test-extra-16" in register_model_configs()
     assert open_clip.get_tokenizer("cf-test-extra-16").context_length == 16
 

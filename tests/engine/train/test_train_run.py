@@ -91,9 +91,9 @@ def test_sigkill_then_resume_latest_equals_straight_run(toy_workspace: Workspace
     a = _state(toy_workspace.runs / "straight" / "checkpoints" / "step_00000006.pt")
     b = _state(checkpoints / "step_00000006.pt")
     for key, value in a["state_dict"].items():
-        torch.testing.assert_close(b["state_dict"][key], value, rtol=0, atol=1e-6, msg=key)
+        torch.testing.assert_close(b["state_dict"][key], value, rtol=1e-5, atol=1e-6, msg=key)
     for key, value in a["loss"].items():
-        torch.testing.assert_close(b["loss"][key], value, rtol=0, atol=1e-6, msg=key)
+        torch.testing.assert_close(b["loss"][key], value, rtol=1e-5, atol=1e-6, msg=key)
 
 
 def test_sigterm_finishes_step_checkpoints_and_reports_cancelled(toy_workspace: Workspace) -> None:

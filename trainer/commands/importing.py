@@ -52,13 +52,18 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.as_dict())
         return 0
-    print(report.summary_line())
+    print(_printable(report.summary_line()))
     for note in report.notes:
-        print(f"  note: {note}")
+        print(_printable(f"  note: {note}"))
     for problem in report.problems[:_SHOWN_PROBLEMS]:
-        print(f"  skipped {problem}")
+        print(_printable(f"  skipped {problem}"))
     if report.skipped > _SHOWN_PROBLEMS:
         print(f"  ... and {report.skipped - _SHOWN_PROBLEMS} more")
     if report.log_path:
-        print(f"  full report: {report.log_path}")
+        print(_printable(f"  full report: {report.log_path}"))
     return 0
+
+
+def _printable(text: str) -> str:
+    """``text`` with what stdout cannot encode (lone surrogates from non-UTF-8 file names) escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from engine.catalog.records import ItemRecord
 from engine.catalog.repository import CatalogError
 from engine.data.importers import coco, csv_table, flickr_token, folder, karpathy, text2shape
-from engine.data.importers.duplicates import files_in_dataset, without_duplicates
+from engine.data.importers.duplicates import files_in_dataset, storable, without_duplicates
 from engine.data.importers.report import ImportReport, Problem
 from engine.data.importers.source import ImportFailed, ImportOptions, LoadedSource
 
@@ -107,7 +107,7 @@ def run_import(
         )
 
     owners = files_in_dataset(catalog, dataset.id) if before is not None else {}
-    records = without_duplicates(loaded.records, owners, path, report)
+    records = without_duplicates(storable(loaded.records, path, report), owners, path, report)
     result = catalog.add_records(dataset.id, _with_progress(records, loaded.total, on_progress))
     report.items_added = result.items_added
     report.items_updated = result.items_updated

@@ -82,6 +82,43 @@ def without_duplicates(
         yield record
 
 
+def storable(
+    records: Iterable[ItemRecord | None], source: Path, report: ImportReport
+) -> Iterator[ItemRecord | None]:
+    """``records`` without what the catalogue cannot store as UTF-8 text (reported).
+
+    Lone surrogates come from file names that are not UTF-8 (``os.walk`` decodes them with
+    ``surrogateescape``) and from ``"\\udcff"`` escapes in JSON. A record whose key or file has one is
+    skipped; a caption with one is dropped.
+    """
+    for record in records:
+        if record is None:
+            yield None
+            continue
+        if not all(_utf8(t) for t in (record.key, record.asset_path, *record.images, *record.views)):
+            report.skip(source, f"key {record.key!r}", "file name is not valid UTF-8; "
+                                                      f"{len(record.captions)} caption(s) skipped")
+            yield None
+            continue
+        captions = [c for c in record.captions if _utf8(c)]
+        if len(captions) < len(record.captions):
+            bad = len(record.captions) - len(captions)
+            report.skip(source, f"key {record.key}", f"{bad} caption(s) not valid Unicode text (lone surrogates)")
+            if not captions:
+                yield None
+                continue
+            record.captions = captions
+        yield record
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _own(owners: dict[str, str], key: str, paths: list[str]) -> None:
     for path in paths:
         if path:

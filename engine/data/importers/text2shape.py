@@ -106,9 +106,9 @@ def _records(
             report.skip(source, where, problem)
             mesh = None
         good_views: list[str] = []
-        for view in views:
+        for named in views:
             try:
-                view = real_path_inside(view, roots)  # noqa: PLW2901
+                view = real_path_inside(named, roots)
             except PathOutsideRoot as exc:
                 report.skip(source, where, f"view dropped: {exc}")
                 continue

@@ -65,6 +65,8 @@ def load_mesh(path: str | os.PathLike[str]) -> NormalisedMesh:
         raise MeshError(path, f"cannot be read as {path.suffix[1:].upper()}: {_describe(exc)}") from exc
     parts, skipped = _triangle_parts(path, scene)
     if not parts:
+        if _non_finite_vertices(path):  # trimesh drops NaN/inf vertices and their faces on load
+            raise MeshError(path, "has non-finite vertex coordinates (NaN or inf)")
         what = f" (only {', '.join(sorted(skipped))})" if skipped else ""
         raise MeshError(path, f"contains no triangle faces{what}")
     centre, radius = _bounding_sphere(path, parts)
@@ -112,6 +114,18 @@ def _triangle_parts(path: Path, scene: trimesh.Scene) -> tuple[list[trimesh.Trim
             part.apply_transform(transform)
         parts.append(part)
     return parts, skipped
+
+
+def _non_finite_vertices(path: Path) -> bool:
+    """Whether the file, read without trimesh's clean-up, has a NaN or infinite vertex coordinate."""
+    try:
+        raw = trimesh.load(str(path), force="scene", process=False)
+    except Exception:  # noqa: BLE001 - it loaded once already; any failure here just means "no"
+        return False
+    return any(
+        hasattr(g, "vertices") and len(g.vertices) and not np.isfinite(np.asarray(g.vertices)).all()
+        for g in raw.geometry.values()
+    )
 
 
 def _bounding_sphere(path: Path, parts: list[trimesh.Trimesh]) -> tuple[np.ndarray, float]:

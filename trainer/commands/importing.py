@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--img-key", default="filepath", help="csv: image column (default filepath)")
     p.add_argument("--caption-key", default="title", help="csv: caption column (default title)")
     p.add_argument("--separator", default=None, help="csv: column separator (default: tab for .tsv, else ,)")
+    p.add_argument("--allow-outside", type=Path, action="append", default=[], metavar="DIR",
+                   help="also import files whose real path is under DIR (a root whose sub-folders are "
+                        "symlinks to another disk); repeatable. Otherwise a symlink out of the root is skipped")
     add_workspace(p)
     add_json(p)
     add_events(p)
@@ -40,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
             ws.catalog(), ws, args.format, args.path, args.name,
             images_root=args.images_root, meshes_root=args.meshes_root,
             img_key=args.img_key, caption_key=args.caption_key, separator=args.separator,
+            allow_outside=args.allow_outside,
             on_progress=json_progress("import") if events else progress,
         )
     if events:
@@ -48,11 +52,18 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.as_dict())
         return 0
-    print(report.summary_line())
+    print(_printable(report.summary_line()))
+    for note in report.notes:
+        print(_printable(f"  note: {note}"))
     for problem in report.problems[:_SHOWN_PROBLEMS]:
-        print(f"  skipped {problem}")
+        print(_printable(f"  skipped {problem}"))
     if report.skipped > _SHOWN_PROBLEMS:
         print(f"  ... and {report.skipped - _SHOWN_PROBLEMS} more")
     if report.log_path:
-        print(f"  full report: {report.log_path}")
+        print(_printable(f"  full report: {report.log_path}"))
     return 0
+
+
+def _printable(text: str) -> str:
+    """``text`` with what stdout cannot encode (lone surrogates from non-UTF-8 file names) escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

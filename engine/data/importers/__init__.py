@@ -7,23 +7,31 @@ the records into ``Catalog.add_records`` (which batches the INSERTs), and return
 
 Bad records never abort an import: each is skipped and reported with file, where (``line 4``,
 ``key 1000092795.jpg``, ``annotations[12]``) and why. Re-importing a source adds nothing twice.
+
+Nothing outside the roots the user named is read: every file's real path must lie in the import
+root or an ``allow_outside`` folder (``paths.real_path_inside``). A file already used by another
+item of the dataset (same real path) is reported and skipped (``duplicates``). Importing into an
+existing dataset merges, says so in the report's notes, and each import's source and format is
+listed in the dataset's ``meta["imports"]``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.catalog.records import ItemRecord
 from engine.catalog.repository import CatalogError
 from engine.data.importers import coco, csv_table, flickr_token, folder, karpathy, text2shape
+from engine.data.importers.duplicates import files_in_dataset, storable, without_duplicates
 from engine.data.importers.report import ImportReport, Problem
 from engine.data.importers.source import ImportFailed, ImportOptions, LoadedSource
 
 if TYPE_CHECKING:
+    from engine.catalog.models import Dataset
     from engine.catalog.repository import Catalog
     from engine.workspace import Workspace
 
@@ -57,13 +65,15 @@ def run_import(
     img_key: str = "filepath",
     caption_key: str = "title",
     separator: str | None = None,
+    allow_outside: Sequence[Path] = (),
     on_progress: Callable[[int, int | None], None] | None = None,
 ) -> ImportReport:
     """Import ``path`` in format ``fmt`` into the dataset ``name`` (created if needed).
 
     ``on_progress(done, total)`` is called as items are checked and handed to the catalogue
     (``total``: the number of items the source names). The report (counts and every skipped
-    record) is also written to ``workspace.logs``.
+    record) is also written to ``workspace.logs``. ``allow_outside``: folders besides the images/
+    meshes root whose files may be imported (through symlinks inside the root).
     """
     loader = _LOADERS.get(fmt)
     if loader is None:
@@ -78,33 +88,59 @@ def run_import(
         img_key=img_key,
         caption_key=caption_key,
         separator=separator,
+        allow_outside=tuple(Path(p).expanduser() for p in allow_outside),
     )
     loaded = loader(path, options, report)
+    before = catalog.dataset(name)
     try:
         dataset = catalog.create_dataset(
             name, loaded.kind, fmt, loaded.root, meta={"source": report.source, **loaded.meta}
         )
     except CatalogError as exc:
         raise ImportFailed(f"{path}: cannot import into {name!r}: {exc}") from exc
+    imports = _previous_imports(before)
+    if before is not None and all((i.get("format"), i.get("source")) != (fmt, report.source) for i in imports):
+        earlier = "; ".join(f"{i.get('format')} {i.get('source')}" for i in imports) or before.source_format
+        report.notes.append(
+            f"merged into the existing dataset {name!r} (imported before from: {earlier}); "
+            f"items with the same key get this source's captions too"
+        )
 
-    result = catalog.add_records(dataset.id, _with_progress(loaded.records, loaded.total, on_progress))
+    owners = files_in_dataset(catalog, dataset.id) if before is not None else {}
+    records = without_duplicates(storable(loaded.records, path, report), owners, path, report)
+    result = catalog.add_records(dataset.id, _with_progress(records, loaded.total, on_progress))
     report.items_added = result.items_added
     report.items_updated = result.items_updated
     report.observations_added = result.observations_added
     log = report.write_log(workspace.logs)
-    catalog.update_dataset_meta(
-        dataset.id,
-        last_import={
-            "source": report.source,
-            "format": fmt,
-            "at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "items_added": report.items_added,
-            "observations_added": report.observations_added,
-            "skipped": report.skipped,
-            "log": str(log),
-        },
-    )
+    this = {
+        "source": report.source,
+        "format": fmt,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "items_added": report.items_added,
+        "observations_added": report.observations_added,
+        "skipped": report.skipped,
+        "log": str(log),
+    }
+    imports = [i for i in imports if (i.get("format"), i.get("source")) != (fmt, report.source)] + [this]
+    catalog.update_dataset_meta(dataset.id, last_import=this, imports=imports)
     return report
+
+
+def _previous_imports(dataset: Dataset | None) -> list[dict[str, Any]]:
+    """The dataset's ``meta["imports"]`` (one entry per source and format), [] for a new dataset.
+
+    A dataset imported before the list existed gets one entry from its ``source`` and format."""
+    if dataset is None:
+        return []
+    meta = dict(dataset.meta or {})
+    imports = meta.get("imports")
+    if isinstance(imports, list):
+        return [i for i in imports if isinstance(i, dict)]
+    last = meta.get("last_import")
+    if isinstance(last, dict):
+        return [last]
+    return [{"source": meta.get("source", ""), "format": dataset.source_format}]
 
 
 def _with_progress(

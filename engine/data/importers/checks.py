@@ -67,9 +67,33 @@ def mesh_problem(path: Path) -> str | None:
     return None
 
 
+MAX_CAPTION_CHARS = 2000  # a longer "caption" is a swallowed file or a document, not a caption
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")  # what str.splitlines splits on
+
+
 def clean_caption(text: str) -> str:
-    """A caption with its whitespace (including newlines inside quoted CSV fields) collapsed."""
+    """A caption with its whitespace collapsed (see :func:`check_caption` for what is refused)."""
     return " ".join(text.split())
+
+
+def check_caption(text: str) -> tuple[str, str | None]:
+    """(the cleaned caption, None) or (``""``, why it is refused), the same in every format.
+
+    Refused: a caption with a line break inside it (leading/trailing ones are stripped, as some
+    COCO captions end with ``\n``), or one longer than :data:`MAX_CAPTION_CHARS` once cleaned.
+    """
+    stripped = text.strip()
+    if not _LINE_BREAKS.isdisjoint(stripped):
+        return "", f"caption spans several lines ({_preview(stripped)})"
+    cleaned = clean_caption(stripped)
+    if len(cleaned) > MAX_CAPTION_CHARS:
+        return "", f"caption of {len(cleaned):,} characters (at most {MAX_CAPTION_CHARS:,}; {_preview(cleaned)})"
+    return cleaned, None
+
+
+def _preview(text: str, n: int = 40) -> str:
+    head = " ".join(text[: n * 4].split())[:n]
+    return repr(head + ("..." if len(text) > n else ""))
 
 
 def natural_key(name: str) -> list[object]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine.data.importers.checks import clean_caption
+from engine.data.importers.checks import check_caption
 from engine.data.importers.image_items import CaptionedImage, image_records
-from engine.data.importers.paths import resolve_root
+from engine.data.importers.paths import allowed_roots, resolve_root
 from engine.data.importers.reading import load_json, require_file
 from engine.data.importers.report import ImportReport
 from engine.data.importers.source import ImportFailed, ImportOptions, LoadedSource
@@ -61,12 +61,15 @@ def load(path: Path, options: ImportOptions, report: ImportReport) -> LoadedSour
         if img is None:
             report.skip(path, where, f"unknown image_id {ann['image_id']}")
             continue
-        caption = clean_caption(ann["caption"]) if isinstance(ann.get("caption"), str) else ""
+        caption, problem = check_caption(ann["caption"]) if isinstance(ann.get("caption"), str) else ("", None)
+        if problem is not None:
+            report.skip(path, where, f"{problem} for {img.key!r}")
+            continue
         if not caption:
             report.skip(path, where, f"empty caption for {img.key!r}")
             continue
         img.captions.append(caption)
-    records = image_records(path, root, by_key.values(), report)
+    records = image_records(path, root, by_key.values(), report, allowed_roots(root, options.allow_outside))
     return LoadedSource(kind="image-text", root=root, records=records, total=len(by_key))
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.data.importers.checks import clean_caption
+from engine.data.importers.checks import check_caption
 from engine.data.importers.image_items import CaptionedImage, image_records
-from engine.data.importers.paths import KeyResolver, PathOutsideRoot, resolve_root
+from engine.data.importers.paths import KeyResolver, PathOutsideRoot, allowed_roots, resolve_root
 from engine.data.importers.reading import csv_rows, require_file
 from engine.data.importers.report import ImportReport
 from engine.data.importers.source import ImportOptions, LoadedSource
@@ -40,9 +40,12 @@ def load(path: Path, options: ImportOptions, report: ImportReport) -> LoadedSour
     for lineno, row in rows:
         report.records_read += 1
         where = f"line {lineno}"
-        name, caption = row[img_key].strip(), clean_caption(row[caption_key])
+        name, (caption, problem) = row[img_key].strip(), check_caption(row[caption_key])
         if not name:
             report.skip(path, where, f"empty {img_key!r}")
+            continue
+        if problem is not None:
+            report.skip(path, where, f"{problem} for {name!r}")
             continue
         if not caption:
             report.skip(path, where, f"empty caption for {name!r}")
@@ -56,5 +59,5 @@ def load(path: Path, options: ImportOptions, report: ImportReport) -> LoadedSour
         if img is None:
             img = images[key] = CaptionedImage(key=key, where=where, candidates=(key,))
         img.captions.append(caption)
-    records = image_records(path, root, images.values(), report)
+    records = image_records(path, root, images.values(), report, allowed_roots(root, options.allow_outside))
     return LoadedSource(kind="image-text", root=root, records=records, total=len(images))

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engine.data.importers.checks import clean_caption
+from engine.data.importers.checks import check_caption
 from engine.data.importers.image_items import CaptionedImage, image_records
-from engine.data.importers.paths import KeyResolver, PathOutsideRoot, resolve_root
+from engine.data.importers.paths import KeyResolver, PathOutsideRoot, allowed_roots, resolve_root
 from engine.data.importers.reading import decoded_lines, require_file
 from engine.data.importers.report import ImportReport
 from engine.data.importers.source import ImportOptions, LoadedSource
@@ -35,7 +35,10 @@ def load(path: Path, options: ImportOptions, report: ImportReport) -> LoadedSour
         if m is None:
             report.skip(path, where, "malformed line: expected '<image>#<n><TAB><caption>'")
             continue
-        name, caption = m.group("image").strip(), clean_caption(m.group("caption"))
+        name, (caption, problem) = m.group("image").strip(), check_caption(m.group("caption"))
+        if problem is not None:
+            report.skip(path, where, f"{problem} for {name!r}")
+            continue
         if not caption:
             report.skip(path, where, f"empty caption for {name!r}")
             continue
@@ -48,5 +51,5 @@ def load(path: Path, options: ImportOptions, report: ImportReport) -> LoadedSour
         if img is None:
             img = images[key] = CaptionedImage(key=key, where=where, candidates=(key,))
         img.captions.append(caption)
-    records = image_records(path, root, images.values(), report)
+    records = image_records(path, root, images.values(), report, allowed_roots(root, options.allow_outside))
     return LoadedSource(kind="image-text", root=root, records=records, total=len(images))

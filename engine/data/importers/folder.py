@@ -2,7 +2,9 @@
 same-stem ``.txt`` holding one caption per line (blank lines ignored).
 
 The folder is walked recursively (hidden files and folders skipped, symlinked folders not
-followed). Key: the file's path relative to the folder; category: its sub-folder (``chair`` for
+followed); a symlinked file, or caption file, whose real path is outside the folder (and every
+``--allow-outside`` folder) is skipped and reported. A caption line longer than the caption limit
+is reported and skipped. Key: the file's path relative to the folder; category: its sub-folder (``chair`` for
 ``chair/a.obj``, empty at the top). A folder holding both kinds is imported as the kind with more
 files, each file of the other kind being reported; as many of each is an ImportFailed. Meshes make
 a ``shape-text`` dataset (rendered later by ``trainer render``), images an ``image-text`` one.
@@ -19,12 +21,12 @@ from engine.catalog.records import ItemRecord
 from engine.data.importers.checks import (
     IMAGE_SUFFIXES,
     MESH_SUFFIXES,
-    clean_caption,
+    check_caption,
     image_problem,
     is_file,
     mesh_problem,
 )
-from engine.data.importers.paths import key_inside
+from engine.data.importers.paths import PathOutsideRoot, allowed_roots, key_inside, real_path_inside
 from engine.data.importers.reading import decoded_lines
 from engine.data.importers.report import ImportReport
 from engine.data.importers.source import ImportFailed, ImportOptions, LoadedSource
@@ -37,6 +39,7 @@ def load(path: Path, options: ImportOptions, report: ImportReport) -> LoadedSour
     if not path.is_dir():
         raise ImportFailed(f"{path}: is a file; the folder format takes a folder of images or meshes")
     root = path.resolve()
+    roots = allowed_roots(root, options.allow_outside)
     images, meshes = _scan(root)
     report.records_read = len(images) + len(meshes)
     if images and meshes:
@@ -59,7 +62,7 @@ def load(path: Path, options: ImportOptions, report: ImportReport) -> LoadedSour
     return LoadedSource(
         kind="shape-text" if is_mesh else "image-text",
         root=root,
-        records=_records(path, root, keep, is_mesh, report),
+        records=_records(path, root, roots, keep, is_mesh, report),
         total=len(keep),
     )
 
@@ -80,8 +83,20 @@ def _scan(root: Path) -> tuple[list[Path], list[Path]]:
     return images, meshes
 
 
+def _captions(text_file: Path, real_text: Path, report: ImportReport) -> list[str]:
+    """The captions of a caption file, one a non-blank line; each refused line is reported."""
+    captions: list[str] = []
+    for lineno, line in decoded_lines(real_text, report):
+        caption, problem = check_caption(line)
+        if problem is not None:
+            report.skip(text_file, f"line {lineno}", problem)
+        elif caption:
+            captions.append(caption)
+    return captions
+
+
 def _records(
-    source: Path, root: Path, files: list[Path], is_mesh: bool, report: ImportReport
+    source: Path, root: Path, roots: tuple[Path, ...], files: list[Path], is_mesh: bool, report: ImportReport
 ) -> Iterator[ItemRecord | None]:
     for file in files:
         key = key_inside(root, file)
@@ -91,15 +106,24 @@ def _records(
             report.skip(source, where, f"no caption file {text_file.name} next to it")
             yield None
             continue
-        captions: list[str] = []
-        for _, line in decoded_lines(text_file, report):
-            if line.strip():
-                captions.append(clean_caption(line))
+        try:
+            real_file = real_path_inside(file, roots)
+            real_text = real_path_inside(text_file, roots)
+        except PathOutsideRoot as exc:
+            report.skip(source, where, str(exc))
+            yield None
+            continue
+        try:
+            captions = _captions(text_file, real_text, report)
+        except ImportFailed as exc:  # unreadable (permissions, ...): this item only
+            report.skip(source, where, str(exc))
+            yield None
+            continue
         if not captions:
             report.skip(source, where, f"no captions in {text_file.name}")
             yield None
             continue
-        problem = mesh_problem(file) if is_mesh else image_problem(file)
+        problem = mesh_problem(real_file) if is_mesh else image_problem(real_file)
         if problem is not None:
             report.skip(source, where, problem)
             yield None
@@ -109,7 +133,7 @@ def _records(
             key=key,
             split=split_for_key(key),
             category="" if parent == "." else parent,
-            asset_path=str(file) if is_mesh else "",
+            asset_path=str(real_file) if is_mesh else "",
             captions=captions,
-            images=[] if is_mesh else [str(file)],
+            images=[] if is_mesh else [str(real_file)],
         )

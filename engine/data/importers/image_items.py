@@ -1,20 +1,21 @@
 """Image-text items from captioned image names: the last step shared by the image formats.
 
 A format's loader groups its captions by image (:class:`CaptionedImage`) while parsing; this module
-turns each group into an ``ItemRecord`` lazily, resolving the image inside the images root and
-checking it, so the checks run while the catalogue consumes the records.
+turns each group into an ``ItemRecord`` lazily, resolving the image inside the images root (by name
+and by real path: a symlink out of the allowed roots is skipped) and checking it, so the checks run
+while the catalogue consumes the records.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.catalog.records import ItemRecord
 from engine.data.importers.checks import image_problem, is_file
-from engine.data.importers.paths import PathOutsideRoot, resolve_inside
+from engine.data.importers.paths import PathOutsideRoot, real_path_inside, resolve_inside
 from engine.data.importers.report import ImportReport
 from engine.data.splits import split_for_key
 
@@ -38,9 +39,12 @@ class CaptionedImage:
 
 
 def image_records(
-    source: Path, root: Path, images: Iterable[CaptionedImage], report: ImportReport
+    source: Path, root: Path, images: Iterable[CaptionedImage], report: ImportReport, roots: Sequence[Path]
 ) -> Iterator[ItemRecord | None]:
-    """One ItemRecord per usable image, None (reported) per unusable one, in order."""
+    """One ItemRecord per usable image, None (reported) per unusable one, in order.
+
+    ``roots``: the real folders the images may lie in (see ``paths.allowed_roots``); the record
+    holds the image's real path."""
     for img in images:
         skipped = f"{len(img.captions)} caption(s) skipped"
         if not img.captions:
@@ -54,6 +58,12 @@ def image_records(
             yield None
             continue
         path = next((p for p in paths if is_file(p)), paths[0])
+        try:
+            path = real_path_inside(path, roots)
+        except PathOutsideRoot as exc:
+            report.skip(source, img.where, f"{exc}; {skipped}")
+            yield None
+            continue
         problem = image_problem(path)
         if problem is not None:
             report.skip(source, img.where, f"{problem}; {skipped}")

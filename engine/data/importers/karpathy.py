@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine.data.importers.checks import clean_caption
+from engine.data.importers.checks import check_caption
 from engine.data.importers.image_items import CaptionedImage, image_records
-from engine.data.importers.paths import resolve_root
+from engine.data.importers.paths import allowed_roots, resolve_root
 from engine.data.importers.reading import load_json, require_file
 from engine.data.importers.report import ImportReport
 from engine.data.importers.source import ImportFailed, ImportOptions, LoadedSource
@@ -41,7 +41,7 @@ def load(path: Path, options: ImportOptions, report: ImportReport) -> LoadedSour
             images[img.key].captions.extend(img.captions)
         else:
             images[img.key] = img
-    records = image_records(path, root, images.values(), report)
+    records = image_records(path, root, images.values(), report, allowed_roots(root, options.allow_outside))
     return LoadedSource(kind="image-text", root=root, records=records, total=len(images))
 
 
@@ -64,8 +64,10 @@ def _entry(path: Path, i: int, entry: Any, report: ImportReport) -> CaptionedIma
     captions: list[str] = []
     for j, sentence in enumerate(sentences):
         report.records_read += 1
-        caption = _sentence_text(sentence)
-        if caption:
+        caption, problem = _sentence_text(sentence)
+        if problem is not None:
+            report.skip(path, where, f"sentence {j}: {problem}")
+        elif caption:
             captions.append(caption)
         else:
             report.skip(path, where, f"sentence {j}: empty or not a {{\"raw\": ...}} sentence")
@@ -80,13 +82,14 @@ def _entry(path: Path, i: int, entry: Any, report: ImportReport) -> CaptionedIma
     )
 
 
-def _sentence_text(sentence: Any) -> str:
+def _sentence_text(sentence: Any) -> tuple[str, str | None]:
+    """(caption, None), ("", why it is refused), or ("", None) when there is no text at all."""
     if not isinstance(sentence, dict):
-        return ""
+        return "", None
     raw = sentence.get("raw")
     if isinstance(raw, str):
-        return clean_caption(raw)
+        return check_caption(raw)
     tokens = sentence.get("tokens")
     if isinstance(tokens, list) and all(isinstance(t, str) for t in tokens):
-        return clean_caption(" ".join(tokens))
-    return ""
+        return check_caption(" ".join(t.strip() for t in tokens))
+    return "", None

@@ -1,18 +1,21 @@
 """Reading source files: JSON documents, and text line by line, decoding each line on its own.
 
 A missing or unreadable source raises ImportFailed naming it. A text line that is not UTF-8 is
-reported with its line number and skipped; the rest of the file goes on. :func:`csv_rows` feeds
-the decoded lines to the ``csv`` module (so quoted fields may hold commas and newlines) and
-numbers each row by the physical line it starts on.
+reported with its line number and skipped; the rest of the file goes on. :func:`csv_rows` parses
+each physical line on its own with the ``csv`` module (quoted fields may hold commas and quotes,
+not line breaks): a quote left open at the end of a line is reported there and the next line is
+read as the next record, so one stray quote cannot swallow the rest of the file into one field.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
+from engine.data.importers.checks import MAX_CAPTION_CHARS
 from engine.data.importers.report import ImportReport
 from engine.data.importers.source import ImportFailed
 
@@ -46,6 +49,10 @@ def load_json(path: Path, what: str) -> object:
         raise ImportFailed(f"{path}: not a {what}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
     except UnicodeDecodeError as exc:
         raise ImportFailed(f"{path}: not a {what}: not UTF-8 text (byte {exc.start})") from exc
+    except RecursionError:
+        raise ImportFailed(f"{path}: not a {what}: JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise ImportFailed(f"{path}: not a {what}: unreadable JSON value ({str(exc).split(':')[0]})") from exc
 
 
 def decoded_lines(path: Path, report: ImportReport, keepends: bool = False) -> Iterator[tuple[int, str]]:
@@ -62,67 +69,107 @@ def decoded_lines(path: Path, report: ImportReport, keepends: bool = False) -> I
             yield lineno, (text if keepends else text.rstrip("\r\n"))
 
 
-class _LineFeed:
-    """Iterator of decoded lines for ``csv.reader`` that remembers where the current row began."""
+_SPAN_LINES = 50  # how far a quote left open is followed to see whether it closes as a multi-line field
+
+
+def _fields(line: str, delimiter: str) -> list[str]:
+    """The fields of one physical line (``csv.Error`` when the csv module rejects it)."""
+    return next(csv.reader([line], delimiter=delimiter), [])
+
+
+class _Lines:
+    """Numbered lines with push-back: lines read ahead after a stray quote are read again."""
 
     def __init__(self, lines: Iterator[tuple[int, str]]) -> None:
         self._lines = lines
-        self.row_start: int | None = None
+        self._back: deque[tuple[int, str]] = deque()
 
-    def __iter__(self) -> _LineFeed:
-        return self
+    def next(self) -> tuple[int, str] | None:
+        return self._back.popleft() if self._back else next(self._lines, None)
 
-    def __next__(self) -> str:
-        lineno, text = next(self._lines)
-        if self.row_start is None:
-            self.row_start = lineno
-        return text
+    def push_back(self, lines: list[tuple[int, str]]) -> None:
+        self._back.extendleft(reversed(lines))
+
+
+def _multi_line_row(first: str, lines: _Lines, delimiter: str, needed: int) -> int | None:
+    """The last line of the well-formed multi-line row the quote left open on ``first`` starts, or None.
+
+    Reads ahead at most :data:`_SPAN_LINES` lines / ``2 * MAX_CAPTION_CHARS`` characters; when the
+    quote does not close into one strict, complete row (a stray quote), the lines read ahead are
+    pushed back, to be read as rows of their own.
+    """
+    ahead: list[tuple[int, str]] = []
+    size = len(first)
+    while len(ahead) < _SPAN_LINES and size <= 2 * MAX_CAPTION_CHARS:
+        nxt = lines.next()
+        if nxt is None:
+            break
+        ahead.append(nxt)
+        size += len(nxt[1])
+        try:
+            rows = list(csv.reader([first, *(t for _, t in ahead)], delimiter=delimiter, strict=True))
+        except csv.Error:
+            break  # e.g. text right after a closing quote: the open quote was a stray one
+        if len(rows) != 1:
+            break
+        if not rows[0][-1].endswith(("\n", "\r")):
+            if len(rows[0]) >= needed:
+                return nxt[0]
+            break
+    lines.push_back(ahead)
+    return None
 
 
 def csv_rows(
     path: Path, report: ImportReport, delimiter: str, required: tuple[str, ...], what: str
 ) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
-    """The header and the rows (starting line, column -> value) of a CSV/TSV file.
+    """The header and the rows (line number, column -> value) of a CSV/TSV file, one row a line.
 
     ImportFailed when the file is empty or its header lacks a ``required`` column. A row with too
-    few fields to hold the required columns, or one the csv module rejects, is reported and skipped.
+    few fields to hold the required columns, a quote left open at the end of its line, or one the
+    csv module rejects, is reported and skipped; the next line is read as the next row.
     """
-    if len(delimiter) != 1:
+    if len(delimiter) != 1 or delimiter in "\r\n\"":
         raise ImportFailed(f"{path}: the separator must be one character, not {delimiter!r}")
-    feed = _LineFeed(decoded_lines(path, report, keepends=True))
-    reader = csv.reader(feed, delimiter=delimiter)
+    lines = _Lines(decoded_lines(path, report, keepends=True))
+    first = lines.next()
+    if first is None:
+        raise ImportFailed(f"{path}: empty file, expected a {what} with a header row")
     try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise ImportFailed(f"{path}: empty file, expected a {what} with a header row") from None
+        header = [h.strip() for h in _fields(first[1], delimiter)]
     except csv.Error as exc:
         raise ImportFailed(f"{path}: not a {what}: {exc}") from exc
     missing = [c for c in required if c not in header]
     if missing:
-        shown = ", ".join(repr(h) for h in header[:8]) + (", ..." if len(header) > 8 else "")
+        shown = ", ".join(repr(h[:40]) for h in header[:8]) + (", ..." if len(header) > 8 else "")
         hint = "" if len(header) > 1 else "; is the separator right?"
         raise ImportFailed(
             f"{path}: not a {what}: no column {', '.join(repr(m) for m in missing)} (columns: {shown}){hint}"
         )
-    feed.row_start = None
     needed = 1 + max(header.index(c) for c in required) if required else 0
 
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
-        while True:
+        while (nxt := lines.next()) is not None:
+            lineno, text = nxt
             try:
-                fields = next(reader)
-            except StopIteration:
-                return
+                fields = _fields(text, delimiter)
             except csv.Error as exc:
-                start, feed.row_start = feed.row_start, None
-                report.skip(path, f"line {start}", f"unreadable CSV row: {exc}")
+                report.skip(path, f"line {lineno}", f"unreadable CSV row: {exc}")
                 continue
-            start, feed.row_start = feed.row_start, None
             if not fields or all(not f.strip() for f in fields):
                 continue  # blank line
-            if len(fields) < needed:
-                report.skip(path, f"line {start}", f"expected {len(header)} fields, found {len(fields)}")
+            if any("\n" in f or "\r" in f for f in fields):
+                last = _multi_line_row(text, lines, delimiter, needed)
+                if last is not None:
+                    report.skip(path, f"line {lineno}", f"a quoted field spans lines {lineno}-{last}: "
+                                                        "captions must be one line")
+                else:
+                    report.skip(path, f"line {lineno}", "unclosed quote: a quoted field runs past the end "
+                                                        "of the line; the next line is read as the next record")
                 continue
-            yield int(start or 0), dict(zip(header, fields, strict=False))
+            if len(fields) < needed:
+                report.skip(path, f"line {lineno}", f"expected {len(header)} fields, found {len(fields)}")
+                continue
+            yield lineno, dict(zip(header, fields, strict=False))
 
     return header, rows()

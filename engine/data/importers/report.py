@@ -31,6 +31,7 @@ class ImportReport:
     observations_added: int = 0
     records_read: int = 0
     problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the import did besides adding (merged, ...)
     log_path: str = ""
 
     def skip(self, file: str | Path, where: str, reason: str) -> None:

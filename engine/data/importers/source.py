@@ -31,6 +31,7 @@ class ImportOptions:
     img_key: str = "filepath"
     caption_key: str = "title"
     separator: str | None = None
+    allow_outside: tuple[Path, ...] = ()  # folders besides the root whose files may be imported
 
 
 @dataclass

@@ -10,7 +10,9 @@ row. Each shape is looked up under ``--meshes-root`` (default: the CSV's folder)
 
 and pre-rendered views ``<modelId>/*.png`` (also ``.jpg``), in natural name order, become the item's
 ``view`` observations (a shape with only a mesh is rendered later by ``trainer render``). A shape
-with neither is reported under its key and skipped. Items are split by a hash of the key.
+with neither is reported under its key and skipped. A mesh or view whose real path is outside the
+meshes root (and every ``--allow-outside`` folder), e.g. through a symlinked model folder, is
+reported and not used. Items are split by a hash of the key.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ from engine.catalog.records import ItemRecord
 from engine.data.importers.checks import (
     IMAGE_SUFFIXES,
     MESH_SUFFIXES,
-    clean_caption,
+    check_caption,
     image_problem,
     is_dir,
     is_file,
     mesh_problem,
     natural_key,
 )
-from engine.data.importers.paths import PathOutsideRoot, resolve_inside, resolve_root
+from engine.data.importers.paths import PathOutsideRoot, allowed_roots, real_path_inside, resolve_inside, resolve_root
 from engine.data.importers.reading import csv_rows, require_file
 from engine.data.importers.report import ImportReport
 from engine.data.importers.source import ImportOptions, LoadedSource
@@ -52,6 +54,7 @@ def load(path: Path, options: ImportOptions, report: ImportReport) -> LoadedSour
     require_file(path)
     _, rows = csv_rows(path, report, ",", ("modelId", "description"), _WHAT)
     root = resolve_root(options.meshes_root or path.parent, "meshes root")
+    roots = allowed_roots(root, options.allow_outside)
     shapes: dict[str, _Shape] = {}
     for lineno, row in rows:
         report.records_read += 1
@@ -60,7 +63,10 @@ def load(path: Path, options: ImportOptions, report: ImportReport) -> LoadedSour
         if not model_id:
             report.skip(path, where, "empty modelId")
             continue
-        caption = clean_caption(row["description"])
+        caption, problem = check_caption(row["description"])
+        if problem is not None:
+            report.skip(path, where, f"{problem} for {model_id}")
+            continue
         if not caption:
             report.skip(path, where, f"empty description for {model_id}")
             continue
@@ -74,12 +80,12 @@ def load(path: Path, options: ImportOptions, report: ImportReport) -> LoadedSour
             )
         shape.captions.append(caption)
     return LoadedSource(
-        kind="shape-text", root=root, records=_records(path, root, shapes.values(), report), total=len(shapes)
+        kind="shape-text", root=root, records=_records(path, root, roots, shapes.values(), report), total=len(shapes)
     )
 
 
 def _records(
-    source: Path, root: Path, shapes: Iterable[_Shape], report: ImportReport
+    source: Path, root: Path, roots: tuple[Path, ...], shapes: Iterable[_Shape], report: ImportReport
 ) -> Iterator[ItemRecord | None]:
     for shape in shapes:
         where = f"key {shape.key}"
@@ -90,11 +96,22 @@ def _records(
             report.skip(source, where, str(exc))
             yield None
             continue
+        if mesh is not None:
+            try:
+                mesh = real_path_inside(mesh, roots)
+            except PathOutsideRoot as exc:
+                report.skip(source, where, f"mesh dropped: {exc}")
+                mesh = None
         if mesh is not None and (problem := mesh_problem(mesh)) is not None:
             report.skip(source, where, problem)
             mesh = None
         good_views: list[str] = []
-        for view in views:
+        for named in views:
+            try:
+                view = real_path_inside(named, roots)
+            except PathOutsideRoot as exc:
+                report.skip(source, where, f"view dropped: {exc}")
+                continue
             if (problem := image_problem(view)) is not None:
                 report.skip(source, where, f"view dropped: {problem}")
             else:

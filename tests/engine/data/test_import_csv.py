@@ -64,13 +64,13 @@ def test_custom_columns_separator_quotes_and_images_root(tmp_path: Path) -> None
     ws, catalog = _ws(tmp_path)
     report = run_import(catalog, ws, "csv", table, "c", images_root=root, img_key="image",
                         caption_key="caption", separator=";")
-    assert [p.where for p in report.problems] == ["line 4", "line 5", "line 7"]
-    assert "outside" in report.problems[0].reason and "outside" in report.problems[1].reason
+    assert [p.where for p in report.problems] == ["line 2", "line 4", "line 5", "line 7"]
+    assert "spans lines 2-3: captions must be one line" in report.problems[0].reason
+    assert "outside" in report.problems[1].reason and "outside" in report.problems[2].reason
     ds = catalog.require_dataset("c")
     item = catalog.item_by_key(ds.id, "x.png")
     assert item is not None
-    assert sorted(o.text for o in item.observations if o.modality == "text") == [
-        "A caption; with the separator and a newline", "Absolute inside"]
+    assert sorted(o.text for o in item.observations if o.modality == "text") == ["Absolute inside"]
 
 
 def test_undecodable_row_is_reported_with_its_line(tmp_path: Path) -> None:

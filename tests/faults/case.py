@@ -1,0 +1,36 @@
+"""One hostile input for the `trainer` CLI and what must come of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class FaultCase:
+    """A `trainer` command on a hostile input, and what it must (not) do.
+
+    ``argv``: the `trainer` arguments, without ``--workspace`` (the runner adds its own).
+    ``expect_exit``: 0 (bad records reported and skipped) or 2 (one-line error, nothing imported).
+    ``good_records``: how many items the dataset must hold afterwards (0 when it must not exist or
+    be empty); ``good_captions``: how many caption observations, when that is checked too.
+    ``forbidden``: files whose content must never be imported: no caption may equal a line of one,
+    and no image/view/mesh path may resolve to one (or into one, for a folder).
+    ``before``: `trainer` commands run first on the same workspace, each expected to exit 0 (an
+    earlier import into the same dataset, for duplicates across imports).
+    """
+
+    name: str
+    category: str
+    argv: tuple[str, ...]
+    expect_exit: int
+    good_records: int
+    forbidden: tuple[Path, ...] = ()
+    good_captions: int | None = None
+    before: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+
+    @property
+    def dataset(self) -> str:
+        """The dataset the command writes (the value of ``--name``), "" when there is none."""
+        args = list(self.argv)
+        return args[args.index("--name") + 1] if "--name" in args else ""

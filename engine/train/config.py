@@ -71,7 +71,7 @@ class TrainConfig:
     beta2: float = option(0.98, "Adam beta2")
     eps: float = option(1e-6, "Adam epsilon")
     warmup: int = option(20, "warmup steps")
-    grad_clip_norm: float | None = option(1.0, "clip the gradient norm ('none': no clipping)")
+    grad_clip_norm: float | None = option(1.0, "clip the gradient norm (0 or 'none': no clipping)")
     precision: str = option("amp_bf16", "open_clip precision", choices=PRECISIONS)
     workers: int = option(2, "data loader processes")
     seed: int = option(0, "random seed")
@@ -126,8 +126,8 @@ class TrainConfig:
             raise ConfigError("--beta1 and --beta2 must be in [0, 1)")
         if self.eps <= 0:
             raise ConfigError("--eps must be positive")
-        if self.grad_clip_norm is not None and self.grad_clip_norm <= 0:
-            raise ConfigError("--grad-clip-norm must be positive (or 'none')")
+        if self.grad_clip_norm is not None and self.grad_clip_norm < 0:
+            raise ConfigError("--grad-clip-norm must be 0 or more (0 or 'none': no clipping)")
         if self.device not in DEVICE_NAMES and not self.device.startswith("cuda:"):
             raise ConfigError(f"--device must be auto, cpu or cuda, not {self.device!r}")
         if not isinstance(self.loss_options, dict):

@@ -119,7 +119,7 @@ def test_resume_args_name_the_run_and_keep_its_config() -> None:
         (["--epochs", "0"], "--epochs must be at least 1"),
         (["--workers", "-1"], "--workers must be 0 or more"),
         (["--beta2", "1.5"], "--beta1 and --beta2 must be in"),
-        (["--grad-clip-norm", "0"], "--grad-clip-norm must be positive"),
+        (["--grad-clip-norm", "-1"], "--grad-clip-norm must be 0 or more"),
     ],
 )
 def test_bad_flag_values_are_refused_with_the_flag_named(argv: list[str], message: str) -> None:

@@ -1,7 +1,8 @@
 """Import a dataset in a real format: ``trainer import FORMAT PATH --name N ... --events -``.
 
-The import runs as a child process (:class:`EngineJob`): the dialog shows its progress, can cancel
-it, and at the end shows the report: counts, and every skipped record (file, where, why) in a table.
+The import runs as a child process (:class:`EngineJob`, a :class:`~app.job.Job`): the dialog shows its
+progress, can cancel it, and at the end shows the report: counts, and every skipped record (file, where, why)
+in a table.
 Signals: ``imported(dict report)`` when it succeeded, ``failed(str)`` when it did not.
 """
 
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.job import connect_job, show_progress
 from app.jobs import EngineJob
 from engine.workspace import Workspace
 
@@ -131,6 +133,9 @@ class _PathField(QWidget):
             chosen, _ = QFileDialog.getOpenFileName(self, "Choose a file", start, self.file_filter)
         if chosen:
             self.edit.setText(chosen)
+
+
+CANCELLED = "Import cancelled; what was already added stays in the catalogue."
 
 
 class ImportDialog(QDialog):
@@ -306,9 +311,9 @@ class ImportDialog(QDialog):
         self.state.setText(f"Importing {self.source.text()} as {self.name.text().strip()!r}…")
         self._set_running(True)
         self.job = EngineJob(self.args(), self.workspace.root, title="import", parent=self)
-        self.job.event.connect(self._event)
         self.job.log.connect(self.log.appendPlainText)
-        self.job.finished.connect(self._finished)
+        connect_job(self.job, progress=self._progress, finished=self._finished, failed=self._failed,
+                    cancelled=self._job_cancelled)
         self.job.start()
         return True
 
@@ -324,34 +329,31 @@ class ImportDialog(QDialog):
         for w in (self.format, self.source, self.images_root, self.meshes_root, self.name, self.csv_box):
             w.setEnabled(not running)
 
-    def _event(self, event: dict) -> None:
-        kind = event.get("event")
-        if kind == "progress":
-            done, total = int(event.get("done") or 0), event.get("total")
-            if total:
-                self.progress.setRange(0, int(total))
-                self.progress.setValue(min(done, int(total)))
-                self.progress.setFormat("%v / %m records")
-            else:
-                self.progress.setRange(0, 0)
-        elif kind == "done":
-            self.report = event
+    def _progress(self, done: int, total: int, _stage: str) -> None:
+        show_progress(self.progress, done, total, "%v / %m records" if total > 0 else None)
 
-    def _finished(self, code: int, error: str) -> None:
-        self._set_running(False)
-        if code == 0 and self.report is not None:
-            total = max(self.progress.maximum(), 1)
-            self.progress.setRange(0, total)
-            self.progress.setValue(total)
-            self._show_report(self.report)
-            self.imported.emit(self.report)
+    def _finished(self, report: object) -> None:
+        if not isinstance(report, dict):  # exited 0 without a report
+            self._failed("the engine printed no report")
             return
+        self._set_running(False)
+        self.report = report
+        total = max(self.progress.maximum(), 1)
+        self.progress.setRange(0, total)
+        self.progress.setValue(total)
+        self._show_report(report)
+        self.imported.emit(report)
+
+    def _failed(self, error: str) -> None:
+        self._ended(CANCELLED if self._cancelled else f"Import failed: {error}")
+
+    def _job_cancelled(self) -> None:
+        self._ended(CANCELLED)
+
+    def _ended(self, message: str) -> None:
+        self._set_running(False)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        if self._cancelled:
-            message = "Import cancelled; what was already added stays in the catalogue."
-        else:
-            message = f"Import failed: {error or f'the engine exited with code {code}'}"
         self.state.setText(f"<span style='color:#b03a2e'>{_esc(message)}</span>")
         self.failed.emit(message)
 

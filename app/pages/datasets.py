@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.dialogs.import_dialog import ImportDialog
+from app.job import connect_job, show_progress
 from app.jobs import EngineJob
 from app.thumbnails import ThumbnailCache, shared_cache
 from app.widgets.item_detail import ItemDetailView
@@ -388,8 +389,8 @@ class DatasetsPage(QWidget):
             return False
         args = ["demo-data", *self.demo_options, "--events", "-"]
         self.demo_job = EngineJob(args, self.workspace.root, title="demo data", parent=self)
-        self.demo_job.event.connect(self._demo_event)
-        self.demo_job.finished.connect(self._demo_finished)
+        connect_job(self.demo_job, progress=self._demo_progress, finished=lambda _report: self._demo_ended(""),
+                    failed=self._demo_ended, cancelled=lambda: self._demo_ended("cancelled"))
         self.job_label.setText("Creating the demo datasets…")
         self.job_progress.setRange(0, 0)
         self.job_cancel.setEnabled(True)
@@ -404,26 +405,19 @@ class DatasetsPage(QWidget):
             self.job_cancel.setEnabled(False)
             self.demo_job.cancel()
 
-    def _demo_event(self, event: dict) -> None:
-        if event.get("event") != "progress":
-            return
-        stage, done, total = str(event.get("stage", "")), int(event.get("done") or 0), int(event.get("total") or 0)
+    def _demo_progress(self, done: int, total: int, stage: str) -> None:
         self.job_label.setText(f"Creating the demo datasets — {stage}")
-        if total > 0:
-            self.job_progress.setRange(0, total)
-            self.job_progress.setValue(min(done, total))
-            self.job_progress.setFormat(f"{stage}: %v / %m")
-        else:
-            self.job_progress.setRange(0, 0)
+        show_progress(self.job_progress, done, total, f"{stage}: %v / %m" if total > 0 else None)
 
-    def _demo_finished(self, code: int, error: str) -> None:
+    def _demo_ended(self, error: str) -> None:
+        """The demo job ended: done when ``error`` is empty."""
         self.job_bar.hide()
         self.demo_button.setEnabled(True)
-        if code == 0:
+        if not error:
             self.status.setText("Demo datasets ready.")
             if not self.current_dataset:
                 self._pending_selection = "shapes-demo"
         else:
-            self.status.setText(f"Could not create the demo datasets: {error or f'exit code {code}'}")
+            self.status.setText(f"Could not create the demo datasets: {error}")
         self.refresh()
-        self.demo_finished.emit(code == 0)
+        self.demo_finished.emit(not error)

@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.job import connect_job, show_progress
 from app.jobs import EngineJob
 from app.search_worker import TARGET_LABELS, IndexNeeded, RunList, SearchQuery, SearchService, list_runs
 from app.thumbnails import ThumbnailCache, shared_cache
@@ -108,7 +109,6 @@ class SearchPage(QWidget):
         self._runs_loading = False
         self._runs_loaded_once = False
         self._work = Background()
-        self._last_log = ""
         self.setAcceptDrops(True)
 
         # ---- query row ----
@@ -498,11 +498,9 @@ class SearchPage(QWidget):
         if need is None or need.dataset is None or self.building is not None:
             return False
         self.building, self.need = need, need
-        self._last_log = ""
         job = EngineJob(need.build_args(), self.workspace.root, title=f"index {need.run}", parent=self)
-        job.event.connect(self._build_event)
-        job.log.connect(self._build_log)
-        job.finished.connect(self._build_finished)
+        connect_job(job, progress=self._build_progress, finished=lambda _report: self._build_ended(""),
+                    failed=self._build_ended, cancelled=lambda: self._build_ended("cancelled"))
         self.build_job = job
         self.index_message.setText(f"Building the indexes of run <b>{_esc(need.run)}</b> on "
                                    f"<b>{_esc(need.dataset)}</b>…")
@@ -515,27 +513,18 @@ class SearchPage(QWidget):
         job.start()
         return True
 
-    def _build_event(self, event: dict[str, Any]) -> None:
-        if event.get("event") != "progress":
-            return
-        total, done = int(event.get("total") or 0), int(event.get("done") or 0)
-        stage = str(event.get("stage") or "indexing")
-        if total > 0:
-            self.build_progress.setRange(0, total)
-            self.build_progress.setValue(min(done, total))
-        self.build_progress.setFormat(f"{stage}: %v / %m")
+    def _build_progress(self, done: int, total: int, stage: str) -> None:
+        show_progress(self.build_progress, done, total, f"{stage or 'indexing'}: %v / %m")
 
-    def _build_log(self, line: str) -> None:
-        self._last_log = line
-
-    def _build_finished(self, code: int, error: str) -> None:
+    def _build_ended(self, error: str) -> None:
+        """The index build ended: done when ``error`` is empty."""
         need, job = self.building, self.build_job
         self.building, self.build_job = None, None
         if job is not None:
             job.deleteLater()
         if need is None:
             return
-        if code == 0:
+        if not error:
             self.service.forget(need.run)
             self.build_progress.setRange(0, 1)
             self.build_progress.setValue(1)
@@ -548,15 +537,14 @@ class SearchPage(QWidget):
             else:
                 self.search_now()
             return
-        message = error or self._last_log or f"trainer exited with code {code}"
         self.build_progress.hide()
         self.index_message.setText(f"<span style='color:#c5221f'>Building the index failed:</span> "
-                                   f"{_esc(message)}")
+                                   f"{_esc(error)}")
         self.build_button.setText("Retry")
         self.build_button.setEnabled(True)
         self.build_button.show()
         self.index_banner.show()
-        self.index_failed.emit(message)
+        self.index_failed.emit(error)
 
     # ---- runs and targets -------------------------------------------------------------------------
     def _runs_arrived(self, answer: tuple[int, Any, str]) -> None:

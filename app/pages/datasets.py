@@ -69,7 +69,26 @@ class DatasetsPage(QWidget):
         self._facets_generation = 0
         self._pending_selection: str | None = None
 
-        # ---- header: title and actions ----
+        header = self._build_header()
+        self._build_job_bar()
+        self.status = QLabel("Loading the catalogue…")
+        self.status.setWordWrap(True)
+
+        self._build_table()
+        filters = self._build_filters()
+        self._build_browser(filters)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addWidget(self.job_bar)
+        layout.addWidget(self.status)
+        layout.addWidget(self.table)
+        layout.addWidget(self.browser, 1)
+        self.refresh()
+
+    # ---- building the widgets (called once, by __init__) ---------------------------------------
+    def _build_header(self) -> QHBoxLayout:
+        """The title and the actions."""
         self.title = QLabel("<h2 style='margin:0'>Datasets</h2>")
         self.import_button = QPushButton("Import…")
         self.import_button.setToolTip("Import a dataset (Flickr, COCO, Karpathy, CSV, folder, Text2Shape)")
@@ -85,8 +104,10 @@ class DatasetsPage(QWidget):
         header.addStretch(1)
         for b in (self.import_button, self.demo_button, self.refresh_button):
             header.addWidget(b)
+        return header
 
-        # ---- the demo job's progress ----
+    def _build_job_bar(self) -> None:
+        """The demo job's progress (hidden while there is none)."""
         self.job_label = QLabel()
         self.job_progress = QProgressBar()
         self.job_progress.setTextVisible(True)
@@ -100,10 +121,8 @@ class DatasetsPage(QWidget):
         job_layout.addWidget(self.job_cancel)
         self.job_bar.hide()
 
-        self.status = QLabel("Loading the catalogue…")
-        self.status.setWordWrap(True)
-
-        # ---- the datasets ----
+    def _build_table(self) -> None:
+        """The datasets."""
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.horizontalHeader().setStretchLastSection(True)
@@ -116,7 +135,8 @@ class DatasetsPage(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.table.itemSelectionChanged.connect(self._table_selection_changed)
 
-        # ---- filters ----
+    def _build_filters(self) -> QHBoxLayout:
+        """The item filters above the grid."""
         self.split_filter = QComboBox()
         self.category_filter = QComboBox()
         self.category_filter.setMinimumContentsLength(10)
@@ -145,8 +165,10 @@ class DatasetsPage(QWidget):
         filters.addWidget(self.text_filter, 1)
         filters.addWidget(self.count_label)
         self._reset_filter_choices(None)
+        return filters
 
-        # ---- grid and detail ----
+    def _build_browser(self, filters: QHBoxLayout) -> None:
+        """The item grid (under its filters) and the item detail, side by side."""
         self.model = ItemGridModel(self.catalog, self.thumbnails, icon_size=128, parent=self)
         self.grid = ItemGrid(self.model)
         self.detail = ItemDetailView(self.catalog, self.thumbnails)
@@ -166,14 +188,6 @@ class DatasetsPage(QWidget):
         self.browser.setStretchFactor(0, 3)
         self.browser.setStretchFactor(1, 2)
         self.browser.setSizes([640, 460])
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(header)
-        layout.addWidget(self.job_bar)
-        layout.addWidget(self.status)
-        layout.addWidget(self.table)
-        layout.addWidget(self.browser, 1)
-        self.refresh()
 
     # ---- datasets -----------------------------------------------------------------------------
     @property

@@ -35,6 +35,7 @@ class JobView:
     """What a page does with a job, whatever its kind: it connects progress, finished, failed and cancelled."""
 
     def __init__(self, job: Job) -> None:
+        assert isinstance(job, Job)  # each kind satisfies the protocol
         self.job = job
         self.progress: list[tuple[int, int, str]] = []
         self.endings: list[tuple[str, Any]] = []

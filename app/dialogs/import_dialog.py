@@ -151,6 +151,30 @@ class ImportDialog(QDialog):
         self.setWindowTitle("Import a dataset")
         self.resize(760, 560)
 
+        self._build_fields()
+        self._build_form()
+        self._build_progress()
+        self._build_report()
+        self._build_buttons()
+        layout = QVBoxLayout(self)
+        layout.addLayout(self.form)
+        layout.addWidget(self.csv_box)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.state)
+        layout.addWidget(self.report_box, 1)
+        layout.addWidget(self.log)
+        layout.addWidget(self.buttons)
+        self.summary.setText("Records the import skips will be listed here, with where and why.")
+
+        self.format.currentIndexChanged.connect(self._format_changed)
+        self.source.edit.textChanged.connect(self._source_changed)
+        self._name_edited = False
+        self.name.textEdited.connect(self._mark_name_edited)
+        self._format_changed()
+
+    # ---- building the widgets (called once, by __init__) ---------------------------------------
+    def _build_fields(self) -> None:
+        """The form's fields: format (and its hint), source, roots, name, CSV columns."""
         self.format = QComboBox()
         for info in FORMATS:
             self.format.addItem(info.label, info.name)
@@ -167,6 +191,8 @@ class ImportDialog(QDialog):
         self.separator = QLineEdit()
         self.separator.setPlaceholderText(r"default: tab for .tsv, else ,  (\t for a tab)")
 
+    def _build_form(self) -> None:
+        """The fields, labelled: ``self.form``, and ``self.csv_box`` for the CSV columns."""
         form = QFormLayout()
         form.addRow("Format", self.format)
         form.addRow("", self.hint)
@@ -181,6 +207,8 @@ class ImportDialog(QDialog):
         csv_form.addRow("Caption column", self.caption_key)
         csv_form.addRow("Separator", self.separator)
 
+    def _build_progress(self) -> None:
+        """The import's progress bar and state line."""
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -189,6 +217,8 @@ class ImportDialog(QDialog):
         self.state.setWordWrap(True)
         self.state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
+    def _build_report(self) -> None:
+        """The report: summary and skipped records; the engine's output under it."""
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -212,6 +242,8 @@ class ImportDialog(QDialog):
         self.log.setPlaceholderText("engine output")
         self.log.setMaximumHeight(70)
 
+    def _build_buttons(self) -> None:
+        """Import, Cancel import and Close."""
         self.import_button = QPushButton("Import")
         self.import_button.setDefault(True)
         self.cancel_button = QPushButton("Cancel import")
@@ -223,22 +255,6 @@ class ImportDialog(QDialog):
         self.import_button.clicked.connect(self.start_import)
         self.cancel_button.clicked.connect(self.cancel_import)
         self.close_button.clicked.connect(self.reject)
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.csv_box)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.state)
-        layout.addWidget(self.report_box, 1)
-        layout.addWidget(self.log)
-        layout.addWidget(self.buttons)
-        self.summary.setText("Records the import skips will be listed here, with where and why.")
-
-        self.format.currentIndexChanged.connect(self._format_changed)
-        self.source.edit.textChanged.connect(self._source_changed)
-        self._name_edited = False
-        self.name.textEdited.connect(self._mark_name_edited)
-        self._format_changed()
 
     # ---- form ---------------------------------------------------------------------------------
     def set_format(self, fmt: str) -> None:

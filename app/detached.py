@@ -9,7 +9,11 @@ the run's last terminal event written since the launch (``done`` / ``cancelled``
 error), else the log's ``trainer: error: ...`` line or its last line (1). Starting, probing and reading all
 happen on the job's worker pool, never on the GUI thread.
 
-Signals: ``started(int pid)``, ``finished(int code, str error)`` (as :class:`app.jobs.EngineJob`).
+:class:`DetachedJob` is a :class:`~app.job.Job`: ``progress(step, total, message)`` from the run's ``progress``
+events (read at each poll), then one of ``finished(done_event: dict)``, ``failed(message)``, ``cancelled()``
+(the run wrote ``cancelled``, or it was stopped by :meth:`~DetachedJob.cancel` / ``kill``). Also:
+``started(int pid)`` and ``exited(int code, str error)`` (as :class:`app.jobs.EngineJob`: just before the
+protocol's ending).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ POLL_MS = 500
 TERMINAL_EVENTS = ("done", "failed", "cancelled")
 #: How much of the end of events.jsonl / the log is read to tell how a run ended.
 EVENTS_END_BYTES = 256 << 10
+#: ... and to find its latest progress (at each poll).
+PROGRESS_END_BYTES = 16 << 10
 LOG_END_BYTES = 32 << 10
 ERROR_PREFIX = "trainer: error:"
 #: Every pid this app session started (tests and scripts kill what is left of them).
@@ -107,6 +113,24 @@ def last_terminal_event(events_path: Path, since: float) -> dict[str, Any] | Non
     return None
 
 
+def latest_progress(events_path: Path, since: float) -> tuple[int, int, str] | None:
+    """``(step, total, message)`` of the last ``progress`` event written at or after ``since``."""
+    for line in reversed(_end_lines(events_path, PROGRESS_END_BYTES)):
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(event, dict) or event.get("event") != "progress":
+            continue
+        when = event.get("time")
+        if not isinstance(when, (int, float)) or when < since - 1e-3:
+            return None
+        loss = event.get("loss")
+        message = f"loss {loss:.4g}" if isinstance(loss, (int, float)) else ""
+        return int(event.get("step") or 0), int(event.get("total") or 0), message
+    return None
+
+
 def log_error(log_path: Path) -> str:
     """The one-line error of the latest attempt in a log: its ``trainer: error:`` line, else its last line."""
     lines = _end_lines(log_path, LOG_END_BYTES)
@@ -125,30 +149,45 @@ def log_error(log_path: Path) -> str:
 class Ending:
     code: int  # 0: the run ended done or cancelled
     error: str
+    event: dict[str, Any] | None = None  # its terminal event (done / failed / cancelled), when it wrote one
+
+    @property
+    def cancelled(self) -> bool:
+        return self.event is not None and self.event.get("event") == "cancelled"
 
 
 def run_ending(events_path: Path, log_path: Path, since: float) -> Ending:
     """How a trainer that is gone ended, from its events since ``since`` and its log."""
     event = last_terminal_event(events_path, since)
     if event is not None and event.get("event") in ("done", "cancelled"):
-        return Ending(0, "")
+        return Ending(0, "", event)
     error = str(event.get("error", "")) if event is not None else ""
-    return Ending(1, error or log_error(log_path) or "the trainer stopped before the run ended (killed?)")
+    return Ending(1, error or log_error(log_path) or "the trainer stopped before the run ended (killed?)", event)
 
 
-def probe(pid: int, events_path: Path, log_path: Path, since: float) -> Ending | None:
-    """``None`` while the process runs; how it ended once it is gone (worker thread)."""
-    if process_alive(pid):
-        return None
-    return run_ending(events_path, log_path, since)
+@dataclass
+class Probe:
+    ending: Ending | None  # None while the process runs
+    progress: tuple[int, int, str] | None  # its latest progress since the launch
+
+
+def probe(pid: int, events_path: Path, log_path: Path, since: float) -> Probe:
+    """Whether the process still runs (else how it ended), and its latest progress (worker thread)."""
+    ending = None if process_alive(pid) else run_ending(events_path, log_path, since)
+    return Probe(ending, latest_progress(events_path, since))
 
 
 # ---- GUI side --------------------------------------------------------------------------------------------------------
 class DetachedJob(QObject):
-    """One detached ``trainer`` process, followed by its pid. Quitting the app leaves it running."""
+    """One detached ``trainer`` process, followed by its pid, as a :class:`~app.job.Job`. Quitting the app
+    leaves it running."""
 
+    progress = Signal(int, int, str)
+    finished = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
     started = Signal(int)
-    finished = Signal(int, str)
+    exited = Signal(int, str)
 
     def __init__(self, args: list[str], workspace: Path, log_path: Path, events_path: Path, title: str = "",
                  parent: QObject | None = None, pool: QThreadPool | None = None) -> None:
@@ -164,6 +203,8 @@ class DetachedJob(QObject):
         self._tasks: deque[Task] = deque(maxlen=8)  # keeps the Task wrappers alive while they run
         self._probing = False
         self._pending_signal: int | None = None
+        self._stop_requested = False
+        self._last_progress: tuple[int, int, str] | None = None
         self._following = True
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
@@ -200,6 +241,7 @@ class DetachedJob(QObject):
     def _signal(self, sig: int) -> None:
         if self.ending is not None:
             return
+        self._stop_requested = True
         if self.pid is None:  # still starting: sent when the pid is known
             self._pending_signal = signal.SIGKILL if signal.SIGKILL in (sig, self._pending_signal) else sig
             return
@@ -220,6 +262,7 @@ class DetachedJob(QObject):
             self._signal(sig)
 
     def _start_failed(self, message: str) -> None:
+        self._stop_requested = False  # it never ran: that is a failure, whatever was asked meanwhile
         self._end(Ending(-1, message.splitlines()[0] if message else f"could not start {sys.executable}"))
 
     def _probe(self) -> None:
@@ -229,10 +272,15 @@ class DetachedJob(QObject):
         pid, events_path, log_path, since = self.pid, self.events_path, self.log_path, self.launched_at
         self._submit(lambda: probe(pid, events_path, log_path, since), self._probed, self._probe_failed)
 
-    def _probed(self, ending: Ending | None) -> None:
+    def _probed(self, probed: Probe) -> None:
         self._probing = False
-        if ending is not None and self._following:
-            self._end(ending)
+        if not self._following or self.ending is not None:
+            return
+        if probed.progress is not None and probed.progress != self._last_progress:
+            self._last_progress = probed.progress
+            self.progress.emit(*probed.progress)
+        if probed.ending is not None:
+            self._end(probed.ending)
 
     def _probe_failed(self, _message: str) -> None:
         self._probing = False  # tried again at the next tick
@@ -242,4 +290,10 @@ class DetachedJob(QObject):
             return
         self.ending = ending
         self._timer.stop()
-        self.finished.emit(ending.code, ending.error)
+        self.exited.emit(ending.code, ending.error)
+        if ending.cancelled or (self._stop_requested and ending.code != 0):
+            self.cancelled.emit()
+        elif ending.code == 0:
+            self.finished.emit(ending.event)
+        else:
+            self.failed.emit(ending.error)

@@ -1,7 +1,8 @@
 """Engine work as child processes: ``trainer <command> ... --events -`` run through ``QProcess``.
 
-The GUI thread never waits on a job: output arrives through signals as it is printed. Every stdout
-line that is a JSON object is an event (``{"event": "progress", ...}``); other lines are log text.
+:class:`EngineJob` is a :class:`~app.job.Job` (``progress`` / ``finished`` / ``failed`` / ``cancelled``,
+``cancel()``). The GUI thread never waits on a job: output arrives through signals as it is printed. Every
+stdout line that is a JSON object is an event (``{"event": "progress", ...}``); other lines are log text.
 Training runs are not children: they are started detached (:mod:`app.detached`) and outlive the app.
 """
 
@@ -12,11 +13,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal, SignalInstance
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
+from app.job import Job, JobTracker, tracker
 from trainer.priority import NICE_VARIABLE
+
+__all__ = ["ENGINE_NICENESS", "REPO_ROOT", "EngineJob", "Job", "JobTracker", "engine_environment", "tracker",
+           "trainer_program"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Engine processes run at this niceness (``trainer.priority``) so the GUI thread gets a core when it wakes up,
@@ -41,67 +46,33 @@ def engine_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-class TrackedJob(Protocol):
-    """What the status bar needs of a job: a title, and a ``finished`` signal."""
-
-    title: str
-
-    @property
-    def finished(self) -> SignalInstance: ...
-
-
-class JobTracker(QObject):
-    """Every running engine job of this app (children and detached training runs), so the status bar can show
-    them."""
-
-    changed = Signal(list)  # titles of the running jobs
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._jobs: list[TrackedJob] = []
-
-    def add(self, job: TrackedJob) -> None:
-        self._jobs.append(job)
-        job.finished.connect(lambda *_: self._remove(job))
-        self.changed.emit(self.titles())
-
-    def remove(self, job: TrackedJob) -> None:
-        """No longer show ``job`` (it ended, or the app stopped following it)."""
-        self._remove(job)
-
-    def _remove(self, job: TrackedJob) -> None:
-        if job in self._jobs:
-            self._jobs.remove(job)
-        self.changed.emit(self.titles())
-
-    def titles(self) -> list[str]:
-        return [j.title for j in self._jobs]
-
-
-_tracker: JobTracker | None = None
-
-
-def tracker() -> JobTracker:
-    global _tracker
-    if _tracker is None:
-        _tracker = JobTracker()
-    return _tracker
-
-
 class EngineJob(QObject):
-    """One child process. Signals: ``event(dict)``, ``log(str)``, ``finished(int exit_code, str error)``."""
+    """One child process, as a :class:`~app.job.Job`.
 
+    Protocol signals: ``progress(done, total, stage)`` from its ``progress`` events, then one of
+    ``finished(done_event: dict | None)``, ``failed(message)``, ``cancelled()``. Also: ``event(dict)`` (every
+    event), ``log(str)`` (every other output line) and ``exited(int exit_code, str error)`` (the process
+    ended: emitted just before the protocol's ending; ``error`` is empty when the code is 0).
+    """
+
+    progress = Signal(int, int, str)
+    finished = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
     event = Signal(dict)
     log = Signal(str)
-    finished = Signal(int, str)
+    exited = Signal(int, str)
 
     def __init__(self, args: Sequence[str], workspace: Path, title: str = "", parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.args = [*args, "--workspace", str(workspace)]
         self.title = title or " ".join(args[:2])
         self.events: list[dict[str, Any]] = []
+        self.last_log = ""
         self._stdout = b""
         self._stderr: list[str] = []
+        self._stop_requested = False
+        self._ended = False
         self.process = QProcess(self)
         env = QProcessEnvironment.systemEnvironment()
         for key, value in engine_environment({"PYTHONPATH": env.value("PYTHONPATH")}).items():
@@ -125,10 +96,12 @@ class EngineJob(QObject):
     def cancel(self) -> None:
         """Graceful: SIGTERM; the engine finishes its step, checkpoints and exits."""
         if self.running:
+            self._stop_requested = True
             self.process.terminate()
 
     def kill(self) -> None:
         if self.running:
+            self._stop_requested = True
             self.process.kill()
 
     def _read_stdout(self) -> None:
@@ -147,8 +120,12 @@ class EngineJob(QObject):
             if isinstance(event, dict):
                 self.events.append(event)
                 self.event.emit(event)
+                if event.get("event") == "progress":
+                    self.progress.emit(int(event.get("done") or event.get("step") or 0),
+                                       int(event.get("total") or 0), str(event.get("stage") or ""))
                 return
         if text:
+            self.last_log = text
             self.log.emit(text)
 
     def _read_stderr(self) -> None:
@@ -156,6 +133,7 @@ class EngineJob(QObject):
         for line in text.splitlines():
             if line.strip():
                 self._stderr.append(line)
+                self.last_log = line.strip()
                 self.log.emit(line)
 
     def error_line(self) -> str:
@@ -165,12 +143,35 @@ class EngineJob(QObject):
                 return line.removeprefix("trainer: error:").strip()
         return self._stderr[-1] if self._stderr else ""
 
-    def _finished(self, code: int, _status: QProcess.ExitStatus) -> None:
+    def last_event(self, *kinds: str) -> dict[str, Any] | None:
+        """The last event of one of these kinds (``"done"``, ...), if the engine printed one."""
+        return next((e for e in reversed(self.events) if e.get("event") in kinds), None)
+
+    def _finished(self, code: int, status: QProcess.ExitStatus) -> None:
         if self._stdout:
             self._line(self._stdout.decode("utf-8", errors="replace"))
             self._stdout = b""
-        self.finished.emit(code, "" if code == 0 else self.error_line())
+        error = "" if code == 0 else self.error_line()
+        if self._ended:
+            return
+        self._ended = True
+        self.exited.emit(code, error)
+        terminal = self.last_event("done", "failed", "cancelled")
+        kind = terminal.get("event") if terminal is not None else None
+        if kind == "cancelled" or (self._stop_requested and (code != 0 or kind is None)):
+            self.cancelled.emit()
+        elif code == 0 and status == QProcess.ExitStatus.NormalExit and kind != "failed":
+            self.finished.emit(terminal)
+        else:
+            event_error = str(terminal.get("error") or "") if kind == "failed" and terminal is not None else ""
+            self.failed.emit(error or event_error or self.last_log or f"trainer exited with code {code}")
 
     def _error(self, error: QProcess.ProcessError) -> None:
-        if error == QProcess.ProcessError.FailedToStart:
-            self.finished.emit(-1, f"could not start {sys.executable}")
+        if error == QProcess.ProcessError.FailedToStart and not self._ended:
+            self._ended = True
+            QTimer.singleShot(0, self, self._failed_to_start)  # maybe inside start(): a job ends after it
+
+    def _failed_to_start(self) -> None:
+        message = f"could not start {sys.executable}"
+        self.exited.emit(-1, message)
+        self.failed.emit(message)

@@ -457,7 +457,7 @@ class TrainingJobs(QObject):
                           title=f"train {name}", parent=self, pool=self._pool)
         self._jobs[key] = job
         self._errors.pop(key, None)
-        job.finished.connect(lambda code, error, k=key, j=job: self._finished(k, j, code, error))
+        job.exited.connect(lambda code, error, k=key, j=job: self._finished(k, j, code, error))
         job.start()
         self.started.emit(*key)
         return job

@@ -1,41 +1,136 @@
-"""Run a function on Qt's thread pool and get its result back on the GUI thread via signals."""
+"""Run a function on a Qt thread pool and get its result back on the GUI thread: :class:`Task`, a
+:class:`~app.job.Job`.
+
+``submit(fn, on_done, on_error)`` is the short form for the many small look-ups of the pages (a result, or an
+error message). A longer piece of work takes a :class:`TaskContext` (``Task(fn, context=True)``): it reports
+``progress`` and looks at ``context.cancelled`` (or calls ``context.check()``) to stop early when asked.
+
+A task's signals are emitted on its worker thread and delivered, queued, on the GUI thread. Keep a reference
+to a task until it has ended (as for any ``QObject`` whose signals you wait for).
+"""
 
 from __future__ import annotations
 
+import threading
 import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, SignalInstance
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, SignalInstance
 
 from app.thread_priority import lower_this_thread
 
 
-class TaskSignals(QObject):
-    finished = Signal(object)
-    failed = Signal(str)
+class Cancelled(Exception):  # noqa: N818 - it is not an error: the task was asked to stop
+    """Raised by :meth:`TaskContext.check` once the task was asked to stop; ends it ``cancelled``."""
 
 
-class Task(QRunnable):
-    def __init__(self, fn: Callable[[], Any]) -> None:
+class TaskContext:
+    """What a task's function is given (``Task(fn, context=True)``): progress out, cancellation in."""
+
+    def __init__(self, task: Task) -> None:
+        self._task = task
+
+    @property
+    def cancelled(self) -> bool:
+        return self._task._cancel_requested.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` when the task was asked to stop (call it between steps)."""
+        if self.cancelled:
+            raise Cancelled
+
+    def progress(self, done: int, total: int = 0, message: str = "") -> None:
+        self._task._deliver(self._task.progress, int(done), int(total), message)
+
+
+class _Runnable(QRunnable):
+    """What the pool runs (the pool owns and deletes it); the task it serves is a ``QObject`` on the GUI
+    thread."""
+
+    def __init__(self, task: Task) -> None:
         super().__init__()
-        self.fn = fn
-        self.signals = TaskSignals()
+        self.task = task
 
     def run(self) -> None:
+        self.task._run()
+
+
+class Task(QObject):
+    """A function run on a thread pool, as a :class:`~app.job.Job` (see there for the signals)."""
+
+    progress = Signal(int, int, str)
+    finished = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, fn: Callable[..., Any], title: str = "", *, context: bool = False,
+                 pool: QThreadPool | None = None, parent: QObject | None = None) -> None:
+        """``fn()`` (or ``fn(context)`` with ``context=True``) runs on ``pool`` (default: the global pool)."""
+        super().__init__(parent)
+        self.fn = fn
+        self.title = title or getattr(fn, "__name__", "task")
+        self.context = TaskContext(self)
+        self._takes_context = context
+        self._pool = pool or QThreadPool.globalInstance()
+        self._lock = threading.Lock()  # guards _state and _runnable between the GUI thread and the worker
+        self._state = "new"  # new -> queued -> running -> ended
+        self._runnable: _Runnable | None = None
+        self._cancel_requested = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        return self._state in ("queued", "running")
+
+    def start(self) -> None:
+        with self._lock:
+            if self._state != "new":
+                raise RuntimeError(f"task {self.title!r} was already started")
+            self._state = "queued"
+            self._runnable = _Runnable(self)
+            self._pool.start(self._runnable)
+
+    def cancel(self) -> None:
+        """Still queued: taken off the queue, ``cancelled`` follows. Running: ``context.cancelled`` turns True."""
+        self._cancel_requested.set()
+        with self._lock:
+            if self._state != "queued" or self._runnable is None:
+                return
+            # The worker sets ``running`` under the lock before anything else, so the runnable is alive here.
+            taken = self._pool.tryTake(self._runnable)
+            if taken:
+                self._state, self._runnable = "ended", None
+        if taken:
+            QTimer.singleShot(0, self, self._cancelled_in_queue)
+
+    def _cancelled_in_queue(self) -> None:
+        self.cancelled.emit()
+
+    # ---- worker side ------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        with self._lock:
+            self._state, self._runnable = "running", None
         lower_this_thread()
         try:
-            result = self.fn()
+            self.context.check()  # asked to stop after the pool dequeued it
+            result = self.fn(self.context) if self._takes_context else self.fn()
+        except Cancelled:
+            self._end(self.cancelled)
         except Exception as exc:  # noqa: BLE001 - reported to the GUI, never swallowed
-            self._deliver(self.signals.failed, f"{exc}\n{traceback.format_exc(limit=3)}")
+            self._end(self.failed, f"{exc}\n{traceback.format_exc(limit=3)}")
         else:
-            self._deliver(self.signals.finished, result)
+            self._end(self.finished, result)
 
-    def _deliver(self, signal: SignalInstance, value: object) -> None:
+    def _end(self, signal: SignalInstance, *args: object) -> None:
+        with self._lock:
+            self._state = "ended"
+        self._deliver(signal, *args)
+
+    def _deliver(self, signal: SignalInstance, *args: object) -> None:
         try:
-            signal.emit(value)
+            signal.emit(*args)
         except RuntimeError:
-            pass  # whoever asked (and this task's signals with it) was deleted meanwhile: nobody to tell
+            pass  # whoever asked (and this task with it) was deleted meanwhile: nobody to tell
 
 
 def submit(
@@ -44,9 +139,10 @@ def submit(
     on_error: Callable[[str], None] | None = None,
     pool: QThreadPool | None = None,
 ) -> Task:
-    task = Task(fn)
-    task.signals.finished.connect(on_done)
+    """Run ``fn()`` on ``pool``; ``on_done(result)`` or ``on_error(message)`` on the GUI thread."""
+    task = Task(fn, pool=pool)
+    task.finished.connect(on_done)
     if on_error is not None:
-        task.signals.failed.connect(on_error)
-    (pool or QThreadPool.globalInstance()).start(task)
+        task.failed.connect(on_error)
+    task.start()
     return task

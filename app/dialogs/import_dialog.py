@@ -1,7 +1,8 @@
 """Import a dataset in a real format: ``trainer import FORMAT PATH --name N ... --events -``.
 
-The import runs as a child process (:class:`EngineJob`): the dialog shows its progress, can cancel
-it, and at the end shows the report: counts, and every skipped record (file, where, why) in a table.
+The import runs as a child process (:class:`EngineJob`, a :class:`~app.job.Job`): the dialog shows its
+progress, can cancel it, and at the end shows the report: counts, and every skipped record (file, where, why)
+in a table.
 Signals: ``imported(dict report)`` when it succeeded, ``failed(str)`` when it did not.
 """
 
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.job import connect_job, show_progress
 from app.jobs import EngineJob
 from engine.workspace import Workspace
 
@@ -133,6 +135,9 @@ class _PathField(QWidget):
             self.edit.setText(chosen)
 
 
+CANCELLED = "Import cancelled; what was already added stays in the catalogue."
+
+
 class ImportDialog(QDialog):
     imported = Signal(dict)  # the import report (the engine's ``done`` event)
     failed = Signal(str)
@@ -146,6 +151,30 @@ class ImportDialog(QDialog):
         self.setWindowTitle("Import a dataset")
         self.resize(760, 560)
 
+        self._build_fields()
+        self._build_form()
+        self._build_progress()
+        self._build_report()
+        self._build_buttons()
+        layout = QVBoxLayout(self)
+        layout.addLayout(self.form)
+        layout.addWidget(self.csv_box)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.state)
+        layout.addWidget(self.report_box, 1)
+        layout.addWidget(self.log)
+        layout.addWidget(self.buttons)
+        self.summary.setText("Records the import skips will be listed here, with where and why.")
+
+        self.format.currentIndexChanged.connect(self._format_changed)
+        self.source.edit.textChanged.connect(self._source_changed)
+        self._name_edited = False
+        self.name.textEdited.connect(self._mark_name_edited)
+        self._format_changed()
+
+    # ---- building the widgets (called once, by __init__) ---------------------------------------
+    def _build_fields(self) -> None:
+        """The form's fields: format (and its hint), source, roots, name, CSV columns."""
         self.format = QComboBox()
         for info in FORMATS:
             self.format.addItem(info.label, info.name)
@@ -162,6 +191,8 @@ class ImportDialog(QDialog):
         self.separator = QLineEdit()
         self.separator.setPlaceholderText(r"default: tab for .tsv, else ,  (\t for a tab)")
 
+    def _build_form(self) -> None:
+        """The fields, labelled: ``self.form``, and ``self.csv_box`` for the CSV columns."""
         form = QFormLayout()
         form.addRow("Format", self.format)
         form.addRow("", self.hint)
@@ -176,6 +207,8 @@ class ImportDialog(QDialog):
         csv_form.addRow("Caption column", self.caption_key)
         csv_form.addRow("Separator", self.separator)
 
+    def _build_progress(self) -> None:
+        """The import's progress bar and state line."""
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -184,6 +217,8 @@ class ImportDialog(QDialog):
         self.state.setWordWrap(True)
         self.state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
+    def _build_report(self) -> None:
+        """The report: summary and skipped records; the engine's output under it."""
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -207,6 +242,8 @@ class ImportDialog(QDialog):
         self.log.setPlaceholderText("engine output")
         self.log.setMaximumHeight(70)
 
+    def _build_buttons(self) -> None:
+        """Import, Cancel import and Close."""
         self.import_button = QPushButton("Import")
         self.import_button.setDefault(True)
         self.cancel_button = QPushButton("Cancel import")
@@ -218,22 +255,6 @@ class ImportDialog(QDialog):
         self.import_button.clicked.connect(self.start_import)
         self.cancel_button.clicked.connect(self.cancel_import)
         self.close_button.clicked.connect(self.reject)
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.csv_box)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.state)
-        layout.addWidget(self.report_box, 1)
-        layout.addWidget(self.log)
-        layout.addWidget(self.buttons)
-        self.summary.setText("Records the import skips will be listed here, with where and why.")
-
-        self.format.currentIndexChanged.connect(self._format_changed)
-        self.source.edit.textChanged.connect(self._source_changed)
-        self._name_edited = False
-        self.name.textEdited.connect(self._mark_name_edited)
-        self._format_changed()
 
     # ---- form ---------------------------------------------------------------------------------
     def set_format(self, fmt: str) -> None:
@@ -306,9 +327,9 @@ class ImportDialog(QDialog):
         self.state.setText(f"Importing {self.source.text()} as {self.name.text().strip()!r}…")
         self._set_running(True)
         self.job = EngineJob(self.args(), self.workspace.root, title="import", parent=self)
-        self.job.event.connect(self._event)
         self.job.log.connect(self.log.appendPlainText)
-        self.job.finished.connect(self._finished)
+        connect_job(self.job, progress=self._progress, finished=self._finished, failed=self._failed,
+                    cancelled=self._job_cancelled)
         self.job.start()
         return True
 
@@ -324,34 +345,31 @@ class ImportDialog(QDialog):
         for w in (self.format, self.source, self.images_root, self.meshes_root, self.name, self.csv_box):
             w.setEnabled(not running)
 
-    def _event(self, event: dict) -> None:
-        kind = event.get("event")
-        if kind == "progress":
-            done, total = int(event.get("done") or 0), event.get("total")
-            if total:
-                self.progress.setRange(0, int(total))
-                self.progress.setValue(min(done, int(total)))
-                self.progress.setFormat("%v / %m records")
-            else:
-                self.progress.setRange(0, 0)
-        elif kind == "done":
-            self.report = event
+    def _progress(self, done: int, total: int, _stage: str) -> None:
+        show_progress(self.progress, done, total, "%v / %m records" if total > 0 else None)
 
-    def _finished(self, code: int, error: str) -> None:
-        self._set_running(False)
-        if code == 0 and self.report is not None:
-            total = max(self.progress.maximum(), 1)
-            self.progress.setRange(0, total)
-            self.progress.setValue(total)
-            self._show_report(self.report)
-            self.imported.emit(self.report)
+    def _finished(self, report: object) -> None:
+        if not isinstance(report, dict):  # exited 0 without a report
+            self._failed("the engine printed no report")
             return
+        self._set_running(False)
+        self.report = report
+        total = max(self.progress.maximum(), 1)
+        self.progress.setRange(0, total)
+        self.progress.setValue(total)
+        self._show_report(report)
+        self.imported.emit(report)
+
+    def _failed(self, error: str) -> None:
+        self._ended(CANCELLED if self._cancelled else f"Import failed: {error}")
+
+    def _job_cancelled(self) -> None:
+        self._ended(CANCELLED)
+
+    def _ended(self, message: str) -> None:
+        self._set_running(False)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        if self._cancelled:
-            message = "Import cancelled; what was already added stays in the catalogue."
-        else:
-            message = f"Import failed: {error or f'the engine exited with code {code}'}"
         self.state.setText(f"<span style='color:#b03a2e'>{_esc(message)}</span>")
         self.failed.emit(message)
 

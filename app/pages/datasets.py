@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.dialogs.import_dialog import ImportDialog
+from app.job import connect_job, show_progress
 from app.jobs import EngineJob
 from app.thumbnails import ThumbnailCache, shared_cache
 from app.widgets.item_detail import ItemDetailView
@@ -68,7 +69,26 @@ class DatasetsPage(QWidget):
         self._facets_generation = 0
         self._pending_selection: str | None = None
 
-        # ---- header: title and actions ----
+        header = self._build_header()
+        self._build_job_bar()
+        self.status = QLabel("Loading the catalogue…")
+        self.status.setWordWrap(True)
+
+        self._build_table()
+        filters = self._build_filters()
+        self._build_browser(filters)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addWidget(self.job_bar)
+        layout.addWidget(self.status)
+        layout.addWidget(self.table)
+        layout.addWidget(self.browser, 1)
+        self.refresh()
+
+    # ---- building the widgets (called once, by __init__) ---------------------------------------
+    def _build_header(self) -> QHBoxLayout:
+        """The title and the actions."""
         self.title = QLabel("<h2 style='margin:0'>Datasets</h2>")
         self.import_button = QPushButton("Import…")
         self.import_button.setToolTip("Import a dataset (Flickr, COCO, Karpathy, CSV, folder, Text2Shape)")
@@ -84,8 +104,10 @@ class DatasetsPage(QWidget):
         header.addStretch(1)
         for b in (self.import_button, self.demo_button, self.refresh_button):
             header.addWidget(b)
+        return header
 
-        # ---- the demo job's progress ----
+    def _build_job_bar(self) -> None:
+        """The demo job's progress (hidden while there is none)."""
         self.job_label = QLabel()
         self.job_progress = QProgressBar()
         self.job_progress.setTextVisible(True)
@@ -99,10 +121,8 @@ class DatasetsPage(QWidget):
         job_layout.addWidget(self.job_cancel)
         self.job_bar.hide()
 
-        self.status = QLabel("Loading the catalogue…")
-        self.status.setWordWrap(True)
-
-        # ---- the datasets ----
+    def _build_table(self) -> None:
+        """The datasets."""
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.horizontalHeader().setStretchLastSection(True)
@@ -115,7 +135,8 @@ class DatasetsPage(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.table.itemSelectionChanged.connect(self._table_selection_changed)
 
-        # ---- filters ----
+    def _build_filters(self) -> QHBoxLayout:
+        """The item filters above the grid."""
         self.split_filter = QComboBox()
         self.category_filter = QComboBox()
         self.category_filter.setMinimumContentsLength(10)
@@ -144,8 +165,10 @@ class DatasetsPage(QWidget):
         filters.addWidget(self.text_filter, 1)
         filters.addWidget(self.count_label)
         self._reset_filter_choices(None)
+        return filters
 
-        # ---- grid and detail ----
+    def _build_browser(self, filters: QHBoxLayout) -> None:
+        """The item grid (under its filters) and the item detail, side by side."""
         self.model = ItemGridModel(self.catalog, self.thumbnails, icon_size=128, parent=self)
         self.grid = ItemGrid(self.model)
         self.detail = ItemDetailView(self.catalog, self.thumbnails)
@@ -165,14 +188,6 @@ class DatasetsPage(QWidget):
         self.browser.setStretchFactor(0, 3)
         self.browser.setStretchFactor(1, 2)
         self.browser.setSizes([640, 460])
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(header)
-        layout.addWidget(self.job_bar)
-        layout.addWidget(self.status)
-        layout.addWidget(self.table)
-        layout.addWidget(self.browser, 1)
-        self.refresh()
 
     # ---- datasets -----------------------------------------------------------------------------
     @property
@@ -388,8 +403,8 @@ class DatasetsPage(QWidget):
             return False
         args = ["demo-data", *self.demo_options, "--events", "-"]
         self.demo_job = EngineJob(args, self.workspace.root, title="demo data", parent=self)
-        self.demo_job.event.connect(self._demo_event)
-        self.demo_job.finished.connect(self._demo_finished)
+        connect_job(self.demo_job, progress=self._demo_progress, finished=lambda _report: self._demo_ended(""),
+                    failed=self._demo_ended, cancelled=lambda: self._demo_ended("cancelled"))
         self.job_label.setText("Creating the demo datasets…")
         self.job_progress.setRange(0, 0)
         self.job_cancel.setEnabled(True)
@@ -404,26 +419,19 @@ class DatasetsPage(QWidget):
             self.job_cancel.setEnabled(False)
             self.demo_job.cancel()
 
-    def _demo_event(self, event: dict) -> None:
-        if event.get("event") != "progress":
-            return
-        stage, done, total = str(event.get("stage", "")), int(event.get("done") or 0), int(event.get("total") or 0)
+    def _demo_progress(self, done: int, total: int, stage: str) -> None:
         self.job_label.setText(f"Creating the demo datasets — {stage}")
-        if total > 0:
-            self.job_progress.setRange(0, total)
-            self.job_progress.setValue(min(done, total))
-            self.job_progress.setFormat(f"{stage}: %v / %m")
-        else:
-            self.job_progress.setRange(0, 0)
+        show_progress(self.job_progress, done, total, f"{stage}: %v / %m" if total > 0 else None)
 
-    def _demo_finished(self, code: int, error: str) -> None:
+    def _demo_ended(self, error: str) -> None:
+        """The demo job ended: done when ``error`` is empty."""
         self.job_bar.hide()
         self.demo_button.setEnabled(True)
-        if code == 0:
+        if not error:
             self.status.setText("Demo datasets ready.")
             if not self.current_dataset:
                 self._pending_selection = "shapes-demo"
         else:
-            self.status.setText(f"Could not create the demo datasets: {error or f'exit code {code}'}")
+            self.status.setText(f"Could not create the demo datasets: {error}")
         self.refresh()
-        self.demo_finished.emit(code == 0)
+        self.demo_finished.emit(not error)

@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.job import connect_job, show_progress
 from app.jobs import EngineJob
 from app.search_worker import TARGET_LABELS, IndexNeeded, RunList, SearchQuery, SearchService, list_runs
 from app.thumbnails import ThumbnailCache, shared_cache
@@ -108,10 +109,27 @@ class SearchPage(QWidget):
         self._runs_loading = False
         self._runs_loaded_once = False
         self._work = Background()
-        self._last_log = ""
         self.setAcceptDrops(True)
 
-        # ---- query row ----
+        query_row, controls = self._build_query_row()
+        self._build_subject()
+        self._build_index_banner()
+        status_row = self._build_status_row()
+        self._build_results()
+        layout = QVBoxLayout(self)
+        layout.addLayout(query_row)
+        layout.addLayout(controls)
+        layout.addWidget(self.subject)
+        layout.addWidget(self.index_banner)
+        layout.addLayout(status_row)
+        layout.addWidget(self.splitter, 1)
+
+        self._wire()
+        self.reload_runs()
+
+    # ---- building the widgets (called once, by __init__) ---------------------------------------
+    def _build_query_row(self) -> tuple[QHBoxLayout, QHBoxLayout]:
+        """The query box and its image button; target, run, top-k and A/B."""
         self.title = QLabel("<h2 style='margin:0'>Search</h2>")
         self.query_edit = QLineEdit()
         self.query_edit.setPlaceholderText("Search: describe a shape or an image (e.g. “a big red chair”)…")
@@ -150,8 +168,10 @@ class SearchPage(QWidget):
             controls.addWidget(widget, 1 if widget is self.run_combo else 0)
             controls.addSpacing(8)
         controls.addWidget(self.ab_button)
+        return query_row, controls
 
-        # ---- the image or item the query is made of ----
+    def _build_subject(self) -> None:
+        """The chip showing the image or item the query is made of (hidden until there is one)."""
         self.subject = QFrame()
         self.subject.setObjectName("subject")
         self.subject.setStyleSheet("#subject { background: #e8f0fe; border: 1px solid #c6dafc; border-radius: 6px; }")
@@ -171,7 +191,8 @@ class SearchPage(QWidget):
         chip.addWidget(self.subject_clear)
         self.subject.hide()
 
-        # ---- "this run has no index": build it ----
+    def _build_index_banner(self) -> None:
+        """The banner offering to build the index a run lacks, and the build's progress."""
         self.index_banner = QFrame()
         self.index_banner.setObjectName("banner")
         self.index_banner.setStyleSheet("#banner { background: #fef7e0; border: 1px solid #f9e0a2; "
@@ -192,7 +213,8 @@ class SearchPage(QWidget):
         banner.addWidget(self.build_button)
         self.index_banner.hide()
 
-        # ---- status line ----
+    def _build_status_row(self) -> QHBoxLayout:
+        """The status line and its busy bar."""
         self.status = QLabel()
         self.status.setStyleSheet("color: #5f6368;")
         self.status.setTextFormat(Qt.TextFormat.RichText)
@@ -206,8 +228,10 @@ class SearchPage(QWidget):
         status_row = QHBoxLayout()
         status_row.addWidget(self.status, 1)
         status_row.addWidget(self.busy_bar)
+        return status_row
 
-        # ---- results | detail ----
+    def _build_results(self) -> None:
+        """The result grid (or the A/B comparison) and the detail panel beside it."""
         self.grid = ResultGrid(self.thumbnails)
         self.grid.set_message(HINT)
         self.ab = ABCompare(self.service, self.thumbnails)
@@ -236,15 +260,8 @@ class SearchPage(QWidget):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
 
-        layout = QVBoxLayout(self)
-        layout.addLayout(query_row)
-        layout.addLayout(controls)
-        layout.addWidget(self.subject)
-        layout.addWidget(self.index_banner)
-        layout.addLayout(status_row)
-        layout.addWidget(self.splitter, 1)
-
-        # ---- wiring ----
+    def _wire(self) -> None:
+        """Connect the widgets, the search service and the thumbnails to the page."""
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(DEBOUNCE_MS)
@@ -271,7 +288,6 @@ class SearchPage(QWidget):
         self.service.busy_changed.connect(self._busy_changed)
         self.thumbnails.ready.connect(self._thumbnail_ready)
         QShortcut(QKeySequence("Ctrl+L"), self, self.query_edit.setFocus)
-        self.reload_runs()
 
     # ---- public API ---------------------------------------------------------------------------
     @property
@@ -498,11 +514,9 @@ class SearchPage(QWidget):
         if need is None or need.dataset is None or self.building is not None:
             return False
         self.building, self.need = need, need
-        self._last_log = ""
         job = EngineJob(need.build_args(), self.workspace.root, title=f"index {need.run}", parent=self)
-        job.event.connect(self._build_event)
-        job.log.connect(self._build_log)
-        job.finished.connect(self._build_finished)
+        connect_job(job, progress=self._build_progress, finished=lambda _report: self._build_ended(""),
+                    failed=self._build_ended, cancelled=lambda: self._build_ended("cancelled"))
         self.build_job = job
         self.index_message.setText(f"Building the indexes of run <b>{_esc(need.run)}</b> on "
                                    f"<b>{_esc(need.dataset)}</b>…")
@@ -515,27 +529,18 @@ class SearchPage(QWidget):
         job.start()
         return True
 
-    def _build_event(self, event: dict[str, Any]) -> None:
-        if event.get("event") != "progress":
-            return
-        total, done = int(event.get("total") or 0), int(event.get("done") or 0)
-        stage = str(event.get("stage") or "indexing")
-        if total > 0:
-            self.build_progress.setRange(0, total)
-            self.build_progress.setValue(min(done, total))
-        self.build_progress.setFormat(f"{stage}: %v / %m")
+    def _build_progress(self, done: int, total: int, stage: str) -> None:
+        show_progress(self.build_progress, done, total, f"{stage or 'indexing'}: %v / %m")
 
-    def _build_log(self, line: str) -> None:
-        self._last_log = line
-
-    def _build_finished(self, code: int, error: str) -> None:
+    def _build_ended(self, error: str) -> None:
+        """The index build ended: done when ``error`` is empty."""
         need, job = self.building, self.build_job
         self.building, self.build_job = None, None
         if job is not None:
             job.deleteLater()
         if need is None:
             return
-        if code == 0:
+        if not error:
             self.service.forget(need.run)
             self.build_progress.setRange(0, 1)
             self.build_progress.setValue(1)
@@ -548,15 +553,14 @@ class SearchPage(QWidget):
             else:
                 self.search_now()
             return
-        message = error or self._last_log or f"trainer exited with code {code}"
         self.build_progress.hide()
         self.index_message.setText(f"<span style='color:#c5221f'>Building the index failed:</span> "
-                                   f"{_esc(message)}")
+                                   f"{_esc(error)}")
         self.build_button.setText("Retry")
         self.build_button.setEnabled(True)
         self.build_button.show()
         self.index_banner.show()
-        self.index_failed.emit(message)
+        self.index_failed.emit(error)
 
     # ---- runs and targets -------------------------------------------------------------------------
     def _runs_arrived(self, answer: tuple[int, Any, str]) -> None:

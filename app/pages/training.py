@@ -145,8 +145,39 @@ class TrainingPage(QWidget):
         self._auto_selected = False
         self._browsers: list[FailureBrowser] = []
 
-        # ---- left: the form
-        self.form = RunForm(workspace, taken_names=self.runs.names)
+        scroll = self._build_form()
+        self._build_runs_table()
+        runs_box = self._build_runs_box()
+        self._build_run_header()
+        curves = self._build_curves()
+        evaluation = self._build_evaluation()
+        compare = self._build_compare()
+        self._build_log_view()
+        details = self._build_details(curves, evaluation, compare)
+
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(runs_box)
+        right.addWidget(details)
+        right.setStretchFactor(0, 2)
+        right.setStretchFactor(1, 3)
+        right.setSizes([260, 420])
+
+        layout = QHBoxLayout(self)
+        layout.addWidget(scroll)
+        layout.addWidget(right, 1)
+
+        self.runs.runUpdated.connect(self._run_updated)
+        self.runs.runsChanged.connect(self._runs_changed)
+        self.runs.refreshed.connect(self._refreshed)
+        self.runs.error.connect(self._say)
+        self.runs.jobFinished.connect(self._job_finished)
+        self._update_buttons()
+        self._show_selection()
+
+    # ---- building the widgets (called once, by __init__) ---------------------------------------
+    def _build_form(self) -> QScrollArea:
+        """Left: the new-run form, in a scroll area."""
+        self.form = RunForm(self.workspace, taken_names=self.runs.names)
         self.form.launchRequested.connect(self._launch)
         form_box = QGroupBox("New run")
         form_layout = QVBoxLayout(form_box)
@@ -158,8 +189,10 @@ class TrainingPage(QWidget):
         scroll.setWidget(form_box)
         scroll.setMinimumWidth(300)
         scroll.setMaximumWidth(380)
+        return scroll
 
-        # ---- right top: the runs
+    def _build_runs_table(self) -> None:
+        """Right top: the table of runs."""
         self.table = QTableView()
         self.table.setModel(self.table_model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -177,6 +210,8 @@ class TrainingPage(QWidget):
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table_model.rowsInserted.connect(self._rows_inserted)
 
+    def _build_runs_box(self) -> QWidget:
+        """The runs table under its title, status line, notice and action buttons."""
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop gracefully: the engine finishes its step and writes a checkpoint")
         self.cancel_button.clicked.connect(self.cancel_selected)
@@ -212,8 +247,10 @@ class TrainingPage(QWidget):
         runs_layout.addLayout(buttons)
         runs_layout.addWidget(self.notice)
         runs_layout.addWidget(self.table, 1)
+        return runs_box
 
-        # ---- right bottom: the selected run(s)
+    def _build_run_header(self) -> None:
+        """Right bottom: the selected run's title, progress bar and figures."""
         self.run_title = QLabel("")
         self.run_title.setTextFormat(Qt.TextFormat.RichText)
         self.progress = QProgressBar()
@@ -225,6 +262,8 @@ class TrainingPage(QWidget):
         self.stats.setTextFormat(Qt.TextFormat.RichText)
         self.stats.setWordWrap(True)
 
+    def _build_curves(self) -> QWidget:
+        """The Curves tab: loss and validation charts."""
         self.loss_chart = LineChart("Training loss", "step", "")
         self.loss_chart.empty_text = "Select a run to see its loss"
         self.eval_chart = LineChart("Validation", "step", "")
@@ -250,7 +289,10 @@ class TrainingPage(QWidget):
         curves_layout.setContentsMargins(4, 4, 4, 4)
         curves_layout.addLayout(chart_controls)
         curves_layout.addLayout(charts, 1)
+        return curves
 
+    def _build_evaluation(self) -> QWidget:
+        """The Evaluation tab: retrieval metrics per direction."""
         self.eval_split = QComboBox()
         self.eval_split.addItems(["val: best checkpoint", "val: latest", "test"])
         self.eval_split.currentIndexChanged.connect(self._fill_eval_table)
@@ -275,7 +317,10 @@ class TrainingPage(QWidget):
         eval_layout.setContentsMargins(4, 4, 4, 4)
         eval_layout.addLayout(eval_top)
         eval_layout.addWidget(self.eval_table, 1)
+        return evaluation
 
+    def _build_compare(self) -> QWidget:
+        """The Compare tab: the selected runs side by side, and their config diff."""
         self.compare_caption = QLabel("Select several runs (Ctrl+click) to compare them side by side.")
         self.compare_table = QTableWidget(0, 0)
         self.compare_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -295,7 +340,10 @@ class TrainingPage(QWidget):
         compare_layout = QVBoxLayout(compare)
         compare_layout.setContentsMargins(4, 4, 4, 4)
         compare_layout.addWidget(compare_split)
+        return compare
 
+    def _build_log_view(self) -> None:
+        """The Log tab: the run's log and events."""
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
@@ -304,6 +352,8 @@ class TrainingPage(QWidget):
         mono.setStyleHint(QFont.StyleHint.TypeWriter)
         self.log_view.setFont(mono)
 
+    def _build_details(self, curves: QWidget, evaluation: QWidget, compare: QWidget) -> QWidget:
+        """The selected run(s): header, figures and the tabs."""
         self.tabs = QTabWidget()
         self.tabs.addTab(curves, "Curves")
         self.tabs.addTab(evaluation, "Evaluation")
@@ -319,25 +369,7 @@ class TrainingPage(QWidget):
         details_layout.addLayout(head)
         details_layout.addWidget(self.stats)
         details_layout.addWidget(self.tabs, 1)
-
-        right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(runs_box)
-        right.addWidget(details)
-        right.setStretchFactor(0, 2)
-        right.setStretchFactor(1, 3)
-        right.setSizes([260, 420])
-
-        layout = QHBoxLayout(self)
-        layout.addWidget(scroll)
-        layout.addWidget(right, 1)
-
-        self.runs.runUpdated.connect(self._run_updated)
-        self.runs.runsChanged.connect(self._runs_changed)
-        self.runs.refreshed.connect(self._refreshed)
-        self.runs.error.connect(self._say)
-        self.runs.jobFinished.connect(self._job_finished)
-        self._update_buttons()
-        self._show_selection()
+        return details
 
     # ---- selection
     def selected_names(self) -> list[str]:

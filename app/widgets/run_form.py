@@ -166,6 +166,23 @@ class RunForm(QWidget):
         self._checking = False
         self._models: list[str] = []
 
+        self._build_fields()
+        form = self._build_form()
+        self._build_advanced()
+        self._build_launch()
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.advanced_toggle)
+        layout.addWidget(self.advanced)
+        layout.addWidget(self.launch_button)
+        layout.addWidget(self.message)
+        layout.addStretch(1)
+        self._wire()
+        self.reload()
+
+    # ---- building the widgets (called once, by __init__) ---------------------------------------
+    def _build_fields(self) -> None:
+        """The form's fields, each with its default and tooltip."""
         self.dataset = QComboBox()
         self.dataset.setToolTip("The catalogue dataset to train on (its train split; val for checkpoints)")
         self.dataset.currentIndexChanged.connect(self._dataset_changed)
@@ -200,6 +217,8 @@ class RunForm(QWidget):
         self.workers = _spin(0, 64, 2, "Data loader processes (0: load in the training process)")
         self.warmup = _spin(0, 10_000_000, 20, "Learning-rate warmup steps")
 
+    def _build_form(self) -> QFormLayout:
+        """The main fields, labelled."""
         length_row = QHBoxLayout()
         length_row.setContentsMargins(0, 0, 0, 0)
         length_row.addWidget(self.length, 1)
@@ -227,7 +246,10 @@ class RunForm(QWidget):
         form.addRow("Device", self.device)
         form.addRow("Seed", self.seed)
         form.addRow("Name", self.name)
+        return form
 
+    def _build_advanced(self) -> None:
+        """The advanced fields, behind their toggle (hidden at first)."""
         self.advanced_toggle = QToolButton()
         self.advanced_toggle.setText("Advanced")
         self.advanced_toggle.setCheckable(True)
@@ -244,6 +266,8 @@ class RunForm(QWidget):
         self.advanced.setVisible(False)
         self.advanced_toggle.toggled.connect(self._toggle_advanced)
 
+    def _build_launch(self) -> None:
+        """The launch button and the message line under it."""
         self.launch_button = QPushButton("Launch training")
         self.launch_button.setDefault(True)
         self.launch_button.clicked.connect(self.launch)
@@ -252,20 +276,14 @@ class RunForm(QWidget):
         self.message.setTextFormat(Qt.TextFormat.RichText)
         self.message.setVisible(False)
 
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.advanced_toggle)
-        layout.addWidget(self.advanced)
-        layout.addWidget(self.launch_button)
-        layout.addWidget(self.message)
-        layout.addStretch(1)
+    def _wire(self) -> None:
+        """Any edit clears the last message; the loss sets the name's placeholder."""
         for w in (self.length, self.batch, self.views, self.captions, self.seed, self.val_every, self.save_every,
                   self.workers, self.warmup):
             w.valueChanged.connect(self._clear_message)
         for w in (self.lr, self.name):
             w.textChanged.connect(self._clear_message)
         self.loss.currentIndexChanged.connect(self._update_placeholder)
-        self.reload()
 
     # ---- choices
     def reload(self) -> None:

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.jobs import EngineJob
+from engine.job_events import JobDone, JobProgress, parse_job_event
 from engine.workspace import Workspace
 
 
@@ -324,18 +325,18 @@ class ImportDialog(QDialog):
         for w in (self.format, self.source, self.images_root, self.meshes_root, self.name, self.csv_box):
             w.setEnabled(not running)
 
-    def _event(self, event: dict) -> None:
-        kind = event.get("event")
-        if kind == "progress":
-            done, total = int(event.get("done") or 0), event.get("total")
+    def _event(self, record: dict) -> None:
+        event = parse_job_event(record)
+        if isinstance(event, JobProgress):
+            done, total = event.done, event.total
             if total:
-                self.progress.setRange(0, int(total))
-                self.progress.setValue(min(done, int(total)))
+                self.progress.setRange(0, total)
+                self.progress.setValue(min(done, total))
                 self.progress.setFormat("%v / %m records")
             else:
                 self.progress.setRange(0, 0)
-        elif kind == "done":
-            self.report = event
+        elif isinstance(event, JobDone):
+            self.report = event.result
 
     def _finished(self, code: int, error: str) -> None:
         self._set_running(False)

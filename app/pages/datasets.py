@@ -37,6 +37,7 @@ from app.widgets.item_detail import ItemDetailView
 from app.widgets.item_grid import Background, CatalogHandle, ItemGrid, ItemGridModel
 from engine.catalog import DatasetSummary
 from engine.catalog.browse import DatasetFacets, dataset_facets
+from engine.job_events import JobProgress, parse_job_event
 from engine.workspace import Workspace
 
 COLUMNS = ("Name", "Kind", "Format", "Items", "Captions", "Images", "Views", "Train / val / test", "Categories")
@@ -404,10 +405,11 @@ class DatasetsPage(QWidget):
             self.job_cancel.setEnabled(False)
             self.demo_job.cancel()
 
-    def _demo_event(self, event: dict) -> None:
-        if event.get("event") != "progress":
+    def _demo_event(self, record: dict) -> None:
+        event = parse_job_event(record)
+        if not isinstance(event, JobProgress):
             return
-        stage, done, total = str(event.get("stage", "")), int(event.get("done") or 0), int(event.get("total") or 0)
+        stage, done, total = event.stage, event.done, event.total or 0
         self.job_label.setText(f"Creating the demo datasets — {stage}")
         if total > 0:
             self.job_progress.setRange(0, total)

@@ -50,6 +50,7 @@ from app.widgets.item_detail import ItemDetailView
 from app.widgets.item_grid import Background, CatalogHandle
 from app.widgets.result_grid import ResultGrid
 from engine.catalog.browse import ItemDetail, item_detail
+from engine.job_events import JobProgress, parse_job_event
 from engine.search import TARGETS, SearchResult
 from engine.workspace import Workspace
 
@@ -515,11 +516,12 @@ class SearchPage(QWidget):
         job.start()
         return True
 
-    def _build_event(self, event: dict[str, Any]) -> None:
-        if event.get("event") != "progress":
+    def _build_event(self, record: dict[str, Any]) -> None:
+        event = parse_job_event(record)
+        if not isinstance(event, JobProgress):
             return
-        total, done = int(event.get("total") or 0), int(event.get("done") or 0)
-        stage = str(event.get("stage") or "indexing")
+        total, done = event.total or 0, event.done
+        stage = event.stage or "indexing"
         if total > 0:
             self.build_progress.setRange(0, total)
             self.build_progress.setValue(min(done, total))

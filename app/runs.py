@@ -120,7 +120,7 @@ class RunsModel(QObject):
         super().__init__(parent)
         self.workspace = workspace
         self.jobs = jobs or training_jobs()
-        self._book = RunBook(RunState)
+        self._book: RunBook[RunState] = RunBook(RunState)
         self._catalog: Any = None
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
@@ -153,10 +153,10 @@ class RunsModel(QObject):
         return list(self._book.order)
 
     def states(self) -> list[RunState]:
-        return [self._book.states[n] for n in self._book.order]  # type: ignore[misc]
+        return self._book.in_order()
 
     def state(self, name: str) -> RunState | None:
-        return self._book.get(name)  # type: ignore[return-value]
+        return self._book.get(name)
 
     def any_live(self) -> bool:
         return any(s.live for s in self._book.states.values())
@@ -198,11 +198,11 @@ class RunsModel(QObject):
             job = self.jobs.job(self.workspace, name)
             running = job is not None and job.running
             if state.in_catalog:
-                state.job_running = running  # type: ignore[attr-defined]
+                state.job_running = running
                 continue
             error = self.jobs.error(self.workspace, name)
-            if (running, error) != (state.job_running, state.job_error):  # type: ignore[attr-defined]
-                state.job_running, state.job_error = running, error  # type: ignore[attr-defined]
+            if (running, error) != (state.job_running, state.job_error):
+                state.job_running, state.job_error = running, error
                 changes.updated.add(name)
         if changes.membership:
             self.runsChanged.emit()
@@ -229,7 +229,7 @@ class RunsModel(QObject):
     def _ensure_pending(self, name: str) -> RunState:
         state = self.state(name)
         if state is None:
-            state = self._book.add(name)  # type: ignore[assignment]
+            state = self._book.add(name)
             job = self.jobs.job(self.workspace, name)
             state.job_running = job is not None and job.running
             state.job_error = self.jobs.error(self.workspace, name)

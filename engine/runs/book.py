@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from engine.runs.scan import ScanResult, scan_runs
 from engine.runs.state import RunState
@@ -31,16 +31,24 @@ class Changes:
         return self.added or self.removed
 
 
-class RunBook:
-    def __init__(self, factory: Callable[[str], RunState] = RunState) -> None:
+S = TypeVar("S", bound=RunState)
+
+
+class RunBook(Generic[S]):
+    """``factory(name)`` makes the state of a run seen for the first time (a :class:`RunState` or a subclass)."""
+
+    def __init__(self, factory: Callable[[str], S]) -> None:
         self.factory = factory
-        self.states: dict[str, RunState] = {}
+        self.states: dict[str, S] = {}
         self.order: list[str] = []
 
-    def get(self, name: str) -> RunState | None:
+    def get(self, name: str) -> S | None:
         return self.states.get(name)
 
-    def add(self, name: str) -> RunState:
+    def in_order(self) -> list[S]:
+        return [self.states[n] for n in self.order]
+
+    def add(self, name: str) -> S:
         state = self.states[name] = self.factory(name)
         self.order.append(name)
         return state
@@ -86,11 +94,11 @@ class RunBook:
 
 def load_runs(catalog: Any, workspace: Workspace, read_logs: bool = False) -> list[RunState]:
     """Every run of the catalogue, ordered by id, with all its events applied (scans until nothing is left)."""
-    book = RunBook()
+    book = RunBook(RunState)
     while True:
         tails, logs = book.positions()
         result = scan_runs(catalog, workspace, tails, logs, read_logs=read_logs)
         book.apply(result)
         reads = [*result.tails.values(), *result.logs.values()]
         if not result.more or all(r.offset == r.start for r in reads):  # (a line longer than a chunk stops it)
-            return [book.states[n] for n in book.order]
+            return book.in_order()

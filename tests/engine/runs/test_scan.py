@@ -31,7 +31,7 @@ def test_load_runs_reduces_every_run_and_tells_live_from_gone_processes(runs: Ru
 
 def test_a_book_follows_new_lines_new_runs_and_removed_runs(runs: Runs) -> None:
     catalog = runs.ws.catalog()
-    book = RunBook()
+    book = RunBook(RunState)
     first = book.apply(scan_runs(catalog, runs.ws, *book.positions()))
     assert first.added and first.updated == set(book.order) and len(book.order) == 5
     nothing = book.apply(scan_runs(catalog, runs.ws, *book.positions()))

@@ -3,11 +3,10 @@
 :class:`DetachedJob` starts ``python -m app.logged_exec LOG -- python -m trainer ARGS`` with
 ``QProcess.startDetached`` (its own session, not a child of the app, so quitting or crashing the app does not
 stop it; the exec keeps the pid), the output appended to ``LOG`` (``<workspace>/runs/<name>/trainer.log``).
-It then follows the pid: every :data:`POLL_MS` a worker looks whether the process is still there; when it is
-gone the worker works out how it ended, as an exit code is not to be had from a process that is not a child:
-the run's last terminal event written since the launch (``done`` / ``cancelled``: 0; ``failed``: 1 with its
-error), else the log's ``trainer: error: ...`` line or its last line (1). Starting, probing and reading all
-happen on the job's worker pool, never on the GUI thread.
+It then follows the pid (:func:`engine.runs.process.process_alive`): every :data:`POLL_MS` a worker looks whether
+the process is still there; when it is gone the worker works out how it ended from its events and log
+(:func:`engine.runs.ending.run_ending`: an exit code is not to be had from a process that is not a child).
+Starting, probing and reading all happen on the job's worker pool, never on the GUI thread.
 
 :class:`DetachedJob` is a :class:`~app.job.Job`: ``progress(step, total, message)`` from the run's ``progress``
 events (read at each poll), then one of ``finished(done_event: dict)``, ``failed(message)``, ``cancelled()``
@@ -18,7 +17,6 @@ protocol's ending).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -33,43 +31,14 @@ from PySide6.QtCore import QObject, QProcess, QThreadPool, QTimer, Signal
 
 from app.jobs import REPO_ROOT, engine_environment, tracker, trainer_program
 from app.tasks import Task, submit
+from engine.runs.ending import Ending, latest_progress, run_ending
+from engine.runs.process import process_alive
+
+__all__ = ["LAUNCHED_PIDS", "DetachedJob", "Ending", "probe", "process_alive", "run_ending", "start_detached"]
 
 POLL_MS = 500
-TERMINAL_EVENTS = ("done", "failed", "cancelled")
-#: How much of the end of events.jsonl / the log is read to tell how a run ended.
-EVENTS_END_BYTES = 256 << 10
-#: ... and to find its latest progress (at each poll).
-PROGRESS_END_BYTES = 16 << 10
-LOG_END_BYTES = 32 << 10
-ERROR_PREFIX = "trainer: error:"
 #: Every pid this app session started (tests and scripts kill what is left of them).
 LAUNCHED_PIDS: set[int] = set()
-
-
-def process_alive(pid: int | None) -> bool:
-    """True when ``pid`` is a live (not zombie) process that looks like a trainer (a Python process)."""
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return True
-    try:
-        stat = (proc / str(pid) / "stat").read_text()
-        cmdline = (proc / str(pid) / "cmdline").read_bytes()
-    except OSError:
-        return False
-    state = stat.rsplit(")", 1)[-1].split()[:1]
-    if state and state[0] in ("Z", "X"):
-        return False
-    return any(word in cmdline for word in (b"trainer", b"python", b"crossfold", b"torchrun"))
 
 
 # ---- worker side ----------------------------------------------------------------------------------------------------
@@ -85,86 +54,6 @@ def start_detached(args: list[str], log_path: Path, header: str) -> int:
     return int(pid)
 
 
-def _end_lines(path: Path, nbytes: int) -> list[str]:
-    """The complete lines of the last ``nbytes`` of a file (none when it cannot be read)."""
-    try:
-        with path.open("rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            start = max(0, size - nbytes)
-            f.seek(start)
-            data = f.read()
-    except OSError:
-        return []
-    lines = data.decode("utf-8", errors="replace").splitlines()
-    return lines[1:] if start > 0 and lines else lines
-
-
-def last_terminal_event(events_path: Path, since: float) -> dict[str, Any] | None:
-    """The last ``done`` / ``failed`` / ``cancelled`` event written at or after ``since`` (a time.time())."""
-    for line in reversed(_end_lines(events_path, EVENTS_END_BYTES)):
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(event, dict) or event.get("event") not in TERMINAL_EVENTS:
-            continue
-        when = event.get("time")
-        return event if isinstance(when, (int, float)) and when >= since - 1e-3 else None
-    return None
-
-
-def latest_progress(events_path: Path, since: float) -> tuple[int, int, str] | None:
-    """``(step, total, message)`` of the last ``progress`` event written at or after ``since``."""
-    for line in reversed(_end_lines(events_path, PROGRESS_END_BYTES)):
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(event, dict) or event.get("event") != "progress":
-            continue
-        when = event.get("time")
-        if not isinstance(when, (int, float)) or when < since - 1e-3:
-            return None
-        loss = event.get("loss")
-        message = f"loss {loss:.4g}" if isinstance(loss, (int, float)) else ""
-        return int(event.get("step") or 0), int(event.get("total") or 0), message
-    return None
-
-
-def log_error(log_path: Path) -> str:
-    """The one-line error of the latest attempt in a log: its ``trainer: error:`` line, else its last line."""
-    lines = _end_lines(log_path, LOG_END_BYTES)
-    for i in range(len(lines) - 1, -1, -1):
-        if lines[i].startswith("$ "):  # the header of the latest attempt (app.logged_exec)
-            lines = lines[i + 1:]
-            break
-    lines = [line.strip() for line in lines if line.strip()]
-    for line in reversed(lines):
-        if line.startswith(ERROR_PREFIX):
-            return line.removeprefix(ERROR_PREFIX).strip()
-    return lines[-1] if lines else ""
-
-
-@dataclass
-class Ending:
-    code: int  # 0: the run ended done or cancelled
-    error: str
-    event: dict[str, Any] | None = None  # its terminal event (done / failed / cancelled), when it wrote one
-
-    @property
-    def cancelled(self) -> bool:
-        return self.event is not None and self.event.get("event") == "cancelled"
-
-
-def run_ending(events_path: Path, log_path: Path, since: float) -> Ending:
-    """How a trainer that is gone ended, from its events since ``since`` and its log."""
-    event = last_terminal_event(events_path, since)
-    if event is not None and event.get("event") in ("done", "cancelled"):
-        return Ending(0, "", event)
-    error = str(event.get("error", "")) if event is not None else ""
-    return Ending(1, error or log_error(log_path) or "the trainer stopped before the run ended (killed?)", event)
-
-
 @dataclass
 class Probe:
     ending: Ending | None  # None while the process runs
@@ -174,7 +63,12 @@ class Probe:
 def probe(pid: int, events_path: Path, log_path: Path, since: float) -> Probe:
     """Whether the process still runs (else how it ended), and its latest progress (worker thread)."""
     ending = None if process_alive(pid) else run_ending(events_path, log_path, since)
-    return Probe(ending, latest_progress(events_path, since))
+    event = latest_progress(events_path, since)
+    progress = None
+    if event is not None:
+        message = f"loss {event.loss:.4g}" if isinstance(event.loss, (int, float)) else ""
+        progress = (event.step, event.total or 0, message)
+    return Probe(ending, progress)
 
 
 # ---- GUI side --------------------------------------------------------------------------------------------------------
@@ -294,6 +188,6 @@ class DetachedJob(QObject):
         if ending.cancelled or (self._stop_requested and ending.code != 0):
             self.cancelled.emit()
         elif ending.code == 0:
-            self.finished.emit(ending.event)
+            self.finished.emit(ending.event.to_record() if ending.event is not None else None)
         else:
             self.failed.emit(ending.error)

@@ -18,6 +18,8 @@ from typing import Any
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from app.job import Job, JobTracker, tracker
+from engine.job_events import JobProgress, parse_job_event
+from engine.train.events import Progress, parse_event
 from trainer.priority import NICE_VARIABLE
 
 __all__ = ["ENGINE_NICENESS", "REPO_ROOT", "EngineJob", "Job", "JobTracker", "engine_environment", "tracker",
@@ -120,9 +122,11 @@ class EngineJob(QObject):
             if isinstance(event, dict):
                 self.events.append(event)
                 self.event.emit(event)
-                if event.get("event") == "progress":
-                    self.progress.emit(int(event.get("done") or event.get("step") or 0),
-                                       int(event.get("total") or 0), str(event.get("stage") or ""))
+                job_event, run_event = parse_job_event(event), parse_event(event)
+                if isinstance(job_event, JobProgress):
+                    self.progress.emit(job_event.done, job_event.total or 0, job_event.stage)
+                elif isinstance(run_event, Progress):  # `trainer demo` streams its runs' events too
+                    self.progress.emit(run_event.step, run_event.total or 0, "")
                 return
         if text:
             self.last_log = text

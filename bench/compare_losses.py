@@ -135,15 +135,17 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
 
 def _run_seconds(run_dir: Path) -> float | None:
     """Wall time of a finished run from its event log (first start to done)."""
+    from engine.train.events import Done, Started, parse_line
+
     start = end = None
     try:
         for line in (run_dir / "events.jsonl").read_text().splitlines():
-            ev = json.loads(line)
-            if ev.get("event") == "started" and start is None:
-                start = ev.get("time")
-            elif ev.get("event") == "done":
-                end = ev.get("time")
-    except (OSError, ValueError):
+            ev = parse_line(line)
+            if isinstance(ev, Started) and start is None:
+                start = ev.time
+            elif isinstance(ev, Done):
+                end = ev.time
+    except OSError:
         return None
     return None if start is None or end is None else end - start
 
@@ -168,6 +170,7 @@ def finished_metrics(catalog: Any, workspace: Any, config: Any) -> dict[str, Any
 
 def train_one(config: Any, workspace: Any, every: int) -> tuple[dict[str, Any], float]:
     from engine.train import checkpoint as ckpt
+    from engine.train.events import Progress, RunEvent
     from engine.train.loop import train
 
     checkpoints = workspace.runs / config.name / "checkpoints"
@@ -176,11 +179,12 @@ def train_one(config: Any, workspace: Any, every: int) -> tuple[dict[str, Any], 
         print(f"    resuming {config.name} from {ckpt.latest(checkpoints).name}", flush=True)
     t0 = time.perf_counter()
 
-    def on_event(ev: dict[str, Any]) -> None:
-        if ev.get("event") == "progress" and (ev["step"] % every == 0 or ev["step"] == ev["total"]):
-            print(f"    step {ev['step']:>4}/{ev['total']}  loss {ev['loss']:.4f}  "
-                  f"logit_scale {ev.get('logit_scale', float('nan')):.1f}  "
-                  f"{ev.get('samples_per_second', 0):.0f} samples/s  ({time.perf_counter() - t0:.0f} s)", flush=True)
+    def on_event(ev: RunEvent) -> None:
+        if isinstance(ev, Progress) and (ev.step % every == 0 or ev.step == ev.total):
+            nan = float("nan")
+            print(f"    step {ev.step:>4}/{ev.total}  loss {nan if ev.loss is None else ev.loss:.4f}  "
+                  f"logit_scale {nan if ev.logit_scale is None else ev.logit_scale:.1f}  "
+                  f"{ev.samples_per_second or 0:.0f} samples/s  ({time.perf_counter() - t0:.0f} s)", flush=True)
 
     result = train(config, workspace, events_stdout=False, on_event=on_event)
     if result.status != "done":

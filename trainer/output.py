@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from engine.fmt import num
+
 
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, default=str)
@@ -24,6 +26,4 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
+    return num(value, 4, fixed=True) if isinstance(value, float) else str(value)

@@ -55,10 +55,9 @@ def staged_bars(enabled: bool | None = None) -> Iterator[Callable[[str, int, int
 
 def json_progress(stage: str) -> Callable[[int, int | None], None]:
     """For ``--events -``: progress as JSON lines on stdout (what the app reads)."""
-    import json
+    from engine.job_events import JobProgress, write_job_event
 
     def update(done: int, total: int | None) -> None:
-        sys.stdout.write(json.dumps({"event": "progress", "stage": stage, "done": done, "total": total}) + "\n")
-        sys.stdout.flush()
+        write_job_event(JobProgress(stage=stage, done=done, total=total))
 
     return update

@@ -6,7 +6,7 @@ with the curves (loss and its parts; eval metrics with a ★ at the best checkpo
 (from which the failure browser opens), the comparison of several runs (metrics side by side and the
 configuration difference) and the log. Selecting several runs overlays their curves.
 
-Everything slow happens elsewhere: the engine trains in a detached process (:class:`app.runs.TrainingJobs`)
+Everything slow happens elsewhere: the engine trains in a detached process (:class:`app.training_jobs.TrainingJobs`)
 that goes on when the app quits, the catalogue, the events files and the logs are read by
 :class:`app.runs.RunsModel`'s worker, and the page only appends the new points to its charts.
 """
@@ -47,11 +47,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.runs import PROGRESS_COLUMN, STATUS_COLOURS, NameRole, ProgressRole, RunsModel, RunsTableModel, RunState
+from app.runs import RunsModel, RunState
+from app.runs_table import PROGRESS_COLUMN, STATUS_COLOURS, NameRole, ProgressRole, RunsTableModel
 from app.widgets.config_diff import ConfigDiff
 from app.widgets.failure_browser import FailureBrowser
 from app.widgets.line_chart import LineChart, Marker, palette_colour
 from app.widgets.run_form import LaunchRequest, RunForm
+from engine.fmt import pct
 from engine.workspace import Workspace
 
 METRICS = ("R@1", "R@5", "R@10", "NDCG@5")
@@ -77,8 +79,9 @@ def direction_label(direction: str) -> str:
         .replace("image_text", "image+text")
 
 
-def pct(value: Any) -> str:
-    return f"{100 * value:.1f}" if isinstance(value, (int, float)) and not math.isnan(value) else "–"
+def rate(value: Any) -> str:
+    """A rate in a table whose caption says %: ``0.5`` -> ``50.0``."""
+    return pct(value, unit="", missing="–")
 
 
 def duration(seconds: Any) -> str:
@@ -649,19 +652,19 @@ class TrainingPage(QWidget):
         for i, state in enumerate(states):
             evals = state.val_evals()
             if overlay:
-                xs = [e["step"] for e in evals if f"mean_{metric}" in e.get("metrics", {})]
-                ys = [e["metrics"][f"mean_{metric}"] for e in evals if f"mean_{metric}" in e.get("metrics", {})]
+                xs = [e.step for e in evals if f"mean_{metric}" in e.metrics]
+                ys = [e.metrics[f"mean_{metric}"] for e in evals if f"mean_{metric}" in e.metrics]
                 chart.set_series(f"{state.name}/mean", xs, ys, label=state.name, colour=palette_colour(i),
                                  dots=True)
                 continue
             directions: list[str] = []
             for e in evals:
-                for d in parse_metrics(e.get("metrics", {})):
+                for d in parse_metrics(e.metrics):
                     if d not in directions and d != "mean":
                         directions.append(d)
             for j, d in enumerate([*directions, "mean"]):
                 key = f"{d}_{metric}"
-                points = [(e["step"], e["metrics"][key]) for e in evals if key in e.get("metrics", {})]
+                points = [(e.step, e.metrics[key]) for e in evals if key in e.metrics]
                 if not points:
                     continue
                 chart.set_series(f"{state.name}/{d}", [p[0] for p in points], [p[1] for p in points],
@@ -685,8 +688,8 @@ class TrainingPage(QWidget):
             if step is None:
                 continue
             for e in state.val_evals():
-                if e.get("step") == step and f"mean_{metric}" in e.get("metrics", {}):
-                    eval_markers.append(Marker(step, e["metrics"][f"mean_{metric}"]))
+                if e.step == step and f"mean_{metric}" in e.metrics:
+                    eval_markers.append(Marker(step, e.metrics[f"mean_{metric}"]))
                     break
             loss = next((v for s, v in reversed(state.loss_points) if s == step), None)
             if loss is not None:
@@ -716,13 +719,11 @@ class TrainingPage(QWidget):
         parts = []
         if status in ("running", "starting"):
             if p:
-                per_gpu = p.get("samples_per_second_per_gpu")
-                sps = p.get("samples_per_second")
-                gpu = (f" ({per_gpu:.1f} per GPU)" if isinstance(per_gpu, (int, float)) and per_gpu != sps
-                       else "")
-                parts += [f"ETA <b>{duration(p.get('eta_s'))}</b>",
-                          f"<b>{sps:.1f}</b> samples/s{gpu}" if isinstance(sps, (int, float)) else "",
-                          _fmt("loss {:.4f}", p.get("loss")), _fmt("lr {:.2e}", p.get("lr"))]
+                per_gpu, sps = p.samples_per_second_per_gpu, p.samples_per_second
+                gpu = f" ({per_gpu:.1f} per GPU)" if per_gpu is not None and per_gpu != sps else ""
+                parts += [f"ETA <b>{duration(p.eta_s)}</b>",
+                          f"<b>{sps:.1f}</b> samples/s{gpu}" if sps is not None else "",
+                          _fmt("loss {:.4f}", p.loss), _fmt("lr {:.2e}", p.lr)]
             else:
                 parts.append("starting the engine…")
         elif status == "interrupted":
@@ -734,7 +735,7 @@ class TrainingPage(QWidget):
             parts.append(f"cancelled at step {s.step}: Resume continues it")
         step, score = s.best
         if step is not None:
-            parts.append(f"★ best at step {step}: mean R@1 {pct(score)}%")
+            parts.append(f"★ best at step {step}: mean R@1 {pct(score)}")
         if s.device:
             parts.append(s.device)
         self.stats.setText(" · ".join(x for x in parts if x))
@@ -746,7 +747,7 @@ class TrainingPage(QWidget):
         if choice == "val: latest":
             evals = state.val_evals()
             if evals:
-                return evals[-1].get("metrics", {}), f"{state.val_split} at step {evals[-1].get('step')}"
+                return evals[-1].metrics, f"{state.val_split} at step {evals[-1].step}"
             return {}, ""
         step, _ = state.best
         return state.best_val_metrics(), f"{state.val_split} at the best step {step}" if step is not None else ""
@@ -770,7 +771,7 @@ class TrainingPage(QWidget):
             self.eval_table.setVerticalHeaderItem(r, head)
             for c, col in enumerate(EVAL_COLUMNS):
                 v = values.get(col)
-                text = pct(v) if "@" in col else (f"{v:g}" if isinstance(v, (int, float)) else "–")
+                text = rate(v) if "@" in col else (f"{v:g}" if isinstance(v, (int, float)) else "–")
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 if direction == "mean":
@@ -814,12 +815,12 @@ class TrainingPage(QWidget):
         table.setRowCount(len(rows))
         bold = QFont(self.font())
         bold.setBold(True)
-        for r, (label, values, rate) in enumerate(rows):
+        for r, (label, values, is_rate) in enumerate(rows):
             table.setVerticalHeaderItem(r, QTableWidgetItem(label))
             numbers = [v for v in values if isinstance(v, (int, float)) and not math.isnan(v)]
-            best = max(numbers) if rate and numbers else None
+            best = max(numbers) if is_rate and numbers else None
             for c, v in enumerate(values):
-                text = pct(v) if rate else ("" if v is None else str(v))
+                text = rate(v) if is_rate else ("" if v is None else str(v))
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 if best is not None and v == best and len(numbers) > 1:

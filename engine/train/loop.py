@@ -24,6 +24,7 @@ from engine.errors import CrossfoldError
 from engine.losses import build_loss
 from engine.models import build_encoder
 from engine.train import checkpoint as ckpt
+from engine.train import events as ev
 from engine.train.config import ConfigError, TrainConfig, save_config
 from engine.train.device import autocast_for, describe, effective_precision, pick_device
 from engine.train.distributed import DistEnv, all_reduce_mean, init_distributed
@@ -85,7 +86,7 @@ def train(
     config: TrainConfig,
     workspace: Workspace,
     events_stdout: bool = False,
-    on_event: Callable[[dict[str, Any]], None] | None = None,
+    on_event: Callable[[ev.RunEvent], None] | None = None,
 ) -> RunResult:
     """Run (or resume) one training run to its end; returns how it ended."""
     config.validate()
@@ -116,7 +117,7 @@ def train(
         result = _train(config, workspace, catalog, env, device, run_dir, checkpoints, resume_path, events)
     except BaseException as exc:
         message = str(exc) if isinstance(exc, CrossfoldError) else f"{type(exc).__name__}: {exc}"
-        events.emit("failed", error=message)
+        events.emit(ev.Failed(error=message))
         if env.is_main:
             catalog.upsert_run(name, status="failed", pid=None)
         raise
@@ -191,7 +192,7 @@ def _train(
         torch.set_rng_state(state["rng"]["torch"])
         step = int(state["step"])
         best = dict(state.get("best", {}))
-        events.emit("resumed", step=step, path=str(resume_path))
+        events.emit(ev.Resumed(step=step, path=str(resume_path)))
 
     train_module: torch.nn.Module = module
     if env.distributed:
@@ -203,9 +204,9 @@ def _train(
     autocast = autocast_for(config.precision, device)
     global_batch = step_batch * env.world_size
 
-    events.emit("started", run=config.name, total=total, step=step, device=describe(device),
-                world_size=env.world_size, precision=effective_precision(config.precision, device),
-                dataset=config.dataset, loss=config.loss, model=config.model, items=len(dataset))
+    events.emit(ev.Started(run=config.name or "", total=total, step=step, device=describe(device),
+                           world_size=env.world_size, precision=effective_precision(config.precision, device),
+                           dataset=config.dataset, loss=config.loss, model=config.model, items=len(dataset)))
 
     status = "done"
     t_start, step_at_start = time.perf_counter(), step
@@ -243,12 +244,12 @@ def _train(
                 elapsed = time.perf_counter() - t_start
                 rate = (step - step_at_start) * global_batch / max(elapsed, 1e-9)
                 parts = {k: all_reduce_mean(v, env) for k, v in out.detached().items()}
-                events.emit(
-                    "progress", step=step, total=total, epoch=epoch, loss=parts.pop("loss"), parts=parts, lr=lr,
+                events.emit(ev.Progress(
+                    step=step, total=total, epoch=epoch, loss=parts.pop("loss"), parts=parts, lr=lr,
                     logit_scale=float(encoder.logit_scale.detach()), samples_per_second=rate,
                     samples_per_second_per_gpu=rate / env.world_size,
                     eta_s=(total - step) * global_batch / max(rate, 1e-9),
-                )
+                ))
                 last = step >= total
                 if (step % config.val_frequency == 0 or last) and env.is_main:
                     improved = _validate(config, catalog, encoder, preprocess, tokenizer, device, events, step,
@@ -256,18 +257,18 @@ def _train(
                     if improved:
                         state = _state(config, step, epoch, encoder, loss, optimizer, scaler, best)
                         ckpt.save_atomic(state, checkpoints / "best.pt")
-                        events.emit("best", step=step, path=str(checkpoints / "best.pt"),
-                                    score=best["best_score"])
+                        events.emit(ev.Best(step=step, path=str(checkpoints / "best.pt"),
+                                            score=best["best_score"]))
                 if (step % config.save_frequency == 0 or last or stop.requested) and env.is_main:
                     path = ckpt.save_atomic(_state(config, step, epoch, encoder, loss, optimizer, scaler, best),
                                             ckpt.step_path(checkpoints, step))
                     ckpt.prune(checkpoints, KEEP_CHECKPOINTS, {path})
-                    events.emit("checkpoint", step=step, path=str(path))
+                    events.emit(ev.Checkpoint(step=step, path=str(path)))
                 if last or stop.requested:
                     break
     if stop.requested and step < total:
         status = "cancelled"
-        events.emit("cancelled", step=step, total=total)
+        events.emit(ev.Cancelled(step=step, total=total))
         return RunResult(config.name or "", run_dir, status, step, best)
 
     metrics = dict(best)
@@ -275,9 +276,9 @@ def _train(
         test = _evaluate(config, catalog, encoder, preprocess, tokenizer, device, "test")
         if test:
             metrics["test"] = test
-            events.emit("eval", step=step, split="test", metrics=test)
+            events.emit(ev.Eval(step=step, split="test", metrics=test))
         catalog.merge_run_metrics(config.name or "", metrics)
-    events.emit("done", step=step, total=total, metrics=metrics)
+    events.emit(ev.Done(step=step, total=total, metrics=metrics))
     return RunResult(config.name or "", run_dir, status, step, metrics)
 
 
@@ -342,7 +343,7 @@ def _validate(config, catalog, encoder, preprocess, tokenizer, device, events, s
     metrics = _evaluate(config, catalog, encoder, preprocess, tokenizer, device, config.val_split)
     if not metrics:
         return False
-    events.emit("eval", step=step, split=config.val_split, metrics=metrics)
+    events.emit(ev.Eval(step=step, split=config.val_split, metrics=metrics))
     score = _selection_metric(metrics)
     catalog.merge_run_metrics(config.name or "", {"val": metrics, "val_step": step})
     if best and score <= best.get("best_score", -1.0):

@@ -142,8 +142,8 @@ def test_a_detached_training_run_is_cancelled_gracefully(qtbot, toy: Workspace) 
     job = train_job(toy, "long", steps=100_000)
     view = JobView(job)
     assert view.run(qtbot, cancel_at_first_progress=True) == ("cancelled", None)
-    assert job.ending is not None and job.ending.event is not None and job.ending.event["event"] == "cancelled"
-    assert 1 <= job.ending.event["step"] < 100_000  # the engine finished its step, checkpointed and exited
+    assert job.ending is not None and job.ending.cancelled and job.ending.event is not None
+    assert 1 <= job.ending.event.step < 100_000  # the engine finished its step, checkpointed and exited
     assert not process_alive(job.pid)
 
 

@@ -18,7 +18,8 @@ from PySide6.QtCore import Qt
 from app.detached import LAUNCHED_PIDS, process_alive
 from app.jobs import ENGINE_NICENESS, tracker
 from app.pages.training import TrainingPage
-from app.runs import RunsModel, RunState, TailPos, read_log, read_tail, training_jobs
+from app.runs import RunsModel, RunState
+from app.training_jobs import training_jobs
 from app.widgets.config_diff import ConfigDiff, config_differences
 from app.widgets.line_chart import LineChart, Marker, nice_ticks
 from engine.train.flags import config_to_flags
@@ -91,7 +92,7 @@ def status(page: TrainingPage, name: str) -> str:
 
 
 def table_text(page: TrainingPage, name: str, column: str) -> str:
-    from app.runs import COLUMNS
+    from engine.runs.columns import COLUMNS
 
     model = page.table_model
     row = model.row_of(name)
@@ -387,34 +388,6 @@ def test_runs_started_elsewhere_are_followed_by_tailing_their_events(qtbot, tmp_
     qtbot.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: page.runs.state("gone") is None, timeout=LONG)
     assert not (ws.runs / "gone").exists()
-
-
-def test_tail_reads_complete_lines_only(tmp_path: Path) -> None:
-    path = tmp_path / "events.jsonl"
-    path.write_text(_event("progress", step=1) + '{"event": "prog')
-    first = read_tail(TailPos(str(path)))
-    assert [e["step"] for e in first.events] == [1] and not first.reset
-    again = read_tail(TailPos(str(path), first.inode, first.offset, first.head))
-    assert again.events == [] and again.offset == first.offset and not again.reset
-    path.write_text(_event("progress", step=9))  # rewritten in place, as long as what was read
-    replaced = read_tail(TailPos(str(path), first.inode, first.offset, first.head))
-    assert replaced.reset and [e["step"] for e in replaced.events] == [9]
-    path.write_text("")  # truncated
-    assert read_tail(TailPos(str(path), replaced.inode, replaced.offset, replaced.head)).reset
-
-
-def test_log_tail_reads_new_lines_and_starts_near_the_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "trainer.log"
-    path.write_text("$ trainer train --name x\nwarning: slow\n\npartial")
-    first = read_log(TailPos(str(path)))
-    assert first.lines == ["$ trainer train --name x", "warning: slow"] and first.events == []
-    with path.open("a") as f:
-        f.write(" line\nrun x: done at step 4\n")
-    again = read_log(TailPos(str(path), first.inode, first.offset, first.head))
-    assert again.lines == ["partial line", "run x: done at step 4"]
-    monkeypatch.setattr("app.runs.LOG_FIRST_BYTES", 30)  # a long log is shown from near its end, at a line start
-    path.write_text("".join(f"line {i:03d}\n" for i in range(100)))
-    assert read_log(TailPos(str(path))).lines == ["line 097", "line 098", "line 099"]
 
 
 def test_how_a_detached_run_ended_comes_from_its_events_and_log(tmp_path: Path) -> None:

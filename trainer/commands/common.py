@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
+from engine.job_events import JobDone, JobEvent, JobProgress, write_job_event
 from engine.workspace import Workspace
 
 
@@ -29,9 +31,14 @@ def add_events(parser: argparse.ArgumentParser) -> None:
                         help="'-': progress and the final summary as JSON lines on stdout (for the app)")
 
 
-def emit(event: str, **fields: object) -> None:
-    import json
-    import sys
+def emit(event: JobEvent) -> None:
+    """One job event on stdout, for ``--events -`` (:mod:`engine.job_events`)."""
+    write_job_event(event)
 
-    sys.stdout.write(json.dumps({"event": event, **fields}, default=str) + "\n")
-    sys.stdout.flush()
+
+def emit_progress(stage: str, done: int, total: int | None) -> None:
+    emit(JobProgress(stage=stage, done=done, total=total))
+
+
+def emit_done(result: dict[str, Any]) -> None:
+    emit(JobDone(result=result))

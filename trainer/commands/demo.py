@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from trainer.commands.common import add_events, add_workspace, emit, open_workspace
+from engine.job_events import JobStage
+from trainer.commands.common import add_events, add_workspace, emit, emit_done, emit_progress, open_workspace
 from trainer.progress import interactive, staged_bars
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "configs"
@@ -44,13 +45,12 @@ def run(args: argparse.Namespace) -> int:
 
     def say(stage: str, message: str) -> None:
         if events:
-            emit("stage", stage=stage, message=message)
+            emit(JobStage(stage=stage, message=message))
         else:
             print(message, flush=True)
 
     with staged_bars(enabled=False if events else None) as bars:
-        progress = (lambda stage, done, total: emit("progress", stage=stage, done=done, total=total)) if events \
-            else bars
+        progress = emit_progress if events else bars
         say("data", "demo data…")
         generate_demo(ws, catalog, shapes=args.shapes, scenes=args.scenes, on_progress=progress)
         for name, config_file in DEMO_RUNS:
@@ -74,5 +74,5 @@ def run(args: argparse.Namespace) -> int:
                                                      for m, d in report.modalities.items()))
     say("done", f"demo workspace ready in {ws.root}; try: trainer search --text \"a red chair\" --target shapes")
     if events:
-        emit("done", workspace=str(ws.root))
+        emit_done({"workspace": str(ws.root)})
     return 0

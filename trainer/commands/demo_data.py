@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from trainer.commands.common import add_events, add_json, add_workspace, emit, open_workspace
+from trainer.commands.common import add_events, add_json, add_workspace, emit_done, emit_progress, open_workspace
 from trainer.output import print_json
 from trainer.progress import staged_bars
 
@@ -33,11 +33,11 @@ def run(args: argparse.Namespace) -> int:
         summary = generate_demo(
             ws, ws.catalog(), shapes=args.shapes, scenes=args.scenes, views=args.views, size=args.size,
             seed=args.seed, workers=args.workers,
-            on_progress=_json_stages if events else progress,
+            on_progress=emit_progress if events else progress,
         )
     data = dataclasses.asdict(summary)
     if events:
-        emit("done", **data)
+        emit_done(data)
         return 0
     if args.json:
         print_json({"workspace": str(ws.root), **data})
@@ -52,7 +52,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"  renders: {r.rendered} rendered, {r.cached} from cache, {len(r.failed)} failed "
               f"({summary.render_seconds:.1f} s)")
     return 0
-
-
-def _json_stages(stage: str, done: int, total: int) -> None:
-    emit("progress", stage=stage, done=done, total=total)

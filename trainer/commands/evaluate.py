@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from engine.evaluate.split import evaluate_split
     from engine.evaluate.table import format_table
-    from engine.train.events import EventWriter
+    from engine.train.events import Eval, EventWriter
     from engine.train.restore import restore_run
 
     ws = open_workspace(args)
@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
               "step": restored.step, "metrics": metrics}
     run_row = catalog.require_run(args.run)
     writer = EventWriter(ws.runs / args.run / "events.jsonl")
-    writer.emit("eval", **record)
+    writer.emit(Eval(step=restored.step, split=args.split, metrics=metrics, dataset=dataset,
+                     checkpoint=str(restored.checkpoint)))
     writer.close()
     catalog.merge_run_metrics(args.run, {f"eval_{dataset}_{args.split}": metrics} if args.dataset
                               else {args.split: metrics})

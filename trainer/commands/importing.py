@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from trainer.commands.common import add_events, add_json, add_workspace, emit, open_workspace
+from trainer.commands.common import add_events, add_json, add_workspace, emit_done, open_workspace
 from trainer.output import print_json
 from trainer.progress import bar, json_progress
 
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
             on_progress=json_progress("import") if events else progress,
         )
     if events:
-        emit("done", **report.as_dict())
+        emit_done(report.as_dict())
         return 0
     if args.json:
         print_json(report.as_dict())

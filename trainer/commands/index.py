@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from trainer.commands.common import add_events, add_json, add_workspace, emit, open_workspace
+from trainer.commands.common import add_events, add_json, add_workspace, emit_done, emit_progress, open_workspace
 from trainer.output import print_json, print_table
 from trainer.progress import staged_bars
 
@@ -34,11 +34,10 @@ def run(args: argparse.Namespace) -> int:
     params = IndexParams(**overrides) if overrides else None
     events = args.events == "-"
     with staged_bars(enabled=False if events else None) as bars:
-        progress = (lambda stage, done, total: emit("progress", stage=stage, done=done, total=total)) if events \
-            else bars
+        progress = emit_progress if events else bars
         report = index_run(ws, ws.catalog(), args.run, args.dataset, args.checkpoint, args.device, params, progress)
     if events:
-        emit("done", **report.as_dict())
+        emit_done(report.as_dict())
         return 0
     if args.json:
         print_json(report.as_dict())

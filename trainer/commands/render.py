@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from trainer.commands.common import add_events, add_json, add_workspace, emit, open_workspace
+from trainer.commands.common import add_events, add_json, add_workspace, emit_done, open_workspace
 from trainer.output import print_json
 from trainer.progress import bar, json_progress
 
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     data = {"dataset": args.dataset, "rendered": summary.rendered, "cached": summary.cached,
             "failed": [{"key": k, "reason": r} for k, r in summary.failed]}
     if events:
-        emit("done", **data)
+        emit_done(data)
         return 0
     if args.json:
         print_json(data)

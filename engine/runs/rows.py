@@ -1,0 +1,51 @@
+"""A run's catalogue row as a follower needs it: plain values, read in one look at the catalogue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.runs.process import process_alive
+
+LOG_NAME = "trainer.log"
+EVENTS_NAME = "events.jsonl"
+
+
+@dataclass
+class RowData:
+    id: int
+    name: str
+    loss: str
+    dataset: str
+    status: str  # the catalogue's: running / done / failed / cancelled
+    pid: int | None
+    alive: bool  # status is running and ``pid`` is a live trainer
+    run_dir: str
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    started_at: float | None
+    finished_at: float | None
+
+
+def row_data(run: Any, datasets: dict[int, str], runs_root: Path) -> RowData:
+    """``run``: a catalogue :class:`~engine.catalog.models.Run`; ``datasets``: dataset names by id."""
+    config = dict(run.config or {})
+    return RowData(
+        run.id, run.name, run.loss, datasets.get(run.dataset_id, config.get("dataset", "")), run.status, run.pid,
+        run.status == "running" and process_alive(run.pid), run.run_dir or str(runs_root / run.name), config,
+        dict(run.metrics or {}), _timestamp(run.started_at), _timestamp(run.finished_at),
+    )
+
+
+def log_path(run_dir: str | Path) -> Path:
+    """Where the app puts the output of a run it starts (:mod:`app.detached`)."""
+    return Path(run_dir) / LOG_NAME
+
+
+def events_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / EVENTS_NAME
+
+
+def _timestamp(value: Any) -> float | None:
+    return value.timestamp() if value is not None and hasattr(value, "timestamp") else None

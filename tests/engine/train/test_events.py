@@ -1,0 +1,95 @@
+"""The event protocol (docs/EVENTS.md): what the typed writers put on disk and what parse_event accepts."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from engine.job_events import JobDone, JobProgress, JobStage, parse_job_event, write_job_event
+from engine.train.events import (
+    KINDS,
+    Best,
+    Cancelled,
+    Checkpoint,
+    Done,
+    Eval,
+    EventWriter,
+    Failed,
+    Progress,
+    Resumed,
+    Started,
+    parse_event,
+)
+
+EVERY_KIND = [
+    Started(run="r", total=8, step=0, device="CPU", world_size=1, precision="fp32", dataset="d", loss="mxm",
+            model="m", items=16),
+    Progress(step=1, total=8, epoch=0, loss=2.5, parts={"hard": 1.5, "soft": 1.0}, lr=1e-3, logit_scale=2.6,
+             samples_per_second=40.0, samples_per_second_per_gpu=40.0, eta_s=3.5),
+    Resumed(step=4, path="/r/checkpoints/step_00000004.pt"),
+    Eval(step=4, split="val", metrics={"mean_R@1": 0.5}),
+    Best(step=4, path="/r/checkpoints/best.pt", score=0.5),
+    Checkpoint(step=4, path="/r/checkpoints/step_00000004.pt"),
+    Done(step=8, total=8, metrics={"best_step": 4, "test": {"mean_R@1": 0.4}}),
+    Failed(error="loss is nan at step 3"),
+    Cancelled(step=5, total=8),
+]
+
+#: The keys each kind had on disk before the events were typed, in the order they were written.
+KEYS = {
+    "started": ["run", "total", "step", "device", "world_size", "precision", "dataset", "loss", "model", "items"],
+    "progress": ["step", "total", "epoch", "loss", "parts", "lr", "logit_scale", "samples_per_second",
+                 "samples_per_second_per_gpu", "eta_s"],
+    "resumed": ["step", "path"],
+    "eval": ["step", "split", "metrics"],
+    "best": ["step", "path", "score"],
+    "checkpoint": ["step", "path"],
+    "done": ["step", "total", "metrics"],
+    "failed": ["error"],
+    "cancelled": ["step", "total"],
+}
+
+
+def test_every_kind_is_written_with_the_keys_it_always_had_and_reads_back(tmp_path: Path) -> None:
+    assert set(KINDS) == set(KEYS) == {e.kind for e in EVERY_KIND}
+    path = tmp_path / "events.jsonl"
+    writer = EventWriter(path)
+    written = [writer.emit(event) for event in EVERY_KIND]
+    writer.close()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for event, record in zip(EVERY_KIND, records, strict=True):
+        assert list(record) == ["event", "time", *KEYS[event.kind]]
+        assert record["event"] == event.kind and isinstance(record["time"], float)
+    assert [parse_event(r) for r in records] == written
+
+
+def test_trainer_eval_adds_its_dataset_and_checkpoint_only_when_given() -> None:
+    full = Eval(step=3, split="test", metrics={"mean_R@1": 0.5}, dataset="other", checkpoint="/c/best.pt")
+    assert list(full.to_record()) == ["event", "step", "split", "metrics", "dataset", "checkpoint"]
+    assert parse_event({**full.to_record(), "time": 1.0}).dataset == "other"
+
+
+def test_old_lines_read_with_defaults_and_bad_ones_do_not() -> None:
+    assert parse_event({"event": "done", "time": 400.0}) == Done(time=400.0)  # an old, short line
+    assert parse_event({"event": "progress", "step": 2, "new_field": [1]}) == Progress(step=2)
+    assert parse_event({"event": "progress", "step": 2, "loss": 3}).loss == 3.0  # an int is a float
+    bad = [{"event": "progress"}, {"event": "progress", "step": True}, {"event": "eval", "step": 1, "split": "val",
+           "metrics": {"a": "high"}}, {"event": "best", "step": 1}, {"event": "failed", "error": None},
+           {"event": "whatever"}, {"step": 1}, [1], "progress", None]
+    assert [parse_event(b) for b in bad] == [None] * len(bad)
+
+
+def test_job_events_keep_their_lines_and_parse_back() -> None:
+    out = io.StringIO()
+    for event in (JobProgress(stage="import", done=3, total=None), JobStage(stage="data", message="demo data…"),
+                  JobDone(result={"dataset": "d", "items_added": 2})):
+        write_job_event(event, out)
+    lines = out.getvalue().splitlines()
+    assert json.loads(lines[0]) == {"event": "progress", "stage": "import", "done": 3, "total": None}
+    assert json.loads(lines[2]) == {"event": "done", "dataset": "d", "items_added": 2}
+    parsed = [parse_job_event(json.loads(line)) for line in lines]
+    assert parsed == [JobProgress(stage="import", done=3, total=None), JobStage(stage="data", message="demo data…"),
+                      JobDone(result={"dataset": "d", "items_added": 2})]
+    assert parse_job_event({"event": "progress", "step": 1, "total": 4}) is None  # a run's progress, not a job's
+    assert parse_job_event({"event": "stage"}) is None

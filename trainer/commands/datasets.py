@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from trainer.argtypes import non_negative_int
 from trainer.commands.common import add_json, add_workspace, open_workspace
 from trainer.output import print_json, print_table
 
@@ -17,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=list_datasets)
     show = dsub.add_parser("show", help="one dataset: counts by split and modality, a few items")
     show.add_argument("name")
-    show.add_argument("--items", type=int, default=5, metavar="N", help="show the first N items (default 5)")
+    show.add_argument("--items", type=non_negative_int, default=5, metavar="N",
+                      help="show the first N items (default 5)")
     add_workspace(show)
     add_json(show)
     show.set_defaults(func=show_dataset)

@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, SignalInstance
 
 from app.thread_priority import lower_this_thread
+from engine.errors import CrossfoldError
 
 
 class TaskSignals(QObject):
@@ -26,6 +27,8 @@ class Task(QRunnable):
         lower_this_thread()
         try:
             result = self.fn()
+        except CrossfoldError as exc:  # the user's input or workspace (a damaged catalogue...): its one line
+            self._deliver(self.signals.failed, str(exc))
         except Exception as exc:  # noqa: BLE001 - reported to the GUI, never swallowed
             self._deliver(self.signals.failed, f"{exc}\n{traceback.format_exc(limit=3)}")
         else:

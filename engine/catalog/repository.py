@@ -372,7 +372,7 @@ class Catalog:
                 setattr(run, key, value)
             if fields.get("status") == "running" and run.started_at is None:
                 run.started_at = utcnow()
-            if fields.get("status") in ("done", "failed", "cancelled"):
+            if fields.get("status") in ("done", "failed", "cancelled") and fields.get("finished_at") is None:
                 run.finished_at = utcnow()
             s.flush()
             return run

@@ -349,6 +349,19 @@ class Catalog:
             q = select(Observation.id, Observation.item_id).where(Observation.id.in_(list(observation_ids)))
             return dict(s.execute(q).all())
 
+    def most_views(self, dataset_id: int) -> int:
+        """The largest number of ``view`` observations any item of the dataset has (0 when none has views)."""
+        per_item = (
+            select(func.count().label("n"))
+            .select_from(Observation)
+            .join(Item, Item.id == Observation.item_id)
+            .where(Item.dataset_id == dataset_id, Observation.modality == "view")
+            .group_by(Observation.item_id)
+            .subquery()
+        )
+        with self.session() as s:
+            return int(s.scalar(select(func.max(per_item.c.n))) or 0)
+
     def categories(self, dataset_id: int) -> list[str]:
         with self.session() as s:
             return list(

@@ -57,12 +57,13 @@ def _few(keys: list[str]) -> str:
 def unreadable_message(path: str | Path, exc: BaseException) -> str:
     """One line for a file ``torch.load(weights_only=True)`` refused. torch's own text suggests retrying with
     ``weights_only=False``, which would run the file's code: it is never passed on."""
-    if isinstance(exc, pickle.UnpicklingError) and "weights_only" in str(exc):
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) and ("Unsupported global" in text or "GLOBAL" in text):
         return (f"{path}: refused to load: it holds Python objects other than tensors "
                 "(only weights are loaded, for safety)")
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-    if "weights_only" in first:
-        first = type(exc).__name__
+    first = (text.strip().splitlines() or [type(exc).__name__])[0][:200]
+    if "weights_only" in text:  # torch's advice to load unsafely is never passed on
+        first = next((line.strip() for line in text.splitlines() if "Unsupported" in line), type(exc).__name__)
     return f"{path}: not a readable checkpoint (truncated, damaged or another format: {first})"
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, SignalInstance
 
 from app.thread_priority import lower_this_thread
+from engine.errors import CrossfoldError
 
 
 class Cancelled(Exception):  # noqa: N818 - it is not an error: the task was asked to stop
@@ -116,6 +117,8 @@ class Task(QObject):
             result = self.fn(self.context) if self._takes_context else self.fn()
         except Cancelled:
             self._end(self.cancelled)
+        except CrossfoldError as exc:  # the user's input or workspace (a damaged catalogue...): its one line
+            self._end(self.failed, str(exc))
         except Exception as exc:  # noqa: BLE001 - reported to the GUI, never swallowed
             self._end(self.failed, f"{exc}\n{traceback.format_exc(limit=3)}")
         else:

@@ -188,6 +188,11 @@ class Searcher:
         timings: dict[str, float] = {}
         t = time.perf_counter()
         ds = self.dataset_for(target, dataset)
+        if category:
+            known = self.catalog.categories(ds.id)
+            if category not in known:
+                shown = ", ".join(c for c in known[:30] if c) or "none"
+                raise SearchError(f"no category {category!r} in dataset {ds.name!r} (known: {shown})")
         item = None
         if item_key is not None:
             source = self.catalog.require_dataset(item_dataset) if item_dataset else ds

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import platformdirs
 
+from engine.errors import CrossfoldError
+
 ENV_VAR = "CROSSFOLD_WORKSPACE"
 CATALOG_FILE = "catalog.sqlite"
 
@@ -29,6 +31,10 @@ def resolve_workspace(explicit: str | os.PathLike[str] | None = None) -> Path:
     return default_workspace()
 
 
+class WorkspaceError(CrossfoldError):
+    """The workspace path cannot be a workspace (a file, or a folder that cannot be created)."""
+
+
 @dataclass(frozen=True)
 class Workspace:
     root: Path
@@ -36,8 +42,15 @@ class Workspace:
     @classmethod
     def open(cls, explicit: str | os.PathLike[str] | None = None, create: bool = True) -> Workspace:
         ws = cls(resolve_workspace(explicit))
+        if ws.root.exists() and not ws.root.is_dir():
+            raise WorkspaceError(f"{ws.root} is a file, not a workspace folder; give --workspace a folder "
+                                 "(or move the file away)")
         if create:
-            ws.root.mkdir(parents=True, exist_ok=True)
+            try:
+                ws.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise WorkspaceError(f"{ws.root}: cannot create the workspace folder "
+                                     f"({exc.strerror or exc}); give --workspace a folder you can write") from None
         return ws
 
     @property

@@ -6,14 +6,22 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from trainer.commands import COMMANDS
 from trainer.errors import user_errors
 from trainer.priority import lower_priority
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A bad argument is one line on stderr (no usage block), exit 2; sub-command parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="trainer",
         description="Crossfold, headless: datasets, rendering, training, evaluation, indexes and search.",
     )

@@ -6,4 +6,5 @@ from engine.errors import CrossfoldError
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    return (CrossfoldError, FileNotFoundError, NotADirectoryError, PermissionError)
+    return (CrossfoldError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
+            PermissionError)

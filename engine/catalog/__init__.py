@@ -1,5 +1,6 @@
 """The workspace catalogue: one SQLite file, SQLAlchemy 2.0 models, one repository object."""
 
+from engine.catalog.damage import CatalogDamaged, CatalogUnavailable
 from engine.catalog.models import (
     DATASET_KINDS,
     MODALITIES,
@@ -18,5 +19,5 @@ from engine.catalog.schema import MIGRATIONS, SCHEMA_VERSION, SchemaError
 __all__ = [
     "DATASET_KINDS", "MODALITIES", "SPLITS", "Base", "Dataset", "IndexRow", "Item", "Observation", "Run",
     "AddResult", "DatasetSummary", "ItemRecord", "Catalog", "CatalogError", "MIGRATIONS", "SCHEMA_VERSION",
-    "SchemaError",
+    "SchemaError", "CatalogDamaged", "CatalogUnavailable",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -11,11 +13,15 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.catalog.backup import backup_catalog, backup_due, is_good
+from engine.catalog.damage import DB_ERRORS, CatalogDamaged, empty_but_backed_up, translate
 from engine.catalog.models import DATASET_KINDS, Dataset, Item, Observation, Run, utcnow
 from engine.catalog.records import AddResult, DatasetSummary, ItemRecord
-from engine.catalog.schema import ensure_schema, make_engine, schema_lock
+from engine.catalog.schema import ensure_schema, make_engine, missing_tables, schema_lock
 from engine.errors import CrossfoldError
+from engine.names import check_name
 
+log = logging.getLogger(__name__)
 _CHUNK = 500  # rows per multi-row INSERT (SQLite's variable limit is 32766)
 
 
@@ -24,11 +30,33 @@ class CatalogError(CrossfoldError, LookupError):
 
 
 class Catalog:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, backups: bool = True) -> None:
+        """Open (creating or migrating) the catalogue; :class:`CatalogDamaged` when SQLite cannot read it.
+
+        With ``backups``, a copy is made before a migration and at most once a day on open."""
         self.path = Path(path)
+        if self.path.is_dir():
+            raise CatalogDamaged(self.path, "it is a directory, not a database file")
+        if empty_but_backed_up(self.path):
+            raise CatalogDamaged(self.path, "it is empty, 0 bytes")
         self.engine = make_engine(self.path)
-        with schema_lock(self.path):  # two threads or processes opening a new catalogue create it once
-            self.schema_version = ensure_schema(self.engine)
+        new = not self.path.exists()
+        try:
+            with schema_lock(self.path):  # two threads or processes opening a new catalogue create it once
+                backup = (lambda: backup_catalog(self.path)) if backups and not new else None
+                self.schema_version = ensure_schema(self.engine, before_migration=backup)
+                with self.engine.connect() as conn:
+                    missing = missing_tables(conn)
+                if missing:
+                    raise CatalogDamaged(self.path, f"table {', '.join(missing)} is missing")
+                if backups and not new:
+                    _daily_backup(self.path)
+        except DB_ERRORS as exc:
+            self.engine.dispose()
+            raise (translate(exc, self.path) or exc) from None
+        except BaseException:
+            self.engine.dispose()
+            raise
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def close(self) -> None:
@@ -36,8 +64,15 @@ class Catalog:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
-            yield session
+        """A transaction; a database error that is the file's fault comes out as :class:`CatalogDamaged`."""
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except DB_ERRORS as exc:
+            translated = translate(exc, self.path)
+            if translated is None:
+                raise
+            raise translated from None
 
     # ---- datasets -------------------------------------------------------------------------
     def dataset(self, name: str) -> Dataset | None:
@@ -72,6 +107,7 @@ class Catalog:
                 if ds.kind != kind:
                     raise CatalogError(f"dataset {name!r} exists with kind {ds.kind}, not {kind}")
                 return ds
+            check_name("dataset", name)
             ds = Dataset(name=name, kind=kind, source_format=source_format, root=str(root), meta=meta or {})
             s.add(ds)
             s.flush()
@@ -313,6 +349,19 @@ class Catalog:
             q = select(Observation.id, Observation.item_id).where(Observation.id.in_(list(observation_ids)))
             return dict(s.execute(q).all())
 
+    def most_views(self, dataset_id: int) -> int:
+        """The largest number of ``view`` observations any item of the dataset has (0 when none has views)."""
+        per_item = (
+            select(func.count().label("n"))
+            .select_from(Observation)
+            .join(Item, Item.id == Observation.item_id)
+            .where(Item.dataset_id == dataset_id, Observation.modality == "view")
+            .group_by(Observation.item_id)
+            .subquery()
+        )
+        with self.session() as s:
+            return int(s.scalar(select(func.max(per_item.c.n))) or 0)
+
     def categories(self, dataset_id: int) -> list[str]:
         with self.session() as s:
             return list(
@@ -336,7 +385,7 @@ class Catalog:
                 setattr(run, key, value)
             if fields.get("status") == "running" and run.started_at is None:
                 run.started_at = utcnow()
-            if fields.get("status") in ("done", "failed", "cancelled"):
+            if fields.get("status") in ("done", "failed", "cancelled") and fields.get("finished_at") is None:
                 run.finished_at = utcnow()
             s.flush()
             return run
@@ -406,6 +455,15 @@ class Catalog:
             created_at=ds.created_at.isoformat() if ds.created_at else "",
             meta=dict(ds.meta or {}),
         )
+
+
+def _daily_backup(path: Path) -> None:
+    """A backup when the newest is a day old and the file passes ``quick_check``; a failure only warns."""
+    try:
+        if backup_due(path) and is_good(path):
+            backup_catalog(path)
+    except (OSError, sqlite3.Error) as exc:
+        log.warning("no backup of %s: %s", path, exc)
 
 
 def _obs_row(

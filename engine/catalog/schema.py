@@ -76,8 +76,18 @@ def stored_version(conn: Connection) -> int | None:
     return conn.execute(select(SchemaVersion.version).order_by(SchemaVersion.id.desc())).scalar()
 
 
-def ensure_schema(engine: Engine, target: int | None = None) -> int:
-    """Create or migrate the schema; returns the version now stored."""
+def missing_tables(conn: Connection) -> list[str]:
+    """Tables of the schema the file lacks (a table dropped by hand or lost to damage)."""
+    present = set(conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'")).scalars())
+    return sorted(set(Base.metadata.tables) - present)
+
+
+def ensure_schema(
+    engine: Engine, target: int | None = None, before_migration: Callable[[], None] | None = None
+) -> int:
+    """Create or migrate the schema; returns the version now stored.
+
+    ``before_migration`` runs once before the first migration step (the catalogue makes a backup there)."""
     target = SCHEMA_VERSION if target is None else target
     with engine.begin() as conn:
         version = stored_version(conn)
@@ -89,6 +99,8 @@ def ensure_schema(engine: Engine, target: int | None = None) -> int:
         raise SchemaError(
             f"catalogue schema version {version} is newer than this Crossfold ({target}); upgrade Crossfold"
         )
+    if version < target and before_migration is not None:
+        before_migration()
     for step in range(version + 1, target + 1):
         migrate = MIGRATIONS.get(step)
         if migrate is None:

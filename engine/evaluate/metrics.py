@@ -26,9 +26,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from engine.errors import CrossfoldError
+
 #: Default number of score cells (rows x candidates) handled at once; the temporary int64 and bool
 #: matrices of one chunk then stay around 32 MiB each.
 DEFAULT_CHUNK_CELLS = 1 << 22
+
+
+class NonFiniteScores(CrossfoldError, ValueError):
+    """Scores with NaN: the encoder's weights (a diverged run's checkpoint) are not finite."""
 
 
 def chunk_rows(num_candidates: int, chunk_size: int | None = None) -> int:
@@ -178,7 +184,8 @@ def rank_chunk(
     if not scores.is_floating_point():
         scores = scores.float()
     if torch.isnan(scores.sum()) and torch.isnan(scores).any():  # the cheap test first
-        raise ValueError("scores contain NaN")
+        raise NonFiniteScores("scores contain NaN: the model's weights are not finite (did its training diverge? "
+                              "evaluate an earlier checkpoint)")
     relevant = relevant.to(device=scores.device, dtype=torch.bool)
     n, c = scores.shape
     if c == 0:

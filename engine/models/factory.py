@@ -38,6 +38,7 @@ from engine.models.configs import get_model_config, register_model_configs
 from engine.models.encoder import CrossfoldEncoder
 from engine.models.names import PRECISIONS
 from engine.models.pooling import POOLINGS
+from engine.models.weights_fit import check_weights_file, summarize_load_error, unreadable_message
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ def build_encoder(
     if pooling not in POOLINGS:
         raise CrossfoldError(f"unknown view pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
     kind, weights = ("none", None) if has_schema else resolve_pretrained(model_name, pretrained)
+    if kind == "file":
+        _check_weights_file(str(weights))
 
     try:
         with _quiet_root_warnings(weights is None):
@@ -116,7 +119,9 @@ def build_encoder(
                 f"could not get pretrained weights {weights!r} for {model_name} (needs the network): {e}"
             ) from e
         if kind == "file":
-            raise CrossfoldError(f"{weights}: not open_clip weights for {model_name}: {e}") from e
+            short = summarize_load_error(e, str(weights), model_name)
+            first = (str(e).splitlines() or [type(e).__name__])[0][:200]
+            raise CrossfoldError(short or f"{weights}: not open_clip weights for {model_name}: {first}") from None
         raise
 
     tokenizer = open_clip.get_tokenizer(model_name, cache_dir=cache_dir)
@@ -149,6 +154,16 @@ def load_encoder(
     if not model_name:
         raise CrossfoldError(f"{path}: no model name stored in the file; name the model")
     return build_encoder(model_name, str(path), pooling=pooling or "mean", device=device, precision=precision)
+
+
+def _check_weights_file(path: str) -> None:
+    """Read the file as :func:`read_checkpoint` does (``weights_only=True``) and check its format, so that a
+    refused or foreign file is one line before open_clip reads it."""
+    try:
+        checkpoint = read_checkpoint(path)
+    except Exception as exc:  # noqa: BLE001 - any unpickling problem is the file's
+        raise CrossfoldError(unreadable_message(path, exc)) from None
+    check_weights_file(checkpoint, path)
 
 
 def tokenize_multifold(tokenizer: Callable[..., torch.Tensor], captions: Sequence[Sequence[str]]) -> torch.Tensor:

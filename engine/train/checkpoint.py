@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from engine.errors import CrossfoldError
+from engine.models.weights_fit import unreadable_message
 
 _STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
 
@@ -44,11 +45,17 @@ def save_atomic(obj: dict[str, Any], path: Path) -> Path:
 
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: checkpoint not found") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path}: is a directory, not a checkpoint file") from None
     except Exception as exc:  # noqa: BLE001 - any unpickling problem is the file's
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(unreadable_message(path, exc)) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a Crossfold/open_clip checkpoint (no state_dict)")
+    return state
+
 
 
 def step_path(checkpoints: Path, step: int) -> Path:

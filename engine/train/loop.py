@@ -23,6 +23,8 @@ from engine.data.multifold import MultifoldBatchSampler, MultifoldDataset, colla
 from engine.errors import CrossfoldError
 from engine.losses import build_loss
 from engine.models import build_encoder
+from engine.models.weights_fit import load_fitting, state_dict_of
+from engine.names import check_name
 from engine.train import checkpoint as ckpt
 from engine.train import events as ev
 from engine.train.config import ConfigError, TrainConfig, save_config
@@ -95,9 +97,11 @@ def train(
     if device.type == "cuda" and env.distributed:
         device = torch.device("cuda", env.local_rank)
         torch.cuda.set_device(device)
+    name = check_name("run", config.name or default_run_name(config))
     catalog = workspace.catalog()
-    name = config.name or default_run_name(config)
     config.name = name
+    ds = catalog.require_dataset(config.dataset)
+    _check_views(config, catalog, ds)
     run_dir = workspace.runs / name
     checkpoints = run_dir / "checkpoints"
 
@@ -109,7 +113,6 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
     events = EventWriter(run_dir / "events.jsonl", stdout=events_stdout, enabled=env.is_main, listener=on_event)
-    ds = catalog.require_dataset(config.dataset)
     if env.is_main:
         catalog.upsert_run(name, loss=config.loss, dataset_id=ds.id, config=config.as_dict(), status="running",
                            pid=os.getpid(), run_dir=str(run_dir))
@@ -126,6 +129,16 @@ def train(
     if env.is_main:
         catalog.upsert_run(name, status=result.status, pid=None)
     return result
+
+
+def _check_views(config: TrainConfig, catalog: Catalog, ds: Any) -> None:
+    """Refuse, before anything starts, more views per item than any item of a shape dataset has."""
+    if ds.kind != "shape-text":
+        return
+    most = catalog.most_views(ds.id)
+    if most and config.views_per_item > most:
+        raise ConfigError(f"--views-per-item {config.views_per_item} is more than the {most} views the items of "
+                          f"{ds.name} have")
 
 
 def _resume_path(config: TrainConfig, checkpoints: Path) -> Path | None:
@@ -183,15 +196,19 @@ def _train(
     best: dict[str, Any] = {}
     if resume_path is not None:
         state = ckpt.load(resume_path)
-        encoder.clip.load_state_dict(state["state_dict"])
-        encoder.pool.load_state_dict(state["pool"])
-        loss.load_state_dict(state["loss"])
-        optimizer.load_state_dict(state["optimizer"])
+        load_fitting(encoder.clip, state_dict_of(state, resume_path), resume_path, config.model)
+        resumable = _resumable(state, resume_path)
+        load_fitting(encoder.pool, resumable["pool"], resume_path, f"{config.model} (view pool)")
+        load_fitting(loss, resumable["loss"], resume_path, f"loss {config.loss}")
+        try:
+            optimizer.load_state_dict(resumable["optimizer"])
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise ckpt.CheckpointError(f"{resume_path}: its optimizer state does not fit this run ({exc})") from None
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        step = int(state["step"])
-        best = dict(state.get("best", {}))
+        torch.set_rng_state(resumable["rng"]["torch"])
+        step = int(resumable["step"])
+        best = dict(state.get("best") or {})
         events.emit(ev.Resumed(step=step, path=str(resume_path)))
 
     train_module: torch.nn.Module = module
@@ -237,6 +254,7 @@ def _train(
                     scaler.update()
                 else:
                     optimizer.step()
+                _check_weights(module, step + 1, out, lr)
                 with torch.no_grad():
                     encoder.clip.logit_scale.clamp_(0, math.log(100))
                 step += 1
@@ -280,6 +298,25 @@ def _train(
         catalog.merge_run_metrics(config.name or "", metrics)
     events.emit(ev.Done(step=step, total=total, metrics=metrics))
     return RunResult(config.name or "", run_dir, status, step, metrics)
+
+
+def _resumable(state: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The parts a resume needs, checked: a weights-only file (open_clip's) cannot be resumed from."""
+    missing = [k for k in ("pool", "loss", "optimizer", "rng", "step") if k not in state]
+    if missing:
+        raise ckpt.CheckpointError(f"{path}: not a Crossfold training checkpoint (no {', '.join(missing)}); "
+                                   "use it as --pretrained to start from its weights")
+    rng = state["rng"]
+    if not isinstance(rng, dict) or not isinstance(rng.get("torch"), torch.Tensor):
+        raise ckpt.CheckpointError(f"{path}: not a Crossfold training checkpoint (no random state)")
+    try:
+        int(state["step"])
+    except (TypeError, ValueError):
+        raise ckpt.CheckpointError(f"{path}: not a Crossfold training checkpoint (step is not a number)") from None
+    for key in ("pool", "loss", "optimizer"):
+        if not isinstance(state[key], dict):
+            raise ckpt.CheckpointError(f"{path}: not a Crossfold training checkpoint ({key} is not a state)")
+    return state
 
 
 def _build_objective(config: TrainConfig, encoder: torch.nn.Module, shapes: bool):  # noqa: ANN202
@@ -328,8 +365,21 @@ def _check_finite(out: Any, step: int) -> None:
         if not bool(torch.isfinite(value.detach()).all()):
             bad = [k for k, v in out.parts.items() if not bool(torch.isfinite(v.detach()).all())]
             part = bad[0] if bad else name
-            raise TrainingDiverged(f"loss is {float(value.detach())} at step {step} (part {part!r}); "
+            shown = float(out.parts[part].detach().float().mean()) if part in out.parts else float(value.detach())
+            raise TrainingDiverged(f"training diverged at step {step}: loss part {part!r} is {shown}; "
                                    "lower --lr or check the data")
+
+
+def _check_weights(module: torch.nn.Module, step: int, out: Any, lr: float) -> None:
+    """After an update: weights made non-finite by it (a huge --lr) stop the run naming step and loss parts."""
+    with torch.no_grad():
+        params = [p for p in module.parameters() if p.requires_grad]
+        if not params or bool(torch.stack([p.detach().float().abs().amax() for p in params]).isfinite().all()):
+            return
+    values = {"loss": out.total, **out.parts}
+    parts = ", ".join(f"{k} {float(v.detach().float().mean()):.4g}" for k, v in values.items())
+    raise TrainingDiverged(f"training diverged at step {step}: the update made the weights non-finite (loss parts "
+                           f"before it: {parts}; lr {lr:g}); lower --lr or check the data")
 
 
 def _evaluate(config, catalog, encoder, preprocess, tokenizer, device, split):  # noqa: ANN001, ANN202

@@ -10,6 +10,7 @@ import torch
 
 from engine.catalog import Catalog
 from engine.models import build_encoder
+from engine.models.weights_fit import load_fitting, state_dict_of
 from engine.train import checkpoint as ckpt
 from engine.train.config import TrainConfig
 from engine.train.device import pick_device
@@ -48,10 +49,19 @@ def restore_run(catalog: Catalog, name: str, which: str = "best", device: str = 
     run = catalog.require_run(name)
     path = run_checkpoint(Path(run.run_dir), which)
     state = ckpt.load(path)
-    config = TrainConfig(**{**run.config, **{k: v for k, v in state.get("config", {}).items() if k == "model"}})
+    saved = state.get("config") if isinstance(state.get("config"), dict) else {}
+    config = TrainConfig(**{**run.config, **{k: v for k, v in saved.items() if k == "model"}})
     dev = pick_device(device)
     encoder, _, preprocess, tokenizer = build_encoder(config.model, pooling=config.pooling, device=str(dev))
-    encoder.clip.load_state_dict(state["state_dict"])
-    encoder.pool.load_state_dict(state["pool"])
+    load_fitting(encoder.clip, state_dict_of(state, path), path, config.model)
+    load_fitting(encoder.pool, state_dict_of(state, path, "pool"), path, f"{config.model} (view pool)")
     encoder.to(dev).eval()
-    return RestoredRun(name, config, path, ckpt.sha256(path), int(state["step"]), encoder, preprocess, tokenizer, dev)
+    return RestoredRun(name, config, path, ckpt.sha256(path), _step(state, path), encoder, preprocess, tokenizer,
+                       dev)
+
+
+def _step(state: dict[str, Any], path: Path) -> int:
+    try:
+        return int(state["step"])
+    except (KeyError, TypeError, ValueError):
+        raise ckpt.CheckpointError(f"{path}: not a Crossfold training checkpoint (no step)") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,24 +11,30 @@ from pathlib import Path
 class FaultCase:
     """A `trainer` command on a hostile input, and what it must (not) do.
 
-    ``argv``: the `trainer` arguments, without ``--workspace`` (the runner adds its own).
+    ``argv``: the `trainer` arguments; the importer corpus leaves ``--workspace`` out (its runner adds one), the
+    state corpus names its own workspace (each case damages its own copy).
     ``expect_exit``: 0 (bad records reported and skipped) or 2 (one-line error, nothing imported).
-    ``good_records``: how many items the dataset must hold afterwards (0 when it must not exist or
-    be empty); ``good_captions``: how many caption observations, when that is checked too.
-    ``forbidden``: files whose content must never be imported: no caption may equal a line of one,
-    and no image/view/mesh path may resolve to one (or into one, for a folder).
-    ``before``: `trainer` commands run first on the same workspace, each expected to exit 0 (an
-    earlier import into the same dataset, for duplicates across imports).
+    ``good_records``: how many items the dataset must hold afterwards (0 when it must not exist or be empty), when
+    that is checked; ``good_captions``: how many caption observations, when that is checked too.
+    ``forbidden``: files whose content must never be imported: no caption may equal a line of one, and no
+    image/view/mesh path may resolve to one (or into one, for a folder).
+    ``forbidden_output``: text that must not appear in what the command prints (``Traceback``, a hint to load
+    with ``weights_only=False``...).
+    ``before``: `trainer` commands run first on the same workspace, each expected to exit 0 (an earlier import
+    into the same dataset, for duplicates across imports).
+    ``setup``: called with the case's workspace before the command runs (to damage it).
     """
 
     name: str
     category: str
-    argv: tuple[str, ...]
+    argv: Sequence[str]
     expect_exit: int
-    good_records: int
+    good_records: int | None = None
     forbidden: tuple[Path, ...] = ()
     good_captions: int | None = None
     before: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+    setup: Callable[[Path], None] | None = None
+    forbidden_output: tuple[str, ...] = ()
 
     @property
     def dataset(self) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from engine.catalog.run_status import effective_status
+from trainer.argtypes import non_negative_int
 from trainer.commands.common import add_json, add_workspace, open_workspace
 from trainer.output import print_json, print_table
 
@@ -17,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=list_datasets)
     show = dsub.add_parser("show", help="one dataset: counts by split and modality, a few items")
     show.add_argument("name")
-    show.add_argument("--items", type=int, default=5, metavar="N", help="show the first N items (default 5)")
+    show.add_argument("--items", type=non_negative_int, default=5, metavar="N",
+                      help="show the first N items (default 5)")
     add_workspace(show)
     add_json(show)
     show.set_defaults(func=show_dataset)
@@ -61,8 +64,11 @@ def show_dataset(args: argparse.Namespace) -> int:
             "views": [o.path for o in obs if o.modality == "view"],
             "meta": item.meta,
         })
+    runs = [{"name": r.name, "status": effective_status(r), "loss": r.loss} for r in catalog.runs()
+            if r.dataset_id == ds.id]
     if args.json:
-        print_json({**summary.as_dict(), "categories_list": catalog.categories(ds.id), "sample": shown})
+        print_json({**summary.as_dict(), "categories_list": catalog.categories(ds.id), "sample": shown,
+                    "runs": runs})
         return 0
     print(f"{summary.name}  ({summary.kind}, from {summary.source_format})")
     print(f"  root:         {summary.root}")
@@ -70,6 +76,9 @@ def show_dataset(args: argparse.Namespace) -> int:
     print(f"  observations: {summary.observations}  "
           + "  ".join(f"{k}={v}" for k, v in sorted(summary.by_modality.items())))
     print(f"  categories:   {', '.join(catalog.categories(ds.id)[:20])}")
+    if runs:
+        listed = ", ".join(f"{r['name']} ({r['status']})" for r in runs)
+        print(f"  runs:         {listed}")
     for item in shown:
         print(f"\n  [{item['split']}] {item['key']}  ({item['category']})")
         for caption in item["captions"][:5]:

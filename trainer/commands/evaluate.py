@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.catalog.run_status import effective_status
     from engine.evaluate.split import evaluate_split
     from engine.evaluate.table import format_table
     from engine.train.events import Eval, EventWriter
@@ -42,8 +43,9 @@ def run(args: argparse.Namespace) -> int:
     catalog.merge_run_metrics(args.run, {f"eval_{dataset}_{args.split}": metrics} if args.dataset
                               else {args.split: metrics})
     if args.json:
-        print_json({"run": run_row.name, **record})
+        print_json({"run": run_row.name, "status": effective_status(run_row), **record})
         return 0
-    print(f"{args.run} on {dataset}/{args.split} (step {restored.step}, {restored.checkpoint.name})")
+    print(f"{args.run} ({effective_status(run_row)}) on {dataset}/{args.split} "
+          f"(step {restored.step}, {restored.checkpoint.name})")
     print(format_table(metrics))
     return 0

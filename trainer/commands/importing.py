@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from trainer.argtypes import name
 from trainer.commands.common import add_events, add_json, add_workspace, emit_done, open_workspace
 from trainer.output import print_json
 from trainer.progress import bar, json_progress
@@ -17,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="import a dataset in a real format into the catalogue")
     p.add_argument("format", choices=FORMATS, metavar="FORMAT", help=" | ".join(FORMATS))
     p.add_argument("path", type=Path, help="the captions file (or the folder, for `folder`)")
-    p.add_argument("--name", required=True, help="dataset name in the catalogue")
+    p.add_argument("--name", type=name("dataset"), required=True, help="dataset name in the catalogue")
     p.add_argument("--images-root", type=Path, default=None, metavar="DIR", help="where image paths resolve")
     p.add_argument("--meshes-root", type=Path, default=None, metavar="DIR",
                    help="ShapeNet-style mesh folder, flat <modelId>.obj files, or <modelId>/*.png views")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from trainer.argtypes import positive_int
 from trainer.commands.common import add_events, add_json, add_workspace, emit_done, emit_progress, open_workspace
 from trainer.output import print_json, print_table
 from trainer.progress import staged_bars
@@ -14,9 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", required=True)
     p.add_argument("--dataset", default=None, help="dataset to index (default: the run's)")
     p.add_argument("--checkpoint", default="best", help="best (default), latest, or a checkpoint path")
-    p.add_argument("--M", type=int, default=None, dest="m", help="hnswlib M (graph degree)")
-    p.add_argument("--ef-construction", type=int, default=None)
-    p.add_argument("--ef", type=int, default=None, help="query effort stored with the index")
+    p.add_argument("--M", type=positive_int, default=None, dest="m", help="hnswlib M (graph degree)")
+    p.add_argument("--ef-construction", type=positive_int, default=None)
+    p.add_argument("--ef", type=positive_int, default=None, help="query effort stored with the index")
     p.add_argument("--device", default="auto")
     add_workspace(p)
     add_json(p)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from trainer.argtypes import finite_float, positive_int
 from trainer.commands.common import add_events, add_json, add_workspace, emit_done, open_workspace
 from trainer.output import print_json
 from trainer.progress import bar, json_progress
@@ -12,10 +13,10 @@ from trainer.progress import bar, json_progress
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("render", help="render a shape dataset's meshes to views (cached)")
     p.add_argument("dataset")
-    p.add_argument("--views", type=int, default=8, help="views per shape (default 8)")
-    p.add_argument("--size", type=int, default=224, help="view size in pixels (default 224)")
-    p.add_argument("--elevation", type=float, default=25.0, help="camera elevation in degrees (default 25)")
-    p.add_argument("--workers", type=int, default=None, help="render processes (default: all cores)")
+    p.add_argument("--views", type=positive_int, default=8, help="views per shape (default 8)")
+    p.add_argument("--size", type=positive_int, default=224, help="view size in pixels (default 224)")
+    p.add_argument("--elevation", type=finite_float, default=25.0, help="camera elevation in degrees (default 25)")
+    p.add_argument("--workers", type=positive_int, default=None, help="render processes (default: all cores)")
     add_workspace(p)
     add_json(p)
     add_events(p)

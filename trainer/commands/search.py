@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
+from trainer.argtypes import nonblank_text, positive_int
 from trainer.commands.common import add_json, add_workspace, open_workspace
 from trainer.output import print_json
 
@@ -12,15 +13,16 @@ from trainer.output import print_json
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="search shapes, images or captions")
     p.add_argument("--run", default=None, help="run whose model and indexes answer (default: newest indexed)")
-    p.add_argument("--text", default=None, help="a text query")
-    p.add_argument("--image", default=None, help="an image file as the query")
-    p.add_argument("--item", default=None, metavar="KEY", help="an item of the catalogue as the query")
+    p.add_argument("--text", type=nonblank_text, default=None, help="a text query")
+    p.add_argument("--image", type=nonblank_text, default=None, help="an image file as the query")
+    p.add_argument("--item", type=nonblank_text, default=None, metavar="KEY",
+                   help="an item of the catalogue as the query")
     p.add_argument("--item-dataset", default=None, help="dataset of --item (default: the target dataset)")
     p.add_argument("--target", choices=("shapes", "images", "captions"), default="shapes")
     p.add_argument("--dataset", default=None, help="dataset to search (default: the run's, if of that kind)")
-    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--k", type=positive_int, default=10)
     p.add_argument("--split", choices=("train", "val", "test"), default=None)
-    p.add_argument("--category", default=None)
+    p.add_argument("--category", type=nonblank_text, default=None)
     p.add_argument("--device", default="cpu")
     add_workspace(p)
     add_json(p)

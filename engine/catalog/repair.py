@@ -1,0 +1,140 @@
+"""``trainer doctor --repair``: put a damaged catalogue aside, restore the newest good backup (or start an
+empty catalogue), then rebuild what the workspace still records.
+
+Runs come back from ``runs/*/config.yaml`` + ``events.jsonl``; indexes are rebuildable with ``trainer index``
+(the report says which); datasets come back only from a backup, and the report says how to re-import the
+lost ones (the import logs in ``logs/`` name their source). Renders are a cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from engine.catalog.backup import backups
+from engine.catalog.doctor import DoctorReport, catalog_problem, check_contents, file_problem
+from engine.catalog.run_status import INTERRUPTED, effective_status
+from engine.catalog.runs_on_disk import read_run, run_dirs
+from engine.workspace import Workspace
+
+DEMO_DATASETS = ("shapes-demo", "scenes-demo")
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def repair(workspace: Workspace) -> DoctorReport:
+    path = workspace.catalog_path
+    report = DoctorReport(str(workspace.root), str(path))
+    problem = catalog_problem(path)
+    if problem is not None:
+        report.catalog_problem = None
+        aside = move_aside(path)
+        report.add(path, f"damaged ({problem})", f"moved aside to {aside}", "fixed")
+        restored = restore_newest_good_backup(path, report)
+        if restored is None:
+            report.add(path, "no good backup", "started an empty catalogue", "fixed")
+    catalog = workspace.catalog()
+    try:
+        rebuild_runs(workspace, catalog, report)
+        report_lost_datasets(workspace, catalog, report)
+        check_contents(workspace, catalog, report)
+    finally:
+        catalog.close()
+    report.backups = [str(p) for p in backups(path)]
+    return report
+
+
+def move_aside(path: Path) -> Path:
+    """Rename the catalogue (and its -wal/-shm, which belong to it) to ``<name>.damaged-<UTC time>``."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    n = 1
+    while aside.exists():
+        aside, n = path.with_name(f"{path.name}.damaged-{stamp}-{n}"), n + 1
+    os.replace(path, aside)
+    for suffix in _SIDE_FILES:
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.replace(side, aside.with_name(aside.name + suffix))
+    return aside
+
+
+def restore_newest_good_backup(path: Path, report: DoctorReport) -> Path | None:
+    """Copy the newest backup that passes the checks into place (temp file + rename); None if none does."""
+    for backup in backups(path):
+        problem = file_problem(backup)
+        if problem is not None:
+            report.add(backup, f"backup unusable ({problem})", "skipped", "warning")
+            continue
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".restore", dir=path.parent)
+        os.close(fd)
+        try:
+            shutil.copyfile(backup, tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        report.add(path, f"restored from {backup}", "what changed since that backup is rebuilt below", "fixed")
+        return backup
+    return None
+
+
+def rebuild_runs(workspace: Workspace, catalog: Any, report: DoctorReport) -> None:
+    """Runs missing from the catalogue, or whose recorded state their events contradict, re-read from disk."""
+    rows = {r.name: r for r in catalog.runs()}
+    datasets = {d.name: d.id for d in catalog.datasets()}
+    for name, run_dir in run_dirs(workspace).items():
+        disk = read_run(run_dir)
+        row = rows.get(name)
+        dataset_id = datasets.get(str(disk.config.get("dataset", "")))
+        if row is None:
+            catalog.upsert_run(name, loss=str(disk.config.get("loss", "")), dataset_id=dataset_id,
+                               config=disk.config, status=disk.status, pid=None, run_dir=str(run_dir),
+                               started_at=disk.started_at, finished_at=disk.finished_at, metrics=disk.metrics)
+            report.add(f"run {name}", "was not in the catalogue", f"re-read from {run_dir} ({disk.status})", "fixed")
+            continue
+        stale = row.status == "running" and effective_status(row) == INTERRUPTED
+        ended = disk.status != INTERRUPTED and row.status != disk.status  # e.g. a backup from before it ended
+        if stale or ended:
+            catalog.upsert_run(name, status=disk.status, pid=None, finished_at=disk.finished_at)
+            report.add(f"run {name}", f"recorded as {row.status}", f"now {disk.status}, as its events say", "fixed")
+
+
+def report_lost_datasets(workspace: Workspace, catalog: Any, report: DoctorReport) -> None:
+    """Datasets that runs or import logs name but the catalogue lacks: how to get each back."""
+    present = {d.name for d in catalog.datasets()}
+    imports = _imports(workspace.logs)
+    wanted = set(imports)
+    wanted.update(str(r.config.get("dataset")) for r in catalog.runs() if (r.config or {}).get("dataset"))
+    for name in sorted(wanted - present):
+        if name in imports:
+            fmt, source = imports[name]
+            how = f"re-import it: trainer import {fmt} {source} --name {name} (with --images-root/--meshes-root " \
+                  "as the first time)"
+        elif name in DEMO_DATASETS:
+            how = "regenerate it: trainer demo-data"
+        else:
+            how = "re-import it with 'trainer import' (no import log names its source)"
+        report.add(f"dataset {name}", "is lost (not in the catalogue or its backup)", how)
+
+
+def _imports(logs: Path) -> dict[str, tuple[str, str]]:
+    """dataset -> (format, source) from the newest import log of each (``logs/import-*.jsonl``)."""
+    found: dict[str, tuple[str, str]] = {}
+    if not logs.is_dir():
+        return found
+    for log in sorted(logs.glob("import-*.jsonl")):
+        try:
+            with log.open(encoding="utf-8", errors="replace") as f:
+                head = json.loads(f.readline() or "{}")
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(head, dict) and head.get("dataset") and head.get("format"):
+            found[str(head["dataset"])] = (str(head["format"]), str(head.get("source", "SOURCE")))
+    return found

@@ -1,0 +1,96 @@
+"""Loading weights into a model with one-line errors: a file that is no checkpoint, or whose keys do not fit."""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.errors import CrossfoldError
+
+_SHOWN = 3
+
+
+class CheckpointMismatch(CrossfoldError):
+    """A checkpoint that is not Crossfold's/open_clip's, or whose weights do not fit the model."""
+
+
+def state_dict_of(checkpoint: Any, path: str | Path, key: str = "state_dict") -> dict[str, torch.Tensor]:
+    """``checkpoint[key]`` when it is a dict of weights; :class:`CheckpointMismatch` naming the file otherwise."""
+    state = checkpoint.get(key) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise CheckpointMismatch(f"{path}: not a Crossfold/open_clip checkpoint (no {key})")
+    return state
+
+
+def load_fitting(module: torch.nn.Module, state: dict[str, Any], path: str | Path, model: str) -> None:
+    """``module.load_state_dict(state)``, refused as one line when keys are missing, unexpected or mis-shaped."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and hasattr(state[k], "shape") and tuple(state[k].shape)
+              != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys, e.g. {_few(missing)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected, e.g. {_few(unexpected)}")
+        if shapes:
+            k = shapes[0]
+            parts.append(f"{len(shapes)} of another shape, e.g. {k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}")
+        raise CheckpointMismatch(f"{path}: its weights do not fit model {model} ({'; '.join(parts)})")
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointMismatch(f"{path}: its weights do not fit model {model} ({first})") from None
+
+
+def _few(keys: list[str]) -> str:
+    return ", ".join(keys[:_SHOWN]) + (", ..." if len(keys) > _SHOWN else "")
+
+
+def unreadable_message(path: str | Path, exc: BaseException) -> str:
+    """One line for a file ``torch.load(weights_only=True)`` refused. torch's own text suggests retrying with
+    ``weights_only=False``, which would run the file's code: it is never passed on."""
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) and ("Unsupported global" in text or "GLOBAL" in text):
+        return (f"{path}: refused to load: it holds Python objects other than tensors "
+                "(only weights are loaded, for safety)")
+    first = (text.strip().splitlines() or [type(exc).__name__])[0][:200]
+    if "weights_only" in text:  # torch's advice to load unsafely is never passed on
+        first = next((line.strip() for line in text.splitlines() if "Unsupported" in line), type(exc).__name__)
+    return f"{path}: not a readable checkpoint (truncated, damaged or another format: {first})"
+
+
+def check_weights_file(checkpoint: Any, path: str | Path) -> None:
+    """A loaded file is open_clip's format: ``{"state_dict": {...}}`` or a bare dict of tensors."""
+    if isinstance(checkpoint, dict) and "state_dict" in checkpoint:
+        state_dict_of(checkpoint, path)
+        return
+    if not isinstance(checkpoint, dict) or not checkpoint or not all(
+            isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        raise CheckpointMismatch(f"{path}: not a Crossfold/open_clip checkpoint (no state_dict)")
+
+
+_KEYS = re.compile(r'(Missing|Unexpected) key\(s\) in state_dict: (.*?)\.\s*$', re.M)
+
+
+def summarize_load_error(exc: BaseException, path: str | Path, model: str) -> str | None:
+    """torch's ``load_state_dict`` key dump (kilobytes) as one line, or None when it is not one."""
+    text = str(exc)
+    if "Error(s) in loading state_dict" not in text:
+        return None
+    parts = []
+    for kind, keys in _KEYS.findall(text):
+        names = re.findall(r'"([^"]+)"', keys)
+        label = "missing keys" if kind == "Missing" else "unexpected"
+        parts.append(f"{len(names)} {label}, e.g. {_few(names)}")
+    sizes = re.findall(r"size mismatch for (\S+):", text)
+    if sizes:
+        parts.append(f"{len(sizes)} of another shape, e.g. {_few(sizes)}")
+    return f"{path}: its weights do not fit model {model} ({'; '.join(parts) or 'keys differ'})"

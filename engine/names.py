@@ -1,0 +1,43 @@
+"""The one check for names that become file or folder names (datasets, runs, indexes, exports)."""
+
+from __future__ import annotations
+
+import re
+
+from engine.errors import CrossfoldError
+
+MAX_NAME_LENGTH = 100
+_ALLOWED = re.compile(r"[A-Za-z0-9._-]+")
+
+
+class InvalidName(CrossfoldError, ValueError):
+    """A name that would not stay one plain file or folder name inside the workspace."""
+
+
+def name_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a name, or None when it can."""
+    if not value:
+        return "it is empty"
+    if "\x00" in value:
+        return "it contains a NUL character"
+    if "/" in value or "\\" in value:
+        return "it contains a path separator"
+    if value in (".", "..") or ".." in value:
+        return "it contains '..'"
+    if value.startswith("."):
+        return "it starts with a dot"
+    if len(value) > MAX_NAME_LENGTH:
+        return f"it is {len(value)} characters long (at most {MAX_NAME_LENGTH})"
+    if not _ALLOWED.fullmatch(value):
+        bad = sorted({c for c in value if not _ALLOWED.fullmatch(c)})
+        shown = " ".join(repr(c) for c in bad[:5])
+        return f"it contains {shown} (use letters, digits, '.', '_' and '-')"
+    return None
+
+
+def check_name(kind: str, value: str) -> str:
+    """``value`` unchanged when it is a safe name; :class:`InvalidName` naming ``kind`` otherwise."""
+    problem = name_problem(value)
+    if problem is not None:
+        raise InvalidName(f"{kind} name {value!r} is not allowed: {problem}")
+    return value

@@ -3,7 +3,7 @@
 :class:`DetachedJob` starts ``python -m app.logged_exec LOG -- python -m trainer ARGS`` with
 ``QProcess.startDetached`` (its own session, not a child of the app, so quitting or crashing the app does not
 stop it; the exec keeps the pid), the output appended to ``LOG`` (``<workspace>/runs/<name>/trainer.log``).
-It then follows the pid (:func:`engine.runs.process.process_alive`): every :data:`POLL_MS` a worker looks whether
+It then follows the pid (:func:`engine.catalog.run_status.process_alive`): every :data:`POLL_MS` a worker looks whether
 the process is still there; when it is gone the worker works out how it ended from its events and log
 (:func:`engine.runs.ending.run_ending`: an exit code is not to be had from a process that is not a child).
 Starting, probing and reading all happen on the job's worker pool, never on the GUI thread.
@@ -31,8 +31,8 @@ from PySide6.QtCore import QObject, QProcess, QThreadPool, QTimer, Signal
 
 from app.jobs import REPO_ROOT, engine_environment, tracker, trainer_program
 from app.tasks import Task, submit
+from engine.catalog.run_status import process_alive
 from engine.runs.ending import Ending, latest_progress, run_ending
-from engine.runs.process import process_alive
 
 __all__ = ["LAUNCHED_PIDS", "DetachedJob", "Ending", "probe", "process_alive", "run_ending", "start_detached"]
 

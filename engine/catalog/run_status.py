@@ -29,7 +29,15 @@ def effective_status(run: Any) -> str:
     return "running" if process_is_run(int(pid), run.started_at) else INTERRUPTED
 
 
+def process_alive(pid: int | None) -> bool:
+    """True when ``pid`` is a live (not zombie) trainer process (its command line names ``trainer``/``torchrun``)."""
+    return bool(pid) and int(pid) > 0 and process_is_run(int(pid), None)  # type: ignore[arg-type]
+
+
 def process_is_run(pid: int, started_at: datetime | None) -> bool:
+    """Whether ``pid`` is the process of a run recorded as started at ``started_at`` (see the module's rule)."""
+    if pid <= 0:
+        return False
     if pid == os.getpid():
         return True
     proc = Path("/proc") / str(pid)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.runs.process import process_alive
+from engine.catalog.run_status import effective_status
 
 LOG_NAME = "trainer.log"
 EVENTS_NAME = "events.jsonl"
@@ -33,7 +33,7 @@ def row_data(run: Any, datasets: dict[int, str], runs_root: Path) -> RowData:
     config = dict(run.config or {})
     return RowData(
         run.id, run.name, run.loss, datasets.get(run.dataset_id, config.get("dataset", "")), run.status, run.pid,
-        run.status == "running" and process_alive(run.pid), run.run_dir or str(runs_root / run.name), config,
+        effective_status(run) == "running", run.run_dir or str(runs_root / run.name), config,
         dict(run.metrics or {}), _timestamp(run.started_at), _timestamp(run.finished_at),
     )
 

@@ -20,6 +20,7 @@ import yaml
 
 from engine.errors import CrossfoldError
 from engine.models.names import DEFAULT_MODEL, PRECISIONS
+from engine.names import check_name
 
 LOSS_NAMES = ("clip", "mxm", "gcl", "sspc")
 POOLING_NAMES = ("mean", "attention")
@@ -130,6 +131,8 @@ class TrainConfig:
             raise ConfigError("--grad-clip-norm must be 0 or more (0 or 'none': no clipping)")
         if self.device not in DEVICE_NAMES and not self.device.startswith("cuda:"):
             raise ConfigError(f"--device must be auto, cpu or cuda, not {self.device!r}")
+        if self.name is not None:
+            check_name("run", self.name)
         if not isinstance(self.loss_options, dict):
             raise ConfigError("--loss-options must be a JSON object, e.g. '{\"soft_weight\": 0.5}'")
         return self

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from engine.catalog.run_status import process_alive
 from engine.runs.book import RunBook, load_runs
 from engine.runs.columns import COLUMNS, cell
-from engine.runs.process import process_alive
 from engine.runs.scan import scan_runs
 from engine.runs.state import RunState
 from engine.train.events import Progress
@@ -18,7 +18,8 @@ def test_load_runs_reduces_every_run_and_tells_live_from_gone_processes(runs: Ru
     status = {n: s.display_status for n, s in states.items()}
     assert status == {"finished": "done", "training": "running", "broken": "failed", "orphan": "interrupted",
                       "recycled": "interrupted"}  # a live pid that is not a trainer is not the run's process
-    assert process_alive(runs.trainer.pid) and not process_alive(runs.stranger.pid)
+    assert states["training"].alive and not states["recycled"].alive
+    assert not process_alive(runs.stranger.pid)  # `sleep` is no trainer
     done = states["finished"]
     assert (done.step, done.total, done.best, done.dataset) == (4, 4, (4, 0.5), "toy")
     assert [cell(done, c) for c in COLUMNS[:-1]] == ["finished", "clip", "toy", "done", "4/4", "★ 50.0% @4",

@@ -3,6 +3,7 @@
 from engine.catalog.models import (
     DATASET_KINDS,
     MODALITIES,
+    RUN_KINDS,
     SPLITS,
     Base,
     Dataset,
@@ -16,7 +17,7 @@ from engine.catalog.repository import Catalog, CatalogError
 from engine.catalog.schema import MIGRATIONS, SCHEMA_VERSION, SchemaError
 
 __all__ = [
-    "DATASET_KINDS", "MODALITIES", "SPLITS", "Base", "Dataset", "IndexRow", "Item", "Observation", "Run",
+    "DATASET_KINDS", "MODALITIES", "RUN_KINDS", "SPLITS", "Base", "Dataset", "IndexRow", "Item", "Observation", "Run",
     "AddResult", "DatasetSummary", "ItemRecord", "Catalog", "CatalogError", "MIGRATIONS", "SCHEMA_VERSION",
     "SchemaError",
 ]

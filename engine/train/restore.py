@@ -50,7 +50,9 @@ def restore_run(catalog: Catalog, name: str, which: str = "best", device: str = 
     state = ckpt.load(path)
     config = TrainConfig(**{**run.config, **{k: v for k, v in state.get("config", {}).items() if k == "model"}})
     dev = pick_device(device)
-    encoder, _, preprocess, tokenizer = build_encoder(config.model, pooling=config.pooling, device=str(dev))
+    # the preprocessing the weights were trained with (a pretrained tag's mean and std, ...), kept in the checkpoint
+    encoder, _, preprocess, tokenizer = build_encoder(config.model, pooling=config.pooling, device=str(dev),
+                                                      preprocess_cfg=state.get("preprocess_cfg"))
     encoder.clip.load_state_dict(state["state_dict"])
     encoder.pool.load_state_dict(state["pool"])
     encoder.to(dev).eval()

@@ -219,7 +219,9 @@ def read_weights(path: str | os.PathLike[str]) -> Any:
         raise PretrainedError(f"{p}: weights file not found") from None
     except IsADirectoryError:
         raise PretrainedError(f"{p}: is a folder, not a weights file") from None
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        if "unsupported global" not in str(exc).lower():  # not a refused class: bytes that are no pickle at all
+            raise PretrainedError(f"{p}: not a PyTorch weights file (unreadable pickle)") from None
         raise PretrainedError(f"{p}: refused: it holds Python objects besides tensors, which are not loaded; save "
                               "the model's state_dict (torch.save(model.state_dict(), path)) or a .safetensors "
                               "file instead") from None

@@ -93,17 +93,10 @@ def test_zero_shot_run_of_exported_weights_searches_and_evaluates_like_their_run
 def test_existing_index_by_run_still_works_and_bad_usage_is_one_line(toy_copy: Workspace) -> None:
     done = trainer("index", "--run", TOY_RUN, "--device", "cpu", "--json", ws=toy_copy.root)
     assert {d["action"] for d in _json(done)["modalities"].values()} == {"up-to-date"}
-    clash = trainer("index", "--model", "cf-vit-tiny-64", "--pretrained", "/nowhere/F.pt", "--dataset", "toy-shapes",
-                    "--name", TOY_RUN, ws=toy_copy.root)
-    assert clash.returncode == 2
-    assert clash.stderr.count("\n") == 1 and "already exists" in clash.stderr
     missing = trainer("index", "--model", "cf-vit-tiny-64", "--pretrained", "/nowhere/F.pt", "--dataset",
                       "toy-shapes", "--name", "zs-missing", ws=toy_copy.root)
     assert missing.returncode == 2
     assert missing.stderr.strip() == "trainer: error: /nowhere/F.pt: weights file not found"
-    bad_name = trainer("index", "--model", "cf-vit-tiny-64", "--pretrained", "x.pt", "--dataset", "toy-shapes",
-                       "--name", "../escape", ws=toy_copy.root)
-    assert bad_name.returncode == 2 and "run name '../escape'" in bad_name.stderr
 
 
 def test_uncached_tag_without_network_is_one_line_naming_tag_and_cache(tmp_path: Path) -> None:
@@ -166,7 +159,8 @@ def test_lock_text_fine_tuning_keeps_the_text_tower_and_gives_it_no_optimizer_st
     assert "token_embedding.weight" in text and "text_projection" in text
     for key, value in text.items():
         torch.testing.assert_close(state["state_dict"][key], value, rtol=0, atol=0, msg=key)
-    assert not torch.equal(state["state_dict"]["visual.attnpool.c_proj.weight"], before["visual.attnpool.c_proj.weight"])
+    head = "visual.attnpool.c_proj.weight"
+    assert not torch.equal(state["state_dict"][head], before[head])  # the image tower did train
 
     # the optimizer holds exactly the trainable parameters (not the text tower's), and state only for them
     trainable = [p for k, p in start.named_parameters() if k not in text]

@@ -20,6 +20,13 @@ text->(shape+text) R@1 (shape = views mean-pooled per item; RR@k = R@k: a query 
 truth is in the top k). Scenes: text->image R@1/R@5, image->text R@1, fused text->(image+text) R@1 and
 (image+text)->text R@1. A second table gives each loss minus clip, paired by seed. JSON (``--json``, default
 ``bench/results/compare_losses.json``): machine, settings, every run's full test (and val) metrics, the tables.
+
+``--pretrained TAG|FILE`` (with ``--set model=NAME`` when the weights are not of the configs' model) starts every
+run from those weights (run names get ``-pt`` unless ``--tag`` is given) and adds a ``zero-shot`` row: the weights
+as they are (a run of kind ``pretrained``, ``cmp-{dataset}-zero-shot``), evaluated on the same TEST split. A
+third table then gives each loss minus zero-shot: what fine-tuning with that loss adds to the weights.
+
+    .venv/bin/python bench/compare_losses.py --pretrained weights.pt --set model=cf-vit-tiny-64 --set lr=1e-4
 """
 
 from __future__ import annotations
@@ -80,6 +87,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field for every run (YAML value), e.g. lr=3e-4; repeatable")
     p.add_argument("--tag", default="", help="suffix of the run names (use it with --set)")
+    p.add_argument("--pretrained", default=None, metavar="TAG|FILE",
+                   help="fine-tune every loss from these weights and add their zero-shot row")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--json", default=str(ROOT / "bench" / "results" / "compare_losses.json"), metavar="PATH")
     p.add_argument("--progress-every", type=int, default=50, metavar="N", help="print the loss every N steps")
@@ -200,8 +209,29 @@ def aggregate(values: list[float]) -> dict[str, Any]:
     return {"mean": statistics.fmean(vals), "std": std, "n": len(vals), "values": values}
 
 
+ZERO_SHOT = "zero-shot"
+
+
+def zero_shot_metrics(workspace: Any, catalog: Any, dataset: str, model: str, pretrained: str, tag: str,
+                      device: str) -> dict[str, Any]:
+    """TEST metrics of the pretrained weights as they are (a run of kind ``pretrained``; reused when it exists)."""
+    from engine.data.rendering import model_image_size, views_at_size
+    from engine.evaluate.split import evaluate_split
+    from engine.train.restore import restore_run
+    from engine.train.zero_shot import create_pretrained_run
+
+    name = f"cmp-{dataset}-{ZERO_SHOT}" + (f"-{tag}" if tag else "")
+    made = create_pretrained_run(workspace, catalog, model, pretrained, dataset, name=name, device=device)
+    restored = restore_run(catalog, made.name, "best", device)
+    view_map = views_at_size(catalog, workspace, dataset, model_image_size(restored.encoder))
+    test = evaluate_split(restored.encoder, catalog, dataset, "test", restored.preprocess, restored.tokenizer,
+                          restored.device, view_map=view_map)
+    catalog.merge_run_metrics(made.name, {"test": test})
+    return {"name": made.name, "test": test}
+
+
 def build_tables(runs: list[dict[str, Any]], datasets: list[str], losses: list[str],
-                 seeds: list[int]) -> tuple[dict, dict]:
+                 seeds: list[int], baseline: str = "clip") -> tuple[dict, dict]:
     by_key = {(r["dataset"], r["loss"], r["seed"]): r for r in runs if r.get("test")}
     table: dict[str, dict[str, dict[str, Any]]] = {}
     delta: dict[str, dict[str, dict[str, Any]]] = {}
@@ -213,10 +243,10 @@ def build_tables(runs: list[dict[str, Any]], datasets: list[str], losses: list[s
             for key, _ in COLUMNS[ds]:
                 vals = [by_key[(ds, loss, s)]["test"].get(key) for s in seeds if (ds, loss, s) in by_key]
                 table[ds][loss][key] = aggregate(vals)
-                if loss != "clip":
+                if loss != baseline:
                     paired = [
-                        by_key[(ds, loss, s)]["test"][key] - by_key[(ds, "clip", s)]["test"][key]
-                        for s in seeds if (ds, loss, s) in by_key and (ds, "clip", s) in by_key
+                        by_key[(ds, loss, s)]["test"][key] - by_key[(ds, baseline, s)]["test"][key]
+                        for s in seeds if (ds, loss, s) in by_key and (ds, baseline, s) in by_key
                     ]
                     delta[ds][loss][key] = aggregate(paired)
     return table, delta
@@ -246,6 +276,9 @@ def format_table(table: dict, ds: str, losses: list[str], signed: bool = False) 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     overrides = parse_overrides(args.overrides)
+    if args.pretrained:
+        overrides["pretrained"] = args.pretrained
+        args.tag = args.tag or "pt"
     if overrides and not args.tag:
         print("note: --set without --tag: the runs get the default names", flush=True)
     from engine.workspace import Workspace
@@ -295,19 +328,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    test: {short}", flush=True)
         runs.append(record)
 
-    table, delta = build_tables(runs, args.datasets, args.losses, args.seeds)
+    losses = list(args.losses)
+    delta_zero_shot: dict = {}
+    if args.pretrained:
+        model = overrides.get("model") or run_config(args.datasets[0], losses[0], 0, args, overrides).model
+        for ds in args.datasets:
+            zs = zero_shot_metrics(workspace, catalog, ds, model, args.pretrained, args.tag, args.device)
+            short = "  ".join(f"{h} {100 * zs['test'][k]:.1f}" for k, h in COLUMNS[ds] if k in zs["test"])
+            print(f"{zs['name']}: zero-shot test: {short}", flush=True)
+            runs += [{"name": zs["name"], "dataset": ds, "loss": ZERO_SHOT, "seed": seed, "status": "zero-shot",
+                      "test": zs["test"], "config": {"max_steps": 0, "model": model}} for seed in args.seeds]
+        losses = [ZERO_SHOT, *losses]
+        _, delta_zero_shot = build_tables(runs, args.datasets, losses, args.seeds, baseline=ZERO_SHOT)
+    table, delta = build_tables(runs, args.datasets, losses, args.seeds)
     print()
     print(f"machine: {describe(info)}")
-    steps = sorted({r['config']['max_steps'] for r in runs})
+    steps = sorted({r['config']['max_steps'] for r in runs if r["loss"] != ZERO_SHOT})
     print(f"TEST metrics (%), mean ± std over seeds {' '.join(map(str, args.seeds))}; {'/'.join(map(str, steps))} "
           f"steps per run; model {runs[0]['config']['model'] if runs else '?'}" + (f"; overrides {overrides}" if overrides else ""))
     for ds in args.datasets:
         print(f"\n{ds}")
-        print(format_table(table, ds, args.losses))
-    if "clip" in args.losses and len(args.losses) > 1:
+        print(format_table(table, ds, losses))
+    if "clip" in losses and len(losses) > 1:
         for ds in args.datasets:
             print(f"\n{ds}: difference to clip (percentage points, paired by seed)")
-            print(format_table(delta, ds, [x for x in args.losses if x != "clip"], signed=True))
+            print(format_table(delta, ds, [x for x in losses if x != "clip"], signed=True))
+    if delta_zero_shot:
+        for ds in args.datasets:
+            print(f"\n{ds}: difference to zero-shot {args.pretrained} (percentage points: what fine-tuning adds)")
+            print(format_table(delta_zero_shot, ds, [x for x in losses if x != ZERO_SHOT], signed=True))
     failed = [r["name"] for r in runs if r["status"] == "failed"]
     if failed:
         print(f"\nFAILED runs: {', '.join(failed)}")
@@ -319,10 +368,12 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info,
         "settings": {"workspace": str(ws_path), "steps": args.steps, "seeds": args.seeds, "losses": args.losses,
                      "datasets": args.datasets, "overrides": overrides, "tag": args.tag,
+                     "pretrained": args.pretrained,
                      "columns": {ds: dict(COLUMNS[ds]) for ds in args.datasets}},
         "wall_s": time.perf_counter() - t_all,
         "table": table,
         "difference_to_clip": delta,
+        "difference_to_zero_shot": delta_zero_shot,
         "runs": runs,
     }
     out.write_text(json.dumps(payload, indent=1, default=str))

@@ -2,9 +2,10 @@
 on stdout that the app reads while the job runs (:class:`app.jobs.EngineJob`).
 
 Kinds (docs/EVENTS.md): :class:`JobProgress` (one stage's count), :class:`JobStage` (``trainer demo``: a stage
-begins) and :class:`JobDone` (the command's report, its keys at the top level of the line). Unlike a run's
-events these lines carry no ``"time"``. ``trainer demo`` also streams its runs' events
-(:mod:`engine.train.events`) on the same stdout. :func:`parse_job_event` gives ``None`` for anything else.
+begins), :class:`JobRun` (``trainer index --pretrained``: its run) and :class:`JobDone` (the command's report, its
+keys at the top level of the line). Unlike a run's events these lines carry no ``"time"``. ``trainer demo`` also
+streams its runs' events (:mod:`engine.train.events`) on the same stdout. :func:`parse_job_event` gives ``None``
+for anything else.
 """
 
 from __future__ import annotations
@@ -38,6 +39,17 @@ class JobStage(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class JobRun(Event):
+    """``trainer index --pretrained`` made (or found) the zero-shot run it indexes."""
+
+    kind = "run"
+    run: str
+    run_kind: str = "pretrained"
+    created: bool = True
+    checkpoint: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class JobDone(Event):
     """The job succeeded; ``result`` is its report (the same object as its ``--json`` output, flattened)."""
 
@@ -52,8 +64,8 @@ class JobDone(Event):
         return cls(result={k: v for k, v in record.items() if k != "event"})
 
 
-KINDS = kinds_of(JobProgress, JobStage, JobDone)
-JobEvent = JobProgress | JobStage | JobDone
+KINDS = kinds_of(JobProgress, JobStage, JobRun, JobDone)
+JobEvent = JobProgress | JobStage | JobRun | JobDone
 
 
 def parse_job_event(record: Any) -> JobEvent | None:

@@ -4,6 +4,7 @@ from engine.catalog.damage import CatalogDamaged, CatalogUnavailable
 from engine.catalog.models import (
     DATASET_KINDS,
     MODALITIES,
+    RUN_KINDS,
     SPLITS,
     Base,
     Dataset,
@@ -17,7 +18,7 @@ from engine.catalog.repository import Catalog, CatalogError
 from engine.catalog.schema import MIGRATIONS, SCHEMA_VERSION, SchemaError
 
 __all__ = [
-    "DATASET_KINDS", "MODALITIES", "SPLITS", "Base", "Dataset", "IndexRow", "Item", "Observation", "Run",
+    "DATASET_KINDS", "MODALITIES", "RUN_KINDS", "SPLITS", "Base", "Dataset", "IndexRow", "Item", "Observation", "Run",
     "AddResult", "DatasetSummary", "ItemRecord", "Catalog", "CatalogError", "MIGRATIONS", "SCHEMA_VERSION",
     "SchemaError", "CatalogDamaged", "CatalogUnavailable",
 ]

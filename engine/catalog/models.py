@@ -16,6 +16,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 DATASET_KINDS = ("shape-text", "image-text")
 MODALITIES = ("text", "image", "view")
 SPLITS = ("train", "val", "test")
+#: ``train``: a training run; ``pretrained``: pretrained weights used as they are (a zero-shot run, no training).
+RUN_KINDS = ("train", "pretrained")
 
 
 def utcnow() -> datetime:
@@ -86,6 +88,7 @@ class Run(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
     loss: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20), default="train", server_default="train")
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(20), default="created")
     pid: Mapped[int | None] = mapped_column(Integer, default=None)

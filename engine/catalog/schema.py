@@ -22,11 +22,18 @@ try:
 except ImportError:  # Windows: one process at a time by convention
     fcntl = None  # type: ignore[assignment]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _add_run_kind(conn: Connection) -> None:
+    """Version 2: ``runs.kind`` (``train``, or ``pretrained`` for a zero-shot run of pretrained weights)."""
+    columns = {row[1] for row in conn.execute(text("PRAGMA table_info(runs)"))}
+    if "kind" not in columns:
+        conn.execute(text("ALTER TABLE runs ADD COLUMN kind VARCHAR(20) NOT NULL DEFAULT 'train'"))
+
 
 # version -> step that turns a catalogue at version-1 into one at version.
-# The next schema change adds e.g. ``2: _add_item_thumbnail_column`` here and bumps SCHEMA_VERSION.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_run_kind}
 
 
 class SchemaError(CrossfoldError):

@@ -78,3 +78,55 @@ def render_dataset(
         catalog.replace_views(views)
     catalog.update_dataset_meta(dataset.id, render_spec=spec.as_dict())
     return summary
+
+
+def model_image_size(encoder: object) -> int:
+    """The input size (pixels, the larger side) of an encoder's image tower."""
+    visual = getattr(getattr(encoder, "clip", encoder), "visual", None)
+    size = getattr(visual, "image_size", None) or (getattr(visual, "preprocess_cfg", None) or {}).get("size", 224)
+    return int(max(size)) if isinstance(size, (tuple, list)) else int(size)
+
+
+def views_at_size(
+    catalog: Catalog,
+    workspace: Workspace,
+    dataset_name: str,
+    size: int,
+    workers: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, str]:
+    """``{recorded view path: the same view rendered at size px}`` for a mesh dataset rendered smaller than ``size``.
+
+    A model whose input is larger than the dataset's renders (a 224 px ViT-B-32 on views rendered at 128 px) sees
+    its shapes rendered at its own size: the missing renders are made now (the render cache keys renders by their
+    spec, size included, so each size is rendered once), ``on_progress(done, total)`` counting meshes. The
+    catalogue keeps its views (other runs' indexes label them by observation id); callers read the mapped files
+    in their place. Empty when the dataset is not rendered from meshes, or already at ``size`` or above. An item
+    whose mesh fails to render at the new size keeps its recorded views.
+    """
+    dataset = catalog.require_dataset(dataset_name)
+    recorded = (dataset.meta or {}).get("render_spec")
+    if dataset.kind != "shape-text" or not recorded:
+        return {}
+    spec = ViewSpec.from_dict(recorded)
+    if spec.size >= size:
+        return {}
+    target = ViewSpec.from_dict({**spec.as_dict(), "size": int(size)})
+    root = Path(dataset.root) if dataset.root else None
+    items: list[tuple[int, Path]] = []
+    for item in catalog.items(dataset.id):
+        if item.asset_path and is_mesh_file(item.asset_path):
+            path = Path(item.asset_path)
+            items.append((item.id, root / path if not path.is_absolute() and root is not None else path))
+    if not items:
+        return {}
+    views: dict[int, list[str]] = {}
+    for _, item_id, path, _ in catalog.observations(dataset.id, "view"):
+        views.setdefault(item_id, []).append(path)
+    outcomes = render_many([p for _, p in items], target, workspace.renders, workers=workers, on_progress=on_progress)
+    mapping: dict[str, str] = {}
+    for (item_id, _), outcome in zip(items, outcomes, strict=True):
+        old = views.get(item_id, [])
+        if outcome.error is None and len(outcome.views) == len(old):
+            mapping.update({a: str(b) for a, b in zip(old, outcome.views, strict=True)})
+    return mapping

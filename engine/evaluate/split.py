@@ -10,12 +10,13 @@ of item i is ``fuse(V_i, caption_i0)``; its queries are the item's *other* capti
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 from torch import Tensor
 
 from engine.catalog import Catalog
-from engine.data.multifold import load_items
+from engine.data.multifold import ItemObservations, load_items
 from engine.evaluate.encode import EncodedSplit, encode_items
 from engine.evaluate.retrieval import evaluate_retrieval
 from engine.models.fusion import fuse
@@ -58,10 +59,19 @@ def with_means(metrics: dict[str, float]) -> dict[str, float]:
     return out
 
 
+def remap_views(items: list[ItemObservations], view_map: dict[str, str]) -> list[ItemObservations]:
+    """Items whose visuals are read from ``view_map``'s files where it has one."""
+    return [replace(it, visuals=tuple(view_map.get(v, v) for v in it.visuals)) for it in items]
+
+
 def evaluate_split(
     encoder: torch.nn.Module, catalog: Catalog, dataset: str, split: str, preprocess: Callable,
-    tokenizer: Callable, device: torch.device,
+    tokenizer: Callable, device: torch.device, view_map: dict[str, str] | None = None,
 ) -> dict[str, float]:
+    """Retrieval metrics of ``split``; ``view_map`` reads views from other files (the dataset's shapes rendered at
+    the model's input size, :func:`engine.data.rendering.views_at_size`)."""
     kind, items = load_items(catalog, dataset, split)
+    if view_map:
+        items = remap_views(items, view_map)
     encoded = encode_items(encoder, kind, items, preprocess, tokenizer, device)
     return retrieval_metrics(encoded, "shape" if kind == "shape-text" else "image")

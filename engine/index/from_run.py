@@ -2,8 +2,9 @@
 
 Per (run, dataset): ``text`` (captions, labels = observation ids), ``image`` (images, or the rendered
 views of shapes; labels = observation ids) and, for shape datasets, ``shape`` (views pooled per item;
-labels = item ids). An index already built from the same checkpoint grows by the new observations only;
-one from another checkpoint is rebuilt; an up-to-date one is left alone.
+labels = item ids). Shapes are seen at the model's input size: a mesh dataset rendered smaller is rendered
+again at that size first (:func:`engine.data.rendering.views_at_size`). An index already built from the same
+checkpoint grows by the new observations only; one from another checkpoint is rebuilt; an up-to-date one is left alone.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 
 from engine.catalog import Catalog
+from engine.data.rendering import model_image_size, views_at_size
 from engine.evaluate.encode import encode_images, encode_texts, pool_shapes
 from engine.index import registry
 from engine.index.params import IndexParams
@@ -63,6 +65,11 @@ def index_run(
     progress = on_progress or (lambda stage, done, total: None)
 
     obs = {"text": catalog.observations(ds.id, "text"), "image": catalog.observations(ds.id, visual)}
+    if ds.kind == "shape-text":  # shapes rendered at the model's input size (rendered now if missing)
+        view_map = views_at_size(catalog, workspace, ds.name, model_image_size(restored.encoder),
+                                 on_progress=lambda done, total: progress("render views", done, total))
+        if view_map:
+            obs["image"] = [(o, i, view_map.get(p, p), v) for o, i, p, v in obs["image"]]
     view_cache: dict[int, np.ndarray] = {}  # observation id -> embedding: views are encoded once for both indexes
     for modality in index_modalities(ds.kind):
         if modality == "shape":

@@ -33,26 +33,31 @@ import open_clip
 import torch
 
 from engine.errors import CrossfoldError
-from engine.models.checkpoint_io import read_checkpoint, view_pool_state
+from engine.models import pretrained as pretrained_weights
+from engine.models.checkpoint_io import view_pool_state
 from engine.models.configs import get_model_config, register_model_configs
 from engine.models.encoder import CrossfoldEncoder
 from engine.models.names import PRECISIONS
 from engine.models.pooling import POOLINGS
-from engine.models.weights_fit import check_weights_file, summarize_load_error, unreadable_message
+from engine.models.weights_fit import summarize_load_error
 
 log = logging.getLogger(__name__)
 
 _SCHEMAS = ("hf-hub:", "local-dir:")
-_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".npz")
 
 Transform = Callable[[Any], torch.Tensor]
 
 
 def resolve_pretrained(model_name: str, pretrained: str | os.PathLike[str] | None) -> tuple[str, str | None]:
-    """``("none", None)``, ``("tag", tag)`` or ``("file", path)``; :class:`CrossfoldError` otherwise."""
+    """``("none", None)``, ``("tag", tag)``, ``("hf-hub", name)`` or ``("file", path)`` without fetching anything;
+    :class:`CrossfoldError` otherwise (see :mod:`engine.models.pretrained` for the resolution that fetches)."""
+    if model_name.startswith(pretrained_weights.HF_HUB_PREFIX):
+        return "hf-hub", model_name
     if pretrained is None or str(pretrained).strip() == "":
         return "none", None
     value = str(pretrained)
+    if value.startswith(pretrained_weights.HF_HUB_PREFIX):
+        return "hf-hub", value
     if open_clip.get_pretrained_cfg(model_name, value):
         return "tag", value
     path = Path(value).expanduser()
@@ -60,8 +65,7 @@ def resolve_pretrained(model_name: str, pretrained: str | os.PathLike[str] | Non
         return "file", str(path)
     if path.exists():
         raise CrossfoldError(f"{path}: pretrained weights must be a file")
-    looks_like_path = os.sep in value or "/" in value or value.lower().endswith(_CHECKPOINT_SUFFIXES)
-    if looks_like_path:
+    if pretrained_weights.looks_like_path(value):
         raise CrossfoldError(f"{path}: checkpoint file not found")
     tags = open_clip.list_pretrained_tags_by_model(model_name)
     known = f"known tags: {', '.join(tags)}" if tags else "open_clip has no pretrained tags for it"
@@ -79,63 +83,77 @@ def build_encoder(
     pool_hidden: int | None = None,
     aug_cfg: dict[str, Any] | None = None,
     cache_dir: str | None = None,
+    preprocess_cfg: dict[str, Any] | None = None,
     **model_kwargs: Any,
 ) -> tuple[CrossfoldEncoder, Transform, Transform, Callable[..., torch.Tensor]]:
     """``(encoder, preprocess_train, preprocess_val, tokenizer)`` for ``model_name``.
 
     ``preprocess_*`` turn a PIL image into a normalised ``[3, H, W]`` tensor at the model's image size
-    (train: open_clip's random resized crop, scale ``aug_cfg`` or (0.9, 1); val: resize + centre crop).
+    (train: open_clip's random resized crop, scale ``aug_cfg`` or (0.9, 1); val: resize + centre crop), with the
+    mean, std, interpolation and resize mode the weights came with (a tag's, an ``hf-hub:`` repo's, a Crossfold
+    file's), overridden by ``preprocess_cfg`` (a checkpoint's ``preprocess_cfg``).
     ``tokenizer(list_of_str) -> LongTensor [N, context_length]``; see :func:`tokenize_multifold`.
     ``model_kwargs`` go to open_clip's ``create_model`` (e.g. ``force_image_size``).
     """
     register_model_configs()
-    has_schema = model_name.startswith(_SCHEMAS)
-    if not has_schema:
+    if not model_name.startswith(_SCHEMAS):
         get_model_config(model_name)  # a clear error for an unknown name
     if precision not in PRECISIONS:
         raise CrossfoldError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if pooling not in POOLINGS:
         raise CrossfoldError(f"unknown view pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
-    kind, weights = ("none", None) if has_schema else resolve_pretrained(model_name, pretrained)
-    if kind == "file":
-        _check_weights_file(str(weights))
+    if model_name.startswith("local-dir:"):
+        source = pretrained_weights.Pretrained("none", model_name)
+    else:
+        source = pretrained_weights.resolve(model_name, pretrained, cache_dir=cache_dir)
+    chosen = {**source.preprocess, **pretrained_weights.preprocess_of(preprocess_cfg)}
+    transform_kwargs = {f"image_{k}": (tuple(v) if isinstance(v, list) else v) for k, v in chosen.items()}
 
     try:
-        with _quiet_root_warnings(weights is None):
+        with _quiet_root_warnings(source.path is None):
             clip, preprocess_train, preprocess_val = open_clip.create_model_and_transforms(
-                model_name,
-                pretrained=weights,
+                source.model_name,
+                pretrained=source.path if source.kind in ("tag", "file") else None,
                 precision=precision,
                 device=device,
                 aug_cfg=aug_cfg,
                 cache_dir=cache_dir,
                 pretrained_image=False,
                 pretrained_text=False,  # never fetch tower weights nobody asked for
+                **transform_kwargs,
                 **model_kwargs,
             )
-    except (RuntimeError, KeyError, ValueError) as e:
-        if kind == "tag":
-            raise CrossfoldError(
-                f"could not get pretrained weights {weights!r} for {model_name} (needs the network): {e}"
-            ) from e
-        if kind == "file":
-            short = summarize_load_error(e, str(weights), model_name)
-            first = (str(e).splitlines() or [type(e).__name__])[0][:200]
-            raise CrossfoldError(short or f"{weights}: not open_clip weights for {model_name}: {first}") from None
-        raise
+    except (RuntimeError, KeyError, ValueError, FileNotFoundError) as e:
+        if source.kind == "none":
+            raise
+        short = summarize_load_error(e, str(source.source), source.model_name) if source.kind == "file" \
+            else None
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        what = f"{source.source}: not open_clip weights for {source.model_name} ({first})"
+        raise CrossfoldError(short or what) from e
 
-    tokenizer = open_clip.get_tokenizer(model_name, cache_dir=cache_dir)
-    encoder = CrossfoldEncoder(clip, pooling, model_name=model_name, precision=precision, pool_hidden=pool_hidden)
+    tokenizer_name = model_name if source.kind == "hf-hub" and _hf_tokenizer(source) else source.model_name
+    tokenizer = open_clip.get_tokenizer(tokenizer_name, cache_dir=cache_dir)
+    if source.kind == "hf-hub":  # runs record the hf-hub: name, not the cache folder open_clip built it from
+        name = model_name if model_name.startswith(pretrained_weights.HF_HUB_PREFIX) else str(source.source)
+    else:
+        name = source.model_name  # a tag trained with QuickGELU may have chosen open_clip's -quickgelu config
+    encoder = CrossfoldEncoder(clip, pooling, model_name=name, precision=precision, pool_hidden=pool_hidden)
     encoder.pool.to(device)
-    if kind == "file" and any(True for _ in encoder.pool.parameters()):
-        state = view_pool_state(read_checkpoint(weights))
+    if source.kind == "file" and any(True for _ in encoder.pool.parameters()):
+        state = view_pool_state(source.checkpoint)
         if state is not None:
             encoder.pool.load_state_dict(state)
         else:
-            log.info("%s holds no view-pool weights: %s pooling starts as mean pooling", weights, pooling)
+            log.info("%s holds no view-pool weights: %s pooling starts as mean pooling", source.path, pooling)
     if grad_checkpointing:
         encoder.set_grad_checkpointing(True)
     return encoder, preprocess_train, preprocess_val, tokenizer
+
+
+def _hf_tokenizer(source: pretrained_weights.Pretrained) -> bool:
+    """An ``hf-hub:`` model whose text config names a HuggingFace tokenizer (fetched by open_clip from the hub)."""
+    return bool(source.checkpoint.get("model_cfg", {}).get("text_cfg", {}).get("hf_tokenizer_name"))
 
 
 def load_encoder(
@@ -146,24 +164,14 @@ def load_encoder(
     precision: str = "fp32",
 ) -> tuple[CrossfoldEncoder, Transform, Transform, Callable[..., torch.Tensor]]:
     """:func:`build_encoder` from a weights file, taking model name and pooling from it when stored."""
-    checkpoint = read_checkpoint(path)
+    checkpoint = pretrained_weights.read_weights(path)
     if isinstance(checkpoint, dict):
-        model_name = model_name or checkpoint.get("model_name")
+        model_name = model_name or checkpoint.get("model_name") or checkpoint.get("model")
         pooling = pooling or checkpoint.get("pooling")
     del checkpoint
     if not model_name:
         raise CrossfoldError(f"{path}: no model name stored in the file; name the model")
     return build_encoder(model_name, str(path), pooling=pooling or "mean", device=device, precision=precision)
-
-
-def _check_weights_file(path: str) -> None:
-    """Read the file as :func:`read_checkpoint` does (``weights_only=True``) and check its format, so that a
-    refused or foreign file is one line before open_clip reads it."""
-    try:
-        checkpoint = read_checkpoint(path)
-    except Exception as exc:  # noqa: BLE001 - any unpickling problem is the file's
-        raise CrossfoldError(unreadable_message(path, exc)) from None
-    check_weights_file(checkpoint, path)
 
 
 def tokenize_multifold(tokenizer: Callable[..., torch.Tensor], captions: Sequence[Sequence[str]]) -> torch.Tensor:

@@ -59,7 +59,15 @@ class TrainConfig:
     dataset: str = option("", "dataset name in the catalogue")
     loss: str = option("clip", "training objective", choices=LOSS_NAMES)
     model: str = option(DEFAULT_MODEL, "open_clip model name or a shipped config (cf-rn-tiny-64, cf-vit-tiny-64, ...)")
-    pretrained: str | None = option(None, "open_clip tag or local checkpoint", metavar="TAG|FILE")
+    pretrained: str | None = option(None, "weights to start from: an open_clip tag of --model (laion2b_s34b_b79k, "
+                                    "openai), hf-hub:org/repo, or a weights file", metavar="TAG|FILE")
+    lock_image: bool = option(False, "lock the image tower (open_clip's --lock-image)")
+    lock_image_unlocked_groups: int = option(0, "leave the last N layer groups of the locked image tower unlocked")
+    lock_image_freeze_bn_stats: bool = option(False, "freeze BatchNorm running statistics of the locked image tower")
+    lock_text: bool = option(False, "lock the text tower (open_clip's --lock-text)")
+    lock_text_unlocked_layers: int = option(0, "leave the last N layers of the locked text tower unlocked")
+    lock_text_freeze_layer_norm: bool = option(False, "freeze LayerNorm of the locked text tower's unlocked layers "
+                                               "(HF text towers; open_clip's own text tower always locks them)")
     pooling: str = option("mean", "view pooling for shapes", choices=POOLING_NAMES)
     epochs: int | None = option(None, "passes over the train split", exclusive="length")
     max_steps: int | None = option(None, "optimizer steps", exclusive="length")
@@ -106,7 +114,7 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{_flag(name)} must be at least 1, not {value}")
-        for name in ("warmup", "workers"):
+        for name in ("warmup", "workers", "lock_image_unlocked_groups", "lock_text_unlocked_layers"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{_flag(name)} must be 0 or more, not {getattr(self, name)}")
         for name in ("lr", "wd", "beta1", "beta2", "eps", "grad_clip_norm"):
@@ -116,6 +124,10 @@ class TrainConfig:
         if self.accum_freq > 1 and self.loss == "sspc":
             raise ConfigError("--accum-freq > 1 does not work with --loss sspc (its feature queue would see each "
                               "micro-batch several times); raise --batch-size instead")
+        for lock, sub in (("lock_image", "lock_image_unlocked_groups"), ("lock_image", "lock_image_freeze_bn_stats"),
+                          ("lock_text", "lock_text_unlocked_layers"), ("lock_text", "lock_text_freeze_layer_norm")):
+            if getattr(self, sub) and not getattr(self, lock):
+                raise ConfigError(f"--{_flag(sub)} needs --{_flag(lock)}")
         if self.local_loss:
             raise ConfigError("--local-loss is not supported yet: every process computes the loss of the whole "
                               "global batch, since an item's positives may sit on other processes")

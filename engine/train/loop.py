@@ -20,9 +20,13 @@ from torch.utils.data import DataLoader
 
 from engine.catalog import Catalog
 from engine.data.multifold import MultifoldBatchSampler, MultifoldDataset, collate, load_items
+from engine.data.rendering import model_image_size, views_at_size
 from engine.errors import CrossfoldError
+from engine.evaluate.split import remap_views
 from engine.losses import build_loss
 from engine.models import build_encoder
+from engine.models.checkpoint_io import clip_state_dict, preprocess_cfg
+from engine.models.lock import lock_towers
 from engine.models.weights_fit import load_fitting, state_dict_of
 from engine.names import check_name
 from engine.train import checkpoint as ckpt
@@ -173,6 +177,19 @@ def _train(
         config.model, pretrained=config.pretrained, pooling=config.pooling, device=str(device),
         precision=effective_precision(config.precision, device), grad_checkpointing=config.grad_checkpointing,
     )
+    if encoder.model_name and encoder.model_name != config.model:  # e.g. a QuickGELU tag chose <model>-quickgelu
+        config.model = encoder.model_name
+        if env.is_main:
+            save_config(config, run_dir / "config.yaml")
+            catalog.upsert_run(config.name or "", config=config.as_dict())
+    lock_towers(encoder.clip, lock_image=config.lock_image,
+                lock_image_unlocked_groups=config.lock_image_unlocked_groups,
+                lock_image_freeze_bn_stats=config.lock_image_freeze_bn_stats, lock_text=config.lock_text,
+                lock_text_unlocked_layers=config.lock_text_unlocked_layers,
+                lock_text_freeze_layer_norm=config.lock_text_freeze_layer_norm)
+    view_map = views_at_size(catalog, workspace, config.dataset, model_image_size(encoder)) if shapes else {}
+    if view_map:  # the shapes rendered at the model's input size
+        items = remap_views(items, view_map)
     loss = _build_objective(config, encoder, shapes)
     module = TrainModule(encoder, loss, shapes).to(device)
     module.env = env
@@ -271,7 +288,7 @@ def _train(
                 last = step >= total
                 if (step % config.val_frequency == 0 or last) and env.is_main:
                     improved = _validate(config, catalog, encoder, preprocess, tokenizer, device, events, step,
-                                         best, checkpoints)
+                                         best, checkpoints, view_map)
                     if improved:
                         state = _state(config, step, epoch, encoder, loss, optimizer, scaler, best)
                         ckpt.save_atomic(state, checkpoints / "best.pt")
@@ -291,7 +308,7 @@ def _train(
 
     metrics = dict(best)
     if env.is_main:
-        test = _evaluate(config, catalog, encoder, preprocess, tokenizer, device, "test")
+        test = _evaluate(config, catalog, encoder, preprocess, tokenizer, device, "test", view_map)
         if test:
             metrics["test"] = test
             events.emit(ev.Eval(step=step, split="test", metrics=test))
@@ -382,15 +399,16 @@ def _check_weights(module: torch.nn.Module, step: int, out: Any, lr: float) -> N
                            f"before it: {parts}; lr {lr:g}); lower --lr or check the data")
 
 
-def _evaluate(config, catalog, encoder, preprocess, tokenizer, device, split):  # noqa: ANN001, ANN202
+def _evaluate(config, catalog, encoder, preprocess, tokenizer, device, split, view_map=None):  # noqa: ANN001, ANN202
     from engine.evaluate.split import evaluate_split
 
-    return evaluate_split(encoder, catalog, config.dataset, split, preprocess, tokenizer, device)
+    return evaluate_split(encoder, catalog, config.dataset, split, preprocess, tokenizer, device, view_map=view_map)
 
 
-def _validate(config, catalog, encoder, preprocess, tokenizer, device, events, step, best, checkpoints) -> bool:  # noqa: ANN001, E501
+def _validate(config, catalog, encoder, preprocess, tokenizer, device, events, step, best, checkpoints,  # noqa: ANN001
+              view_map=None) -> bool:  # noqa: ANN001
     """Evaluate on the validation split; update ``best`` in place; True when this step is the new best."""
-    metrics = _evaluate(config, catalog, encoder, preprocess, tokenizer, device, config.val_split)
+    metrics = _evaluate(config, catalog, encoder, preprocess, tokenizer, device, config.val_split, view_map)
     if not metrics:
         return False
     events.emit(ev.Eval(step=step, split=config.val_split, metrics=metrics))
@@ -417,8 +435,11 @@ def _state(config, step, epoch, encoder, loss, optimizer, scaler, best) -> dict[
         "model": config.model,
         "step": step,
         "epoch": epoch,
-        "state_dict": encoder.clip.state_dict(),
+        "state_dict": clip_state_dict(encoder.clip),
         "pool": encoder.pool.state_dict(),
+        "model_name": encoder.model_name or config.model,
+        "pooling": config.pooling,
+        "preprocess_cfg": preprocess_cfg(encoder.clip),
         "loss": loss.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scaler": scaler.state_dict() if scaler is not None else {},

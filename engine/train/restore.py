@@ -52,7 +52,9 @@ def restore_run(catalog: Catalog, name: str, which: str = "best", device: str = 
     saved = state.get("config") if isinstance(state.get("config"), dict) else {}
     config = TrainConfig(**{**run.config, **{k: v for k, v in saved.items() if k == "model"}})
     dev = pick_device(device)
-    encoder, _, preprocess, tokenizer = build_encoder(config.model, pooling=config.pooling, device=str(dev))
+    # the preprocessing the weights were trained with (a pretrained tag's mean and std, ...), kept in the checkpoint
+    encoder, _, preprocess, tokenizer = build_encoder(config.model, pooling=config.pooling, device=str(dev),
+                                                      preprocess_cfg=state.get("preprocess_cfg"))
     load_fitting(encoder.clip, state_dict_of(state, path), path, config.model)
     load_fitting(encoder.pool, state_dict_of(state, path, "pool"), path, f"{config.model} (view pool)")
     encoder.to(dev).eval()

@@ -1,5 +1,18 @@
 """One module per sub-command; each exposes ``register(subparsers)``."""
 
-from trainer.commands import datasets, demo, demo_data, doctor, evaluate, importing, index, render, runs, search, train
+from trainer.commands import (
+    datasets,
+    demo,
+    demo_data,
+    doctor,
+    evaluate,
+    importing,
+    index,
+    models,
+    render,
+    runs,
+    search,
+    train,
+)
 
-COMMANDS = (demo, demo_data, importing, render, datasets, train, runs, evaluate, index, search, doctor)
+COMMANDS = (demo, demo_data, importing, render, datasets, models, train, runs, evaluate, index, search, doctor)

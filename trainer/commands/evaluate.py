@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.catalog.run_status import effective_status
+    from engine.data.rendering import model_image_size, views_at_size
     from engine.evaluate.split import evaluate_split
     from engine.evaluate.table import format_table
     from engine.train.events import Eval, EventWriter
@@ -31,8 +32,9 @@ def run(args: argparse.Namespace) -> int:
     catalog = ws.catalog()
     restored = restore_run(catalog, args.run, args.checkpoint, args.device)
     dataset = args.dataset or restored.config.dataset
+    view_map = views_at_size(catalog, ws, dataset, model_image_size(restored.encoder))
     metrics = evaluate_split(restored.encoder, catalog, dataset, args.split, restored.preprocess,
-                             restored.tokenizer, restored.device)
+                             restored.tokenizer, restored.device, view_map=view_map)
     record = {"split": args.split, "dataset": dataset, "checkpoint": str(restored.checkpoint),
               "step": restored.step, "metrics": metrics}
     run_row = catalog.require_run(args.run)

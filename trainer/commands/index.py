@@ -1,19 +1,40 @@
-"""``trainer index --run R``: hnswlib indexes of a dataset's observations with the run's checkpoint."""
+"""``trainer index``: hnswlib indexes of a dataset's observations with a run's checkpoint.
+
+``--run R``: a trained run's checkpoint. ``--model M --pretrained TAG|FILE --dataset D [--name N]``: pretrained
+weights as they are: a run of kind ``pretrained`` (no training; its folder, config, checkpoint and catalogue row,
+see :mod:`engine.train.zero_shot`), then its indexes, so ``trainer eval``/``search --run N`` work on it.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from engine.job_events import JobRun
 from trainer.argtypes import positive_int
-from trainer.commands.common import add_events, add_json, add_workspace, emit_done, emit_progress, open_workspace
+from trainer.commands.common import (
+    add_events,
+    add_json,
+    add_workspace,
+    emit,
+    emit_done,
+    emit_progress,
+    open_workspace,
+)
 from trainer.output import print_json, print_table
 from trainer.progress import staged_bars
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("index", help="build (or grow) the search indexes of a run")
-    p.add_argument("--run", required=True)
+    p.add_argument("--run", default=None, help="the run whose checkpoint encodes")
     p.add_argument("--dataset", default=None, help="dataset to index (default: the run's)")
+    p.add_argument("--model", default=None, help="with --pretrained: the open_clip model (or hf-hub:org/repo)")
+    p.add_argument("--pretrained", default=None, metavar="TAG|FILE",
+                   help="index with pretrained weights, no training: an open_clip tag of --model, hf-hub:org/repo "
+                        "or a weights file; makes a run of kind pretrained (named by --name)")
+    p.add_argument("--name", default=None, help="with --pretrained: the run's name (default DATASET-MODEL-WEIGHTS)")
+    p.add_argument("--pooling", default="mean", choices=("mean", "attention"),
+                   help="with --pretrained: view pooling for shapes (default mean)")
     p.add_argument("--checkpoint", default="best", help="best (default), latest, or a checkpoint path")
     p.add_argument("--M", type=positive_int, default=None, dest="m", help="hnswlib M (graph degree)")
     p.add_argument("--ef-construction", type=positive_int, default=None)
@@ -26,17 +47,36 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.errors import CrossfoldError
     from engine.index.from_run import index_run
     from engine.index.params import IndexParams
 
+    zero_shot = args.pretrained is not None or (args.model or "").startswith("hf-hub:")
+    if zero_shot == (args.run is not None):
+        raise CrossfoldError("give --run NAME (a run's checkpoint), or --model M --pretrained TAG|FILE --dataset D "
+                             "(pretrained weights as they are)")
+    if zero_shot and not (args.model and args.dataset):
+        raise CrossfoldError("--pretrained needs --model and --dataset")
+    if not zero_shot and (args.name or args.model):
+        raise CrossfoldError("--name and --model go with --pretrained; --run indexes an existing run")
     ws = open_workspace(args)
+    catalog = ws.catalog()
+    run_name = args.run
+    if zero_shot:
+        from engine.train.zero_shot import create_pretrained_run
+
+        made = create_pretrained_run(ws, catalog, args.model, args.pretrained or args.model, args.dataset,
+                                     name=args.name, pooling=args.pooling, device=args.device)
+        run_name = made.name
+        if args.events == "-":
+            emit(JobRun(run=made.name, run_kind="pretrained", created=made.created, checkpoint=str(made.checkpoint)))
     overrides = {k: v for k, v in (("M", args.m), ("ef_construction", args.ef_construction), ("ef", args.ef))
                  if v is not None}
     params = IndexParams(**overrides) if overrides else None
     events = args.events == "-"
     with staged_bars(enabled=False if events else None) as bars:
         progress = emit_progress if events else bars
-        report = index_run(ws, ws.catalog(), args.run, args.dataset, args.checkpoint, args.device, params, progress)
+        report = index_run(ws, catalog, run_name, args.dataset, args.checkpoint, args.device, params, progress)
     if events:
         emit_done(report.as_dict())
         return 0

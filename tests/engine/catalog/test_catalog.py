@@ -139,3 +139,20 @@ def test_many_threads_opening_a_new_catalogue_at_once(tmp_path: Path) -> None:
         versions = list(pool.map(lambda _: Catalog(path).schema_version, range(8)))
     assert versions == [schema_mod.SCHEMA_VERSION] * 8
     assert sqlite3.connect(path).execute("SELECT count(*) FROM schema_version").fetchone() == (1,)
+
+
+def test_version_1_catalogue_gains_run_kind_defaulting_to_train(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    cat = Catalog(path)
+    cat.upsert_run("old", loss="clip", status="done")
+    cat.close()
+    raw = sqlite3.connect(path)  # back to what a version-1 catalogue was: no runs.kind
+    raw.execute("ALTER TABLE runs DROP COLUMN kind")
+    raw.execute("UPDATE schema_version SET version = 1")
+    raw.commit()
+    raw.close()
+    cat = Catalog(path)
+    assert cat.schema_version == schema_mod.SCHEMA_VERSION
+    assert cat.require_run("old").kind == "train"
+    assert cat.upsert_run("zs", loss="zero-shot", kind="pretrained").kind == "pretrained"
+    assert cat.upsert_run("new", loss="clip").kind == "train"

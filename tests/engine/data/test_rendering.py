@@ -96,3 +96,25 @@ def test_image_datasets_are_refused(workspace: Workspace) -> None:
     with pytest.raises(CrossfoldError, match="shape-text"):
         render_dataset(catalog, workspace, "pictures", spec=SPEC)
     catalog.close()
+
+
+def test_views_at_size_renders_once_per_size_and_leaves_the_catalogue(workspace: Workspace, tmp_path: Path) -> None:
+    from engine.data.rendering import views_at_size
+
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    catalog = workspace.catalog()
+    ds = catalog.create_dataset("shapes", "shape-text", "test", root=str(meshes))
+    catalog.add_records(ds.id, [ItemRecord(key="red", asset_path=_mesh(meshes / "red.glb", (220, 20, 20)),
+                                           captions=["a red cone"])])
+    render_dataset(catalog, workspace, "shapes", spec=ViewSpec(views=2, size=32), workers=1)
+    recorded = catalog.observations(ds.id, "view")
+    assert views_at_size(catalog, workspace, "shapes", 32) == {}  # already at that size
+    progress: list[tuple[int, int]] = []
+    mapping = views_at_size(catalog, workspace, "shapes", 48, workers=1,
+                            on_progress=lambda d, t: progress.append((d, t)))
+    assert sorted(mapping) == sorted(p for _, _, p, _ in recorded)
+    assert all(Image.open(p).size == (48, 48) for p in mapping.values())
+    assert progress[-1] == (1, 1)
+    assert catalog.observations(ds.id, "view") == recorded  # other runs' indexes still label these observations
+    assert views_at_size(catalog, workspace, "shapes", 48, workers=1) == mapping  # from the render cache

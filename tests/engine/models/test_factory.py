@@ -123,10 +123,11 @@ def test_resolve_pretrained(tmp_path: Path) -> None:
         resolve_pretrained("cf-vit-tiny-64", "openai")
 
 
-def test_a_pretrained_tag_goes_to_open_clip_and_fails_cleanly_offline() -> None:
-    # the download is patched to fail like a machine without network: a one-line CrossfoldError
-    with pytest.raises(CrossfoldError, match="needs the network"):
-        build_encoder("RN50", pretrained="openai")
+def test_a_pretrained_tag_not_cached_fails_cleanly_offline(tmp_path: Path) -> None:
+    # HF_HUB_OFFLINE and an empty cache: one line naming the tag, the cache folder and the way out
+    with pytest.raises(CrossfoldError, match=r"tag 'openai' of RN50 .* not in the HuggingFace cache \(.*hub\) and "
+                                             r"HF_HUB_OFFLINE is set.*--pretrained PATH"):
+        build_encoder("RN50", pretrained="openai", cache_dir=str(tmp_path / "hub"))
 
 
 def test_nothing_is_fetched_without_pretrained() -> None:

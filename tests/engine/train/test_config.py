@@ -150,3 +150,21 @@ def test_one_definition_of_precisions() -> None:
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+@pytest.mark.parametrize("loss", ["clip", "mxm", "gcl", "sspc"])
+def test_shipped_finetune_configs_resolve_with_a_dataset_and_weights(loss: str) -> None:
+    path = Path(__file__).resolve().parents[3] / "resources" / "configs" / f"finetune-{loss}.yaml"
+    values = load_config_file(path)
+    assert values["pretrained"] is None  # the user names the weights
+    config = resolve_config(values, {"dataset": "shapes-demo", "pretrained": "laion2b_s34b_b79k", "lock_text": True})
+    assert (config.loss, config.lr, config.precision) == (loss, 1e-5, "amp_bf16")
+    assert config.pretrained == "laion2b_s34b_b79k"
+    assert config.wd in (0.1, 0.2) and config.warmup > 0 and config.lock_text
+
+
+def test_lock_sub_flags_need_their_lock() -> None:
+    with pytest.raises(ConfigError, match="--lock-text-unlocked-layers needs --lock-text"):
+        resolve_config({}, {"dataset": "d", "max_steps": 1, "lock_text_unlocked_layers": 2})
+    with pytest.raises(ConfigError, match="--lock-image-unlocked-groups must be 0 or more"):
+        resolve_config({}, {"dataset": "d", "max_steps": 1, "lock_image": True, "lock_image_unlocked_groups": -1})

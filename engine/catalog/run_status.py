@@ -2,8 +2,8 @@
 
 The catalogue says "running" until the trainer records how the run ended; a trainer killed with SIGKILL
 never does. A recorded pid counts as the run's process only while it is alive, not a zombie, and either is
-this process (a run trained in-process), runs ``trainer`` (or ``torchrun``), or started no later than the run
-(a pid reused by a newer, unrelated process fails all three).
+this process (a run trained in-process), runs ``trainer`` (or ``torchrun``), or is a Python process started no
+later than the run (a pid reused by a newer or unrelated process fails all three).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 INTERRUPTED = "interrupted"
 _START_SLACK_S = 5.0  # the run row is written a moment after its process starts
 _CMDLINE_MARKS = (b"trainer", b"torchrun")
+_INTERPRETER_MARKS = (b"python", b"crossfold")
 
 
 def effective_status(run: Any) -> str:
@@ -53,6 +54,8 @@ def process_is_run(pid: int, started_at: datetime | None) -> bool:
         return False
     if any(mark in cmdline for mark in _CMDLINE_MARKS):
         return True
+    if not any(mark in cmdline for mark in _INTERPRETER_MARKS):
+        return False  # not even a Python process: another program got the pid
     started = _process_start(int(fields[19])) if len(fields) > 19 else None
     if started is None or started_at is None:
         return False

@@ -50,7 +50,8 @@ from PySide6.QtWidgets import (
 from app.runs import PROGRESS_COLUMN, STATUS_COLOURS, NameRole, ProgressRole, RunsModel, RunsTableModel, RunState
 from app.widgets.config_diff import ConfigDiff
 from app.widgets.failure_browser import FailureBrowser
-from app.widgets.line_chart import LineChart, Marker, palette_colour
+from app.widgets.labels import direction_label
+from app.widgets.line_chart import MARKERS, LineChart, Marker, palette_colour
 from app.widgets.run_form import LaunchRequest, RunForm
 from engine.workspace import Workspace
 
@@ -58,6 +59,20 @@ METRICS = ("R@1", "R@5", "R@10", "NDCG@5")
 EVAL_COLUMNS = ("R@1", "R@5", "R@10", "RR@1", "RR@5", "NDCG@5", "median_rank", "num_queries")
 _KEY = re.compile(r"^(?P<row>.+)_(?P<metric>(?:R|RR|NDCG)@\d+|median_rank|mean_rank|num_queries|num_candidates)$")
 RESUMABLE = ("cancelled", "failed", "interrupted")
+EVAL_HEADERS = {"median_rank": "Median rank", "num_queries": "Queries"}
+EVAL_TIPS = {
+    "R@1": "Recall at 1: the share of queries whose right answer ranks first",
+    "R@5": "Recall at 5: the share of queries whose right answer is in the top 5",
+    "R@10": "Recall at 10: the share of queries whose right answer is in the top 10",
+    "RR@1": "Recall rate at 1, the Text2Shape papers' name for the same number as R@1: the share of queries "
+            "with a right answer ranked first (shown to compare with published results)",
+    "RR@5": "Recall rate at 5, the Text2Shape papers' name for the same number as R@5: the share of queries "
+            "with a right answer in the top 5 (shown to compare with published results)",
+    "NDCG@5": "Normalised discounted cumulative gain over the top 5: every right answer counts, higher ranks "
+              "count more (1 = all of them first)",
+    "median_rank": "The middle rank of the right answers (1 is best)",
+    "num_queries": "How many queries were evaluated in this direction",
+}
 
 
 def parse_metrics(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -70,11 +85,6 @@ def parse_metrics(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
     if "mean" in rows:
         rows["mean"] = rows.pop("mean")
     return rows
-
-
-def direction_label(direction: str) -> str:
-    return direction.replace("_to_", " → ").replace("_maxfold", " (max-fold)").replace("shape_text", "shape+text") \
-        .replace("image_text", "image+text")
 
 
 def pct(value: Any) -> str:
@@ -144,6 +154,7 @@ class TrainingPage(QWidget):
         self._pending_select: str | None = None
         self._auto_selected = False
         self._browsers: list[FailureBrowser] = []
+        self._announce_end: set[str] = set()  # runs started here whose end the notice will announce
 
         # ---- left: the form
         self.form = RunForm(workspace, taken_names=self.runs.names)
@@ -229,8 +240,9 @@ class TrainingPage(QWidget):
         self.loss_chart.empty_text = "Select a run to see its loss"
         self.eval_chart = LineChart("Validation", "step", "")
         self.eval_chart.y_format = "percent"
-        self.eval_chart.y_min, self.eval_chart.y_max = 0.0, 1.0
+        self.eval_chart.y_floor, self.eval_chart.y_ceiling = 0.0, 1.0  # autoscaled inside 0-100 %
         self.eval_chart.empty_text = "No evaluation yet"
+        self.loss_chart.x_integer = self.eval_chart.x_integer = True
         self.show_parts = QCheckBox("loss parts")
         self.show_parts.setChecked(True)
         self.show_parts.toggled.connect(self._redraw)
@@ -240,6 +252,7 @@ class TrainingPage(QWidget):
         chart_controls = QHBoxLayout()
         chart_controls.addWidget(self.show_parts)
         chart_controls.addStretch(1)
+        chart_controls.addWidget(self._build_scale_toggle())
         chart_controls.addWidget(QLabel("Metric"))
         chart_controls.addWidget(self.metric_choice)
         charts = QHBoxLayout()
@@ -256,7 +269,7 @@ class TrainingPage(QWidget):
         self.eval_split.currentIndexChanged.connect(self._fill_eval_table)
         self.eval_caption = QLabel("")
         self.eval_table = QTableWidget(0, len(EVAL_COLUMNS))
-        self.eval_table.setHorizontalHeaderLabels([c.replace("_", " ") for c in EVAL_COLUMNS])
+        self._set_eval_headers()
         self.eval_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.eval_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.eval_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -338,6 +351,41 @@ class TrainingPage(QWidget):
         self.runs.jobFinished.connect(self._job_finished)
         self._update_buttons()
         self._show_selection()
+
+    def _announce_if_ended(self, name: str) -> None:
+        """"Started NAME." becomes "NAME finished: best mean R@1 X %" (or how it ended) once it ends."""
+        announce = getattr(self, "_announce_end", None)
+        state = self.runs.state(name)
+        if announce is None or name not in announce or state is None or state.live:
+            return
+        status = state.display_status
+        if status == "done":
+            announce.discard(name)
+            best = state.best[1]
+            self._say(f"{name} finished: best mean R@1 {pct(best)} %" if best is not None else f"{name} finished.")
+        elif status == "cancelled":
+            announce.discard(name)
+            self._say(f"{name} was cancelled at step {state.step}: Resume continues it.")
+        elif status in ("failed", "interrupted"):
+            announce.discard(name)  # _job_finished says why
+
+    def _set_eval_headers(self) -> None:
+        """Words, not keys, for the evaluation table's columns; each explains itself in a tooltip."""
+        for c, col in enumerate(EVAL_COLUMNS):
+            item = QTableWidgetItem(EVAL_HEADERS.get(col, col))
+            item.setToolTip(EVAL_TIPS.get(col, ""))
+            self.eval_table.setHorizontalHeaderItem(c, item)
+
+    def _build_scale_toggle(self) -> QCheckBox:
+        """The validation chart follows its data; this box pins it to the whole 0-100 % scale."""
+        self.full_scale = QCheckBox("0–100 %")
+        self.full_scale.setToolTip("Show the validation chart on the full 0–100 % scale (off: zoom to the data)")
+        self.full_scale.toggled.connect(self._set_eval_scale)
+        return self.full_scale
+
+    def _set_eval_scale(self, full: bool) -> None:
+        self.eval_chart.y_min, self.eval_chart.y_max = (0.0, 1.0) if full else (None, None)
+        self.eval_chart.update()
 
     # ---- selection
     def selected_names(self) -> list[str]:
@@ -432,6 +480,7 @@ class TrainingPage(QWidget):
             self.select(request.name)
             self._pending_select = None
         self._say(f"Started {request.name}.")
+        self._announce_end.add(request.name)
         self.launched.emit(request.name)
 
     def cancel_selected(self) -> None:
@@ -530,6 +579,7 @@ class TrainingPage(QWidget):
 
     # ---- following runs
     def _run_updated(self, name: str) -> None:
+        self._announce_if_ended(name)
         if name in self._selected:
             self._update_run(name)
         if name in self._selected or not self._selected:
@@ -575,6 +625,14 @@ class TrainingPage(QWidget):
         states = self._states()
         overlay = len(states) > 1
         self.loss_chart.title = "Training loss" + (" — overlay" if overlay else "")
+        has_parts = len(states) == 1 and bool(states[0].part_points)
+        self.show_parts.setEnabled(has_parts)
+        self.show_parts.setToolTip("Draw the parts the loss is made of (dashed)" if has_parts else
+                                   "Only for one run whose loss has parts" if overlay or not states else
+                                   "This run's loss has no parts")
+        waiting = any(s.live or s.display_status in ("starting", "running") for s in states)
+        self.loss_chart.empty_text = ("Waiting for the first step…" if waiting else
+                                      "No steps recorded" if states else "Select a run to see its loss")
         for i, state in enumerate(states):
             for j, (key, points) in enumerate(self._series_sources(state, overlay)):
                 if overlay:
@@ -620,7 +678,7 @@ class TrainingPage(QWidget):
                 xs = [e["step"] for e in evals if f"mean_{metric}" in e.get("metrics", {})]
                 ys = [e["metrics"][f"mean_{metric}"] for e in evals if f"mean_{metric}" in e.get("metrics", {})]
                 chart.set_series(f"{state.name}/mean", xs, ys, label=state.name, colour=palette_colour(i),
-                                 dots=True)
+                                 dots=True, marker=MARKERS[i % len(MARKERS)])
                 continue
             directions: list[str] = []
             for e in evals:
@@ -648,17 +706,19 @@ class TrainingPage(QWidget):
         self._align_x()
         metric = self.metric_choice.currentText()
         eval_markers, loss_markers = [], []
-        for state in self._states():
+        states = self._states()
+        for i, state in enumerate(states):
             step, _ = state.best
             if step is None:
                 continue
+            colour = palette_colour(i) if len(states) > 1 else QColor("#f2b200")  # overlaid: the run's colour
             for e in state.val_evals():
                 if e.get("step") == step and f"mean_{metric}" in e.get("metrics", {}):
-                    eval_markers.append(Marker(step, e["metrics"][f"mean_{metric}"]))
+                    eval_markers.append(Marker(step, e["metrics"][f"mean_{metric}"], colour=colour))
                     break
             loss = next((v for s, v in reversed(state.loss_points) if s == step), None)
             if loss is not None:
-                loss_markers.append(Marker(step, loss))
+                loss_markers.append(Marker(step, loss, colour=colour))
         self.eval_chart.set_markers(eval_markers)
         self.loss_chart.set_markers(loss_markers)
 

@@ -183,7 +183,7 @@ class TrainingPage(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for col, width in enumerate((150, 44, 92, 76, 96, 108, 60, 64, 64, 60, 110)):
+        for col, width in enumerate((140, 44, 88, 70, 84, 92, 58, 62, 62, 56, 104)):  # fits 1,400 px
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table_model.rowsInserted.connect(self._rows_inserted)
@@ -210,7 +210,7 @@ class TrainingPage(QWidget):
         self.notice.setStyleSheet("color: palette(dark);")
         self.notice.setVisible(False)
 
-        title = QLabel("<h3 style='margin:0'>Runs</h3>")
+        self.runs_title = title = QLabel("<h3 style='margin:0'>Runs</h3>")
         buttons = QHBoxLayout()
         buttons.addWidget(title)
         buttons.addWidget(self.status_line, 1)
@@ -424,9 +424,7 @@ class TrainingPage(QWidget):
         if not self._auto_selected:
             self._auto_selected = True
             if not self._selected and count:
-                states = self.runs.states()
-                live = [s.name for s in states if s.live]
-                self.select(live[-1] if live else states[-1].name)
+                self._select_on_opening()
         self._update_status_line()
 
     def _runs_changed(self) -> None:
@@ -437,8 +435,30 @@ class TrainingPage(QWidget):
             self._show_selection()
         self._update_buttons()
 
+    def _select_on_opening(self) -> None:
+        """A running run if there is one; else the best finished run (by its best validation mean R@1), else the
+        newest; and say which."""
+        states = self.runs.states()
+        live = [s for s in states if s.live]
+        finished = [s for s in states if s.display_status == "done"]
+        scored = [s for s in finished if isinstance(s.best[1], (int, float)) and not math.isnan(s.best[1])]
+        if live:
+            chosen, why = live[-1], "it is running"
+        elif scored:
+            chosen = max(scored, key=lambda s: s.best[1])
+            why = f"the best run: mean R@1 {pct(chosen.best[1])} % on validation"
+        elif finished:
+            chosen, why = finished[-1], "the newest finished run"
+        else:
+            chosen, why = states[-1], "the newest run"
+        self.select(chosen.name)
+        if len(states) > 1:
+            self._say(f"Showing {chosen.name}, {why}.")
+
     def _update_status_line(self) -> None:
         states = self.runs.states()
+        self.runs_title.setText(f"<h3 style='margin:0'>Runs ({len(states)})</h3>" if states else
+                                "<h3 style='margin:0'>Runs</h3>")
         if not states:
             self.status_line.setText("No runs yet: fill in the form on the left and launch one.")
             return

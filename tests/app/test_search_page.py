@@ -370,3 +370,22 @@ def test_empty_workspace_search_says_what_to_do_in_plain_words(qtbot, tmp_path: 
     page = open_page(qtbot, Workspace.open(tmp_path / "empty"))
     qtbot.waitUntil(lambda: "No finished run" in page.grid.message, timeout=WAIT)
     assert "<" not in page.grid.message and "trainer demo" in page.grid.message
+
+
+def test_ab_side_b_defaults_to_the_best_other_run_with_an_index(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    from app.search_worker import RunChoice, RunList
+    from app.widgets.ab_compare import ABCompare, default_b
+    from app.widgets.item_grid import CatalogHandle
+
+    shapes = frozenset({"shapes"})
+    runs = RunList((RunChoice("newest", "gcl", "d", shapes, 0.10), RunChoice("unindexed", "gcl", "d", frozenset(), 0.9),
+                    RunChoice("best", "gcl", "d", shapes, 0.50), RunChoice("a", "gcl", "d", shapes, 0.30)))
+    assert default_b(runs, "shapes", "a") == "best"  # not the newest, not the one without an index
+    assert default_b(runs, "shapes", "best") == "a"
+    assert default_b(runs, "images", "a") == "newest"  # nothing indexed for images: the newest other run
+    ws = Workspace.open(tmp_path / "w")
+    service = SearchService(ws, CatalogHandle(ws), device="cpu")
+    ab = ABCompare(service, ThumbnailCache())
+    qtbot.addWidget(ab)
+    ab.set_runs(runs, "shapes", a="a")
+    assert ab.sides["A"].run == "a" and ab.sides["B"].run == "best"

@@ -109,3 +109,14 @@ def test_chart_ticks_legend_and_nested_config_rows(qtbot) -> None:  # noqa: ANN0
     rows = config_differences([{"augment": {"flip": True, "crop": 0.8}, "lr": 0.1},
                                {"augment": {"flip": False, "crop": 0.8}, "lr": 0.1}])
     assert rows == [("augment.flip", ["True", "False"], True)]
+
+
+def test_opening_selects_the_best_run_and_says_which(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    ws = Workspace.open(tmp_path / "w")
+    add_run(ws, "older-best", [(5, 0.09)])
+    add_run(ws, "middling", [(5, 0.05)])
+    add_run(ws, "newest", [(5, 0.02)])
+    page = open_page(qtbot, ws, ["older-best", "middling", "newest"])
+    qtbot.waitUntil(lambda: page.selected_names() == ["older-best"], timeout=LONG)  # not the newest: the best
+    assert "Showing older-best, the best run" in page.notice.text()
+    assert "Runs (3)" in page.runs_title.text()

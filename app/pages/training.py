@@ -183,7 +183,7 @@ class TrainingPage(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for col, width in enumerate((140, 44, 88, 70, 84, 92, 58, 62, 62, 56, 104)):  # fits 1,400 px
+        for col, width in enumerate((120, 44, 84, 64, 80, 92, 62, 70, 70, 64, 100)):  # fits 1,400 px
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table_model.rowsInserted.connect(self._rows_inserted)
@@ -463,8 +463,7 @@ class TrainingPage(QWidget):
             self.status_line.setText("No runs yet: fill in the form on the left and launch one.")
             return
         live = sum(1 for s in states if s.live)
-        self.status_line.setText(f"{len(states)} run{'s' if len(states) != 1 else ''}"
-                                 + (f", {live} running" if live else ""))
+        self.status_line.setText(f"{live} running" if live else "")
 
     def _say(self, text: str) -> None:
         """A message under the title that stays until the next one (the run counts live beside it)."""

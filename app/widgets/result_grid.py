@@ -362,8 +362,8 @@ class ResultDelegate(QStyledItemDelegate):
         painter.fillPath(box_path, QColor("#f8f9fa"))
         if isinstance(pm, QPixmap) and not pm.isNull():
             scaled = pm.size().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            if pm.width() < box.width() and pm.height() < box.height():
-                scaled = pm.size()  # never blow a small picture up
+            if pm.width() < box.width() * 0.7 and pm.height() < box.height() * 0.7:
+                scaled = pm.size()  # never blow a small picture up (a card a little wider than usual: scaled)
             target = QRect(QPoint(0, 0), scaled)
             target.moveCenter(box.center())
             painter.save()
@@ -481,6 +481,27 @@ class ResultGrid(QListView):
         self._message = "" if result is None or result.hits else "No results."
         self.scrollToTop()
         self.viewport().update()
+
+    MAX_STRETCH = 1.3  # cards widen up to this much to fill the row (no empty strip on the right)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.fit_cards()
+
+    def fit_cards(self) -> None:
+        """Widen the cards so that a row of them fills the viewport (up to ``MAX_STRETCH`` x their width)."""
+        base = getattr(self, "_base_width", None)
+        if base is None:
+            base = self._base_width = self.delegate.card_width
+        s = self.spacing()
+        avail = self.viewport().width() - s
+        cols = max(1, avail // (base + s))
+        width = max(base, min(int(base * self.MAX_STRETCH), avail // cols - s))
+        if width != self.delegate.card_width:
+            self.delegate.card_width = width
+            self.delegate.thumb = width - 2 * PAD
+            self.delegate.forget_cards()
+            self.scheduleDelayedItemsLayout()
 
     def set_message(self, text: str) -> None:
         """A line shown in the middle of the grid while it has no cards (an empty query, an error...)."""

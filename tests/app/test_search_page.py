@@ -339,6 +339,7 @@ def test_confidence_banner_and_badges_follow_the_calibration(qtbot, ws, cat) -> 
     from app.widgets.result_grid import BAND_COLOURS, score_badge
 
     page = open_page(qtbot, ws)
+    assert page.select_run(RUN)  # (another test may have indexed the 2-step run, the newest)
     page.set_text("xyzzyplugh qwfp")  # random tokens: the top hit is no better than a typical non-match
     page.search_now()
     hits = wait_results(qtbot, page, text="xyzzyplugh qwfp", target="shapes")

@@ -104,6 +104,7 @@ class RunChoice:
     loss: str
     dataset: str
     targets: frozenset[str] = frozenset()
+    score: float | None = None  # the run's best validation mean R@1 (None: not evaluated)
 
     def label(self, target: str) -> str:
         text = f"{self.name}  ·  {self.loss} on {self.dataset}" if self.dataset else f"{self.name}  ·  {self.loss}"
@@ -144,7 +145,10 @@ def list_runs(catalog: Catalog) -> RunList:
         rows = registry.rows(catalog, run_id=run.id)
         targets = frozenset(t for t in TARGETS if any(_covers(kinds, row, t) for row in rows))
         dataset = names.get(run.dataset_id) or str((run.config or {}).get("dataset", ""))
-        choices.append(RunChoice(run.name, run.loss or str((run.config or {}).get("loss", "")), dataset, targets))
+        best = (run.metrics or {}).get("best_score")
+        score = float(best) if isinstance(best, (int, float)) and best == best else None
+        choices.append(RunChoice(run.name, run.loss or str((run.config or {}).get("loss", "")), dataset, targets,
+                                 score))
     defaults = {}
     for target in TARGETS:
         try:

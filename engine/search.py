@@ -6,6 +6,12 @@ Queries: text, an image file, an item of the catalogue (its shape or image), or 
 Observation hits are folded into items (an item scores as its best observation) after asking the
 index for enough neighbours; split and category filters are SQLite id sets given to the index query
 (over-fetch + ``np.isin``), never Python callbacks. Same input, same order.
+
+Confidence: a text query's hits carry ``confidence`` (0-1) beside the raw ``score``, and the result
+``confident`` (is the top hit better than a typical non-match?), from the calibration measured beside the
+index (:mod:`engine.index.calibration`; measured here on first use for an index built before it existed).
+Image, item and fused queries score on another scale than the captions it was measured with: their
+``confidence`` and ``confident`` are None (raw scores only).
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ from PIL import Image
 
 from engine.catalog import Catalog, Dataset, Item
 from engine.errors import CrossfoldError
+from engine.index import calibration as calib
 from engine.index import registry
-from engine.index.store import AnnIndex, MissingIndexError
+from engine.index.store import AnnIndex, MissingIndexError, StaleIndexError
 from engine.models.fusion import fuse
 from engine.train.restore import RestoredRun, restore_run
 from engine.workspace import Workspace
@@ -48,6 +55,7 @@ class Hit:
     thumbnails: list[str]  # views in order, or the image
     captions: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
+    confidence: float | None = None  # calibrated P(match | score) in 0-1; None: not calibrated
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -61,10 +69,21 @@ class SearchResult:
     query: dict[str, Any]
     hits: list[Hit]
     timings_ms: dict[str, float]
+    confident: bool | None = None  # the top hit beats a typical non-match; None: not calibrated
+    calibration: dict[str, Any] | None = None  # split, queries and threshold of the calibration used
 
     def as_dict(self) -> dict[str, Any]:
         return {"run": self.run, "dataset": self.dataset, "target": self.target, "query": self.query,
-                "hits": [h.as_dict() for h in self.hits], "timings_ms": self.timings_ms}
+                "hits": [h.as_dict() for h in self.hits], "timings_ms": self.timings_ms,
+                "confident": self.confident, "calibration": self.calibration}
+
+    @property
+    def not_confident(self) -> bool:
+        """Calibrated and not confident (``confident`` is False, not None)."""
+        return self.confident is False
+
+    def banner(self) -> str:
+        return f"no confident match for this query with run {self.run}"
 
 
 def default_run(catalog: Catalog, target: str) -> str:
@@ -91,6 +110,7 @@ class Searcher:
         self._restored: RestoredRun | None = None
         self._device = device
         self._indexes: dict[tuple[int, str], AnnIndex] = {}
+        self._calibrations: dict[tuple[int, str], calib.Calibration | None] = {}
 
     @property
     def restored(self) -> RestoredRun:
@@ -124,6 +144,22 @@ class Searcher:
             self._indexes[key] = registry.open_index(self.catalog, self.run_row.id, dataset.id, modality,
                                                      self.restored.checkpoint_sha256)
         return self._indexes[key]
+
+    def calibration(self, dataset: Dataset, modality: str) -> calib.Calibration | None:
+        """The calibration of the run's ``modality`` index of ``dataset`` (stored, or measured now); None when
+        it cannot be measured (no caption index, no captions)."""
+        key = (dataset.id, modality)
+        if key not in self._calibrations:
+            target = self.index(dataset, modality)
+            try:
+                text = target if modality == "text" else self.index(dataset, "text")
+            except StaleIndexError:  # no usable caption index: raw scores only
+                self._calibrations[key] = None
+            else:
+                self._calibrations[key] = calib.ensure(
+                    self.catalog, self.run_row.id, dataset.id, modality, self._visual(dataset),
+                    self.restored.checkpoint_sha256, target=target, text=text)
+        return self._calibrations[key]
 
     # ---- query embeddings ---------------------------------------------------------------------
     @torch.no_grad()
@@ -217,7 +253,23 @@ class Searcher:
         hits = self._hits(ds, ranked)
         timings["catalogue"] = (time.perf_counter() - t) * 1e3
         query = {"text": text, "image": str(image) if image else None, "item": item_key}
-        return SearchResult(self.run_name, ds.name, target, query, hits, timings)
+        result = SearchResult(self.run_name, ds.name, target, query, hits, timings)
+        if text and image is None and item is None:
+            t = time.perf_counter()
+            self._calibrate(result, self.calibration(ds, modality))
+            timings["calibration"] = (time.perf_counter() - t) * 1e3
+        return result
+
+    @staticmethod
+    def _calibrate(result: SearchResult, calibration: calib.Calibration | None) -> None:
+        if calibration is None:
+            return
+        confidences = calibration.confidence([h.score for h in result.hits])
+        for hit, c in zip(result.hits, confidences, strict=True):
+            hit.confidence = round(float(c), 4)
+        result.confident = bool(result.hits) and calibration.confident(result.hits[0].score)
+        result.calibration = {"split": calibration.split, "queries": calibration.queries,
+                              "threshold": round(calibration.threshold, 4)}
 
     def _allowed(self, ds: Dataset, modality: str, split: str | None, category: str | None) -> np.ndarray | None:
         if not split and not category:

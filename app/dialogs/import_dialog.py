@@ -171,6 +171,13 @@ class ImportDialog(QDialog):
         self._name_edited = False
         self.name.textEdited.connect(self._mark_name_edited)
         self._format_changed()
+        self._show_import_parts(False)
+
+    def _show_import_parts(self, shown: bool) -> None:
+        """The progress bar, the skipped records and the engine output: shown once an import has started."""
+        for w in (self.progress, self.report_box, self.log):
+            w.setVisible(shown)
+        self.adjustSize()
 
     # ---- building the widgets (called once, by __init__) ---------------------------------------
     def _build_fields(self) -> None:
@@ -340,6 +347,8 @@ class ImportDialog(QDialog):
             self.job.cancel()
 
     def _set_running(self, running: bool) -> None:
+        if running:
+            self._show_import_parts(True)
         self.import_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         for w in (self.format, self.source, self.images_root, self.meshes_root, self.name, self.csv_box):

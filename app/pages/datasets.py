@@ -84,9 +84,62 @@ class DatasetsPage(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.table)
         layout.addWidget(self.browser, 1)
+        layout.addWidget(self._build_empty_panel(), 1)
         self.refresh()
 
     # ---- building the widgets (called once, by __init__) ---------------------------------------
+    def _build_empty_panel(self) -> QWidget:
+        """What an empty workspace shows where the grid would be: the two ways to get a dataset."""
+        self.empty_panel = QWidget()
+        self.empty_panel.setObjectName("emptyPanel")
+        text = QLabel("<h3>No datasets yet</h3>Start with the demo datasets (small, made here in a minute, "
+                      "offline), or import your own captions and pictures.")
+        text.setWordWrap(True)
+        text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_demo_button = QPushButton("Create demo datasets")
+        self.empty_demo_button.setDefault(True)
+        self.empty_demo_button.setToolTip(self.demo_button.toolTip())
+        self.empty_import_button = QPushButton("Import…")
+        self.empty_import_button.setToolTip(self.import_button.toolTip())
+        self.empty_demo_button.clicked.connect(self.create_demo_data)
+        self.empty_import_button.clicked.connect(self.open_import_dialog)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.empty_demo_button)
+        buttons.addWidget(self.empty_import_button)
+        buttons.addStretch(1)
+        box = QVBoxLayout(self.empty_panel)
+        box.addStretch(1)
+        box.addWidget(text)
+        box.addLayout(buttons)
+        box.addStretch(2)
+        self.empty_panel.hide()
+        return self.empty_panel
+
+    def _build_no_match(self) -> QLabel:
+        """Said above the grid when the filters match no item."""
+        self.no_match = QLabel()
+        self.no_match.setWordWrap(True)
+        self.no_match.setStyleSheet("color: #5f6368; padding: 12px;")
+        self.no_match.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_match.hide()
+        return self.no_match
+
+    def _show_empty_workspace(self, empty: bool) -> None:
+        self.empty_panel.setVisible(empty)
+        self.browser.setVisible(not empty)
+        self.table.setVisible(not empty)
+
+    def no_match_text(self) -> str:
+        """Why no item is shown: the filters, in words."""
+        text = self.text_filter.text().strip()
+        split, category = self.split_filter.currentData(), self.category_filter.currentData()
+        where = " and ".join(p for p in (f"in split {split}" if split else "",
+                                         f"in category {category}" if category else "") if p)
+        if text:
+            return f"No item's caption contains “{text}”" + (f" {where}" if where else "") + "."
+        return f"No item {where}." if where else "No items in this dataset."
+
     def _build_header(self) -> QHBoxLayout:
         """The title and the actions."""
         self.title = QLabel("<h2 style='margin:0'>Datasets</h2>")
@@ -181,6 +234,7 @@ class DatasetsPage(QWidget):
         left = QVBoxLayout(browser_left)
         left.setContentsMargins(0, 0, 0, 0)
         left.addLayout(filters)
+        left.addWidget(self._build_no_match())
         left.addWidget(self.grid, 1)
         self.browser = QSplitter(Qt.Orientation.Horizontal)
         self.browser.addWidget(browser_left)
@@ -253,6 +307,7 @@ class DatasetsPage(QWidget):
             f"{len(summaries)} dataset{'s' if len(summaries) != 1 else ''} in {self.workspace.root}" if summaries
             else f"No datasets yet in {self.workspace.root}: create the demo datasets or import one."
         )
+        self._show_empty_workspace(not summaries)
         self._browse(names[row] if row >= 0 else "", reload=True)
         self.loaded.emit(len(summaries))
 
@@ -367,6 +422,8 @@ class DatasetsPage(QWidget):
                         self.text_filter.text().strip()))
         noun = "item" if total == 1 else "items"
         self.count_label.setText(f"{count:,} of {total:,} {noun}" if filtered else f"{count:,} {noun}")
+        self.no_match.setText(self.no_match_text() if count == 0 else "")
+        self.no_match.setVisible(count == 0 and self.facets is not None)
         shown = self.detail.item_id
         row = self.model.row_of(shown) if shown is not None else -1
         if row < 0 and count:

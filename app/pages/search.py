@@ -122,6 +122,7 @@ class SearchPage(QWidget):
         layout.addWidget(self.subject)
         layout.addWidget(self.index_banner)
         layout.addLayout(status_row)
+        layout.addWidget(self._build_confidence_banner())
         layout.addWidget(self.splitter, 1)
 
         self._wire()
@@ -287,7 +288,36 @@ class SearchPage(QWidget):
         self.service.failed.connect(self._failed)
         self.service.busy_changed.connect(self._busy_changed)
         self.thumbnails.ready.connect(self._thumbnail_ready)
+        self.query_edit.textChanged.connect(lambda _text: self._show_subject())
         QShortcut(QKeySequence("Ctrl+L"), self, self.query_edit.setFocus)
+
+    def _build_confidence_banner(self) -> QLabel:
+        """The line shown when even the top hit is no better than a typical non-match (calibrated runs)."""
+        self.confidence_banner = QLabel()
+        self.confidence_banner.setObjectName("confidence")
+        self.confidence_banner.setStyleSheet("#confidence { background: #fce8e6; border: 1px solid #f6aea9; "
+                                             "border-radius: 6px; padding: 4px 8px; color: #a50e0e; }")
+        self.confidence_banner.setWordWrap(True)
+        self.confidence_banner.hide()
+        return self.confidence_banner
+
+    @property
+    def not_confident(self) -> bool:
+        """The grid shows a calibrated answer whose top hit is no better than a typical non-match."""
+        return self.result is not None and self.result.not_confident
+
+    def _show_confidence(self, result: SearchResult | None) -> None:
+        if result is not None and result.not_confident:
+            c = result.calibration or {}
+            self.confidence_banner.setText(
+                f"<b>{_esc(result.banner()[0].upper() + result.banner()[1:])}.</b> Even the best result scores "
+                f"no higher than a typical non-match ({c.get('threshold', 0):.3f}, measured on "
+                f"{c.get('queries', 0)} {_esc(str(c.get('split', '')))} captions): treat these as guesses.")
+            self.confidence_banner.setToolTip("A run is calibrated when its index is built: the scores of captions "
+                                              "against their own item and against other items.")
+            self.confidence_banner.show()
+        else:
+            self.confidence_banner.hide()
 
     # ---- public API ---------------------------------------------------------------------------
     @property
@@ -421,7 +451,7 @@ class SearchPage(QWidget):
             self.service.cancel(CHANNEL)
             if not self._runs_loading:
                 self._show_empty("No finished run to search with yet: train one on the Training page "
-                                 "(or run <code>trainer demo</code>).")
+                                 "(or run “trainer demo” in a terminal).")
             return
         if q.empty:
             self.service.cancel(CHANNEL)
@@ -437,9 +467,12 @@ class SearchPage(QWidget):
                             else f"Searching {_esc(TARGET_LABELS[q.target].lower())} for {_esc(self._describe(q))}…")
 
     def _show_empty(self, message: str) -> None:
+        """``message`` is plain text (the grid paints it as it is)."""
         self.result = None
         self.grid.clear(message)  # said once, in the middle of the grid
         self.status.setText("")
+        self.status.setToolTip("")
+        self._show_confidence(None)
 
     def _finished(self, token: int, channel: str, result: SearchResult) -> None:
         if channel != CHANNEL or token != self._token:
@@ -448,16 +481,17 @@ class SearchPage(QWidget):
         self.grid.set_result(result)
         if self.building is None:
             self._hide_banner()
+        self._show_confidence(result)
         t = result.timings_ms
         total = sum(t.values())
-        parts = ", ".join(f"{k} {v:.0f}" for k, v in t.items())
+        parts = ", ".join(f"{k} {v:.0f} ms" for k, v in t.items())
         what = _esc(self._describe(self.query)) if self.query else "the query"
         fused = " (fused)" if self.query and self.query.text.strip() and (self.query.image or self.query.item_id) \
             else ""
         self.status.setText(
             f"<b>{len(result.hits)}</b> {TARGET_LABELS[result.target].lower()} for {what}{fused} · run "
-            f"<b>{_esc(result.run)}</b> on {_esc(result.dataset)} · {total:.0f} ms "
-            f"<span style='color:#9aa0a6'>({parts})</span>")
+            f"<b>{_esc(result.run)}</b> on {_esc(result.dataset)} · {total:.0f} ms")
+        self.status.setToolTip(f"Time taken: {parts}")
         self.results_shown.emit(len(result.hits))
 
     def _describe(self, q: SearchQuery) -> str:
@@ -468,6 +502,7 @@ class SearchPage(QWidget):
         if channel != CHANNEL or token != self._token:
             return
         self.result = None
+        self._show_confidence(None)
         self.grid.clear("Build the index (above) to search this run." if need.dataset else need.message)
         self.status.setText("No results: the index is missing." if need.dataset else "No results.")
         self._offer(need)
@@ -478,6 +513,7 @@ class SearchPage(QWidget):
             return
         first = message.splitlines()[0] if message else "the search failed"
         self.result = None
+        self._show_confidence(None)
         self.grid.clear(first)
         self.status.setText(f"<span style='color:#c5221f'>Search failed:</span> {_esc(first)}")
         self.search_failed.emit(message)
@@ -568,7 +604,7 @@ class SearchPage(QWidget):
         self._work.done(token)
         self._runs_loading = False
         if error:
-            self._show_empty(f"Could not read the runs: {_esc(error.splitlines()[0])}")
+            self._show_empty(f"Could not read the runs: {error.splitlines()[0]}")
             return
         first = not self._runs_loaded_once
         self._runs_loaded_once = True
@@ -616,18 +652,24 @@ class SearchPage(QWidget):
         self._item = detail
         self._show_subject()
 
+    def _combined(self, what: str) -> str:
+        """What the query strip says of the text in the box: combined with the subject, or not there."""
+        text = self.query_edit.text().strip()
+        if text:
+            return (f"<span style='color:#5f6368'> combined with the text “{_esc(text)}”: results match both "
+                    f"(clear the text to search by the {what} alone)</span>")
+        return f"<span style='color:#5f6368'> — results like this {what}; type to combine it with text</span>"
+
     def _show_subject(self) -> None:
         path = None
         if self._image:
             path = self._image
-            self.subject_label.setText(f"<b>Image</b> {_esc(Path(self._image).name)}"
-                                       f"<span style='color:#5f6368'> — text in the box is fused with it</span>")
+            self.subject_label.setText(f"<b>Image</b> {_esc(Path(self._image).name)}{self._combined('image')}")
         elif self._item_id is not None:
             d = self._item
             name = f"{_esc(d.key)} <span style='color:#5f6368'>({_esc(d.dataset)})</span>" if d else \
                 f"#{self._item_id}"
-            self.subject_label.setText(f"<b>Item</b> {name}"
-                                       f"<span style='color:#5f6368'> — text in the box is fused with it</span>")
+            self.subject_label.setText(f"<b>Item</b> {name}{self._combined('item')}")
             if d is not None:
                 pictures = list(d.views) or list(d.images)
                 path = pictures[0] if pictures else None

@@ -51,7 +51,8 @@ from app.runs import RunsModel, RunState
 from app.runs_table import PROGRESS_COLUMN, STATUS_COLOURS, NameRole, ProgressRole, RunsTableModel
 from app.widgets.config_diff import ConfigDiff
 from app.widgets.failure_browser import FailureBrowser
-from app.widgets.line_chart import LineChart, Marker, palette_colour
+from app.widgets.labels import direction_label
+from app.widgets.line_chart import MARKERS, LineChart, Marker, palette_colour
 from app.widgets.run_form import LaunchRequest, RunForm
 from engine.fmt import pct
 from engine.workspace import Workspace
@@ -60,6 +61,20 @@ METRICS = ("R@1", "R@5", "R@10", "NDCG@5")
 EVAL_COLUMNS = ("R@1", "R@5", "R@10", "RR@1", "RR@5", "NDCG@5", "median_rank", "num_queries")
 _KEY = re.compile(r"^(?P<row>.+)_(?P<metric>(?:R|RR|NDCG)@\d+|median_rank|mean_rank|num_queries|num_candidates)$")
 RESUMABLE = ("cancelled", "failed", "interrupted")
+EVAL_HEADERS = {"median_rank": "Median rank", "num_queries": "Queries"}
+EVAL_TIPS = {
+    "R@1": "Recall at 1: the share of queries whose right answer ranks first",
+    "R@5": "Recall at 5: the share of queries whose right answer is in the top 5",
+    "R@10": "Recall at 10: the share of queries whose right answer is in the top 10",
+    "RR@1": "Recall rate at 1, the Text2Shape papers' name for the same number as R@1: the share of queries "
+            "with a right answer ranked first (shown to compare with published results)",
+    "RR@5": "Recall rate at 5, the Text2Shape papers' name for the same number as R@5: the share of queries "
+            "with a right answer in the top 5 (shown to compare with published results)",
+    "NDCG@5": "Normalised discounted cumulative gain over the top 5: every right answer counts, higher ranks "
+              "count more (1 = all of them first)",
+    "median_rank": "The middle rank of the right answers (1 is best)",
+    "num_queries": "How many queries were evaluated in this direction",
+}
 
 
 def parse_metrics(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -72,11 +87,6 @@ def parse_metrics(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
     if "mean" in rows:
         rows["mean"] = rows.pop("mean")
     return rows
-
-
-def direction_label(direction: str) -> str:
-    return direction.replace("_to_", " → ").replace("_maxfold", " (max-fold)").replace("shape_text", "shape+text") \
-        .replace("image_text", "image+text")
 
 
 def rate(value: Any) -> str:
@@ -147,6 +157,7 @@ class TrainingPage(QWidget):
         self._pending_select: str | None = None
         self._auto_selected = False
         self._browsers: list[FailureBrowser] = []
+        self._announce_end: set[str] = set()  # runs started here whose end the notice will announce
 
         scroll = self._build_form()
         self._build_runs_table()
@@ -208,7 +219,7 @@ class TrainingPage(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for col, width in enumerate((150, 44, 92, 76, 96, 108, 60, 64, 64, 60, 110)):
+        for col, width in enumerate((120, 44, 84, 64, 80, 92, 62, 70, 70, 64, 100)):  # fits 1,400 px
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table_model.rowsInserted.connect(self._rows_inserted)
@@ -237,7 +248,7 @@ class TrainingPage(QWidget):
         self.notice.setStyleSheet("color: palette(dark);")
         self.notice.setVisible(False)
 
-        title = QLabel("<h3 style='margin:0'>Runs</h3>")
+        self.runs_title = title = QLabel("<h3 style='margin:0'>Runs</h3>")
         buttons = QHBoxLayout()
         buttons.addWidget(title)
         buttons.addWidget(self.status_line, 1)
@@ -271,8 +282,9 @@ class TrainingPage(QWidget):
         self.loss_chart.empty_text = "Select a run to see its loss"
         self.eval_chart = LineChart("Validation", "step", "")
         self.eval_chart.y_format = "percent"
-        self.eval_chart.y_min, self.eval_chart.y_max = 0.0, 1.0
+        self.eval_chart.y_floor, self.eval_chart.y_ceiling = 0.0, 1.0  # autoscaled inside 0-100 %
         self.eval_chart.empty_text = "No evaluation yet"
+        self.loss_chart.x_integer = self.eval_chart.x_integer = True
         self.show_parts = QCheckBox("loss parts")
         self.show_parts.setChecked(True)
         self.show_parts.toggled.connect(self._redraw)
@@ -282,6 +294,7 @@ class TrainingPage(QWidget):
         chart_controls = QHBoxLayout()
         chart_controls.addWidget(self.show_parts)
         chart_controls.addStretch(1)
+        chart_controls.addWidget(self._build_scale_toggle())
         chart_controls.addWidget(QLabel("Metric"))
         chart_controls.addWidget(self.metric_choice)
         charts = QHBoxLayout()
@@ -301,7 +314,7 @@ class TrainingPage(QWidget):
         self.eval_split.currentIndexChanged.connect(self._fill_eval_table)
         self.eval_caption = QLabel("")
         self.eval_table = QTableWidget(0, len(EVAL_COLUMNS))
-        self.eval_table.setHorizontalHeaderLabels([c.replace("_", " ") for c in EVAL_COLUMNS])
+        self._set_eval_headers()
         self.eval_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.eval_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.eval_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -374,6 +387,41 @@ class TrainingPage(QWidget):
         details_layout.addWidget(self.tabs, 1)
         return details
 
+    def _announce_if_ended(self, name: str) -> None:
+        """"Started NAME." becomes "NAME finished: best mean R@1 X %" (or how it ended) once it ends."""
+        announce = getattr(self, "_announce_end", None)
+        state = self.runs.state(name)
+        if announce is None or name not in announce or state is None or state.live:
+            return
+        status = state.display_status
+        if status == "done":
+            announce.discard(name)
+            best = state.best[1]
+            self._say(f"{name} finished: best mean R@1 {pct(best)}" if best is not None else f"{name} finished.")
+        elif status == "cancelled":
+            announce.discard(name)
+            self._say(f"{name} was cancelled at step {state.step}: Resume continues it.")
+        elif status in ("failed", "interrupted"):
+            announce.discard(name)  # _job_finished says why
+
+    def _set_eval_headers(self) -> None:
+        """Words, not keys, for the evaluation table's columns; each explains itself in a tooltip."""
+        for c, col in enumerate(EVAL_COLUMNS):
+            item = QTableWidgetItem(EVAL_HEADERS.get(col, col))
+            item.setToolTip(EVAL_TIPS.get(col, ""))
+            self.eval_table.setHorizontalHeaderItem(c, item)
+
+    def _build_scale_toggle(self) -> QCheckBox:
+        """The validation chart follows its data; this box pins it to the whole 0-100 % scale."""
+        self.full_scale = QCheckBox("0–100 %")
+        self.full_scale.setToolTip("Show the validation chart on the full 0–100 % scale (off: zoom to the data)")
+        self.full_scale.toggled.connect(self._set_eval_scale)
+        return self.full_scale
+
+    def _set_eval_scale(self, full: bool) -> None:
+        self.eval_chart.y_min, self.eval_chart.y_max = (0.0, 1.0) if full else (None, None)
+        self.eval_chart.update()
+
     # ---- selection
     def selected_names(self) -> list[str]:
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
@@ -411,9 +459,7 @@ class TrainingPage(QWidget):
         if not self._auto_selected:
             self._auto_selected = True
             if not self._selected and count:
-                states = self.runs.states()
-                live = [s.name for s in states if s.live]
-                self.select(live[-1] if live else states[-1].name)
+                self._select_on_opening()
         self._update_status_line()
 
     def _runs_changed(self) -> None:
@@ -424,14 +470,35 @@ class TrainingPage(QWidget):
             self._show_selection()
         self._update_buttons()
 
+    def _select_on_opening(self) -> None:
+        """A running run if there is one; else the best finished run (by its best validation mean R@1), else the
+        newest; and say which."""
+        states = self.runs.states()
+        live = [s for s in states if s.live]
+        finished = [s for s in states if s.display_status == "done"]
+        scored = [s for s in finished if isinstance(s.best[1], (int, float)) and not math.isnan(s.best[1])]
+        if live:
+            chosen, why = live[-1], "it is running"
+        elif scored:
+            chosen = max(scored, key=lambda s: s.best[1])
+            why = f"the best run: mean R@1 {pct(chosen.best[1])} on validation"
+        elif finished:
+            chosen, why = finished[-1], "the newest finished run"
+        else:
+            chosen, why = states[-1], "the newest run"
+        self.select(chosen.name)
+        if len(states) > 1:
+            self._say(f"Showing {chosen.name}, {why}.")
+
     def _update_status_line(self) -> None:
         states = self.runs.states()
+        self.runs_title.setText(f"<h3 style='margin:0'>Runs ({len(states)})</h3>" if states else
+                                "<h3 style='margin:0'>Runs</h3>")
         if not states:
             self.status_line.setText("No runs yet: fill in the form on the left and launch one.")
             return
         live = sum(1 for s in states if s.live)
-        self.status_line.setText(f"{len(states)} run{'s' if len(states) != 1 else ''}"
-                                 + (f", {live} running" if live else ""))
+        self.status_line.setText(f"{live} running" if live else "")
 
     def _say(self, text: str) -> None:
         """A message under the title that stays until the next one (the run counts live beside it)."""
@@ -467,6 +534,7 @@ class TrainingPage(QWidget):
             self.select(request.name)
             self._pending_select = None
         self._say(f"Started {request.name}.")
+        self._announce_end.add(request.name)
         self.launched.emit(request.name)
 
     def cancel_selected(self) -> None:
@@ -565,6 +633,7 @@ class TrainingPage(QWidget):
 
     # ---- following runs
     def _run_updated(self, name: str) -> None:
+        self._announce_if_ended(name)
         if name in self._selected:
             self._update_run(name)
         if name in self._selected or not self._selected:
@@ -610,6 +679,14 @@ class TrainingPage(QWidget):
         states = self._states()
         overlay = len(states) > 1
         self.loss_chart.title = "Training loss" + (" — overlay" if overlay else "")
+        has_parts = len(states) == 1 and bool(states[0].part_points)
+        self.show_parts.setEnabled(has_parts)
+        self.show_parts.setToolTip("Draw the parts the loss is made of (dashed)" if has_parts else
+                                   "Only for one run whose loss has parts" if overlay or not states else
+                                   "This run's loss has no parts")
+        waiting = any(s.live or s.display_status in ("starting", "running") for s in states)
+        self.loss_chart.empty_text = ("Waiting for the first step…" if waiting else
+                                      "No steps recorded" if states else "Select a run to see its loss")
         for i, state in enumerate(states):
             for j, (key, points) in enumerate(self._series_sources(state, overlay)):
                 if overlay:
@@ -655,7 +732,7 @@ class TrainingPage(QWidget):
                 xs = [e.step for e in evals if f"mean_{metric}" in e.metrics]
                 ys = [e.metrics[f"mean_{metric}"] for e in evals if f"mean_{metric}" in e.metrics]
                 chart.set_series(f"{state.name}/mean", xs, ys, label=state.name, colour=palette_colour(i),
-                                 dots=True)
+                                 dots=True, marker=MARKERS[i % len(MARKERS)])
                 continue
             directions: list[str] = []
             for e in evals:
@@ -683,17 +760,19 @@ class TrainingPage(QWidget):
         self._align_x()
         metric = self.metric_choice.currentText()
         eval_markers, loss_markers = [], []
-        for state in self._states():
+        states = self._states()
+        for i, state in enumerate(states):
             step, _ = state.best
             if step is None:
                 continue
+            colour = palette_colour(i) if len(states) > 1 else QColor("#f2b200")  # overlaid: the run's colour
             for e in state.val_evals():
                 if e.step == step and f"mean_{metric}" in e.metrics:
-                    eval_markers.append(Marker(step, e.metrics[f"mean_{metric}"]))
+                    eval_markers.append(Marker(step, e.metrics[f"mean_{metric}"], colour=colour))
                     break
             loss = next((v for s, v in reversed(state.loss_points) if s == step), None)
             if loss is not None:
-                loss_markers.append(Marker(step, loss))
+                loss_markers.append(Marker(step, loss, colour=colour))
         self.eval_chart.set_markers(eval_markers)
         self.loss_chart.set_markers(loss_markers)
 

@@ -33,6 +33,17 @@ from engine.search import SearchResult
 SIDE_COLOURS = {"A": "#1a73e8", "B": "#9334e6"}
 
 
+def default_b(runs: RunList, target: str, a: str | None) -> str | None:
+    """Side B's run: of the other runs with an index for ``target``, the one with the best validation score
+    (the newest among equals or unscored ones); else the newest other run; else ``a``."""
+    others = [r for r in runs.runs if r.name != a]  # newest first
+    ready = [r for r in others if target in r.targets]
+    if ready:
+        return max(ready, key=lambda r: (r.score if r.score is not None else float("-inf"),
+                                         -ready.index(r))).name
+    return others[0].name if others else a
+
+
 class _Side(QWidget):
     def __init__(self, name: str, thumbnails: ThumbnailCache, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -133,11 +144,8 @@ class ABCompare(QWidget):
         a = a or self.sides["A"].run or runs.default_for(target)
         if b is None:
             b = self.sides["B"].run
-        if b is None or b == a:  # another run, preferably one that can already be searched
-            others = [r for r in runs.runs if r.name != a]
-            ready = [r for r in others if target in r.targets]
-            b = (ready or others or [None])[0]
-            b = b.name if b is not None else a
+        if b is None or b == a:  # another run: the best one that can already be searched (else the newest)
+            b = default_b(runs, target, a)
         for side, want in ((self.sides["A"], a), (self.sides["B"], b)):
             combo = side.run_combo
             combo.blockSignals(True)

@@ -1,8 +1,10 @@
-"""The configuration difference between runs: one row per option whose value differs, one column per run."""
+"""The configuration difference between runs: one row per option whose value differs, one column per run.
+
+Nested options (a dict in the config) are one row per changed key (``augment.flip``), never raw JSON; lists
+are their values separated by commas."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,16 +28,31 @@ IGNORED = ("name", "resume")
 def _value_text(value: Any) -> str:
     if value is None:
         return "—"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_value_text(v) for v in value) if value else "(none)"
+    if isinstance(value, dict):  # only an empty one gets here (others are flattened)
+        return "(none)"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
 
 
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (an empty dict stays one key)."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
 def config_differences(configs: Sequence[dict[str, Any]], show_all: bool = False) -> list[tuple[str, list[str], bool]]:
     """``(option, value text per run, differs)`` in the configs' order: with ``show_all`` every option, else
-    only the options whose values differ."""
+    only the options whose values differ. Nested options are flattened to ``parent.key`` rows."""
+    configs = [flatten(c) for c in configs]
     keys: list[str] = []
     for config in configs:
         for key in config:

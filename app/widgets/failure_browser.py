@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QProgressBar,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from app.runs import open_catalog
 from app.tasks import submit
+from app.widgets.labels import direction_label
 from engine.workspace import Workspace
 
 THUMB = 72
@@ -116,7 +118,7 @@ class FailureBrowser(QDialog):
         self.direction = QComboBox()
         self.direction.setMinimumContentsLength(18)
         if direction:
-            self.direction.addItem(direction)
+            self.direction.addItem(direction_label(direction), direction)
         self.k = QSpinBox()
         self.k.setRange(1, 100)
         self.k.setValue(k)
@@ -189,7 +191,7 @@ class FailureBrowser(QDialog):
         failures_layout.setContentsMargins(0, 0, 0, 0)
         failures_layout.addWidget(QLabel("<b>Failed queries</b> (#rank of the right item)"))
         failures_layout.addWidget(self.failure_list, 1)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter = splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(failures)
         splitter.addWidget(detail)
         splitter.setStretchFactor(0, 2)
@@ -199,16 +201,36 @@ class FailureBrowser(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addWidget(self.status)
+        layout.addWidget(self._build_busy_bar())
         layout.addWidget(splitter, 1)
         self.compute()
+
+    def _build_busy_bar(self) -> QProgressBar:
+        """Shown (moving) while the failures are computed, in place of empty pictures and lists."""
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setTextVisible(False)
+        self.busy_bar.setMaximumHeight(12)
+        self.busy_bar.hide()
+        return self.busy_bar
+
+    def _set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        self.find_button.setEnabled(not busy)
+        self.busy_bar.setVisible(busy)
+        self.splitter.setVisible(not busy)
+
+    def direction_key(self) -> str | None:
+        """The direction chosen (its engine key, e.g. ``text_to_shape``), or None: the default."""
+        data = self.direction.currentData()
+        return str(data) if data else (self.direction.currentText() or None)
 
     # ---- computing
     def compute(self) -> None:
         if self._busy:
             return
-        self._busy = True
-        self.find_button.setEnabled(False)
-        direction = self.direction.currentText() or None
+        self._set_busy(True)
+        direction = self.direction_key()
         split, k = self.split.currentText(), self.k.value()
         self.status.setText(f"Restoring {self.run}'s best checkpoint and encoding its {split} split…")
         ws, run = self.workspace, self.run
@@ -216,24 +238,25 @@ class FailureBrowser(QDialog):
                                   self._failed, pool=engine_pool()))
 
     def _loaded(self, result: tuple[object, dict[str, QImage]]) -> None:
-        self._busy = False
-        self.find_button.setEnabled(True)
+        self._set_busy(False)
         report, images = result
         self.report = report
         self._images.update(images)
-        current = self.direction.currentText()
+        current = self.direction_key()
         self.direction.blockSignals(True)
         self.direction.clear()
-        self.direction.addItems(report.directions)
-        self.direction.setCurrentText(current if current in report.directions else report.direction)
+        for d in report.directions:
+            self.direction.addItem(direction_label(d), d)
+        self.direction.setCurrentIndex(self.direction.findData(current if current in report.directions
+                                                               else report.direction))
         self.direction.blockSignals(False)
         n = len(report.failures)
         more = " (the first ones)" if report.truncated else ""
         self.status.setText(
-            f"<b>{n}</b>{more} of {report.num_queries} {report.direction.replace('_', ' ')} queries on "
+            f"<b>{n}</b>{more} of {report.num_queries} {direction_label(report.direction)} queries on "
             f"{report.dataset}/{report.split} have no right answer in the top {report.k} "
             f"(checkpoint {report.checkpoint.rsplit('/', 1)[-1]}, step {report.step})."
-            if n else f"No failure: every {report.direction.replace('_', ' ')} query on {report.dataset}/"
+            if n else f"No failure: every {direction_label(report.direction)} query on {report.dataset}/"
                       f"{report.split} has a right answer in the top {report.k}."
         )
         self.failure_list.clear()
@@ -252,8 +275,7 @@ class FailureBrowser(QDialog):
         self.loaded.emit(n)
 
     def _failed(self, message: str) -> None:
-        self._busy = False
-        self.find_button.setEnabled(True)
+        self._set_busy(False)
         first = message.splitlines()[0] if message else "unknown error"
         self.status.setText(f"<span style='color:#c62828'>Could not compute the failures: {first}</span>")
         self.failed.emit(first)

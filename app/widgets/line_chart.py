@@ -3,6 +3,12 @@
 No QtCharts (PySide6-Essentials does not ship it). Series are lists of (x, y) points; appending points only
 repaints. Long series are drawn decimated to three points per pixel column (first, min and max of each column),
 so a run of a million steps draws as fast as one of a thousand.
+
+The y axis follows the data (``y_min``/``y_max`` fix a bound; ``y_floor``/``y_ceiling`` only keep the padding
+inside a valid range, e.g. 0-100 % for rates); ``x_integer`` keeps the x ticks on whole numbers (steps). The
+legend goes in the corner of the plot that covers the fewest points. A series may carry a marker shape
+(``circle``, ``square``, ``triangle``, ``diamond``, ``cross``), drawn at every point in its colour and shown in
+the legend: runs overlaid on one chart stay distinguishable, even one with a single point.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ class Series:
     width: float = 1.6
     dashed: bool = False
     dots: bool = False  # draw a dot at every point (sparse series: evaluations)
+    marker: str = "circle"  # the dots' shape (circle, square, triangle, diamond, cross)
     bounds: tuple[float, float, float, float] | None = None  # x min, x max, y min, y max of the finite points
     cached: tuple[int, np.ndarray, np.ndarray] | None = None  # numpy copies of xs, ys and their length
 
@@ -65,13 +72,18 @@ class Marker:
     colour: QColor = field(default_factory=lambda: QColor("#f2b200"))
 
 
-def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
-    """Round tick values (1, 2, 5 x 10^n steps) covering [lo, hi]."""
+MARKERS = ("circle", "square", "triangle", "diamond", "cross")
+
+
+def nice_ticks(lo: float, hi: float, target: int = 5, integer: bool = False) -> list[float]:
+    """Round tick values (1, 2, 5 x 10^n steps) covering [lo, hi]; whole numbers only when ``integer``."""
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         return [lo] if math.isfinite(lo) else []
     raw = (hi - lo) / max(1, target)
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    if integer:
+        step = max(1.0, step if float(step).is_integer() else math.ceil(step))
     first = math.ceil(lo / step - 1e-9) * step
     ticks = []
     v = first
@@ -106,6 +118,10 @@ class LineChart(QWidget):
         self.y_format: str = ""  # "percent": tick labels as percentages of fractions
         self.y_min: float | None = None  # fixed lower bound (e.g. 0 for rates)
         self.y_max: float | None = None
+        self.y_floor: float | None = None  # the axis never goes below / above these (padding is clipped)
+        self.y_ceiling: float | None = None
+        self.x_integer = False  # x ticks on whole numbers only (steps)
+        self.legend_rect = QRectF()  # where the legend was drawn last (empty: none)
         self.x_min: float | None = None  # fixed x range (e.g. to line up with another chart)
         self.x_max: float | None = None
         self._series: dict[str, Series] = {}
@@ -118,10 +134,10 @@ class LineChart(QWidget):
     # ---- data
     def set_series(self, key: str, xs: Sequence[float], ys: Sequence[float], label: str | None = None,
                    colour: QColor | str | None = None, width: float = 1.6, dashed: bool = False,
-                   dots: bool = False) -> None:
+                   dots: bool = False, marker: str = "circle") -> None:
         colour = QColor(colour) if colour is not None else palette_colour(len(self._series))
         series = Series(key, label if label is not None else key, colour, [float(x) for x in xs],
-                        [float(y) for y in ys], width, dashed, dots)
+                        [float(y) for y in ys], width, dashed, dots, marker)
         series.extend_bounds(series.xs, series.ys)
         self._series[key] = series
         self.update()
@@ -199,11 +215,20 @@ class LineChart(QWidget):
         else:
             pad = (y1 - y0) * 0.06
             y0, y1 = y0 - pad, y1 + pad
+        if self.y_floor is not None and y0 < self.y_floor <= min(ys):
+            y0 = self.y_floor
+        if self.y_ceiling is not None and y1 > self.y_ceiling >= max(ys):
+            y1 = self.y_ceiling
         if self.y_min is not None and self.y_min <= min(ys):
             y0 = self.y_min
         if self.y_max is not None and self.y_max >= max(ys):
             y1 = self.y_max
         return x0, x1, y0, y1
+
+    def y_range(self) -> tuple[float, float] | None:
+        """The y axis shown now (None: nothing to show)."""
+        r = self._ranges()
+        return None if r is None else (r[2], r[3])
 
     # ---- painting
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
@@ -257,7 +282,7 @@ class LineChart(QWidget):
         for v in y_ticks:
             if y0 <= v <= y1:
                 p.drawLine(QPointF(plot.left(), sy(v)), QPointF(plot.right(), sy(v)))
-        x_ticks = nice_ticks(x0, x1, max(2, int(plot.width() // 90)))
+        x_ticks = nice_ticks(x0, x1, max(2, int(plot.width() // 90)), integer=self.x_integer)
         x_step = (x_ticks[1] - x_ticks[0]) if len(x_ticks) > 1 else 1
         for v in x_ticks:
             if x0 <= v <= x1:
@@ -299,10 +324,10 @@ class LineChart(QWidget):
                 pen.setStyle(Qt.PenStyle.DashLine)
             p.setPen(pen)
             pts = self._screen_points(s, sx, sy, plot)
-            if len(pts) == 1:
+            if len(pts) == 1 and not s.dots:
                 p.setBrush(s.colour)
                 p.drawEllipse(pts[0], 2.5, 2.5)
-            elif pts:
+            elif len(pts) > 1:
                 p.setBrush(Qt.BrushStyle.NoBrush)
                 dense = len(pts) > plot.width()  # decimated: vertical strokes, a thin aliased pen is enough
                 if dense:
@@ -316,11 +341,9 @@ class LineChart(QWidget):
                 p.drawPolyline(QPolygonF(pts))
                 p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
             if s.dots and len(s.xs) <= plot.width() / 4:
-                p.setBrush(s.colour)
-                p.setPen(QPen(pal.base().color(), 1))
                 for x, y in zip(s.xs, s.ys, strict=False):
                     if math.isfinite(x) and math.isfinite(y):
-                        p.drawEllipse(QPointF(sx(x), sy(y)), 3, 3)
+                        self._draw_marker(p, QPointF(sx(x), sy(y)), s.marker, s.colour, pal.base().color())
         for m in self._markers:
             self._draw_star(p, QPointF(sx(m.x), sy(m.y)), 8, m.colour)
         p.restore()
@@ -333,7 +356,7 @@ class LineChart(QWidget):
                 p.setPen(text_colour)
                 p.drawText(QRectF(x, y, w + 2, fm.height()), Qt.AlignmentFlag.AlignCenter, m.label)
 
-        self._draw_legend(p, plot, small, fm, text_colour)
+        self._draw_legend(p, plot, small, fm, text_colour, sx, sy)
         p.end()
 
     def _y_text(self, v: float, step: float) -> str:
@@ -369,6 +392,27 @@ class LineChart(QWidget):
         return [QPointF(x, y) for x, y in out.tolist()]
 
     @staticmethod
+    def _draw_marker(p: QPainter, c: QPointF, shape: str, colour: QColor, outline: QColor, r: float = 3.5) -> None:
+        p.save()
+        p.setBrush(colour)
+        p.setPen(QPen(outline, 1))
+        if shape == "square":
+            p.drawRect(QRectF(c.x() - r, c.y() - r, 2 * r, 2 * r))
+        elif shape == "triangle":
+            p.drawPolygon(QPolygonF([QPointF(c.x(), c.y() - r - 1), QPointF(c.x() + r + 1, c.y() + r),
+                                     QPointF(c.x() - r - 1, c.y() + r)]))
+        elif shape == "diamond":
+            p.drawPolygon(QPolygonF([QPointF(c.x(), c.y() - r - 1), QPointF(c.x() + r + 1, c.y()),
+                                     QPointF(c.x(), c.y() + r + 1), QPointF(c.x() - r - 1, c.y())]))
+        elif shape == "cross":
+            p.setPen(QPen(colour, 2.2))
+            p.drawLine(QPointF(c.x() - r, c.y() - r), QPointF(c.x() + r, c.y() + r))
+            p.drawLine(QPointF(c.x() - r, c.y() + r), QPointF(c.x() + r, c.y() - r))
+        else:
+            p.drawEllipse(c, r, r)
+        p.restore()
+
+    @staticmethod
     def _draw_star(p: QPainter, centre: QPointF, radius: float, colour: QColor) -> None:
         poly = QPolygonF()
         for i in range(10):
@@ -379,18 +423,45 @@ class LineChart(QWidget):
         p.setBrush(colour)
         p.drawPolygon(poly)
 
-    def _draw_legend(self, p: QPainter, plot: QRectF, font: QFont, fm: QFontMetrics, text_colour: QColor) -> None:
-        entries = [(s.label, s.colour, s.dashed) for s in self._series.values() if s.label]
+    def _legend_corner(self, plot: QRectF, width: float, height: float, sx, sy) -> QRectF:  # noqa: ANN001
+        """The corner of the plot (top right first) whose box of that size covers the fewest points."""
+        corners = [QRectF(plot.right() - width - 6, plot.top() + 6, width, height),
+                   QRectF(plot.left() + 6, plot.top() + 6, width, height),
+                   QRectF(plot.right() - width - 6, plot.bottom() - height - 6, width, height),
+                   QRectF(plot.left() + 6, plot.bottom() - height - 6, width, height)]
+        covered = [0] * len(corners)
+        for s in self._series.values():
+            pts = self._screen_points(s, sx, sy, plot)
+            if len(pts) > 1:  # a line crosses a box between its points too: sample each segment
+                dense = []
+                for a, b in zip(pts, pts[1:], strict=False):
+                    dense += [QPointF(a.x() + (b.x() - a.x()) * t / 4, a.y() + (b.y() - a.y()) * t / 4)
+                              for t in range(4)]
+                pts = [*dense, pts[-1]]
+            for i, box in enumerate(corners):
+                covered[i] += sum(1 for q in pts if box.adjusted(-4, -4, 4, 4).contains(q))
+        for m in self._markers:
+            for i, box in enumerate(corners):
+                covered[i] += 10 * box.adjusted(-8, -8, 8, 8).contains(QPointF(sx(m.x), sy(m.y)))
+        return corners[min(range(len(corners)), key=lambda i: (covered[i], i))]
+
+    def _draw_legend(self, p: QPainter, plot: QRectF, font: QFont, fm: QFontMetrics, text_colour: QColor,
+                     sx, sy) -> None:  # noqa: ANN001
+        entries = [(s.label, s.colour, s.dashed, s.marker if s.dots else "") for s in self._series.values()
+                   if s.label]
         if self._markers and any(not m.label for m in self._markers):
-            entries.append(("★ best", QColor("#f2b200"), False))
+            entries.append(("★ best", QColor("#f2b200"), False, ""))
+        self.legend_rect = QRectF()
         if not entries:
             return
         max_rows = max(1, int((plot.height() - 8) // (fm.height() + 2)))
         if len(entries) > max_rows:
-            entries = entries[: max_rows - 1] + [(f"+{len(entries) - max_rows + 1} more", QColor("#999999"), False)]
-        width = max(fm.horizontalAdvance(label) for label, _, _ in entries) + 30
+            entries = entries[: max_rows - 1] + [(f"+{len(entries) - max_rows + 1} more", QColor("#999999"), False,
+                                                  "")]
+        width = max(fm.horizontalAdvance(label) for label, _, _, _ in entries) + 30
         height = len(entries) * (fm.height() + 2) + 6
-        box = QRectF(plot.right() - width - 6, plot.top() + 6, width, height)
+        box = self._legend_corner(plot, width, height, sx, sy)
+        self.legend_rect = QRectF(box)
         bg = QColor(self.palette().base().color())
         bg.setAlpha(215)
         p.setPen(QPen(QColor(0, 0, 0, 40), 1))
@@ -398,7 +469,7 @@ class LineChart(QWidget):
         p.drawRoundedRect(box, 4, 4)
         p.setFont(font)
         y = box.top() + 3
-        for label, colour, dashed in entries:
+        for label, colour, dashed, marker in entries:
             mid = y + fm.height() / 2
             pen = QPen(colour, 2.2)
             if dashed:
@@ -409,6 +480,8 @@ class LineChart(QWidget):
                 label = label[1:].strip()
             else:
                 p.drawLine(QPointF(box.left() + 7, mid), QPointF(box.left() + 23, mid))
+                if marker:
+                    self._draw_marker(p, QPointF(box.left() + 15, mid), marker, colour, bg, 3.0)
             p.setPen(text_colour)
             p.drawText(QRectF(box.left() + 27, y, width - 28, fm.height()),
                        Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)

@@ -1,4 +1,7 @@
-"""Search results as a grid of cards: thumbnail, rank, score, key, category and a caption.
+"""Search results as a grid of cards: thumbnail, key and score badge, rank, category, split and a caption.
+
+The score badge shows the hit's calibrated confidence, coloured by its band (``engine.index.calibration``):
+green high, amber medium, red low; grey with the raw score when the query is not calibrated.
 
 ``ResultModel`` holds the hits of one :class:`~engine.search.SearchResult`; thumbnails come from a
 :class:`~app.thumbnails.ThumbnailCache` (decoded off the GUI thread; a placeholder until they arrive).
@@ -53,6 +56,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.thumbnails import ThumbnailCache
+from engine.index.calibration import band
 from engine.search import Hit, SearchResult
 
 CARD_W, COMPACT_W, PAD = 196, 160, 8  # px: card widths (normal, compact as in A/B) and inner margin
@@ -60,6 +64,8 @@ THUMB = CARD_W - 2 * PAD  # px: a card's picture box is square, as wide as the c
 LINK_TEXT = "More like this"
 ACCENT = QColor("#1a73e8")
 MUTED = QColor("#5f6368")
+BAND_COLOURS = {"high": QColor("#188038"), "medium": QColor("#b06000"), "low": QColor("#c5221f"),
+                "none": QColor("#5f6368")}  # calibrated confidence bands (engine.index.calibration.band)
 
 
 class ResultModel(QAbstractListModel):
@@ -150,7 +156,8 @@ class ResultModel(QAbstractListModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return tooltip(hit)
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"rank {hit.rank}, {hit.key}, score {hit.score:.3f}, {caption_of(hit)}"
+            sure = f", {hit.confidence:.0%} confident" if hit.confidence is not None else ""
+            return f"rank {hit.rank}, {hit.key}, score {hit.score:.3f}{sure}, {caption_of(hit)}"
         return None
 
 
@@ -174,13 +181,27 @@ def _esc(text: str) -> str:
 
 def tooltip(hit: Hit) -> str:
     lines = [f"<b>{_esc(hit.key)}</b> · {_esc(hit.dataset)} · {_esc(hit.split)} · {_esc(hit.category or '—')}",
-             f"rank {hit.rank} · score {hit.score:.4f} · {len(hit.thumbnails)} picture(s)"]
+             f"rank {hit.rank} · score {hit.score:.4f}{_confidence_note(hit)} · {len(hit.thumbnails)} picture(s)"]
     if hit.matched_text and hit.matched_text in hit.captions:
         lines.append(f"matched: <i>{_esc(hit.matched_text)}</i>")
     lines += [f"• {_esc(c)}" for c in hit.captions[:8]]
     if len(hit.captions) > 8:
         lines.append(f"… {len(hit.captions) - 8} more")
     return "<br>".join(lines)
+
+
+def _confidence_note(hit: Hit) -> str:
+    if hit.confidence is None:
+        return " (not calibrated)"
+    return f" · {hit.confidence:.0%} confident ({band(hit.confidence)})"
+
+
+def score_badge(hit: Hit) -> tuple[str, QColor]:
+    """The score badge's text and colour: the calibrated confidence and its band; the raw score, grey, when the
+    run has no calibration for this query (image, item and fused queries)."""
+    if hit.confidence is None:
+        return f"{hit.score:.3f}", BAND_COLOURS["none"]
+    return f"{hit.confidence:.0%}", BAND_COLOURS[band(hit.confidence)]
 
 
 def wrap_lines(text: str, fm: QFontMetrics, width: int, max_lines: int) -> list[str]:
@@ -260,7 +281,7 @@ class ResultDelegate(QStyledItemDelegate):
         pm = index.data(Qt.ItemDataRole.DecorationRole)
         peer = index.data(ResultModel.PeerRole)
         dpr = painter.device().devicePixelRatioF() if painter.device() is not None else 1.0
-        key = (hit.item_id, hit.rank, hit.score, hit.matched_text, peer,
+        key = (hit.item_id, hit.rank, hit.score, hit.confidence, hit.matched_text, peer,
                pm.cacheKey() if isinstance(pm, QPixmap) else 0, rect.width(), rect.height(), dpr,
                option.font.key(), option.palette.cacheKey())
         card = self._cards.get(key)
@@ -341,8 +362,8 @@ class ResultDelegate(QStyledItemDelegate):
         painter.fillPath(box_path, QColor("#f8f9fa"))
         if isinstance(pm, QPixmap) and not pm.isNull():
             scaled = pm.size().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            if pm.width() < box.width() and pm.height() < box.height():
-                scaled = pm.size()  # never blow a small picture up
+            if pm.width() < box.width() * 0.7 and pm.height() < box.height() * 0.7:
+                scaled = pm.size()  # never blow a small picture up (a card a little wider than usual: scaled)
             target = QRect(QPoint(0, 0), scaled)
             target.moveCenter(box.center())
             painter.save()
@@ -351,16 +372,9 @@ class ResultDelegate(QStyledItemDelegate):
             painter.drawPixmap(target, pm)
             painter.restore()
 
-        # rank (top left) and score (top right) badges over the picture
+        # the picture stays clear: only an A/B comparison marks it (bottom left) with the other run's rank
         painter.setFont(small)
         fm_small = QFontMetrics(small)
-        self._badge(painter, fm_small, QPoint(box.left() + 5, box.top() + 5), f"#{hit.rank}",
-                    QColor(32, 33, 36, 200), QColor("white"), left=True)
-        self._badge(painter, fm_small, QPoint(box.right() - 5, box.top() + 5), f"{hit.score:.3f}",
-                    _score_colour(hit.score), QColor("white"), left=False)
-        if len(hit.thumbnails) > 1:
-            self._badge(painter, fm_small, QPoint(box.right() - 5, box.bottom() - 5 - fm_small.height() - 4),
-                        f"{len(hit.thumbnails)} views", QColor(255, 255, 255, 210), QColor("#3c4043"), left=False)
         if peer is not None:
             label, rank = peer
             text = f"{label} #{rank}" if rank is not None else f"not in {label}"
@@ -368,19 +382,26 @@ class ResultDelegate(QStyledItemDelegate):
             self._badge(painter, fm_small, QPoint(box.left() + 5, box.bottom() - 5 - fm_small.height() - 4),
                         text, colour, QColor("white"), left=True)
 
-        # key, category · split, caption
+        # key and score badge; rank · category · split · views; caption
         width = rect.width() - 2 * PAD
         x = rect.left() + PAD
         y = box.bottom() + 6
         fm_bold = QFontMetrics(bold)
+        badge_text, badge_colour = score_badge(hit)
+        badge_w = fm_small.horizontalAdvance(badge_text) + 10
+        self._badge(painter, fm_small, QPoint(x + width, y + max(0, (fm_bold.lineSpacing() - fm_small.height() - 4)
+                                                                  // 2)),
+                    badge_text, badge_colour, QColor("white"), left=False)
         painter.setFont(bold)
         painter.setPen(pal.color(QPalette.ColorRole.Text))
-        painter.drawText(QRect(x, y, width, fm_bold.lineSpacing()), Qt.AlignmentFlag.AlignLeft,
-                         fm_bold.elidedText(hit.key, Qt.TextElideMode.ElideMiddle, width))
+        key_w = width - badge_w - 6
+        painter.drawText(QRect(x, y, key_w, fm_bold.lineSpacing()), Qt.AlignmentFlag.AlignLeft,
+                         fm_bold.elidedText(hit.key, Qt.TextElideMode.ElideMiddle, key_w))
         y += fm_bold.lineSpacing()
         painter.setFont(small)
         painter.setPen(MUTED)
-        sub = " · ".join(p for p in (hit.category, hit.split) if p)
+        views = f"{len(hit.thumbnails)} views" if len(hit.thumbnails) > 1 else ""
+        sub = " · ".join(p for p in (f"#{hit.rank}", hit.category, hit.split, views) if p)
         painter.drawText(QRect(x, y, width, fm_small.lineSpacing()), Qt.AlignmentFlag.AlignLeft,
                          fm_small.elidedText(sub, Qt.TextElideMode.ElideRight, width))
         y += fm_small.lineSpacing() + 4
@@ -420,13 +441,6 @@ class ResultDelegate(QStyledItemDelegate):
         painter.drawText(r, Qt.AlignmentFlag.AlignCenter, text)
 
 
-def _score_colour(score: float) -> QColor:
-    """Green for a close match, through amber, to grey for a poor one (cosine similarity)."""
-    if score >= 0.5:
-        return QColor("#188038")
-    if score >= 0.25:
-        return QColor("#b06000")
-    return QColor("#5f6368")
 
 
 class ResultGrid(QListView):
@@ -467,6 +481,27 @@ class ResultGrid(QListView):
         self._message = "" if result is None or result.hits else "No results."
         self.scrollToTop()
         self.viewport().update()
+
+    MAX_STRETCH = 1.3  # cards widen up to this much to fill the row (no empty strip on the right)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.fit_cards()
+
+    def fit_cards(self) -> None:
+        """Widen the cards so that a row of them fills the viewport (up to ``MAX_STRETCH`` x their width)."""
+        base = getattr(self, "_base_width", None)
+        if base is None:
+            base = self._base_width = self.delegate.card_width
+        s = self.spacing()
+        avail = self.viewport().width() - s
+        cols = max(1, avail // (base + s))
+        width = max(base, min(int(base * self.MAX_STRETCH), avail // cols - s))
+        if width != self.delegate.card_width:
+            self.delegate.card_width = width
+            self.delegate.thumb = width - 2 * PAD
+            self.delegate.forget_cards()
+            self.scheduleDelayedItemsLayout()
 
     def set_message(self, text: str) -> None:
         """A line shown in the middle of the grid while it has no cards (an empty query, an error...)."""

@@ -170,6 +170,7 @@ class RunForm(QWidget):
         form = self._build_form()
         self._build_advanced()
         self._build_launch()
+        self._build_field_errors(form, self._advanced_form)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.advanced_toggle)
@@ -257,7 +258,7 @@ class RunForm(QWidget):
         self.advanced_toggle.setArrowType(Qt.ArrowType.RightArrow)
         self.advanced_toggle.setAutoRaise(True)
         self.advanced = QWidget()
-        adv = QFormLayout(self.advanced)
+        adv = self._advanced_form = QFormLayout(self.advanced)
         adv.setContentsMargins(0, 0, 0, 0)
         adv.addRow("Validate every", self.val_every)
         adv.addRow("Checkpoint every", self.save_every)
@@ -284,6 +285,54 @@ class RunForm(QWidget):
         for w in (self.lr, self.name):
             w.textChanged.connect(self._clear_message)
         self.loss.currentIndexChanged.connect(self._update_placeholder)
+
+    #: which field a message is about (the first pattern found in it, lower case)
+    FIELD_WORDS = (("learning rate", "lr"), ("batch size", "batch"), ("run name", "name"), ("run named", "name"),
+                   ("model", "model"), ("dataset", "dataset"))
+
+    def _build_field_errors(self, form: QFormLayout, advanced: QFormLayout) -> None:
+        """A hidden red line under each field a message can be about; the Advanced rows' labels get the main
+        form's label width so both columns line up."""
+        self.field_errors: dict[str, QLabel] = {}
+        fields = {"dataset": self.dataset, "model": self.model, "batch": self.batch, "lr": self.lr,
+                  "name": self.name}
+        positions = sorted(((form.getWidgetPosition(w)[0], key) for key, w in fields.items()
+                            if form.getWidgetPosition(w)[0] >= 0), reverse=True)
+        for row, key in positions:  # bottom up: inserting a row keeps the rows above where they are
+            label = QLabel()
+            label.setWordWrap(True)
+            label.setStyleSheet("color: #c62828;")
+            label.setVisible(False)
+            form.insertRow(row + 1, "", label)
+            self.field_errors[key] = label
+        self._fields = fields
+        width = max((form.itemAt(r, QFormLayout.ItemRole.LabelRole).widget().sizeHint().width()
+                     for r in range(form.rowCount())
+                     if form.itemAt(r, QFormLayout.ItemRole.LabelRole) is not None
+                     and form.itemAt(r, QFormLayout.ItemRole.LabelRole).widget() is not None), default=0)
+        for r in range(advanced.rowCount()):
+            item = advanced.itemAt(r, QFormLayout.ItemRole.LabelRole)
+            if item is not None and item.widget() is not None:
+                item.widget().setMinimumWidth(width)
+
+    def field_of(self, message: str) -> str | None:
+        low = message.lower()
+        return next((key for word, key in self.FIELD_WORDS if word in low), None)
+
+    def _mark_fields(self, errors: list[str]) -> None:
+        """Each message beside its field, the field outlined in red; a field without a message unmarked."""
+        by_field: dict[str, list[str]] = {}
+        for e in errors:
+            key = self.field_of(e)
+            if key is not None:
+                by_field.setdefault(key, []).append(e)
+        for key, label in self.field_errors.items():
+            messages = by_field.get(key, [])
+            label.setText(" ".join(messages))
+            label.setVisible(bool(messages))
+            widget = self._fields[key]
+            widget.setProperty("error", bool(messages))
+            widget.setStyleSheet("border: 1px solid #c62828; border-radius: 3px;" if messages else "")
 
     # ---- choices
     def reload(self) -> None:
@@ -335,6 +384,9 @@ class RunForm(QWidget):
             splits = " / ".join(f"{info.by_split.get(s, 0)} {s}" for s in ("train", "val", "test"))
             visual = f"{info.views} views" if info.kind == "shape-text" else f"{info.images} images"
             self.dataset_info.setText(f"{info.kind}: {splits} items, {visual}, {info.captions} captions")
+        has_data = bool(self.choices.datasets)
+        self.launch_button.setEnabled(has_data and not self._checking)
+        self.launch_button.setToolTip("" if has_data else "Import a dataset (or create the demo datasets) first")
         self._update_placeholder()
         self._clear_message()
 
@@ -460,7 +512,7 @@ class RunForm(QWidget):
 
     def _checked(self, values: dict[str, Any], errors: list[str]) -> None:
         self._checking = False
-        self.launch_button.setEnabled(True)
+        self.launch_button.setEnabled(bool(self.choices.datasets))
         self.launch_button.setText("Launch training")
         if errors:
             self._show_errors(errors)
@@ -478,12 +530,14 @@ class RunForm(QWidget):
         self.message.setText(f"<b style='color:#c62828'>Not launched:</b>"
                              f"<ul style='margin-left:-20px; color:#c62828'>{items}</ul>")
         self.message.setVisible(True)
+        self._mark_fields(self.errors)
         self.validated.emit(list(errors))
 
     def _clear_message(self, *_: Any) -> None:
         if self.errors and not self._checking:
             self.errors = []
             self.message.setVisible(False)
+            self._mark_fields([])
 
 
 def _escape(text: str) -> str:

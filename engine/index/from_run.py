@@ -4,7 +4,11 @@ Per (run, dataset): ``text`` (captions, labels = observation ids), ``image`` (im
 views of shapes; labels = observation ids) and, for shape datasets, ``shape`` (views pooled per item;
 labels = item ids). Shapes are seen at the model's input size: a mesh dataset rendered smaller is rendered
 again at that size first (:func:`engine.data.rendering.views_at_size`). An index already built from the same
-checkpoint grows by the new observations only; one from another checkpoint is rebuilt; an up-to-date one is left alone.
+checkpoint grows by the new observations only; one from another checkpoint is rebuilt; an up-to-date one
+is left alone.
+
+Each index is then calibrated (:mod:`engine.index.calibration`): the score distributions of captions against
+their own item and against other items, stored beside it, give search hits a confidence.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import torch
 from engine.catalog import Catalog
 from engine.data.rendering import model_image_size, views_at_size
 from engine.evaluate.encode import encode_images, encode_texts, pool_shapes
+from engine.index import calibration as calib
 from engine.index import registry
 from engine.index.params import IndexParams
 from engine.index.store import StaleIndexError
@@ -103,6 +108,12 @@ def index_run(
             action = "built"
         report.modalities[modality] = {"action": action, "count": row.count, "added": len(labels),
                                        "path": row.path}
+    progress("calibrate", 0, 1)
+    for modality, entry in report.modalities.items():
+        c = calib.ensure(catalog, run_row.id, ds.id, modality, visual, restored.checkpoint_sha256)
+        entry["calibration"] = None if c is None else {"split": c.split, "queries": c.queries,
+                                                       "threshold": round(c.threshold, 4)}
+    progress("calibrate", 1, 1)
     report.seconds = time.perf_counter() - t0
     return report
 

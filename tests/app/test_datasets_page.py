@@ -298,3 +298,34 @@ def test_thumbnail_cache_reports_broken_files_and_stays_within_its_budget(qtbot,
     qtbot.waitUntil(lambda: cache.decoded_count == len(paths) + 1, timeout=WAIT)
     assert len(cache) == 3 and cache.cached_bytes <= cache.max_bytes  # least recently used ones dropped
     assert sum(cache.peek(p, 64) is not None for p in paths) == 3
+
+
+def test_empty_workspace_offers_demo_and_import_where_the_grid_would_be(qtbot, tmp_path) -> None:  # noqa: ANN001
+    page = open_page(qtbot, Workspace.open(tmp_path / "empty"))
+    assert page.empty_panel.isVisibleTo(page) and not page.browser.isVisibleTo(page)
+    assert page.empty_demo_button.text() == "Create demo datasets" and page.empty_import_button.text() == "Import…"
+    assert page.empty_demo_button.isVisibleTo(page) and page.empty_import_button.isVisibleTo(page)
+    page.empty_import_button.click()
+    assert page.import_dialog is not None and page.import_dialog.isVisible()
+    # before any import: no progress bar, no skipped-records table, no engine output
+    dialog = page.import_dialog
+    assert not dialog.progress.isVisibleTo(dialog) and not dialog.report_box.isVisibleTo(dialog)
+    assert not dialog.log.isVisibleTo(dialog)
+    dialog.reject()
+
+
+def test_a_filter_matching_nothing_says_so(qtbot, demo_ws) -> None:  # noqa: ANN001
+    page = open_page(qtbot, demo_ws)
+    browse(qtbot, page, "shapes-demo")
+    assert not page.empty_panel.isVisibleTo(page) and not page.no_match.isVisibleTo(page)
+    sizes = page.browser.sizes()
+    page.set_filters(text="xyz")
+    qtbot.waitUntil(lambda: settled(page) and page.model.rowCount() == 0 and page.no_match.isVisibleTo(page),
+                    timeout=WAIT)
+    assert page.no_match.text() == "No item's caption contains “xyz”."
+    page.set_filters(text="")
+    qtbot.waitUntil(lambda: settled(page) and page.model.rowCount() == SHAPES, timeout=WAIT)
+    assert not page.no_match.isVisibleTo(page)
+    page.grid.select_row(SHAPES - 1)  # another item in the detail: the divider stays where it was
+    qtbot.waitUntil(lambda: page.detail.item_id is not None, timeout=WAIT)
+    assert page.browser.sizes() == sizes

@@ -333,3 +333,60 @@ def test_run_without_index_offers_to_build_it_then_searches(qtbot, ws, cat) -> N
     assert not page.index_banner.isVisibleTo(page)
     assert index_needed(cat, BARE, "shapes") is None
     qtbot.waitUntil(lambda: "shapes" in (page.runs.get(BARE).targets if page.runs.get(BARE) else ()), timeout=WAIT)
+
+
+def test_confidence_banner_and_badges_follow_the_calibration(qtbot, ws, cat) -> None:  # noqa: ANN001
+    from app.widgets.result_grid import BAND_COLOURS, score_badge
+
+    page = open_page(qtbot, ws)
+    assert page.select_run(RUN)  # (another test may have indexed the 2-step run, the newest)
+    page.set_text("xyzzyplugh qwfp")  # random tokens: the top hit is no better than a typical non-match
+    page.search_now()
+    hits = wait_results(qtbot, page, text="xyzzyplugh qwfp", target="shapes")
+    assert page.not_confident and page.confidence_banner.isVisibleTo(page)
+    assert f"No confident match for this query with run {RUN}" in page.confidence_banner.text()
+    assert score_badge(hits[0]) == (f"{hits[0].confidence:.0%}", BAND_COLOURS["low"])
+
+    page.set_text("a small red square")  # a caption of a colour the run trained on
+    page.search_now()
+    hits = wait_results(qtbot, page, text="a small red square", target="shapes")
+    assert not page.not_confident and not page.confidence_banner.isVisibleTo(page)
+    assert score_badge(hits[0]) == (f"{hits[0].confidence:.0%}", BAND_COLOURS["high"])
+    # the status line keeps the total; the breakdown is in its tooltip
+    assert " ms" in page.status.text() and "encode" not in page.status.text()
+    assert "encode" in page.status.toolTip() and "query" in page.status.toolTip()
+
+    # an item with text: the query strip says the two are combined
+    item = next(i for i in cat.items(cat.require_dataset("toy-shapes").id, limit=48) if i.category == "blue")
+    page.search_with_item(item.id)
+    wait_results(qtbot, page, text="a small red square", item=item.id)
+    assert "combined with the text “a small red square”" in page.subject_label.text()
+    assert page.result.confident is None and not page.confidence_banner.isVisibleTo(page)  # fused: raw scores
+    assert score_badge(page.grid.hits()[0])[1] == BAND_COLOURS["none"]
+    page.query_edit.clear()
+    assert "combined" not in page.subject_label.text() and "results like this item" in page.subject_label.text()
+
+
+def test_empty_workspace_search_says_what_to_do_in_plain_words(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    page = open_page(qtbot, Workspace.open(tmp_path / "empty"))
+    qtbot.waitUntil(lambda: "No finished run" in page.grid.message, timeout=WAIT)
+    assert "<" not in page.grid.message and "trainer demo" in page.grid.message
+
+
+def test_ab_side_b_defaults_to_the_best_other_run_with_an_index(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    from app.search_worker import RunChoice, RunList
+    from app.widgets.ab_compare import ABCompare, default_b
+    from app.widgets.item_grid import CatalogHandle
+
+    shapes = frozenset({"shapes"})
+    runs = RunList((RunChoice("newest", "gcl", "d", shapes, 0.10), RunChoice("unindexed", "gcl", "d", frozenset(), 0.9),
+                    RunChoice("best", "gcl", "d", shapes, 0.50), RunChoice("a", "gcl", "d", shapes, 0.30)))
+    assert default_b(runs, "shapes", "a") == "best"  # not the newest, not the one without an index
+    assert default_b(runs, "shapes", "best") == "a"
+    assert default_b(runs, "images", "a") == "newest"  # nothing indexed for images: the newest other run
+    ws = Workspace.open(tmp_path / "w")
+    service = SearchService(ws, CatalogHandle(ws), device="cpu")
+    ab = ABCompare(service, ThumbnailCache())
+    qtbot.addWidget(ab)
+    ab.set_runs(runs, "shapes", a="a")
+    assert ab.sides["A"].run == "a" and ab.sides["B"].run == "best"

@@ -267,10 +267,10 @@ def test_form_rejects_bad_input_with_a_visible_message(qtbot, tmp_path: Path, to
     empty.show()
     with qtbot.waitSignal(empty.form.loaded, timeout=LONG):
         pass
-    with qtbot.waitSignal(empty.form.validated, timeout=LONG) as blocker:
-        qtbot.mouseClick(empty.form.launch_button, Qt.MouseButton.LeftButton)
-    assert any("no dataset" in m.lower() for m in blocker.args[0])
-    assert empty.form.message.isVisible() and "Not launched" in empty.form.message.text()
+    # issue 14 changed this: with no dataset, "Launch training" is disabled and the form says why
+    assert not empty.form.launch_button.isEnabled()
+    assert "No datasets yet" in empty.form.dataset_info.text()
+    assert any("no dataset" in m.lower() for m in empty.form.local_errors(empty.form.values()))
 
     page = TrainingPage(toy)
     qtbot.addWidget(page)
@@ -286,6 +286,12 @@ def test_form_rejects_bad_input_with_a_visible_message(qtbot, tmp_path: Path, to
     assert any("not a number" in m for m in messages)
     assert any("letters, digits" in m for m in messages)
     assert page.form.message.isVisible() and "16 train items" in page.form.message.text()
+    # each message is marked on its field, beside it
+    lr_error = page.form.field_errors["lr"]
+    assert lr_error.isVisible() and "not a number" in lr_error.text() and page.form.lr.property("error")
+    assert page.form.field_errors["batch"].isVisible() and "16 train items" in page.form.field_errors["batch"].text()
+    assert page.form.field_errors["name"].isVisible() and not page.form.field_errors["dataset"].isVisible()
+    assert not page.form.dataset.property("error")
     assert page.runs.names() == []
 
     # a name already in the catalogue is caught by the worker's check (the form's own list is not told)

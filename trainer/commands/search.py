@@ -44,9 +44,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     query = " + ".join(f"{k} {v!r}" for k, v in result.query.items() if v)
     print(f"{args.target} in {result.dataset} for {query} (run {result.run})")
+    if result.not_confident:
+        print(result.banner())
     for hit in result.hits:
         matched = f"  matched: {hit.matched_text}" if hit.matched_text and args.target != "images" else ""
-        print(f"{hit.rank:3d}. {hit.score:.3f}  {hit.key}  [{hit.category}, {hit.split}]{matched}")
+        confidence = f"  ({hit.confidence:.0%} confident)" if hit.confidence is not None else ""
+        print(f"{hit.rank:3d}. {hit.score:.3f}{confidence}  {hit.key}  [{hit.category}, {hit.split}]{matched}")
         for caption in hit.captions[:3]:
             print(textwrap.indent(textwrap.shorten(caption, 100), "       - "))
     return 0

@@ -1,0 +1,259 @@
+"""Calibrated confidence of text-query scores, per run, dataset and target index.
+
+A raw cosine means little by itself (its scale differs from run to run and target to target). When a run's
+index is built we measure, with the run's own vectors, the score distribution of **true matches** (captions
+of the ``val`` split against their own item; ``test``, then ``train`` when there is no ``val``) and of
+**non-matches** (the same captions against other items: all of them, or a seeded sample of
+:data:`MAX_ITEMS`). Items score as their best observation, as searches fold them. For the ``text`` target
+(captions), a caption never matches itself: its item's *other* captions are its true matches, and captions
+of other items with the very same words are left out of the non-matches (they are not a confusion).
+
+The two distributions are kept as :data:`LEVELS` quantiles in a JSON file beside the index
+(``<index>.calibration.json``, written atomically), with the checksums of the two index files it was
+measured on: a file whose checksums no longer match the catalogue is stale and is measured again.
+
+Confidence of a score ``s``: with ``F_n`` the non-matches' CDF and ``F_m`` the matches' CDF,
+``a = F_n(s)`` (non-matches below ``s``) and ``b = 1 - F_m(s)`` (matches above ``s``):
+
+* ``a / (a + b)``, the score's position between the two distributions: 0 below every non-match, 1 above
+  every match, 0.5 where the score is as unusual for a non-match as for a match;
+* capped by ``g(a)``, which maps the non-matches' 95th percentile (:data:`CONFIDENT_QUANTILE`) to 0.5
+  (linear on both sides of it), so a score that a non-match reaches more often than 1 time in 20 is never
+  above 0.5, even for a run whose true matches score low (a run that does not generalise to its val split).
+
+Both parts rise with ``s``, so the confidence is monotone. A result is *confident* when its top hit scores
+above the non-matches' 95th percentile, i.e. better than a typical non-match.
+
+Indexes built before this existed have no calibration file: :func:`ensure` measures it on first use (a
+search, on a worker: no encoder is needed, the caption vectors come from the run's ``text`` index).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.index import registry
+from engine.index.store import AnnIndex
+
+LEVELS = 101  # quantiles 0, 1, ..., 100 %
+MAX_QUERIES = 256  # captions measured
+MAX_ITEMS = 2048  # other items each caption is scored against (a seeded sample beyond this)
+CONFIDENT_QUANTILE = 0.95  # a top hit above this quantile of the non-matches is a confident result
+SPLITS = ("val", "test", "train")
+SUFFIX = ".calibration.json"
+VERSION = 1
+SEED = 0
+
+
+def path_for(index_path: str | os.PathLike[str]) -> Path:
+    p = Path(index_path)
+    return p.with_name(p.name + SUFFIX)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Quantiles (``LEVELS`` of them, ascending) of true-match and non-match scores."""
+
+    match: np.ndarray
+    nonmatch: np.ndarray
+    split: str
+    queries: int
+    nonmatch_pairs: int
+    sources: dict[str, str]  # "target"/"text" -> the index file's sha256 it was measured on
+
+    @property
+    def threshold(self) -> float:
+        """The score a top hit must beat to be confident: the non-matches' 95th percentile."""
+        return float(np.interp(CONFIDENT_QUANTILE, _levels(), self.nonmatch))
+
+    def confidence(self, scores: Any) -> np.ndarray:
+        """P(match | score) from the two empirical CDFs (equal priors), in [0, 1], monotone in the score."""
+        s = np.asarray(scores, dtype=np.float64)
+        a = _cdf(self.nonmatch, s)
+        b = 1.0 - _cdf(self.match, s)
+        total = a + b
+        between = np.where(total > 0, a / np.where(total > 0, total, 1.0), 0.5)
+        p = CONFIDENT_QUANTILE
+        rarity = np.where(a <= p, 0.5 * a / p, 0.5 + 0.5 * (a - p) / (1.0 - p))
+        return np.clip(np.minimum(between, rarity), 0.0, 1.0)
+
+    def confident(self, top_score: float | None) -> bool:
+        return top_score is not None and float(top_score) > self.threshold
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": VERSION, "split": self.split, "queries": self.queries,
+                "nonmatch_pairs": self.nonmatch_pairs, "sources": self.sources,
+                "match": [round(float(x), 6) for x in self.match],
+                "nonmatch": [round(float(x), 6) for x in self.nonmatch]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Calibration:
+        match = np.asarray(d["match"], dtype=np.float64)
+        nonmatch = np.asarray(d["nonmatch"], dtype=np.float64)
+        if int(d.get("version", 0)) != VERSION or match.shape != (LEVELS,) or nonmatch.shape != (LEVELS,):
+            raise ValueError("not a calibration of this version")
+        return cls(match, nonmatch, str(d["split"]), int(d["queries"]), int(d["nonmatch_pairs"]),
+                   dict(d.get("sources") or {}))
+
+
+def _levels() -> np.ndarray:
+    return np.linspace(0.0, 1.0, LEVELS)
+
+
+def _cdf(quantiles: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """The empirical CDF through its quantiles (linear between them; 0 below the least, 1 above the most)."""
+    q = np.maximum.accumulate(quantiles)
+    return np.interp(s, q, _levels(), left=0.0, right=1.0)
+
+
+# ---- measure --------------------------------------------------------------------------------------------------
+def measure(
+    catalog: Any, dataset_id: int, modality: str, target: AnnIndex, text: AnnIndex, visual: str,
+    max_queries: int = MAX_QUERIES, max_items: int = MAX_ITEMS,
+) -> Calibration | None:
+    """Score distributions of captions against the ``target`` index (``modality`` shape, image or text).
+
+    ``text`` is the run's caption index (the query vectors); ``visual`` the observation modality behind an
+    image index (``view`` or ``image``). None when there are no captions to measure with."""
+    rng = np.random.default_rng(SEED)
+    in_text = text.ids()
+    queries: list[tuple[int, int, str]] = []
+    split = ""
+    for split in SPLITS:
+        rows = catalog.observations(dataset_id, "text", split)
+        queries = [(r[0], r[1], r[2]) for r in rows if _has(in_text, r[0])]
+        if queries:
+            break
+    if not queries:
+        return None
+    if len(queries) > max_queries:
+        pick = np.sort(rng.choice(len(queries), max_queries, replace=False))
+        queries = [queries[i] for i in pick]
+    q_obs = np.array([q[0] for q in queries], dtype=np.int64)
+    q_item = np.array([q[1] for q in queries], dtype=np.int64)
+    qv = text.vectors(q_obs)
+
+    # target labels -> items
+    if modality == "shape":
+        labels = target.ids()
+        owners = labels
+    else:
+        obs_modality = "text" if modality == "text" else visual
+        present = target.ids()
+        pairs = [r for r in catalog.observations(dataset_id, obs_modality) if _has(present, r[0])]
+        labels = np.array([r[0] for r in pairs], dtype=np.int64)
+        owners = np.array([r[1] for r in pairs], dtype=np.int64)
+        if modality == "text":  # caption text per label: a caption is no match or non-match of its own words
+            words = {r[0]: r[2] for r in pairs}
+    items = np.unique(owners)
+    own = np.unique(q_item)
+    others = np.setdiff1d(items, own)
+    if len(others) > max_items:
+        others = np.sort(rng.choice(others, max_items, replace=False))
+    chosen = np.union1d(own, others)
+    keep = np.isin(owners, chosen)
+    labels, owners = labels[keep], owners[keep]
+    order = np.argsort(owners, kind="stable")
+    labels, owners = labels[order], owners[order]
+    if len(labels) == 0:
+        return None
+    scores = qv @ target.vectors(labels).T  # [q, labels]
+    if modality == "text":  # a caption (or another item's caption of the very same words) proves nothing
+        codes: dict[str, int] = {}
+        label_words = np.array([codes.setdefault(words[int(lab)], len(codes)) for lab in labels])
+        query_words = np.array([codes.setdefault(q[2], len(codes)) for q in queries])
+        scores[query_words[:, None] == label_words[None, :]] = -np.inf
+    starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+    col_items = owners[starts]
+    per_item = np.maximum.reduceat(scores, starts, axis=1)  # [q, items]: an item scores as its best observation
+    is_own = q_item[:, None] == col_items[None, :]
+    match = per_item[is_own]
+    nonmatch = per_item[~is_own]
+    match, nonmatch = match[np.isfinite(match)], nonmatch[np.isfinite(nonmatch)]
+    if len(match) == 0 or len(nonmatch) == 0:
+        return None
+    return Calibration(np.quantile(match, _levels()), np.quantile(nonmatch, _levels()), split, len(queries),
+                       int(nonmatch.size), {})
+
+
+def _has(sorted_ids: np.ndarray, value: int) -> bool:
+    i = int(np.searchsorted(sorted_ids, value))
+    return i < len(sorted_ids) and int(sorted_ids[i]) == value
+
+
+# ---- store ----------------------------------------------------------------------------------------------------
+def save(calibration: Calibration, index_path: str | os.PathLike[str]) -> Path:
+    """Write ``<index>.calibration.json`` atomically (temporary file in the same folder, then rename)."""
+    path = path_for(index_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(calibration.as_dict(), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return path
+
+
+def load(index_path: str | os.PathLike[str]) -> Calibration | None:
+    """The stored calibration beside an index, or None (none, unreadable, or of another version)."""
+    try:
+        with open(path_for(index_path), encoding="utf-8") as f:
+            return Calibration.from_dict(json.load(f))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _sha(row: Any) -> str:
+    return str((row.params or {}).get("file_sha256", ""))
+
+
+def ensure(
+    catalog: Any, run_id: int, dataset_id: int, modality: str, visual: str, checkpoint_sha256: str | None,
+    target: AnnIndex | None = None, text: AnnIndex | None = None, remeasure: bool = False,
+) -> Calibration | None:
+    """The calibration of (run, dataset, target modality): the stored one if it was measured on the current
+    index files, else measured now (opening the indexes unless given) and stored. None without a text index
+    or without captions to measure with."""
+    target_row = registry.find(catalog, run_id, dataset_id, modality)
+    text_row = registry.find(catalog, run_id, dataset_id, "text")
+    if target_row is None or text_row is None:
+        return None
+    sources = {"target": _sha(target_row), "text": _sha(text_row)}
+    if not remeasure:
+        stored = load(target_row.path)
+        if stored is not None and stored.sources == sources:
+            return stored
+    if target is None:
+        target = registry.open_index(catalog, run_id, dataset_id, modality, checkpoint_sha256)
+    if text is None:
+        text = target if modality == "text" else registry.open_index(catalog, run_id, dataset_id, "text",
+                                                                        checkpoint_sha256)
+    measured = measure(catalog, dataset_id, modality, target, text, visual)
+    if measured is None:
+        return None
+    calibration = Calibration(measured.match, measured.nonmatch, measured.split, measured.queries,
+                              measured.nonmatch_pairs, sources)
+    with contextlib.suppress(OSError):  # a read-only workspace: measured again next time
+        save(calibration, target_row.path)
+    return calibration
+
+
+def band(confidence: float | None) -> str:
+    """``high`` (≥ 0.75), ``medium`` (≥ 0.5), ``low``, or ``none`` (no calibration)."""
+    if confidence is None:
+        return "none"
+    return "high" if confidence >= 0.75 else "medium" if confidence >= 0.5 else "low"

@@ -1,0 +1,122 @@
+"""Calibrated confidence: measured beside each index of the trained toy run, carried by every text search.
+
+The toy run (80 steps) learns the four colours of its train split; its val and test splits hold black and white
+items only (``make_toy_workspace``), colours it never trained on. So its calibration (measured on val captions)
+says what the run really knows: a caption of a trained colour ("a small red square") is a confident match on
+the shapes target, a caption of a test item ("a big white square") is a confident match on the captions target
+(the very words are there), but not on the shapes target (no white shape scores above a typical non-match:
+correctly the banner), and random tokens get the banner everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.index import calibration as calib
+from engine.index import registry
+from engine.search import Searcher
+from engine.workspace import Workspace
+from tests.conftest import copy_workspace
+from tests.engine.train.conftest import ROOT, child_env
+
+RUN = "toy-gcl"
+NONSENSE = "xyzzyplugh qwfp"
+
+
+def test_confidence_is_monotone_bounded_and_capped_below_the_non_match_95th_percentile() -> None:
+    levels = np.linspace(0, 1, calib.LEVELS)
+    c = calib.Calibration(match=0.6 + 0.3 * levels, nonmatch=0.0 + 0.5 * levels, split="val", queries=10,
+                          nonmatch_pairs=100, sources={})
+    scores = np.linspace(-1, 1, 401)
+    conf = c.confidence(scores)
+    assert conf.min() >= 0.0 and conf.max() <= 1.0
+    assert np.all(np.diff(conf) >= -1e-12)
+    assert conf[0] == 0.0 and conf[-1] == 1.0
+    assert c.threshold == pytest.approx(0.475)
+    assert c.confidence([0.47])[0] < 0.5 < c.confidence([0.75])[0]
+    assert not c.confident(0.47) and c.confident(0.55)
+    # a run whose true matches score low: a typical non-match is still not confident
+    inverted = calib.Calibration(match=-0.2 + 0.5 * levels, nonmatch=0.0 + 0.9 * levels, split="val",
+                                 queries=10, nonmatch_pairs=100, sources={})
+    assert inverted.confidence([0.45])[0] < 0.5 and not inverted.confident(0.45)
+    assert calib.band(0.9) == "high" and calib.band(0.6) == "medium" and calib.band(0.2) == "low"
+    assert calib.band(None) == "none"
+
+
+def test_index_run_stores_the_calibration_beside_each_index(trained_toy: Path) -> None:
+    ws = Workspace.open(trained_toy)
+    cat = ws.catalog()
+    run = cat.require_run(RUN)
+    for row in registry.rows(cat, run_id=run.id):
+        stored = json.loads(calib.path_for(row.path).read_text())
+        assert stored["split"] == "val" and stored["queries"] == 24  # 8 val items x 3 captions
+        assert len(stored["match"]) == len(stored["nonmatch"]) == calib.LEVELS
+        assert stored["match"] == sorted(stored["match"]) and stored["nonmatch"] == sorted(stored["nonmatch"])
+        assert stored["sources"]["target"] == row.params["file_sha256"]
+
+
+def test_random_tokens_are_not_confident_and_a_known_caption_is(trained_toy: Path) -> None:
+    searcher = Searcher(Workspace.open(trained_toy), RUN, device="cpu")
+    nonsense = searcher.search(text=NONSENSE, target="shapes", k=5)
+    assert nonsense.confident is False and nonsense.not_confident
+    assert nonsense.banner() == f"no confident match for this query with run {RUN}"
+    assert all(h.confidence is not None and h.confidence < 0.5 for h in nonsense.hits)
+
+    red = searcher.search(text="a small red square", target="shapes", k=5)
+    assert red.confident is True and red.hits[0].category == "red"
+    assert red.hits[0].confidence >= 0.75  # the "high" band
+    confidences = [h.confidence for h in red.hits]
+    assert confidences == sorted(confidences, reverse=True)  # monotone in the score
+    assert red.calibration is not None and red.calibration["split"] == "val"
+
+    test_caption = "a big white square"  # toy-005 (test split)
+    captions = searcher.search(text=test_caption, target="captions", k=5)
+    assert captions.confident is True and captions.hits[0].split == "test"
+    assert test_caption in captions.hits[0].captions
+    assert searcher.search(text=NONSENSE, target="captions", k=5).confident is False
+    # the run never trained on white: on shapes the test caption is honestly not a confident match
+    assert searcher.search(text=test_caption, target="shapes", k=5).confident is False
+
+
+def test_image_and_item_queries_carry_raw_scores_only(trained_toy: Path) -> None:
+    result = Searcher(Workspace.open(trained_toy), RUN, device="cpu").search(item_key="toy-002", target="shapes",
+                                                                               k=3)
+    assert result.confident is None and not result.not_confident
+    assert all(h.confidence is None for h in result.hits)
+
+
+def test_an_index_without_calibration_is_measured_on_first_search(trained_toy: Path, tmp_path: Path) -> None:
+    ws = copy_workspace(trained_toy, tmp_path / "ws")
+    cat = ws.catalog()
+    row = next(r for r in registry.rows(cat, run_id=cat.require_run(RUN).id) if r.modality == "shape")
+    stored = calib.path_for(row.path)
+    expected = json.loads(stored.read_text())
+    stored.unlink()
+    result = Searcher(ws, RUN, device="cpu").search(text=NONSENSE, target="shapes", k=3)
+    assert result.confident is False
+    assert json.loads(stored.read_text()) == expected  # measured again, stored again, same numbers
+    assert not list(stored.parent.glob(".*.tmp"))
+
+
+def test_cli_search_carries_confidence_and_prints_the_banner(trained_toy: Path) -> None:
+    base = [sys.executable, "-m", "trainer", "search", "--workspace", str(trained_toy), "--target", "shapes",
+            "--k", "3", "--text"]
+    done = subprocess.run([*base, NONSENSE, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=child_env())
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads(done.stdout)
+    assert data["confident"] is False
+    assert all(0.0 <= h["confidence"] < 0.5 for h in data["hits"])
+    done = subprocess.run([*base, NONSENSE], cwd=ROOT, capture_output=True, text=True, timeout=300, env=child_env())
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"no confident match for this query with run {RUN}" in done.stdout
+    done = subprocess.run([*base, "a small red square"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=child_env())
+    assert done.returncode == 0 and "no confident match" not in done.stdout
+    assert "confident)" in done.stdout

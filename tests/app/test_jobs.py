@@ -22,8 +22,8 @@ from PySide6.QtCore import QThreadPool
 from app.detached import LAUNCHED_PIDS, DetachedJob, process_alive
 from app.job import Job, connect_job, tracker
 from app.jobs import EngineJob
-from app.runs import log_path
 from app.tasks import Task, TaskContext
+from engine.runs.rows import log_path
 from engine.workspace import Workspace
 from tests.engine.train.conftest import make_toy_workspace
 

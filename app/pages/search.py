@@ -53,6 +53,7 @@ from app.widgets.item_detail import ItemDetailView
 from app.widgets.item_grid import Background, CatalogHandle
 from app.widgets.result_grid import ResultGrid
 from engine.catalog.browse import ItemDetail, item_detail
+from engine.mesh_files import MESH_SUFFIXES
 from engine.search import TARGETS, SearchResult
 from engine.workspace import Workspace
 
@@ -61,7 +62,6 @@ CHANNEL = "main"
 CHIP_SIZE = 40
 HINT = ("Describe what you are looking for, drop an image or a 3D mesh here, or use “Search with this item” on "
         "the Datasets page.")
-MESH_SUFFIXES = (".obj", ".off", ".ply", ".stl", ".glb", ".gltf")  # engine.render.MESH_SUFFIXES, without trimesh
 
 
 def image_suffixes() -> set[str]:
@@ -381,7 +381,7 @@ class SearchPage(QWidget):
             self.set_image_query(path)
 
     def pick_mesh(self) -> None:
-        patterns = " ".join(f"*{s}" for s in MESH_SUFFIXES)
+        patterns = " ".join(f"*{s}" for s in sorted(MESH_SUFFIXES))
         path, _ = QFileDialog.getOpenFileName(self, "Search with a 3D mesh", "", f"Meshes ({patterns})")
         if path:
             self.set_mesh_query(path)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from engine.catalog import Catalog, Dataset
 from engine.errors import CrossfoldError
+from engine.mesh_files import DEFAULT_UP_AXIS
 from engine.render import ViewSpec, is_mesh_file, render_many
-from engine.up_axis import DEFAULT_UP_AXIS
 from engine.workspace import Workspace
 
 

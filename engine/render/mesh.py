@@ -11,8 +11,11 @@ import numpy as np
 import trimesh
 
 from engine.errors import CrossfoldError
+from engine.mesh_files import MESH_SUFFIXES
 
-MESH_SUFFIXES = frozenset({".obj", ".off", ".ply", ".stl", ".glb", ".gltf"})
+__all__ = ["MESH_SUFFIXES", "MeshError", "NormalisedMesh", "check_mesh_file", "is_mesh_file", "load_mesh",
+           "up_rotation"]
+
 
 # Rotations taking each source up axis to +y. A z-up model's front (-y, where its viewer stands) ends
 # up at +z, the glTF front that view 0 looks from; every rotation is a quarter or half turn, so the

@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from engine.up_axis import DEFAULT_UP_AXIS, UP_AXES
+from engine.mesh_files import DEFAULT_UP_AXIS, UP_AXES
 
 __all__ = ["DEFAULT_UP_AXIS", "RENDERER_VERSION", "UP_AXES", "ViewSpec"]
 

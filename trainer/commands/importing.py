@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.up_axis import UP_AXES
+from engine.mesh_files import UP_AXES
 from trainer.commands.common import add_events, add_json, add_workspace, emit, open_workspace
 from trainer.output import print_json
 from trainer.progress import bar, json_progress

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from engine.up_axis import UP_AXES
+from engine.mesh_files import UP_AXES
 from trainer.commands.common import add_json, add_workspace, open_workspace
 from trainer.output import print_json
 

@@ -22,7 +22,7 @@ from engine.catalog.repository import CatalogError
 from engine.data.importers import coco, csv_table, flickr_token, folder, karpathy, text2shape
 from engine.data.importers.report import ImportReport, Problem
 from engine.data.importers.source import ImportFailed, ImportOptions, LoadedSource
-from engine.up_axis import DEFAULT_UP_AXIS, UP_AXES
+from engine.mesh_files import DEFAULT_UP_AXIS, UP_AXES
 
 if TYPE_CHECKING:
     from engine.catalog.repository import Catalog
@@ -63,7 +63,7 @@ def run_import(
 ) -> ImportReport:
     """Import ``path`` in format ``fmt`` into the dataset ``name`` (created if needed).
 
-    ``up_axis`` (mesh datasets only; one of ``engine.up_axis.UP_AXES``) is the meshes' up direction,
+    ``up_axis`` (mesh datasets only; one of ``engine.mesh_files.UP_AXES``) is the meshes' up direction,
     stored in the dataset's meta as ``up_axis`` and used whenever they are rendered (default ``y``). A
     dataset keeps the up axis it was first imported with: importing into it with another one fails.
 

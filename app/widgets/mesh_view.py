@@ -305,8 +305,8 @@ class MeshView(QWidget):
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
-        if self._path and self.frame is not None and self._frame_size() > self.frame.width() * 1.2:
-            self._request()  # grown: a sharper frame
+        if self._path and (self.frame is None or self._frame_size() > self.frame.width() * 1.2):
+            self._request()  # laid out or grown: a frame of the new size (the latest request wins)
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         self.shutdown()

@@ -1,9 +1,10 @@
 """``python -m app.screenshots``: a PNG of each page of the app with real data (run under Xvfb).
 
-The Datasets page shows ``shapes-demo`` with an item open; the Training page the demo runs; the
-Search page the query "a red chair" answered by the demo shapes run. Then two first-time views, each in a
-workspace of its own under a temporary folder: ``empty-workspace`` (the Datasets page of a new workspace) and
-``training-weak-run`` (a run that only reached 3-9 % R@1, as its events file says: the charts zoom to it).
+The Datasets page shows ``shapes-demo`` with an item open (``item-3d.png``: that item's detail, its
+interactive 3D view beside its rendered views); the Training page the demo runs; the Search page the query "a red
+chair" answered by the demo shapes run. Then two first-time views, each in a workspace of its own under a temporary
+folder: ``empty-workspace`` (the Datasets page of a new workspace) and ``training-weak-run`` (a run that only reached
+3-9 % R@1, as its events file says: the charts zoom to it).
 """
 
 from __future__ import annotations
@@ -96,6 +97,16 @@ def main(argv: list[str] | None = None) -> int:
 
     def after_datasets() -> None:
         shoot("datasets")
+        detail = window.datasets_page.detail
+        if detail.mesh_view.frame is not None:
+            item_3d()
+        else:
+            wait_for(detail.mesh_view.frame_shown, item_3d, "the item's 3D view")
+
+    def item_3d() -> None:
+        path = args.out / "item-3d.png"
+        window.datasets_page.detail.grab().save(str(path))
+        print(f"wrote {path}", flush=True)
         training()
 
     def training() -> None:

@@ -49,7 +49,9 @@ KIND_LABELS = {"shape-text": "shape", "image-text": "image"}
 
 @dataclass(frozen=True)
 class SearchQuery:
-    """What to search for and where. ``text`` with ``image`` or ``item_id`` is a fused query."""
+    """What to search for and where. ``text`` with ``image``, ``mesh`` or ``item_id`` is a fused query.
+
+    A ``mesh`` file is rendered (with the view spec of the run's dataset) and encoded on the worker."""
 
     run: str
     target: str = "shapes"
@@ -58,10 +60,11 @@ class SearchQuery:
     item_id: int | None = None
     k: int = 24
     dataset: str | None = None
+    mesh: str | None = None
 
     @property
     def empty(self) -> bool:
-        return not (self.text.strip() or self.image or self.item_id is not None)
+        return not (self.text.strip() or self.image or self.mesh or self.item_id is not None)
 
     def with_run(self, run: str) -> SearchQuery:
         return replace(self, run=run)
@@ -73,6 +76,8 @@ class SearchQuery:
             parts.append(f"“{self.text.strip()}”")
         if self.image:
             parts.append(f"image {Path(self.image).name}")
+        if self.mesh:
+            parts.append(f"mesh {Path(self.mesh).name}")
         if self.item_id is not None:
             parts.append(f"item {item_label or self.item_id}")
         return " + ".join(parts) or "nothing"
@@ -265,7 +270,8 @@ class _Job(QRunnable):
             item_key = item.key
             item_dataset = next((d.name for d in catalog.datasets() if d.id == item.dataset_id), None)
         answer.result = self.lane.searcher.search(
-            text=q.text.strip() or None, image=q.image or None, item_key=item_key, item_dataset=item_dataset,
+            text=q.text.strip() or None, image=q.image or None, mesh=q.mesh or None, item_key=item_key,
+            item_dataset=item_dataset,
             target=q.target, dataset=q.dataset, k=q.k,
         )
 

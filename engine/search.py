@@ -1,7 +1,9 @@
 """A query in, ranked items with metadata out.
 
-Queries: text, an image file, an item of the catalogue (its shape or image), or a fused image+text
-(or item+text) query, whose embedding is ``fuse(visual, text)`` as GCL trains it. Targets: ``shapes``
+Queries: text, an image file, a mesh file (rendered with the view spec of the run's dataset through the
+workspace's render cache, its views pooled by the run's model as the shape index pools a dataset's
+shapes), an item of the catalogue (its shape or image), or a fused visual+text query (image, mesh or
+item with text), whose embedding is ``fuse(visual, text)`` as GCL trains it. Targets: ``shapes``
 (the item-level shape index), ``images`` (the image index) and ``captions`` (the caption index).
 Observation hits are folded into items (an item scores as its best observation) after asking the
 index for enough neighbours; split and category filters are SQLite id sets given to the index query
@@ -17,9 +19,9 @@ Image, item and fused queries score on another scale than the captions it was me
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -33,6 +35,9 @@ from engine.index.store import AnnIndex, MissingIndexError, StaleIndexError
 from engine.models.fusion import fuse
 from engine.train.restore import RestoredRun, restore_run
 from engine.workspace import Workspace
+
+if TYPE_CHECKING:
+    from engine.render.spec import ViewSpec
 
 TARGETS = {"shapes": ("shape-text", "shape"), "images": ("image-text", "image"), "captions": (None, "text")}
 
@@ -185,20 +190,56 @@ class Searcher:
                  if o.modality in ("view", "image") and o.path]
         if not views:
             raise SearchError(f"item {item.key!r} has no image or views to search with")
+        return self.pool_views(views)
+
+    @torch.no_grad()
+    def pool_views(self, views: list[str]) -> np.ndarray:
+        """One embedding of a shape from its view images, pooled as the shape index pools them."""
         emb = torch.from_numpy(self.embed_images(views))
         pooled = self.restored.encoder.pool_views(emb.unsqueeze(0).to(self.restored.device))
         return pooled.float().cpu().numpy()[0]
 
-    def query_vector(self, text: str | None, image: str | Path | None, item: Item | None) -> np.ndarray:
+    def mesh_view_spec(self, up_axis: str | None = None) -> ViewSpec:
+        """How a query mesh is rendered: as the run's dataset's meshes were (its stored render spec, else
+        the default spec with its up axis), with ``up_axis`` in place of the dataset's if given."""
+        from engine.data.rendering import dataset_view_spec
+        from engine.render.spec import ViewSpec
+
+        dataset = next((d for d in self.catalog.datasets() if d.id == self.run_row.dataset_id), None)
+        spec = dataset_view_spec(dataset) if dataset is not None and dataset.kind == "shape-text" else ViewSpec()
+        return replace(spec, up_axis=up_axis) if up_axis else spec
+
+    def mesh_views(self, mesh: str | Path, up_axis: str | None = None) -> list[str]:
+        """The mesh's views with :meth:`mesh_view_spec`, rendered into the workspace's render cache (keyed by
+        the file's content) by a render process, so that a mesh that crashes its loader cannot take the
+        caller down. Raises :class:`SearchError` naming the file and the problem when it cannot be rendered."""
+        from engine.render import render_many
+
+        outcome = render_many([Path(mesh)], self.mesh_view_spec(up_axis), self.workspace.renders, workers=1)[0]
+        if outcome.error is not None:
+            raise SearchError(outcome.error.splitlines()[0])
+        return [str(p) for p in outcome.views]
+
+    def embed_mesh(self, mesh: str | Path, up_axis: str | None = None) -> np.ndarray:
+        """A mesh file's shape embedding: its views (see :meth:`mesh_views`) pooled by the run's model."""
+        return self.pool_views(self.mesh_views(mesh, up_axis))
+
+    def query_vector(self, text: str | None, image: str | Path | None, item: Item | None,
+                     mesh: str | Path | None = None, up_axis: str | None = None) -> np.ndarray:
+        if sum(x is not None for x in (image, item, mesh)) > 1:
+            raise SearchError("give one of --image, --mesh and --item (with --text, if you like, to fuse them)")
         parts = []
         if image is not None:
             parts.append(self.embed_images([str(image)])[0])
+        if mesh is not None:
+            parts.append(self.embed_mesh(mesh, up_axis))
         if item is not None:
             parts.append(self.embed_item(item))
         if text:
             parts.append(self.embed_text(text))
         if not parts:
-            raise SearchError("give a query: --text, --image or --item (text with one of the others is fused)")
+            raise SearchError("give a query: --text, --image, --mesh or --item (text with one of the others is "
+                              "fused)")
         if len(parts) == 1:
             return parts[0]
         return fuse(torch.from_numpy(parts[0]), torch.from_numpy(parts[1])).numpy()
@@ -209,6 +250,8 @@ class Searcher:
         *,
         text: str | None = None,
         image: str | Path | None = None,
+        mesh: str | Path | None = None,
+        up_axis: str | None = None,
         item_key: str | None = None,
         item_dataset: str | None = None,
         target: str = "shapes",
@@ -240,7 +283,7 @@ class Searcher:
         timings["open"] = (time.perf_counter() - t) * 1e3
 
         t = time.perf_counter()
-        vector = self.query_vector(text, image, item)
+        vector = self.query_vector(text, image, item, mesh, up_axis)
         timings["encode"] = (time.perf_counter() - t) * 1e3
 
         t = time.perf_counter()
@@ -253,8 +296,10 @@ class Searcher:
         hits = self._hits(ds, ranked)
         timings["catalogue"] = (time.perf_counter() - t) * 1e3
         query = {"text": text, "image": str(image) if image else None, "item": item_key}
+        if mesh is not None:
+            query["mesh"] = str(mesh)
         result = SearchResult(self.run_name, ds.name, target, query, hits, timings)
-        if text and image is None and item is None:
+        if text and image is None and item is None and mesh is None:
             t = time.perf_counter()
             self._calibrate(result, self.calibration(ds, modality))
             timings["calibration"] = (time.perf_counter() - t) * 1e3

@@ -1,8 +1,11 @@
 """The Search page: a query in, ranked items out, from a trained run's indexes.
 
-A query is text typed in the box (searched as you type, debounced), an image dropped on the page or picked
-with "Image…", or an item of the catalogue (:meth:`SearchPage.search_with_item`, the slot behind "Search
-with this item" and every result's "More like this"); text together with an image or item is a fused query.
+A query is text typed in the box (searched as you type, debounced), an image or a mesh file (obj, off, ply,
+stl, glb, gltf) dropped on the page or picked with "Image…"/"Mesh…", or an item of the catalogue
+(:meth:`SearchPage.search_with_item`, the slot behind "Search with this item" and every result's "More like
+this"); text together with an image, mesh or item is a fused query. A mesh is rendered with the run's
+dataset's view spec and its views pooled by the run's model, on the search worker (a render process does
+the rendering); a mesh that cannot be rendered fails the search with the renderer's one-line reason.
 The target selector picks what is searched (shapes, images or captions), the run selector which finished
 run's encoder and indexes answer (by default ``engine.search.default_run`` for the target). Results are cards
 (thumbnail, rank, score, caption); clicking one opens its detail on the right. "A/B" runs the same query on
@@ -51,14 +54,15 @@ from app.widgets.item_detail import ItemDetailView
 from app.widgets.item_grid import Background, CatalogHandle
 from app.widgets.result_grid import ResultGrid
 from engine.catalog.browse import ItemDetail, item_detail
+from engine.mesh_files import MESH_SUFFIXES
 from engine.search import TARGETS, SearchResult
 from engine.workspace import Workspace
 
 DEBOUNCE_MS = 250
 CHANNEL = "main"
 CHIP_SIZE = 40
-HINT = ("Describe what you are looking for, drop an image here, or use “Search with this item” on the "
-        "Datasets page.")
+HINT = ("Describe what you are looking for, drop an image or a 3D mesh here, or use “Search with this item” on "
+        "the Datasets page.")
 
 
 def image_suffixes() -> set[str]:
@@ -67,14 +71,22 @@ def image_suffixes() -> set[str]:
 
 def image_path_from(mime: QMimeData) -> str | None:
     """The first local image file in a drag's data, else None."""
+    found = query_file_from(mime)
+    return found[1] if found is not None and found[0] == "image" else None
+
+
+def query_file_from(mime: QMimeData) -> tuple[str, str] | None:
+    """``("image" | "mesh", path)`` of the first local image or mesh file in a drag's data, else None."""
     if not mime.hasUrls():
         return None
-    suffixes = image_suffixes()
+    images = image_suffixes()
     for url in mime.urls():
         if url.isLocalFile():
             path = url.toLocalFile()
-            if Path(path).suffix.lower() in suffixes and Path(path).is_file():
-                return path
+            suffix = Path(path).suffix.lower()
+            kind = "image" if suffix in images else "mesh" if suffix in MESH_SUFFIXES else None
+            if kind is not None and Path(path).is_file():
+                return kind, path
     return None
 
 
@@ -103,6 +115,7 @@ class SearchPage(QWidget):
         self.building: IndexNeeded | None = None
         self._token = 0
         self._image: str | None = None
+        self._mesh: str | None = None
         self._item: ItemDetail | None = None
         self._item_id: int | None = None
         self._run_pinned = False  # the user picked a run: keep it when the target changes
@@ -139,6 +152,9 @@ class SearchPage(QWidget):
         self.query_edit.installEventFilter(self)  # image drops on the box are queries, not text
         self.image_button = QPushButton("Image…")
         self.image_button.setToolTip("Search with an image file (or drop one on the page)")
+        self.mesh_button = QPushButton("Mesh…")
+        self.mesh_button.setToolTip("Search with a 3D mesh file: obj, off, ply, stl, glb or gltf (or drop one on "
+                                    "the page); it is rendered like the run's shapes")
         self.target_combo = QComboBox()
         for target in TARGETS:
             self.target_combo.addItem(TARGET_LABELS.get(target, target), target)
@@ -161,6 +177,7 @@ class SearchPage(QWidget):
         query_row.addSpacing(12)
         query_row.addWidget(self.query_edit, 1)
         query_row.addWidget(self.image_button)
+        query_row.addWidget(self.mesh_button)
         controls = QHBoxLayout()
         for label, widget in (("Target", self.target_combo), ("Run", self.run_combo), ("Top", self.k_spin)):
             text = QLabel(label)
@@ -270,6 +287,7 @@ class SearchPage(QWidget):
         self.query_edit.textChanged.connect(self._text_changed)
         self.query_edit.returnPressed.connect(self.search_now)
         self.image_button.clicked.connect(self.pick_image)
+        self.mesh_button.clicked.connect(self.pick_mesh)
         self.target_combo.currentIndexChanged.connect(self._target_changed)
         self.run_combo.activated.connect(self._run_picked)
         self.k_spin.valueChanged.connect(lambda _v: self._debounce.start())
@@ -334,6 +352,10 @@ class SearchPage(QWidget):
         return self._image
 
     @property
+    def mesh(self) -> str | None:
+        return self._mesh
+
+    @property
     def item_id(self) -> int | None:
         return self._item_id
 
@@ -365,7 +387,7 @@ class SearchPage(QWidget):
 
     def search_with_item(self, item_id: int) -> None:
         """Search with a catalogue item (its views or image; fused with the text in the box, if any)."""
-        self._image = None
+        self._image = self._mesh = None
         self._item_id = int(item_id)
         self._item = None
         self._show_subject()
@@ -375,10 +397,28 @@ class SearchPage(QWidget):
 
     def set_image_query(self, path: str | Path) -> None:
         """Search with an image file (fused with the text in the box, if any)."""
-        self._item_id, self._item = None, None
+        self._item_id, self._item, self._mesh = None, None, None
         self._image = str(path)
         self._show_subject()
         self.search_now()
+
+    def set_mesh_query(self, path: str | Path) -> None:
+        """Search with a mesh file (rendered and encoded on the search worker; fused with the text, if any)."""
+        self._item_id, self._item, self._image = None, None, None
+        self._mesh = str(path)
+        self._show_subject()
+        self.search_now()
+
+    def set_query_file(self, path: str | Path) -> bool:
+        """Search with a dropped or picked file: an image or a mesh, by its suffix; False for anything else."""
+        suffix = Path(path).suffix.lower()
+        if suffix in MESH_SUFFIXES:
+            self.set_mesh_query(path)
+        elif suffix in image_suffixes():
+            self.set_image_query(path)
+        else:
+            return False
+        return True
 
     def pick_image(self) -> None:
         patterns = " ".join(f"*{s}" for s in sorted(image_suffixes()))
@@ -386,8 +426,14 @@ class SearchPage(QWidget):
         if path:
             self.set_image_query(path)
 
+    def pick_mesh(self) -> None:
+        patterns = " ".join(f"*{s}" for s in sorted(MESH_SUFFIXES))
+        path, _ = QFileDialog.getOpenFileName(self, "Search with a 3D mesh", "", f"Meshes ({patterns})")
+        if path:
+            self.set_mesh_query(path)
+
     def clear_subject(self) -> None:
-        self._image, self._item_id, self._item = None, None, None
+        self._image, self._mesh, self._item_id, self._item = None, None, None, None
         self._show_subject()
         self.search_now()
 
@@ -430,7 +476,7 @@ class SearchPage(QWidget):
         if run is None:
             return None
         return SearchQuery(run=run, target=self.target, text=self.query_edit.text(), image=self._image,
-                           item_id=self._item_id, k=self.k_spin.value())
+                           item_id=self._item_id, k=self.k_spin.value(), mesh=self._mesh)
 
     # ---- searching ----------------------------------------------------------------------------
     def _text_changed(self, _text: str) -> None:
@@ -441,7 +487,8 @@ class SearchPage(QWidget):
         self._debounce.stop()
         if self.comparing:
             q = self.current_query() or SearchQuery(run="", target=self.target, text=self.query_edit.text(),
-                                                    image=self._image, item_id=self._item_id, k=self.k_spin.value())
+                                                    image=self._image, item_id=self._item_id, k=self.k_spin.value(),
+                                                    mesh=self._mesh)
             self.ab.set_query(None if q.empty else q)
             self.status.setText("" if q.empty else f"Comparing two runs on {_esc(self._describe(q))} "
                                 f"({_esc(TARGET_LABELS[q.target].lower())}): pick them above each side.")
@@ -463,8 +510,10 @@ class SearchPage(QWidget):
         self.query = q
         self._token = self.service.search(CHANNEL, q)
         loading = self.service.searcher(q.run) is None
+        rendering = f"Rendering {_esc(Path(q.mesh).name)} and searching" if q.mesh else "Searching"
         self.status.setText(f"Loading run <b>{_esc(q.run)}</b> (its model and indexes)…" if loading
-                            else f"Searching {_esc(TARGET_LABELS[q.target].lower())} for {_esc(self._describe(q))}…")
+                            else f"{rendering} {_esc(TARGET_LABELS[q.target].lower())} for "
+                                 f"{_esc(self._describe(q))}…")
 
     def _show_empty(self, message: str) -> None:
         """``message`` is plain text (the grid paints it as it is)."""
@@ -486,8 +535,8 @@ class SearchPage(QWidget):
         total = sum(t.values())
         parts = ", ".join(f"{k} {v:.0f} ms" for k, v in t.items())
         what = _esc(self._describe(self.query)) if self.query else "the query"
-        fused = " (fused)" if self.query and self.query.text.strip() and (self.query.image or self.query.item_id) \
-            else ""
+        fused = " (fused)" if self.query and self.query.text.strip() and (
+            self.query.image or self.query.mesh or self.query.item_id is not None) else ""
         self.status.setText(
             f"<b>{len(result.hits)}</b> {TARGET_LABELS[result.target].lower()} for {what}{fused} · run "
             f"<b>{_esc(result.run)}</b> on {_esc(result.dataset)} · {total:.0f} ms")
@@ -665,6 +714,10 @@ class SearchPage(QWidget):
         if self._image:
             path = self._image
             self.subject_label.setText(f"<b>Image</b> {_esc(Path(self._image).name)}{self._combined('image')}")
+        elif self._mesh:
+            self.subject_label.setText(f"<b>Mesh</b> {_esc(Path(self._mesh).name)}"
+                                       f"<span style='color:#5f6368'> — rendered like the run's shapes</span>"
+                                       f"{self._combined('mesh')}")
         elif self._item_id is not None:
             d = self._item
             name = f"{_esc(d.key)} <span style='color:#5f6368'>({_esc(d.dataset)})</span>" if d else \
@@ -691,31 +744,31 @@ class SearchPage(QWidget):
 
     # ---- drag and drop ----------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if image_path_from(event.mimeData()):
+        if query_file_from(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dragMoveEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
-        if image_path_from(event.mimeData()):
+        if query_file_from(event.mimeData()):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
-        path = image_path_from(event.mimeData())
-        if path:
+        found = query_file_from(event.mimeData())
+        if found:
             event.acceptProposedAction()
-            self.set_image_query(path)
+            self.set_query_file(found[1])
         else:
             event.ignore()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if watched is self.query_edit and event.type() in (QEvent.Type.DragEnter, QEvent.Type.DragMove,
                                                            QEvent.Type.Drop):
-            path = image_path_from(event.mimeData())  # type: ignore[attr-defined]
-            if path:
+            found = query_file_from(event.mimeData())  # type: ignore[attr-defined]
+            if found:
                 event.acceptProposedAction()  # type: ignore[attr-defined]
                 if event.type() == QEvent.Type.Drop:
-                    self.set_image_query(path)
+                    self.set_query_file(found[1])
                 return True
         return super().eventFilter(watched, event)
 

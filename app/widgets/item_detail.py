@@ -1,7 +1,9 @@
 """One item in full: every view or image, all captions, its metadata; "Search with this item".
 
 ``show_item(item_id)`` loads the item on a worker (an answer for an item no longer asked for is
-dropped); its pictures come from the :class:`ThumbnailCache` as they are decoded.
+dropped); its pictures come from the :class:`ThumbnailCache` as they are decoded. A shape with a mesh
+file also gets an interactive 3D view (:class:`~app.widgets.mesh_view.MeshView`: drag to turn, wheel to
+zoom) beside its rendered views, turned upright with its dataset's up axis.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from app.thumbnails import ThumbnailCache
 from app.widgets.item_grid import Background
+from app.widgets.mesh_view import MeshView
 from engine.catalog import Catalog
 from engine.catalog.browse import ItemDetail, item_detail
 
@@ -93,6 +96,14 @@ class ItemDetailView(QWidget):
         self.views.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.views.setSpacing(2)
         self._set_picture_size(VIEW_SIZE)
+        self.mesh_view = MeshView()
+        self.mesh_view.hide()
+        self.pictures = QSplitter(Qt.Orientation.Horizontal)  # the 3D view beside the rendered views
+        self.pictures.setChildrenCollapsible(False)
+        self.pictures.addWidget(self.mesh_view)
+        self.pictures.addWidget(self.views)
+        self.pictures.setStretchFactor(0, 3)
+        self.pictures.setStretchFactor(1, 2)
 
         self.captions_label = QLabel("<b>Captions</b>")
         self.captions = QListWidget()
@@ -120,7 +131,7 @@ class ItemDetailView(QWidget):
         self.body = QSplitter(Qt.Orientation.Vertical)
         self.body.setChildrenCollapsible(False)
         for label, widget in (
-            (self.views_label, self.views),
+            (self.views_label, self.pictures),
             (self.captions_label, self.captions),
             (self.meta_label, self.meta),
         ):
@@ -167,6 +178,8 @@ class ItemDetailView(QWidget):
         self.title.setText("")
         self.subtitle.setText("")
         self.views.clear()
+        self.mesh_view.set_mesh(None)
+        self.mesh_view.hide()
         self.captions.clear()
         self.meta.setRowCount(0)
         self.search_button.setEnabled(False)
@@ -206,7 +219,18 @@ class ItemDetailView(QWidget):
         is_views = bool(d.views)
         self._set_picture_size(VIEW_SIZE if is_views or len(pictures) > 1 else IMAGE_SIZE, labelled=is_views)
         noun = "view" if is_views else "image"
-        self.views_label.setText(f"<b>{len(pictures)} {noun}{'s' if len(pictures) != 1 else ''}</b>")
+        counted = f"{len(pictures)} {noun}{'s' if len(pictures) != 1 else ''}"
+        if d.mesh_path:
+            up = f", {d.up_axis} up" if d.up_axis != "y" else ""
+            self.views_label.setText(f"<b>3D</b> <span style='color:#5f6368'>(drag to turn, scroll to zoom{up})"
+                                     f"</span> · <b>{counted}</b>")
+            if (self.mesh_view.path, self.mesh_view.up_axis) != (d.mesh_path, d.up_axis):
+                self.mesh_view.set_mesh(d.mesh_path, d.up_axis)
+            self.mesh_view.show()
+        else:
+            self.views_label.setText(f"<b>{counted}</b>")
+            self.mesh_view.set_mesh(None)
+            self.mesh_view.hide()
         self.views.clear()
         self._rows_by_path.clear()
         for i, path in enumerate(pictures):
@@ -254,6 +278,10 @@ class ItemDetailView(QWidget):
     def _search_clicked(self) -> None:
         if self.detail is not None:
             self.search_with_item.emit(self.detail.id)
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        self.mesh_view.shutdown()
+        super().closeEvent(event)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         return QSize(460, 600)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path, PurePath
 from typing import Any
 
 from sqlalchemy import Select, func, select
 
 from engine.catalog.models import Dataset, Item, Observation
 from engine.catalog.repository import Catalog, CatalogError
+from engine.mesh_files import DEFAULT_UP_AXIS
+from engine.mesh_files import MESH_SUFFIXES as MESH_FILE_SUFFIXES
 
 _CHUNK = 900  # ids per IN (...) clause, well under SQLite's variable limit
 
@@ -55,6 +58,8 @@ class ItemDetail:
     captions: tuple[str, ...] = ()
     views: tuple[str, ...] = ()  # view paths in view order
     images: tuple[str, ...] = ()
+    mesh_path: str = ""  # the asset if it is a mesh file, resolved against the dataset's root
+    up_axis: str = "y"  # the dataset's up axis (``--up`` at import): how the mesh is turned upright
 
 
 def dataset_facets(catalog: Catalog, name: str) -> DatasetFacets:
@@ -133,11 +138,13 @@ def item_cards(catalog: Catalog, ids: Sequence[int]) -> list[ItemCard]:
 def item_detail(catalog: Catalog, item_id: int) -> ItemDetail:
     with catalog.session() as s:
         row = s.execute(
-            select(Item, Dataset.name).join(Dataset, Dataset.id == Item.dataset_id).where(Item.id == item_id)
+            select(Item, Dataset.name, Dataset.root, Dataset.meta)
+            .join(Dataset, Dataset.id == Item.dataset_id)
+            .where(Item.id == item_id)
         ).first()
         if row is None:
             raise CatalogError(f"no item with id {item_id} in {catalog.path}")
-        item, dataset = row
+        item, dataset, root, ds_meta = row
         obs = list(
             s.execute(
                 select(Observation.modality, Observation.text, Observation.path, Observation.view_index)
@@ -156,4 +163,13 @@ def item_detail(catalog: Catalog, item_id: int) -> ItemDetail:
             captions=tuple(t or "" for m, t, _, _ in obs if m == "text"),
             views=tuple(p or "" for m, _, p, _ in obs if m == "view"),
             images=tuple(p or "" for m, _, p, _ in obs if m == "image"),
+            mesh_path=_mesh_path(item.asset_path, root),
+            up_axis=str((ds_meta or {}).get("up_axis") or DEFAULT_UP_AXIS),
         )
+
+
+def _mesh_path(asset_path: str, root: str | None) -> str:
+    if not asset_path or PurePath(asset_path).suffix.lower() not in MESH_FILE_SUFFIXES:
+        return ""
+    path = Path(asset_path)
+    return str(path if path.is_absolute() or not root else Path(root) / path)

@@ -4,13 +4,28 @@ views as ``view`` observations of their items."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from engine.catalog import Catalog
+from engine.catalog import Catalog, Dataset
 from engine.errors import CrossfoldError
+from engine.mesh_files import DEFAULT_UP_AXIS
 from engine.render import ViewSpec, is_mesh_file, render_many
 from engine.workspace import Workspace
+
+
+def dataset_up_axis(dataset: Dataset) -> str:
+    """The up axis the dataset's meshes were imported with (``--up``; ``y`` when none was given)."""
+    return str((dataset.meta or {}).get("up_axis") or DEFAULT_UP_AXIS)
+
+
+def dataset_view_spec(dataset: Dataset) -> ViewSpec:
+    """The spec the dataset's meshes were rendered with (its ``render_spec``), or the default spec
+    with the dataset's up axis when it has not been rendered yet."""
+    stored = (dataset.meta or {}).get("render_spec")
+    if stored:
+        return ViewSpec.from_dict(stored)
+    return ViewSpec(up_axis=dataset_up_axis(dataset))
 
 
 @dataclass
@@ -40,11 +55,12 @@ def render_dataset(
 
     Views go to the cache at ``workspace.renders`` (a second run renders nothing). Items without a
     mesh keep the views they have. An item whose mesh cannot be rendered is reported in
-    ``failed`` and keeps its previous views; the others are rendered regardless. The spec is stored
-    in the dataset's meta as ``render_spec``. ``on_progress(done, total)`` counts mesh items.
+    ``failed`` and keeps its previous views; the others are rendered regardless. The spec, with the
+    dataset's up axis (its ``up_axis`` meta, set at import) in place of ``spec.up_axis``, is stored in
+    the dataset's meta as ``render_spec``. ``on_progress(done, total)`` counts mesh items.
     """
-    spec = spec or ViewSpec()
     dataset = catalog.require_dataset(dataset_name)
+    spec = replace(spec or ViewSpec(), up_axis=dataset_up_axis(dataset))
     if dataset.kind != "shape-text":
         raise CrossfoldError(
             f"dataset {dataset_name!r} is {dataset.kind}: only shape-text datasets have meshes to render"

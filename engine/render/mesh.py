@@ -1,17 +1,41 @@
-"""Load a mesh file as triangle parts (colours kept) normalised into the unit sphere."""
+"""Load a mesh file as triangle parts (colours kept), turned so that its up axis is +y and normalised
+into the unit sphere."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import trimesh
 
 from engine.errors import CrossfoldError
+from engine.mesh_files import MESH_SUFFIXES
 
-MESH_SUFFIXES = frozenset({".obj", ".off", ".ply", ".stl", ".glb", ".gltf"})
+__all__ = ["MESH_SUFFIXES", "MeshError", "NormalisedMesh", "check_mesh_file", "is_mesh_file", "load_mesh",
+           "up_rotation"]
+
+
+# Rotations taking each source up axis to +y. A z-up model's front (-y, where its viewer stands) ends
+# up at +z, the glTF front that view 0 looks from; every rotation is a quarter or half turn, so the
+# bounding box (and the normalisation) is the same as the source's, turned.
+_UP_ROTATIONS: dict[str, np.ndarray] = {
+    "y": np.eye(3),
+    "z": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]]),  # -90 deg about x
+    "-z": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]),  # +90 deg about x
+    "-y": np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]]),  # 180 deg about x
+    "x": np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]),  # +90 deg about z
+    "-x": np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]),  # -90 deg about z
+}
+
+
+def up_rotation(up_axis: str) -> np.ndarray:
+    """The 3x3 rotation that turns a model whose up direction is ``up_axis`` y-up."""
+    try:
+        return _UP_ROTATIONS[up_axis]
+    except KeyError:
+        raise ValueError(f"up axis must be one of {', '.join(_UP_ROTATIONS)}, not {up_axis!r}") from None
 
 
 class MeshError(CrossfoldError):
@@ -33,9 +57,10 @@ def is_mesh_file(path: str | os.PathLike[str]) -> bool:
 
 @dataclass(frozen=True)
 class NormalisedMesh:
-    """Triangle parts in a common frame: bounding-box centre at the origin, bounding sphere radius 1.
+    """Triangle parts in a common frame: y up, bounding-box centre at the origin, bounding sphere radius 1.
 
-    ``centre`` and ``scale`` map the source coordinates: ``normalised = (source - centre) * scale``.
+    ``rotation``, ``centre`` and ``scale`` map the source coordinates:
+    ``normalised = (rotation @ source - centre) * scale`` (``centre`` is in the turned frame).
     Each part keeps its own visual (face/vertex colours, material, texture).
     """
 
@@ -43,15 +68,20 @@ class NormalisedMesh:
     parts: tuple[trimesh.Trimesh, ...]
     centre: np.ndarray
     scale: float
+    rotation: np.ndarray = field(default_factory=lambda: np.eye(3))
 
     @property
     def face_count(self) -> int:
         return sum(len(p.faces) for p in self.parts)
 
 
-def load_mesh(path: str | os.PathLike[str]) -> NormalisedMesh:
-    """Read a mesh or scene file and normalise it; raise :class:`MeshError` if it cannot be rendered."""
+def load_mesh(path: str | os.PathLike[str], up_axis: str = "y") -> NormalisedMesh:
+    """Read a mesh or scene file, turn its ``up_axis`` to +y and normalise it.
+
+    Raises :class:`MeshError` if it cannot be rendered.
+    """
     path = Path(path)
+    rotation = up_rotation(up_axis)
     check_mesh_file(path)
     try:
         scene = trimesh.load(str(path), force="scene")
@@ -69,13 +99,18 @@ def load_mesh(path: str | os.PathLike[str]) -> NormalisedMesh:
             raise MeshError(path, "has non-finite vertex coordinates (NaN or inf)")
         what = f" (only {', '.join(sorted(skipped))})" if skipped else ""
         raise MeshError(path, f"contains no triangle faces{what}")
+    if up_axis != "y":
+        turn = np.eye(4)
+        turn[:3, :3] = rotation
+        for part in parts:
+            part.apply_transform(turn)
     centre, radius = _bounding_sphere(path, parts)
     scale = 1.0 / radius
     transform = np.diag([scale, scale, scale, 1.0])
     transform[:3, 3] = -centre * scale
     for part in parts:
         part.apply_transform(transform)
-    return NormalisedMesh(path=path, parts=tuple(parts), centre=centre, scale=scale)
+    return NormalisedMesh(path=path, parts=tuple(parts), centre=centre, scale=scale, rotation=rotation.copy())
 
 
 def check_mesh_file(path: Path) -> None:

@@ -216,25 +216,32 @@ def camera_distance(spec: ViewSpec) -> float:
 
 
 def camera_poses(spec: ViewSpec) -> np.ndarray:
-    """(views, 4, 4) camera-to-world poses on a ring around the origin, looking at it (OpenGL axes)."""
+    """(views, 4, 4) camera-to-world poses on a ring around the origin, looking at it (OpenGL axes).
+
+    Meshes are turned y-up when they are loaded (``spec.up_axis``), so the ring is always about y;
+    view 0 looks from +z, the glTF front.
+    """
     d = camera_distance(spec)
-    el = math.radians(spec.elevation_deg)
-    poses = np.zeros((spec.views, 4, 4))
-    up = np.array([0.0, 1.0, 0.0]) if spec.up_axis == "y" else np.array([0.0, 0.0, 1.0])
-    for i in range(spec.views):
-        az = 2.0 * math.pi * i / spec.views
-        if spec.up_axis == "y":  # view 0 from +z, the glTF front
-            eye = np.array([math.cos(el) * math.sin(az), math.sin(el), math.cos(el) * math.cos(az)])
-        else:  # view 0 from -y, the front of a z-up model
-            eye = np.array([math.cos(el) * math.sin(az), -math.cos(el) * math.cos(az), math.sin(el)])
-        eye *= d
-        z = eye / np.linalg.norm(eye)
-        x = np.cross(up, z)
-        x /= np.linalg.norm(x)
-        y = np.cross(z, x)
-        poses[i, :3, 0], poses[i, :3, 1], poses[i, :3, 2], poses[i, :3, 3] = x, y, z, eye
-        poses[i, 3, 3] = 1.0
-    return poses
+    return np.stack(
+        [orbit_pose(360.0 * i / spec.views, spec.elevation_deg, d) for i in range(spec.views)]
+    )
+
+
+def orbit_pose(azimuth_deg: float, elevation_deg: float, distance: float) -> np.ndarray:
+    """The camera-to-world pose of a camera at ``distance`` from the origin looking at it, y up.
+
+    Azimuth 0 looks from +z and grows towards +x; elevation is clamped short of the poles.
+    """
+    az = math.radians(azimuth_deg)
+    el = math.radians(max(-89.0, min(89.0, elevation_deg)))
+    eye = np.array([math.cos(el) * math.sin(az), math.sin(el), math.cos(el) * math.cos(az)]) * distance
+    z = eye / np.linalg.norm(eye)
+    x = np.cross(np.array([0.0, 1.0, 0.0]), z)
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    pose = np.eye(4)
+    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = x, y, z, eye
+    return pose
 
 
 def _rotation(axis: str, deg: float) -> np.ndarray:
@@ -503,40 +510,15 @@ class MultiViewRenderer:
 
     def render(self, mesh: NormalisedMesh, spec: ViewSpec) -> list[np.ndarray]:
         """``spec.views`` uint8 arrays of shape (size, size, 3), one per camera of the ring."""
-        import pyrender
-
-        offscreen = self._renderer(spec.size)
-        background = [c / 255.0 for c in spec.background] + [1.0]
-        scene = pyrender.Scene(bg_color=background, ambient_light=[AMBIENT] * 3)
-        scene.add(pyrender.Mesh(primitives=_primitives(mesh.parts)))
+        stage = self.stage(mesh, spec.background, spec.fov_deg)
         d = camera_distance(spec)
-        camera = pyrender.PerspectiveCamera(
-            yfov=math.radians(spec.fov_deg), aspectRatio=1.0, znear=max(d - 1.5, 0.05), zfar=d + 1.5
-        )
-        poses = camera_poses(spec)
-        camera_node = scene.add(camera, pose=poses[0])
-        white = np.ones(3)
-        scene.add(
-            pyrender.DirectionalLight(color=white, intensity=HEADLIGHT_INTENSITY), parent_node=camera_node
-        )
-        key_pose = _rotation("y", KEY_LIGHT_TILT_DEG[1]) @ _rotation("x", KEY_LIGHT_TILT_DEG[0])
-        scene.add(
-            pyrender.DirectionalLight(color=white, intensity=KEY_LIGHT_INTENSITY),
-            parent_node=camera_node,
-            pose=key_pose,
-        )
-        flags = pyrender.RenderFlags.NONE  # culling per primitive: see _primitives
-        views: list[np.ndarray] = []
-        with warnings.catch_warnings():
-            # PyOpenGL 3.1.0 calls numpy's deprecated tostring() on every glReadPixels
-            warnings.filterwarnings(
-                "ignore", message=r"tostring\(\) is deprecated", category=DeprecationWarning
-            )
-            for pose in poses:
-                scene.set_pose(camera_node, pose)
-                color, _depth = offscreen.render(scene, flags=flags)
-                views.append(np.ascontiguousarray(color[:, :, :3], dtype=np.uint8))
-        return views
+        return [stage.shoot(pose, d, spec.size) for pose in camera_poses(spec)]
+
+    def stage(
+        self, mesh: NormalisedMesh, background: tuple[int, int, int] = (255, 255, 255), fov_deg: float = 40.0
+    ) -> Stage:
+        """A scene of the mesh that this renderer can shoot from any camera pose (see :class:`Stage`)."""
+        return Stage(self, mesh, background, fov_deg)
 
     def close(self) -> None:
         if self._offscreen is not None:
@@ -545,6 +527,52 @@ class MultiViewRenderer:
             except Exception:  # a context torn down at exit may already be gone
                 pass
             self._offscreen = None
+
+
+class Stage:
+    """One mesh in a pyrender scene with a camera and its lights, shot from any pose.
+
+    Building the primitives of a mesh costs more than a small render, so an interactive viewer keeps
+    one stage per mesh and shoots it at every new camera pose. Use it on its renderer's thread only.
+    """
+
+    def __init__(
+        self, renderer: MultiViewRenderer, mesh: NormalisedMesh, background: tuple[int, int, int], fov_deg: float
+    ) -> None:
+        import pyrender
+
+        self._renderer = renderer
+        self.fov_deg = float(fov_deg)
+        bg = [c / 255.0 for c in background] + [1.0]
+        self._scene = pyrender.Scene(bg_color=bg, ambient_light=[AMBIENT] * 3)
+        self._scene.add(pyrender.Mesh(primitives=_primitives(mesh.parts)))
+        self._camera = pyrender.PerspectiveCamera(yfov=math.radians(self.fov_deg), aspectRatio=1.0)
+        self._camera_node = self._scene.add(self._camera, pose=np.eye(4))
+        white = np.ones(3)
+        self._scene.add(
+            pyrender.DirectionalLight(color=white, intensity=HEADLIGHT_INTENSITY), parent_node=self._camera_node
+        )
+        key_pose = _rotation("y", KEY_LIGHT_TILT_DEG[1]) @ _rotation("x", KEY_LIGHT_TILT_DEG[0])
+        self._scene.add(
+            pyrender.DirectionalLight(color=white, intensity=KEY_LIGHT_INTENSITY),
+            parent_node=self._camera_node,
+            pose=key_pose,
+        )
+
+    def shoot(self, pose: np.ndarray, distance: float, size: int) -> np.ndarray:
+        """A (size, size, 3) uint8 image from the camera-to-world ``pose`` at ``distance`` from the origin
+        (the unit sphere of the normalised mesh lies within ``distance`` +- 1 of the camera)."""
+        import pyrender
+
+        offscreen = self._renderer._renderer(size)
+        self._camera.znear = max(distance - 1.5, 0.05)
+        self._camera.zfar = distance + 1.5
+        self._scene.set_pose(self._camera_node, pose)
+        with warnings.catch_warnings():
+            # PyOpenGL 3.1.0 calls numpy's deprecated tostring() on every glReadPixels
+            warnings.filterwarnings("ignore", message=r"tostring\(\) is deprecated", category=DeprecationWarning)
+            color, _depth = offscreen.render(self._scene, flags=pyrender.RenderFlags.NONE)  # culling: _primitives
+        return np.ascontiguousarray(color[:, :, :3], dtype=np.uint8)
 
 
 _local = threading.local()
@@ -585,5 +613,5 @@ def render_views(mesh_path: Path, spec: ViewSpec) -> list[np.ndarray]:
     Raises :class:`~engine.render.mesh.MeshError` for a missing, empty, unreadable or face-less mesh
     and :class:`~engine.render.platform.RenderBackendError` when no GL context can be created.
     """
-    mesh = load_mesh(mesh_path)
+    mesh = load_mesh(mesh_path, spec.up_axis)
     return shared_renderer().render(mesh, spec)

@@ -8,11 +8,14 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from engine.mesh_files import DEFAULT_UP_AXIS, UP_AXES
+
+__all__ = ["DEFAULT_UP_AXIS", "RENDERER_VERSION", "UP_AXES", "ViewSpec"]
+
 # Bump when the renderer's output changes for the same spec (lighting, normalisation, framing), so
 # that cached views made by an older renderer are not served under the new one.
 RENDERER_VERSION = 1
 
-UP_AXES = ("y", "z")
 
 
 @dataclass(frozen=True)
@@ -20,8 +23,9 @@ class ViewSpec:
     """``views`` cameras evenly spaced in azimuth around the object, all at ``elevation_deg``.
 
     The object is normalised into the unit sphere and the camera distance is chosen so that the sphere
-    fits the ``fov_deg`` field of view. ``up_axis`` is the model's up direction: ``"y"`` (glTF,
-    ShapeNet, most OBJ) or ``"z"`` (many STL/OFF/CAD files).
+    fits the ``fov_deg`` field of view. ``up_axis`` is the model's up direction (one of
+    :data:`UP_AXES`): ``"y"`` (glTF, ShapeNet, most OBJ) or ``"z"`` (ModelNet, Thingi10K, many STL/OFF/CAD
+    files), and so on; the mesh is turned so that it points up before it is normalised.
     """
 
     views: int = 8
@@ -29,7 +33,7 @@ class ViewSpec:
     size: int = 224
     background: tuple[int, int, int] = (255, 255, 255)
     fov_deg: float = 40.0
-    up_axis: str = "y"
+    up_axis: str = DEFAULT_UP_AXIS
 
     def __post_init__(self) -> None:
         background = tuple(int(c) for c in self.background)
@@ -49,7 +53,7 @@ class ViewSpec:
         if len(background) != 3 or not all(0 <= c <= 255 for c in background):
             raise ValueError(f"background must be three integers in 0..255, not {self.background!r}")
         if self.up_axis not in UP_AXES:
-            raise ValueError(f"up_axis must be one of {UP_AXES}, not {self.up_axis!r}")
+            raise ValueError(f"up_axis must be one of {', '.join(UP_AXES)}, not {self.up_axis!r}")
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields plus ``key``; :meth:`from_dict` reads it back."""

@@ -17,7 +17,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from app.pages.search import SearchPage, image_path_from
+from app.pages.search import SearchPage, image_path_from, query_file_from
 from app.search_worker import IndexNeeded, SearchQuery, SearchService, index_needed, list_runs
 from app.thumbnails import ThumbnailCache
 from app.widgets.result_grid import ResultModel
@@ -235,6 +235,49 @@ def test_dropping_an_image_searches_with_it(qtbot, ws, cat) -> None:  # noqa: AN
     assert page.result.query["image"] == path
     assert hits[0].category == "yellow"
     assert page.subject.isVisibleTo(page) and Path(path).name in page.subject_label.text()
+
+
+def drop_on(target, path: Path) -> QDropEvent:  # noqa: ANN001
+    """A real drag-enter and drop of a local file on ``target``; the drop event (to check it was accepted)."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    pos = QPointF(target.rect().center())
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, drop)
+    return drop
+
+
+def test_dropping_a_mesh_searches_with_it_and_a_broken_one_says_why(qtbot, ws, tmp_path: Path) -> None:  # noqa: ANN001
+    import trimesh
+
+    mesh = tmp_path / "chair.obj"
+    trimesh.creation.box(extents=(1.0, 0.8, 0.6)).export(mesh)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(mesh))])
+    assert query_file_from(mime) == ("mesh", str(mesh)) and image_path_from(mime) is None
+
+    page = open_page(qtbot, ws)
+    page.set_target("captions")
+    assert drop_on(page, mesh).isAccepted()  # on the page: rendered and encoded on the search worker
+    assert page.mesh == str(mesh) and page.image is None
+    assert page.subject.isVisibleTo(page) and "chair.obj" in page.subject_label.text()
+    hits = wait_results(qtbot, page, target="captions")
+    assert page.result.query["mesh"] == str(mesh) and len(hits) == 24
+    assert all(h.matched_text in h.captions for h in hits)
+    assert list((Path(ws.root) / "renders").glob("*/*/view_00.png"))  # rendered into the render cache
+
+    broken = tmp_path / "broken.off"
+    broken.write_text("OFF\n3 1 0\n0 0 0\n1 0 nonsense\n")
+    with qtbot.waitSignal(page.search_failed, timeout=WAIT) as blocker:
+        drop_on(page.query_edit, broken)  # on the query box: a mesh query too, not text
+    first = blocker.args[0].splitlines()[0]
+    assert "broken.off" in first
+    assert page.result is None and page.grid.message == first  # the reason, in one line, on the page
+    assert "broken.off" in page.status.text()
 
 
 def test_ab_compares_two_runs_on_the_same_query(qtbot, ws) -> None:  # noqa: ANN001

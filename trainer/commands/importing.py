@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.mesh_files import UP_AXES
 from trainer.argtypes import name
 from trainer.commands.common import add_events, add_json, add_workspace, emit_done, open_workspace
 from trainer.output import print_json
@@ -22,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images-root", type=Path, default=None, metavar="DIR", help="where image paths resolve")
     p.add_argument("--meshes-root", type=Path, default=None, metavar="DIR",
                    help="ShapeNet-style mesh folder, flat <modelId>.obj files, or <modelId>/*.png views")
+    p.add_argument("--up", choices=UP_AXES, default=None, metavar="AXIS",
+                   help="meshes: the axis that points up in the files, one of " + " ".join(UP_AXES)
+                   + " (default y: ShapeNet, glTF; ModelNet and Thingi10K are z)")
     p.add_argument("--img-key", default="filepath", help="csv: image column (default filepath)")
     p.add_argument("--caption-key", default="title", help="csv: caption column (default title)")
     p.add_argument("--separator", default=None, help="csv: column separator (default: tab for .tsv, else ,)")
@@ -44,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             ws.catalog(), ws, args.format, args.path, args.name,
             images_root=args.images_root, meshes_root=args.meshes_root,
             img_key=args.img_key, caption_key=args.caption_key, separator=args.separator,
-            allow_outside=args.allow_outside,
+            allow_outside=args.allow_outside, up_axis=args.up,
             on_progress=json_progress("import") if events else progress,
         )
     if events:

@@ -1,10 +1,11 @@
-"""``trainer search``: text, image, item or fused queries against a run's indexes."""
+"""``trainer search``: text, image, mesh, item or fused queries against a run's indexes."""
 
 from __future__ import annotations
 
 import argparse
 import textwrap
 
+from engine.mesh_files import UP_AXES
 from trainer.argtypes import nonblank_text, positive_int
 from trainer.commands.common import add_json, add_workspace, open_workspace
 from trainer.output import print_json
@@ -15,6 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", default=None, help="run whose model and indexes answer (default: newest indexed)")
     p.add_argument("--text", type=nonblank_text, default=None, help="a text query")
     p.add_argument("--image", type=nonblank_text, default=None, help="an image file as the query")
+    p.add_argument("--mesh", type=nonblank_text, default=None, metavar="FILE",
+                   help="a mesh file (obj, off, ply, stl, glb, gltf) as the query: rendered like the run's dataset")
+    p.add_argument("--up", choices=UP_AXES, default=None, metavar="AXIS",
+                   help="--mesh: the axis that points up in the file (default: the run's dataset's)")
     p.add_argument("--item", type=nonblank_text, default=None, metavar="KEY",
                    help="an item of the catalogue as the query")
     p.add_argument("--item-dataset", default=None, help="dataset of --item (default: the target dataset)")
@@ -36,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     catalog = ws.catalog()
     run_name = args.run or default_run(catalog, args.target)
     searcher = Searcher(ws, run_name, device=args.device, catalog=catalog)
-    result = searcher.search(text=args.text, image=args.image, item_key=args.item, item_dataset=args.item_dataset,
+    result = searcher.search(text=args.text, image=args.image, mesh=args.mesh, up_axis=args.up,
+                             item_key=args.item, item_dataset=args.item_dataset,
                              target=args.target, dataset=args.dataset, k=args.k, split=args.split,
                              category=args.category)
     if args.json:

@@ -29,6 +29,7 @@ from engine.data.importers import coco, csv_table, flickr_token, folder, karpath
 from engine.data.importers.duplicates import files_in_dataset, storable, without_duplicates
 from engine.data.importers.report import ImportReport, Problem
 from engine.data.importers.source import ImportFailed, ImportOptions, LoadedSource
+from engine.mesh_files import DEFAULT_UP_AXIS, UP_AXES
 
 if TYPE_CHECKING:
     from engine.catalog.models import Dataset
@@ -66,9 +67,14 @@ def run_import(
     caption_key: str = "title",
     separator: str | None = None,
     allow_outside: Sequence[Path] = (),
+    up_axis: str | None = None,
     on_progress: Callable[[int, int | None], None] | None = None,
 ) -> ImportReport:
     """Import ``path`` in format ``fmt`` into the dataset ``name`` (created if needed).
+
+    ``up_axis`` (mesh datasets only; one of ``engine.mesh_files.UP_AXES``) is the meshes' up direction,
+    stored in the dataset's meta as ``up_axis`` and used whenever they are rendered (default ``y``). A
+    dataset keeps the up axis it was first imported with: importing into it with another one fails.
 
     ``on_progress(done, total)`` is called as items are checked and handed to the catalogue
     (``total``: the number of items the source names). The report (counts and every skipped
@@ -90,12 +96,24 @@ def run_import(
         separator=separator,
         allow_outside=tuple(Path(p).expanduser() for p in allow_outside),
     )
+    if up_axis is not None and up_axis not in UP_AXES:
+        raise ImportFailed(f"{path}: --up must be one of {', '.join(UP_AXES)}, not {up_axis!r}")
     loaded = loader(path, options, report)
-    before = catalog.dataset(name)
+    if up_axis is not None and loaded.kind != "shape-text":
+        raise ImportFailed(f"{path}: --up applies to meshes; this source holds {loaded.kind} items")
+    before = existing = catalog.dataset(name)
+    if up_axis is not None and existing is not None and existing.kind == "shape-text":
+        stored = (existing.meta or {}).get("up_axis", DEFAULT_UP_AXIS)
+        if stored != up_axis:
+            raise ImportFailed(
+                f"{path}: dataset {name!r} holds meshes imported with --up {stored}; import these with "
+                f"--up {stored} or into a new dataset"
+            )
+    meta = {"source": report.source, **loaded.meta}
+    if loaded.kind == "shape-text":
+        meta["up_axis"] = up_axis or DEFAULT_UP_AXIS
     try:
-        dataset = catalog.create_dataset(
-            name, loaded.kind, fmt, loaded.root, meta={"source": report.source, **loaded.meta}
-        )
+        dataset = catalog.create_dataset(name, loaded.kind, fmt, loaded.root, meta=meta)
     except CatalogError as exc:
         raise ImportFailed(f"{path}: cannot import into {name!r}: {exc}") from exc
     imports = _previous_imports(before)

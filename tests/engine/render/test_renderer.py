@@ -173,11 +173,36 @@ def test_open_surfaces_are_visible_from_both_sides(tmp_path: Path) -> None:
     assert len(_object_pixels(back)) > 500
 
 
-@pytest.mark.parametrize("up_axis", ["y", "z"])
-def test_up_axis_keeps_tall_things_upright(tmp_path: Path, up_axis: str) -> None:
-    extents = (0.3, 1.5, 0.3) if up_axis == "y" else (0.3, 0.3, 1.5)
-    path = tmp_path / "pole.ply"
-    trimesh.creation.box(extents=extents).export(path)
-    view = render_views(path, ViewSpec(views=1, size=64, elevation_deg=10.0, up_axis=up_axis))[0]
+def _silhouette(view: np.ndarray) -> tuple[int, int]:
+    """(height, width) of the object's pixels."""
     rows, cols = np.nonzero(np.abs(view.astype(int) - WHITE).sum(axis=2) > 30)
-    assert rows.max() - rows.min() > 2 * (cols.max() - cols.min())
+    return int(rows.max() - rows.min()), int(cols.max() - cols.min())
+
+
+@pytest.mark.parametrize("up_axis", ["y", "z", "x", "-y", "-z", "-x"])
+def test_up_axis_keeps_tall_things_upright(tmp_path: Path, up_axis: str) -> None:
+    axis = "xyz".index(up_axis[-1])
+    extents = [0.3, 0.3, 0.3]
+    extents[axis] = 1.5
+    path = tmp_path / "pole.ply"
+    pole = trimesh.creation.box(extents=extents)
+    # a knob on the up end: the top of the view must be where the model's up points
+    knob = trimesh.creation.box(extents=[0.6] * 3)
+    offset = np.zeros(3)
+    offset[axis] = 0.75 if not up_axis.startswith("-") else -0.75
+    knob.apply_translation(offset)
+    trimesh.util.concatenate([pole, knob]).export(path)
+    view = render_views(path, ViewSpec(views=1, size=64, elevation_deg=10.0, up_axis=up_axis))[0]
+    height, width = _silhouette(view)
+    assert height > width  # upright
+    rows, cols = np.nonzero(np.abs(view.astype(int) - WHITE).sum(axis=2) > 30)
+    top, bottom = rows < rows.min() + height // 4, rows > rows.max() - height // 4
+    assert np.ptp(cols[top]) > np.ptp(cols[bottom])  # the knob is at the top, not the bottom
+
+
+def test_a_z_up_model_lies_down_with_the_default_up_axis(tmp_path: Path) -> None:
+    path = tmp_path / "pole.ply"
+    trimesh.creation.box(extents=(0.3, 0.3, 1.5)).export(path)
+    side = ViewSpec(views=4, size=64, elevation_deg=0.0)  # view 1 looks from +x: the pole's full length
+    height, width = _silhouette(render_views(path, side)[1])
+    assert width > 2 * height

@@ -29,6 +29,13 @@ def test_key_is_short_stable_and_sensitive_to_every_field() -> None:
     assert len(keys) == len(variants) + 1
 
 
+def test_the_default_y_up_keys_are_those_of_existing_render_caches() -> None:
+    # Keys made before --up took six axes: views rendered y-up stay valid in existing caches.
+    assert ViewSpec().key() == "6435ab014666"
+    assert ViewSpec(views=4, size=64).key() == "e48e1c9466f8"
+    assert {ViewSpec(up_axis=a).key() for a in ("y", "z", "x", "-y", "-z", "-x")}.__len__() == 6
+
+
 def test_equivalent_values_give_the_same_key() -> None:
     assert ViewSpec(elevation_deg=25, background=[255, 255, 255]).key() == ViewSpec().key()  # type: ignore[arg-type]
 
@@ -49,7 +56,8 @@ def test_as_dict_round_trips() -> None:
         {"fov_deg": 1.0},
         {"background": (0, 0, 300)},
         {"background": (0, 0)},
-        {"up_axis": "x"},
+        {"up_axis": "up"},
+        {"up_axis": "+z"},
     ],
 )
 def test_invalid_specs_are_refused(kwargs: dict) -> None:

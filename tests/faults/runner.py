@@ -208,9 +208,10 @@ def describe(outcome: Outcome) -> str:
 # ---- the whole corpus ------------------------------------------------------------------------------------------------
 def all_cases(work: Path) -> list[FaultCase]:
     from tests.faults.corpus_importers import importer_cases
+    from tests.faults.corpus_render import render_cases
     from tests.faults.corpus_state import state_cases
 
-    return [*importer_cases(work / "importers"), *state_cases(work / "state")]
+    return [*importer_cases(work / "importers"), *state_cases(work / "state"), *render_cases(work / "state")]
 
 
 def run_corpus(work: Path, cases: list[FaultCase] | None = None) -> list[Outcome]:

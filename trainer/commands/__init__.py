@@ -1,5 +1,5 @@
 """One module per sub-command; each exposes ``register(subparsers)``."""
 
-from trainer.commands import datasets, demo, demo_data, evaluate, importing, index, render, search, train
+from trainer.commands import datasets, demo, demo_data, evaluate, importing, index, pack, render, search, train
 
-COMMANDS = (demo, demo_data, importing, render, datasets, train, evaluate, index, search)
+COMMANDS = (demo, demo_data, importing, render, pack, datasets, train, evaluate, index, search)

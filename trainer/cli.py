@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from trainer.commands import COMMANDS
 from trainer.errors import user_errors
@@ -46,16 +46,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _as_job(args: argparse.Namespace) -> contextlib.AbstractContextManager[object]:
-    """Idle OpenMP threads sleep (this process and its children); a heavy command registers as a job."""
-    from engine.threads import quiet_openmp, register_job
+@contextlib.contextmanager
+def _as_job(args: argparse.Namespace) -> Iterator[None]:
+    """Idle OpenMP threads sleep (this process and its children); a heavy command registers as a job of its
+    workspace and, unless it is a training (whose loop keeps adjusting), takes its share of the cores as its
+    thread count (``OMP_NUM_THREADS``, before torch is imported; a value the user set stays)."""
+    from engine.threads import job_cores, quiet_openmp, register_job
     from engine.workspace import resolve_workspace
 
     quiet_openmp()
-    if args.command not in HEAVY_COMMANDS:
-        return contextlib.nullcontext()
-    root = resolve_workspace(getattr(args, "workspace", None))
-    return register_job(root, args.command) if root.is_dir() else contextlib.nullcontext()
+    root = resolve_workspace(getattr(args, "workspace", None)) if args.command in HEAVY_COMMANDS else None
+    if root is None or not root.is_dir():
+        yield
+        return
+    with register_job(root, args.command):
+        if args.command != "train":
+            os.environ.setdefault("OMP_NUM_THREADS", str(job_cores()))
+        yield
 
 
 if __name__ == "__main__":

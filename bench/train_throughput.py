@@ -21,16 +21,18 @@ Rows (each a model, optimizer and inputs of its own, built once; all from the sa
   ``float(logit_scale)``). ``--compile`` wraps the module in ``torch.compile`` exactly as ``torchcompile: true``.
   One row per loss with ``--views``/``--captions`` per item (multifold; shape batches: views mean-pooled), and
   one per loss with V=1, C=1 on an image batch — the apples-to-apples comparison with ``plain``.
-* ``ours+data`` (``--data DATASET``): the first ``--loss`` fed by the real pipeline (``MultifoldDataset`` +
-  ``MultifoldBatchSampler`` + ``DataLoader(workers, collate, pin_memory on CUDA)``, a fresh loader per epoch as
-  in the loop); its time includes waiting for batches and the host-to-device copy; ``wait`` is that share.
+* ``ours+data`` (``--data DATASET``): the first ``--loss`` fed by the loop's input pipeline (``MultifoldDataset``
+  + ``RunBatchSampler`` + ``DataLoader`` + ``BatchFeed``: prefetch, pinned non-blocking copies and normalisation
+  on the device), one row from the PNG files (decoded by worker processes, at most half the cores) and one
+  from the packed store (``--store``; no decoding, a thread gathers the next batch); its time includes waiting
+  for batches and the host-to-device copy; ``wait`` is that share.
 
 Fairness: all rows live in memory together and run interleaved in ``--rounds`` rounds; in each round every row
 runs ``--steps / --rounds`` steps back to back, timed as one block between ``torch.cuda.synchronize()`` calls
 (CUDA) — so a machine slowing down or speeding up touches all rows alike. ``--warmup`` steps per row (more with
 ``--compile``; SSPC rows until its queue is full, so its term is on) run first and are not timed. The data row
-runs one epoch (``--data-steps`` steps) per round from a fresh loader, so its background workers never prefetch
-while other rows run. Synthetic inputs are random pixels and random token ids already on the device.
+runs one epoch (``--data-steps`` steps) per round from a fresh loader (the loop has one per run: this counts its
+start-up once per round), so its background workers never prefetch while other rows run. Synthetic inputs are random pixels and random token ids already on the device.
 
 A *sample* is one item: a multifold row encodes V images and C captions per sample, so images/s and
 captions/s are printed too, and ``×plain`` is given per sample and per observation (images+captions).
@@ -128,6 +130,7 @@ class Row:
             "round_spread_pct": 100 * statistics.pstdev(per_round) / statistics.fmean(per_round)
             if len(per_round) > 1 else 0.0,
             "loader_wait_share": wait / seconds if self.kind == "ours+data" and seconds else None,
+            "step_peak_gib": max((r["step_peak_gib"] for r in self.rounds if "step_peak_gib" in r), default=None),
             "notes": self.notes,
         }
 
@@ -208,7 +211,7 @@ class OurStep:
             betas=(self.config.beta1, self.config.beta2), eps=self.config.eps, fused=device.type == "cuda",
         )
         self.scaler = torch.amp.GradScaler("cuda") if (args.precision == "amp" and device.type == "cuda") else None
-        self.forward = torch.compile(self.module) if args.compile else self.module
+        self.forward = torch.compile(self.module, backend=args.compile_backend) if args.compile else self.module
         self.autocast = autocast_for(args.precision, device)
         self.input_dtype = getattr(encoder, "_input_dtype", None) or torch.float32
         self.step_count = 0
@@ -277,63 +280,72 @@ def build_ours(args: argparse.Namespace, device: torch.device, loss: str, views:
     return row
 
 
-def build_data_row(args: argparse.Namespace, device: torch.device, loss: str) -> Row:
+def build_data_row(args: argparse.Namespace, device: torch.device, loss: str, store_mode: str) -> Row:
+    """Our step fed by the loop's input pipeline, from the image files or the packed store."""
     from torch.utils.data import DataLoader
 
-    from engine.data.multifold import MultifoldBatchSampler, MultifoldDataset, collate, load_items
+    from engine.data.feed import BatchFeed
+    from engine.data.multifold import MultifoldBatchSampler, MultifoldDataset, RunBatchSampler, collate, load_items
+    from engine.data.packed import choose_store
+    from engine.threads import job_cores, plan_training
     from engine.workspace import Workspace
 
-    catalog = Workspace.open(args.workspace, create=False).catalog()
+    ws = Workspace.open(args.workspace, create=False)
+    catalog = ws.catalog()
     kind, items = load_items(catalog, args.data, "train")
     shapes = kind == "shape-text"
     views = args.views if shapes else 1
     ours = OurStep(args, device, loss, shapes)
-    dataset = MultifoldDataset(items, views, args.captions, ours.preprocess, ours.tokenizer, seed=args.seed)
+    store, normalize = choose_store(store_mode, catalog, ws.renders, args.data, args.model, ours.preprocess,
+                                    [p for i in items for p in i.visuals])
+    plan = plan_training(job_cores(), args.workers, decode=store is None)
+    dataset = MultifoldDataset(items, views, args.captions, ours.preprocess, ours.tokenizer, seed=args.seed,
+                               store=store)
     sampler = MultifoldBatchSampler(len(dataset), args.batch_size, seed=args.seed)
     per_epoch = len(dataset) // args.batch_size
-    state = {"epoch": 0}
+    state = {"step": 0}
 
-    def epoch_batches(n: int):  # noqa: ANN202
-        """A fresh loader for the next epoch (as the loop makes one per epoch), up to ``n`` batches."""
-        epoch = state["epoch"]
-        state["epoch"] += 1
-        sampler.set_epoch(epoch, 0)
-        dataset.set_epoch(epoch)
-        loader = DataLoader(dataset, batch_sampler=sampler, num_workers=args.workers, collate_fn=collate,
-                            pin_memory=device.type == "cuda", persistent_workers=False)
-        for i, batch in enumerate(loader):
-            if i >= n:
-                break
-            yield batch
+    def feed(n: int) -> BatchFeed:
+        """A loader over the next ``n`` steps of the run, as the loop builds its one loader for a whole run."""
+        start = state["step"]
+        state["step"] += n
+        loader = DataLoader(dataset, batch_sampler=RunBatchSampler(sampler, start, start + n),
+                            num_workers=plan.workers, collate_fn=collate,
+                            pin_memory=device.type == "cuda" and plan.workers > 0,
+                            generator=torch.Generator().manual_seed(args.seed))
+        return BatchFeed(loader, device, normalize=normalize, background=plan.workers == 0,
+                         channels_last=args.channels_last)
 
     def run(n: int) -> tuple[float, float]:
         """``n`` steps from a fresh loader; (seconds, seconds waiting for data incl. the copy to the device)."""
         wait = 0.0
         sync(device)
         t0 = time.perf_counter()
-        it = epoch_batches(n)
-        while True:
-            tw = time.perf_counter()
-            batch = next(it, None)
-            if batch is None:
-                break
-            images = batch["images"].to(device, non_blocking=True)
-            if args.channels_last:
-                images = to_channels_last(images)
-            tokens = batch["tokens"].to(device, non_blocking=True)
-            item_ids = batch["item"].to(device, non_blocking=True)
-            wait += time.perf_counter() - tw
-            ours(images, tokens, item_ids)
+        batches = feed(n)
+        try:
+            while True:
+                tw = time.perf_counter()
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                wait += time.perf_counter() - tw
+                ours(batch["images"], batch["tokens"], batch["item"])
+        finally:
+            batches.close()
         sync(device)
         return time.perf_counter() - t0, wait
 
     steps = min(args.data_steps or per_epoch, per_epoch)
-    row = Row(f"ours+data {loss} {args.data} V={views} C={args.captions} w={args.workers}", "ours+data", loss, views,
-              args.captions, args.batch_size, step=lambda: run(1), block=lambda n: run(steps))
+    source = "packed store" if store is not None else "PNG files"
+    row = Row(f"ours+data {loss} {args.data} V={views} C={args.captions} {source} w={plan.workers}", "ours+data",
+              loss, views, args.captions, args.batch_size, step=lambda: run(1), block=lambda n: run(steps))
     row.ours = ours  # type: ignore[attr-defined]
     row.warm = run  # type: ignore[attr-defined]
     row.data_steps = steps  # type: ignore[attr-defined]
-    row.notes.append(f"{steps} steps per round from a fresh loader ({per_epoch} steps per epoch)")
+    row.notes.append(f"{steps} steps per round from a fresh loader ({per_epoch} steps per epoch), {source}, "
+                     f"{plan.workers} worker processes" + (", batches built by a thread" if not plan.workers else ""))
+    if store_mode != "files" and store is None:
+        row.notes.append("the packed store could not be used: pixels decoded from the files")
     return row
 
 
@@ -355,13 +367,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=5, help="interleaving rounds")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps per row first (default 5; 15 with --compile)")
     p.add_argument("--compile", action="store_true", help="torch.compile our step's module (as torchcompile: true)")
+    p.add_argument("--compile-backend", default="inductor",
+                   help="torch.compile backend (default inductor, as the loop; 'eager' checks tracing only, fast)")
     p.add_argument("--channels-last", action="store_true", help="channels_last model and images (both loops)")
     p.add_argument("--plain-fused", action="store_true", help="also give the plain loop the fused AdamW (CUDA)")
     p.add_argument("--no-multifold", action="store_true", help="skip the V/C rows (only V=1 C=1 and plain)")
     p.add_argument("--no-single", action="store_true", help="skip the V=1 C=1 rows of our step")
     p.add_argument("--data", default=None, metavar="DATASET", help="add a row fed by the real data loader")
     p.add_argument("--workspace", default=None, help="workspace holding --data")
-    p.add_argument("--workers", type=int, default=2, help="data loader workers for --data (config default 2)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="data loader workers for --data from files (config default 2; at most half the cores)")
+    p.add_argument("--store", choices=("both", "files", "packed"), default="both",
+                   help="--data rows: from the PNG files, the packed store (packed first if needed), or both")
     p.add_argument("--data-steps", type=int, default=None, help="data-row steps per round (default: one epoch)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-warmup", type=int, default=20, help="our loop's lr warmup steps (cosine_lr)")
@@ -408,7 +425,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_multifold:
             rows.append(build_ours(args, device, loss, args.views, args.captions, shapes=True))
     if args.data:
-        rows.append(build_data_row(args, device, losses[0]))
+        for store_mode in (("files", "packed") if args.store == "both" else (args.store,)):
+            rows.append(build_data_row(args, device, losses[0], store_mode))
     print(f"built {len(rows)} rows in {time.perf_counter() - t_build:.1f} s; warming up ...", flush=True)
 
     # warm-up (interleaved too); SSPC rows continue until its queue is full and the term is on
@@ -434,18 +452,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  warm-up {row.name}: {n} steps, {time.perf_counter() - t0:.1f} s", flush=True)
 
     per_round = max(1, args.steps // args.rounds)
+    cuda = device.type == "cuda"
     for r in range(args.rounds):
         for row in rows:
+            if cuda:  # the row's step peak: memory allocated above what was held when its block started
+                sync(device)
+                held = torch.cuda.memory_allocated(device)
+                torch.cuda.reset_peak_memory_stats(device)
             if row.block is not None:
                 seconds, wait = row.block(per_round)
                 row.rounds.append({"steps": row.data_steps, "seconds": seconds, "wait": wait})  # type: ignore[attr-defined]
-                continue
-            sync(device)
-            t0 = time.perf_counter()
-            for _ in range(per_round):
-                row.step()
-            sync(device)
-            row.rounds.append({"steps": per_round, "seconds": time.perf_counter() - t0})
+            else:
+                sync(device)
+                t0 = time.perf_counter()
+                for _ in range(per_round):
+                    row.step()
+                sync(device)
+                row.rounds.append({"steps": per_round, "seconds": time.perf_counter() - t0})
+            if cuda:
+                row.rounds[-1]["step_peak_gib"] = (torch.cuda.max_memory_allocated(device) - held) / 2**30
         print(f"  round {r + 1}/{args.rounds} done", flush=True)
 
     results = [row.result() for row in rows]
@@ -465,6 +490,10 @@ def main(argv: list[str] | None = None) -> int:
     table = [[r["row"], f"{r['samples_per_s']:.1f}", f"{r['images_per_s']:.1f}", f"{r['captions_per_s']:.1f}",
               f"{r['ms_per_step']:.1f}", f"{r['round_spread_pct']:.0f}%", f"{r['x_plain_samples']:.2f}",
               f"{r['x_plain_observations']:.2f}"] for r in results]
+    if cuda:
+        headers.append("step peak GiB")
+        for t, r in zip(table, results, strict=True):
+            t.append(f"{r['step_peak_gib']:.2f}" if r["step_peak_gib"] is not None else "-")
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(headers)]
     fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
     print(fmt(headers))

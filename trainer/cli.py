@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
 from trainer.commands import COMMANDS
 from trainer.errors import user_errors
 from trainer.priority import lower_priority
+
+#: commands that keep cores busy: each registers itself as a running job of its workspace while it runs, so that
+#: concurrent engine jobs split the cores (``engine.threads``)
+HEAVY_COMMANDS = frozenset({"demo", "demo-data", "import", "render", "pack", "train", "eval", "index"})
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -36,7 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         lower_priority()  # before a command imports torch: an app-started trainer runs below the GUI from here
-        return int(args.func(args) or 0)
+        with _as_job(args):
+            return int(args.func(args) or 0)
     except user_errors() as exc:
         print(f"trainer: error: {exc}", file=sys.stderr)
         return 2
@@ -46,6 +52,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("trainer: interrupted", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def _as_job(args: argparse.Namespace) -> Iterator[None]:
+    """Idle OpenMP threads sleep (this process and its children); a heavy command registers as a job of its
+    workspace and, unless it is a training (whose loop keeps adjusting), takes its share of the cores as its
+    thread count (``OMP_NUM_THREADS``, before torch is imported; a value the user set stays)."""
+    from engine.threads import job_cores, quiet_openmp, register_job
+    from engine.workspace import resolve_workspace
+
+    quiet_openmp()
+    root = resolve_workspace(getattr(args, "workspace", None)) if args.command in HEAVY_COMMANDS else None
+    if root is None or not root.is_dir():
+        yield
+        return
+    with register_job(root, args.command):
+        if args.command != "train":
+            os.environ.setdefault("OMP_NUM_THREADS", str(job_cores()))
+        yield
 
 
 if __name__ == "__main__":

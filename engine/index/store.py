@@ -114,10 +114,10 @@ class IndexManifest:
 
 
 def _all_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+    """This job's share of the cores (all of them unless other Crossfold jobs run: ``engine.threads``)."""
+    from engine.threads import job_cores
+
+    return job_cores()
 
 
 def _threads(num_threads: int | None) -> int:

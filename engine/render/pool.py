@@ -64,7 +64,10 @@ def render_many(
     """
     paths = [Path(p) for p in mesh_paths]
     total = len(paths)
-    workers = (os.cpu_count() or 1) if workers is None else workers
+    if workers is None:
+        from engine.threads import job_cores
+
+        workers = job_cores()  # this job's share of the cores
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
     cache = RenderCache(cache_root)

@@ -25,6 +25,7 @@ from engine.names import check_name
 LOSS_NAMES = ("clip", "mxm", "gcl", "sspc")
 POOLING_NAMES = ("mean", "attention")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
+STORE_CHOICES = ("auto", "packed", "files")  # engine.data.packed.STORE_CHOICES
 
 
 class ConfigError(CrossfoldError):
@@ -82,7 +83,8 @@ class TrainConfig:
     warmup: int = option(20, "warmup steps")
     grad_clip_norm: float | None = option(1.0, "clip the gradient norm (0 or 'none': no clipping)")
     precision: str = option("amp_bf16", "open_clip precision", choices=PRECISIONS)
-    workers: int = option(2, "data loader processes")
+    workers: int = option(2, "data loader processes decoding image files (at most: fewer when this job's share of "
+                                 "the cores is smaller; the packed store needs none)")
     seed: int = option(0, "random seed")
     name: str | None = option(None, "run name (default: DATASET-LOSS-TIME)")
     resume: str | None = option(None, "continue a run from its latest checkpoint or a file", metavar="latest|PATH")
@@ -93,6 +95,11 @@ class TrainConfig:
     accum_freq: int = option(1, "accumulate gradients over N micro-batches")
     grad_checkpointing: bool = option(False, "gradient checkpointing (less memory, more compute)")
     torchcompile: bool = option(False, "torch.compile the model")
+    channels_last: bool = option(False, "channels-last memory layout for the model and images (convolutional "
+                                        "towers on CUDA)")
+    store: str = option("auto", "where pixels come from: the packed store of decoded views ('auto': when packed and "
+                                "up to date; 'packed': pack first if needed) or the image files",
+                        choices=STORE_CHOICES)
     device: str = option("auto", "auto | cpu | cuda | cuda:N")
     val_split: str = option("val", "split evaluated during training")
     loss_options: dict[str, Any] = option(help='loss options as JSON, e.g. \'{"soft_weight": 0.5}\'',
@@ -107,6 +114,8 @@ class TrainConfig:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if self.pooling not in POOLING_NAMES:
             raise ConfigError(f"--pooling must be one of {', '.join(POOLING_NAMES)}, not {self.pooling!r}")
+        if self.store not in STORE_CHOICES:
+            raise ConfigError(f"--store must be one of {', '.join(STORE_CHOICES)}, not {self.store!r}")
         if self.epochs is None and self.max_steps is None:
             raise ConfigError("give --epochs or --max-steps")
         for name in ("batch_size", "views_per_item", "captions_per_item", "accum_freq", "save_frequency",

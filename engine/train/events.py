@@ -44,6 +44,9 @@ class Started(RunEvent):
     loss: str = ""
     model: str = ""
     items: int | None = None
+    store: str = ""  # "packed" (the decode-free store) or "files"
+    threads: int | None = None  # torch's intra-op threads at the start (the job's share of the cores)
+    workers: int | None = None  # data loader processes
 
 
 @dataclass(frozen=True, kw_only=True)

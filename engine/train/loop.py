@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import random
@@ -19,7 +20,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from engine.catalog import Catalog
-from engine.data.multifold import MultifoldBatchSampler, MultifoldDataset, collate, load_items
+from engine.data.feed import BatchFeed
+from engine.data.multifold import MultifoldBatchSampler, MultifoldDataset, RunBatchSampler, collate, load_items
+from engine.data.packed import choose_store
 from engine.data.rendering import model_image_size, views_at_size
 from engine.errors import CrossfoldError
 from engine.evaluate.split import remap_views
@@ -29,6 +32,7 @@ from engine.models.checkpoint_io import clip_state_dict, preprocess_cfg
 from engine.models.lock import lock_towers
 from engine.models.weights_fit import load_fitting, state_dict_of
 from engine.names import check_name
+from engine.threads import ThreadPlan, job_cores, plan_training, register_job, user_thread_cap
 from engine.train import checkpoint as ckpt
 from engine.train import events as ev
 from engine.train.config import ConfigError, TrainConfig, save_config
@@ -40,6 +44,9 @@ from engine.train.schedule import cosine_lr
 from engine.workspace import Workspace
 
 KEEP_CHECKPOINTS = 3
+THREADS_RECHECK_S = 15.0  # how often a run re-reads its share of the cores (other jobs start and end)
+
+log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(CrossfoldError):
@@ -121,7 +128,8 @@ def train(
         catalog.upsert_run(name, loss=config.loss, dataset_id=ds.id, config=config.as_dict(), status="running",
                            pid=os.getpid(), run_dir=str(run_dir))
     try:
-        result = _train(config, workspace, catalog, env, device, run_dir, checkpoints, resume_path, events)
+        with register_job(workspace.root, "train"):
+            result = _train(config, workspace, catalog, env, device, run_dir, checkpoints, resume_path, events)
     except BaseException as exc:
         message = str(exc) if isinstance(exc, CrossfoldError) else f"{type(exc).__name__}: {exc}"
         events.emit(ev.Failed(error=message))
@@ -201,8 +209,14 @@ def _train(
     )
     scaler = torch.amp.GradScaler("cuda") if (config.precision == "amp" and device.type == "cuda") else None
 
+    # ---- input pipeline: pixels (packed store or files), threads, one loader for the whole run ----
+    store, normalize = choose_store(config.store, catalog, workspace.renders, config.dataset, config.model, preprocess,
+                                    [p for item in items for p in item.visuals], on_note=log.warning)
+    plan = _apply_thread_plan(config, decode=store is None)
+    if config.channels_last:
+        module = module.to(memory_format=torch.channels_last)
     dataset = MultifoldDataset(items, config.views_per_item, config.captions_per_item, preprocess, tokenizer,
-                               seed=config.seed)
+                               seed=config.seed, store=store)
     step_batch = config.batch_size * config.accum_freq  # items per process per optimiser step
     sampler = MultifoldBatchSampler(len(dataset), step_batch, seed=config.seed, rank=env.rank,
                                     world_size=env.world_size)
@@ -238,26 +252,32 @@ def _train(
     autocast = autocast_for(config.precision, device)
     global_batch = step_batch * env.world_size
 
+    # one loader iterator over every remaining step (workers persist; its own generator leaves torch's RNG alone)
+    loader = DataLoader(dataset, batch_sampler=RunBatchSampler(sampler, step, total), num_workers=plan.workers,
+                        collate_fn=collate, pin_memory=device.type == "cuda" and plan.workers > 0,
+                        generator=torch.Generator().manual_seed(config.seed))
+    feed = BatchFeed(loader, device, normalize=normalize, background=plan.workers == 0,
+                     channels_last=config.channels_last)
     events.emit(ev.Started(run=config.name or "", total=total, step=step, device=describe(device),
                            world_size=env.world_size, precision=effective_precision(config.precision, device),
-                           dataset=config.dataset, loss=config.loss, model=config.model, items=len(dataset)))
+                           dataset=config.dataset, loss=config.loss, model=config.model, items=len(dataset),
+                           store="packed" if store is not None else "files", threads=plan.threads,
+                           workers=plan.workers))
 
     status = "done"
     t_start, step_at_start = time.perf_counter(), step
-    with _StopFlag() as stop:
+    t_threads = time.monotonic()
+    with _StopFlag() as stop, contextlib.closing(feed):
         while step < total and not stop.requested:
             epoch, start_batch = divmod(step, steps_per_epoch)
-            sampler.set_epoch(epoch, start_batch)
-            dataset.set_epoch(epoch)
-            loader = DataLoader(dataset, batch_sampler=sampler, num_workers=config.workers, collate_fn=collate,
-                                pin_memory=device.type == "cuda", persistent_workers=False)
-            for batch in loader:
+            for batch in feed.take(steps_per_epoch - start_batch):
                 lr = cosine_lr(config.lr, config.warmup, total, step)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                images = batch["images"].to(device, non_blocking=True)
-                tokens = batch["tokens"].to(device, non_blocking=True)
-                item_ids = batch["item"].to(device, non_blocking=True)
+                images, tokens, item_ids = batch["images"], batch["tokens"], batch["item"]
+                if time.monotonic() - t_threads > THREADS_RECHECK_S:  # another job may have started or ended
+                    plan = _apply_thread_plan(config, decode=store is None, workers=plan.workers)
+                    t_threads = time.monotonic()
                 module.train()
                 optimizer.zero_grad(set_to_none=True)
                 out = _forward_backward(forward, module, images, tokens, item_ids, config.accum_freq, autocast,
@@ -301,6 +321,8 @@ def _train(
                     events.emit(ev.Checkpoint(step=step, path=str(path)))
                 if last or stop.requested:
                     break
+            if feed.exhausted:
+                break
     if stop.requested and step < total:
         status = "cancelled"
         events.emit(ev.Cancelled(step=step, total=total))
@@ -334,6 +356,17 @@ def _resumable(state: dict[str, Any], path: Path) -> dict[str, Any]:
         if not isinstance(state[key], dict):
             raise ckpt.CheckpointError(f"{path}: not a Crossfold training checkpoint ({key} is not a state)")
     return state
+
+
+def _apply_thread_plan(config: TrainConfig, decode: bool, workers: int | None = None) -> ThreadPlan:
+    """torch's intra-op threads from this job's share of the cores (re-read while the run goes on); the loader's
+    workers are fixed when it starts (``workers``)."""
+    plan = plan_training(job_cores(), config.workers, decode, cap=user_thread_cap())
+    if workers is not None:
+        plan = ThreadPlan(plan.cores, plan.threads, workers)
+    if torch.get_num_threads() != plan.threads:
+        torch.set_num_threads(plan.threads)
+    return plan
 
 
 def _build_objective(config: TrainConfig, encoder: torch.nn.Module, shapes: bool):  # noqa: ANN202

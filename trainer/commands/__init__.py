@@ -9,10 +9,11 @@ from trainer.commands import (
     importing,
     index,
     models,
+    pack,
     render,
     runs,
     search,
     train,
 )
 
-COMMANDS = (demo, demo_data, importing, render, datasets, models, train, runs, evaluate, index, search, doctor)
+COMMANDS = (demo, demo_data, importing, render, pack, datasets, models, train, runs, evaluate, index, search, doctor)

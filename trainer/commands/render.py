@@ -17,6 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=positive_int, default=224, help="view size in pixels (default 224)")
     p.add_argument("--elevation", type=finite_float, default=25.0, help="camera elevation in degrees (default 25)")
     p.add_argument("--workers", type=positive_int, default=None, help="render processes (default: all cores)")
+    p.add_argument("--pack", type=positive_int, default=None, metavar="N",
+                   help="then pack the views for training at N x N pixels (the model's input size; see `trainer pack`)")
     add_workspace(p)
     add_json(p)
     add_events(p)
@@ -37,6 +39,12 @@ def run(args: argparse.Namespace) -> int:
                                  on_progress=json_progress("render") if events else progress)
     data = {"dataset": args.dataset, "rendered": summary.rendered, "cached": summary.cached,
             "failed": [{"key": k, "reason": r} for k, r in summary.failed]}
+    if args.pack is not None:
+        from trainer.commands.pack import pack
+
+        report = pack(ws, args.dataset, None, args.pack, False, events, args.json)
+        data["packed"] = {"path": str(report.path), "images": report.images, "bytes": report.bytes,
+                          "action": report.action}
     if events:
         emit_done(data)
         return 0
@@ -47,4 +55,6 @@ def run(args: argparse.Namespace) -> int:
           f"{len(summary.failed)} failed")
     for key, reason in summary.failed[:20]:
         print(f"  skipped {key}: {reason}")
+    if "packed" in data:
+        print(f"packed {data['packed']['images']} views ({data['packed']['action']}) -> {data['packed']['path']}")
     return 0

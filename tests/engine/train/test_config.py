@@ -63,7 +63,8 @@ def _changed_value(f: dataclasses.Field, default: object) -> object:
     special = {"dataset": "shapes-demo", "loss": "gcl", "model": "cf-vit-tiny-64", "pretrained": "/tmp/w.pt",
                "pooling": "attention", "precision": "fp32", "device": "cpu", "name": "my-run", "resume": "latest",
                "val_split": "test", "epochs": 3, "max_steps": 7, "grad_clip_norm": None, "beta1": 0.5,
-               "beta2": 0.75, "eps": 1e-8, "lr": 0.00123, "wd": 0.0, "loss_options": {"soft_weight": 0.25}}
+               "beta2": 0.75, "eps": 1e-8, "lr": 0.00123, "wd": 0.0, "loss_options": {"soft_weight": 0.25},
+               "store": "packed"}
     if f.name in special:
         return special[f.name]
     kind = str(f.type)

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 import open_clip
 
 from engine.errors import CrossfoldError
+from engine.models.weights_fit import unreadable_message
 
 log = logging.getLogger(__name__)
 
@@ -222,9 +223,7 @@ def read_weights(path: str | os.PathLike[str]) -> Any:
     except pickle.UnpicklingError as exc:
         if "unsupported global" not in str(exc).lower():  # not a refused class: bytes that are no pickle at all
             raise PretrainedError(f"{p}: not a PyTorch weights file (unreadable pickle)") from None
-        raise PretrainedError(f"{p}: refused: it holds Python objects besides tensors, which are not loaded; save "
-                              "the model's state_dict (torch.save(model.state_dict(), path)) or a .safetensors "
-                              "file instead") from None
+        raise PretrainedError(unreadable_message(p, exc)) from None  # the one wording, never `weights_only=False`
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         raise PretrainedError(f"{p}: not a PyTorch weights file ({str(exc).splitlines()[0][:100]})") from None
 

@@ -205,6 +205,8 @@ class RunState:
         items = event.items if event.items is not None else "?"
         self.add_log(f"started: {event.loss} on {event.dataset} ({items} train items), model {event.model}, "
                      f"{self.total} steps, {self.device}{extra}")
+        if event.note:
+            self.add_log(f"note: {event.note}")
 
     def _on_resumed(self, event: Resumed) -> None:
         step = event.step

@@ -47,6 +47,7 @@ class Started(RunEvent):
     store: str = ""  # "packed" (the decode-free store) or "files"
     threads: int | None = None  # torch's intra-op threads at the start (the job's share of the cores)
     workers: int | None = None  # data loader processes
+    note: str = ""  # something a person should know about this start (e.g. how to pack the views)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -210,8 +210,9 @@ def _train(
     scaler = torch.amp.GradScaler("cuda") if (config.precision == "amp" and device.type == "cuda") else None
 
     # ---- input pipeline: pixels (packed store or files), threads, one loader for the whole run ----
+    notes: list[str] = []  # for people: said in the started event (the CLI prints it, the app logs it)
     store, normalize = choose_store(config.store, catalog, workspace.renders, config.dataset, config.model, preprocess,
-                                    [p for item in items for p in item.visuals], on_note=log.warning)
+                                    [p for item in items for p in item.visuals], on_note=notes.append)
     plan = _apply_thread_plan(config, decode=store is None)
     if config.channels_last:
         module = module.to(memory_format=torch.channels_last)
@@ -262,7 +263,7 @@ def _train(
                            world_size=env.world_size, precision=effective_precision(config.precision, device),
                            dataset=config.dataset, loss=config.loss, model=config.model, items=len(dataset),
                            store="packed" if store is not None else "files", threads=plan.threads,
-                           workers=plan.workers))
+                           workers=plan.workers, note="; ".join(notes)))
 
     status = "done"
     t_start, step_at_start = time.perf_counter(), step

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
                 config = resolve_config(load_config_file(RESOURCES / config_file),
                                         {"name": name, "model": args.model, "max_steps": args.steps,
                                          "device": args.device, "resume": resume,
-                                         "val_frequency": max(1, args.steps // 4)})
+                                         "val_frequency": max(1, args.steps // 4), "store": "packed"})
                 listener = TrainBar() if (interactive() and not events) else None
                 train(config, ws, events_stdout=events, on_event=listener)
             say("index", f"run {name}: indexes…")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from engine.models.names import DEFAULT_MODEL
-from trainer.commands.common import add_events, add_json, add_workspace, emit, open_workspace
+from trainer.commands.common import add_events, add_json, add_workspace, emit_done, open_workspace
 from trainer.output import print_json
 from trainer.progress import bar, json_progress
 
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     data = {"dataset": args.dataset, "path": str(report.path), "images": report.images,
             "size": list(report.size), "bytes": report.bytes, "action": report.action}
     if events:
-        emit("done", **data)
+        emit_done(data)
     elif args.json:
         print_json(data)
     else:

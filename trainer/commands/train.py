@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.train.events import RunEvent, Started
     from engine.train.loop import train
     from trainer.train_progress import TrainBar
 
@@ -34,7 +35,14 @@ def run(args: argparse.Namespace) -> int:
     ws = open_workspace(args)
     events_stdout = args.events == "-"
     main_rank = os.environ.get("RANK", "0") == "0"
-    listener = TrainBar() if (main_rank and not events_stdout and interactive()) else None
+    bar = TrainBar() if (main_rank and not events_stdout and interactive()) else None
+
+    def listener(event: RunEvent) -> None:
+        if isinstance(event, Started) and event.note and main_rank and not events_stdout:
+            print(f"note: {event.note}", flush=True)
+        if bar is not None:
+            bar(event)
+
     result = train(config, ws, events_stdout=events_stdout, on_event=listener)
     if not events_stdout and os.environ.get("RANK", "0") == "0":
         print(f"run {result.name}: {result.status} at step {result.step} ({result.run_dir})")

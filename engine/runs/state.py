@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.catalog.models import PRETRAINED_RUN
 from engine.fmt import num, pct
 from engine.runs.rows import RowData
 from engine.runs.tail import TailPos, TailRead
@@ -72,6 +73,11 @@ class RunState:
     log_dropped: int = 0
 
     # ---- derived
+    @property
+    def zero_shot(self) -> bool:
+        """A run of kind ``pretrained``: pretrained weights as they are, no training (its loss reads "zero-shot")."""
+        return self.kind == PRETRAINED_RUN
+
     @property
     def display_status(self) -> str:
         """The catalogue's status, except that a ``running`` row whose process is gone shows how its events

@@ -21,7 +21,7 @@ from engine.models.checkpoint_io import clip_state_dict, preprocess_cfg
 from engine.names import check_name, default_pretrained_run_name
 from engine.train import checkpoint as ckpt
 from engine.train.config import POOLING_NAMES, ConfigError, TrainConfig, save_config
-from engine.train.events import EventWriter
+from engine.train.events import Done, EventWriter
 from engine.workspace import Workspace
 
 #: A run name names a folder: letters, digits, '.', '_' and '-', starting with a letter or digit.
@@ -91,7 +91,7 @@ def create_pretrained_run(
     save_config(config, run_dir / "config.yaml")
     ckpt.save_atomic(state, best)
     events = EventWriter(run_dir / "events.jsonl")
-    events.emit("done", step=0, total=0, metrics={})  # a finished run to whoever follows its events
+    events.emit(Done(step=0, total=0, metrics={}))  # a finished run to whoever follows its events
     events.close()
     catalog.upsert_run(name, loss=LOSS_LABEL, kind=KIND, dataset_id=ds.id, config=config.as_dict(),
                        status="done", pid=None, run_dir=str(run_dir))

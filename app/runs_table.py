@@ -104,6 +104,10 @@ class RunsTableModel(QAbstractTableModel):
             return f"pid {s.pid}" if s.live and s.pid else ""
         if name == "Run":
             return s.run_dir
+        if name == "Loss" and s.zero_shot:
+            weights = s.config.get("pretrained") or "pretrained weights"
+            return (f"Zero-shot: {s.config.get('model', 'the model')} with {weights} as they are, no training "
+                    "(made by “Index with a pretrained model…” or trainer index --pretrained)")
         return ""
 
     def _sync(self) -> None:

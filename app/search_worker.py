@@ -35,6 +35,7 @@ from app.heap import freeze_long_lived
 from app.thread_priority import lower_this_thread
 from app.widgets.item_grid import CatalogHandle
 from engine.catalog import Catalog
+from engine.catalog.models import PRETRAINED_RUN
 from engine.errors import CrossfoldError
 from engine.index import registry
 from engine.index.store import StaleIndexError
@@ -110,10 +111,21 @@ class RunChoice:
     dataset: str
     targets: frozenset[str] = frozenset()
     score: float | None = None  # the run's best validation mean R@1 (None: not evaluated)
+    zero_shot: bool = False  # a run of kind pretrained: pretrained weights as they are, no training
+    weights: str = ""  # a zero-shot run's model and weights ("MODEL, TAG|FILE")
 
     def label(self, target: str) -> str:
-        text = f"{self.name}  ·  {self.loss} on {self.dataset}" if self.dataset else f"{self.name}  ·  {self.loss}"
+        if self.zero_shot:
+            text = f"{self.name} (zero-shot)" + (f"  ·  on {self.dataset}" if self.dataset else "")
+        else:
+            text = f"{self.name}  ·  {self.loss} on {self.dataset}" if self.dataset else f"{self.name}  ·  {self.loss}"
         return text if target in self.targets else f"{text}  (no {target} index)"
+
+    def tooltip(self, target: str) -> str:
+        tips = [f"Zero-shot: {self.weights or 'pretrained weights'} as they are, no training"] if self.zero_shot else []
+        if target not in self.targets:
+            tips.append("No index for this target yet: searching offers to build it")
+        return "\n".join(tips)
 
 
 @dataclass(frozen=True)
@@ -152,8 +164,11 @@ def list_runs(catalog: Catalog) -> RunList:
         dataset = names.get(run.dataset_id) or str((run.config or {}).get("dataset", ""))
         best = (run.metrics or {}).get("best_score")
         score = float(best) if isinstance(best, (int, float)) and best == best else None
-        choices.append(RunChoice(run.name, run.loss or str((run.config or {}).get("loss", "")), dataset, targets,
-                                 score))
+        config = run.config or {}
+        zero_shot = getattr(run, "kind", None) == PRETRAINED_RUN
+        weights = f"{config.get('model', '')}, {config.get('pretrained', '')}".strip(", ") if zero_shot else ""
+        choices.append(RunChoice(run.name, run.loss or str(config.get("loss", "")), dataset, targets, score,
+                                 zero_shot, weights))
     defaults = {}
     for target in TARGETS:
         try:

@@ -50,6 +50,7 @@ class MainWindow(QMainWindow):
             self.pages.addWidget(page)
         self.sidebar.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.datasets_page.search_with_item.connect(self._search_with_item)
+        self.datasets_page.pretrained_finished.connect(lambda _run, _outcome, _error: self.search_page.reload_runs())
 
         central = QWidget()
         layout = QHBoxLayout(central)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 
 from engine.errors import CrossfoldError
 
@@ -41,3 +42,13 @@ def check_name(kind: str, value: str) -> str:
     if problem is not None:
         raise InvalidName(f"{kind} name {value!r} is not allowed: {problem}")
     return value
+
+
+def default_pretrained_run_name(dataset: str, model: str, pretrained: str) -> str:
+    """``<dataset>-<model>-<tag or file stem>``, folded to the characters a run name allows (a zero-shot run's
+    default name, :mod:`engine.train.zero_shot`)."""
+    source = PurePath(pretrained).stem if ("/" in pretrained or "\\" in pretrained or "." in pretrained) else pretrained
+    raw = f"{dataset}-{model.removeprefix('hf-hub:')}-{source}"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-._")[:MAX_NAME_LENGTH]
+    name = re.sub(r"\.{2,}", ".", name)
+    return name or "pretrained"

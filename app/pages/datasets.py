@@ -1,8 +1,9 @@
 """The Datasets page: the catalogue's datasets with their counts, and a browser of the selected one.
 
-Top: the datasets (name, kind, counts), the Import… and Create demo datasets buttons (both run the
-engine as a child process), and a progress bar while the demo data is made. Below: filters (split,
-category, caption text — debounced), a virtualised thumbnail grid of the matching items, and the
+Top: the datasets (name, kind, counts), the Import…, Create demo datasets and Index with a pretrained model…
+buttons (each runs the engine as a child process), and a progress bar (with Cancel) while the demo data is made or
+the selected dataset is indexed with pretrained weights (``trainer index --pretrained``: a zero-shot run). Below:
+filters (split, category, caption text — debounced), a virtualised thumbnail grid of the matching items, and the
 selected item in full (views, captions, metadata, "Search with this item").
 
 Nothing here blocks the GUI thread: catalogue queries run on workers (``engine.catalog.browse``),
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.dialogs.import_dialog import ImportDialog
+from app.dialogs.pretrained_index import PretrainedIndexDialog, PretrainedIndexRequest
 from app.job import connect_job, show_progress
 from app.jobs import EngineJob
 from app.thumbnails import ThumbnailCache, shared_cache
@@ -51,6 +53,8 @@ class DatasetsPage(QWidget):
     items_shown = Signal(int)  # items matching the filters, each time they change
     search_with_item = Signal(int)  # an item id: "search with this item" (for the Search page)
     demo_finished = Signal(bool)  # the demo-data job ended (ok?)
+    # a pretrained index job ended: (run name, "finished" / "failed" / "cancelled", its one-line error or "")
+    pretrained_finished = Signal(str, str, str)
 
     def __init__(
         self, workspace: Workspace, parent: QWidget | None = None, thumbnails: ThumbnailCache | None = None
@@ -64,6 +68,9 @@ class DatasetsPage(QWidget):
         self.demo_options: list[str] = []  # extra `trainer demo-data` flags (e.g. --shapes 24)
         self.demo_job: EngineJob | None = None
         self.import_dialog: ImportDialog | None = None
+        self.pretrained_dialog: PretrainedIndexDialog | None = None
+        self.pretrained_job: EngineJob | None = None
+        self.bar_job: EngineJob | None = None  # the job the progress bar shows (Cancel stops it)
         self._work = Background()
         self._refresh_generation = 0
         self._facets_generation = 0
@@ -147,7 +154,13 @@ class DatasetsPage(QWidget):
         self.import_button.setToolTip("Import a dataset (Flickr, COCO, Karpathy, CSV, folder, Text2Shape)")
         self.demo_button = QPushButton("Create demo datasets")
         self.demo_button.setToolTip("Generate shapes-demo and scenes-demo (offline, deterministic)")
+        self.pretrained_button = QPushButton("Index with a pretrained model…")
+        self.pretrained_button.setToolTip("Encode the selected dataset with pretrained weights as they are (an "
+                                          "open_clip tag or a weights file) and index it: a zero-shot run to search "
+                                          "and to compare trained runs with")
+        self.pretrained_button.setEnabled(False)
         self.refresh_button = QPushButton("Refresh")
+        self.pretrained_button.clicked.connect(self.open_pretrained_dialog)
         self.import_button.clicked.connect(self.open_import_dialog)
         self.demo_button.clicked.connect(self.create_demo_data)
         self.refresh_button.clicked.connect(self.refresh)
@@ -155,17 +168,17 @@ class DatasetsPage(QWidget):
         header = QHBoxLayout()
         header.addWidget(self.title)
         header.addStretch(1)
-        for b in (self.import_button, self.demo_button, self.refresh_button):
+        for b in (self.import_button, self.demo_button, self.pretrained_button, self.refresh_button):
             header.addWidget(b)
         return header
 
     def _build_job_bar(self) -> None:
-        """The demo job's progress (hidden while there is none)."""
+        """The running job's progress (the demo data, or a pretrained index; hidden while there is none)."""
         self.job_label = QLabel()
         self.job_progress = QProgressBar()
         self.job_progress.setTextVisible(True)
         self.job_cancel = QPushButton("Cancel")
-        self.job_cancel.clicked.connect(self.cancel_demo_data)
+        self.job_cancel.clicked.connect(self.cancel_job)
         self.job_bar = QWidget()
         job_layout = QHBoxLayout(self.job_bar)
         job_layout.setContentsMargins(0, 0, 0, 0)
@@ -308,6 +321,7 @@ class DatasetsPage(QWidget):
             else f"No datasets yet in {self.workspace.root}: create the demo datasets or import one."
         )
         self._show_empty_workspace(not summaries)
+        self._update_actions()
         self._browse(names[row] if row >= 0 else "", reload=True)
         self.loaded.emit(len(summaries))
 
@@ -320,6 +334,12 @@ class DatasetsPage(QWidget):
 
     def _table_selection_changed(self) -> None:
         self._browse(self.current_dataset)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        busy = self.bar_job is not None  # set from start to end (a job that failed to start ends too)
+        self.pretrained_button.setEnabled(bool(self.current_dataset) and not busy)
+        self.demo_button.setEnabled(not busy)
 
     def _browse(self, name: str, reload: bool = False) -> None:
         if not name:
@@ -456,7 +476,7 @@ class DatasetsPage(QWidget):
 
     # ---- demo data ----------------------------------------------------------------------------
     def create_demo_data(self) -> bool:
-        if self.demo_job is not None and self.demo_job.running:
+        if self.bar_job is not None:
             return False
         args = ["demo-data", *self.demo_options, "--events", "-"]
         self.demo_job = EngineJob(args, self.workspace.root, title="demo data", parent=self)
@@ -464,8 +484,7 @@ class DatasetsPage(QWidget):
                     failed=self._demo_ended, cancelled=lambda: self._demo_ended("cancelled"))
         self.job_label.setText("Creating the demo datasets…")
         self.job_progress.setRange(0, 0)
-        self.job_cancel.setEnabled(True)
-        self.job_bar.show()
+        self._show_bar(self.demo_job)
         self.demo_button.setEnabled(False)
         self.demo_job.start()
         return True
@@ -476,13 +495,32 @@ class DatasetsPage(QWidget):
             self.job_cancel.setEnabled(False)
             self.demo_job.cancel()
 
+    def cancel_job(self) -> None:
+        """Cancel the job the progress bar shows (the job protocol's ``cancel()``: it ends ``cancelled``)."""
+        job = self.bar_job
+        if job is not None and job.running:
+            self.job_label.setText("Cancelling…")
+            self.job_cancel.setEnabled(False)
+            job.cancel()
+
+    def _show_bar(self, job: EngineJob) -> None:
+        self.bar_job = job
+        self.job_cancel.setEnabled(True)
+        self.job_bar.show()
+        self._update_actions()
+
+    def _hide_bar(self) -> None:
+        self.bar_job = None
+        self.job_bar.hide()
+        self._update_actions()
+
     def _demo_progress(self, done: int, total: int, stage: str) -> None:
         self.job_label.setText(f"Creating the demo datasets — {stage}")
         show_progress(self.job_progress, done, total, f"{stage}: %v / %m" if total > 0 else None)
 
     def _demo_ended(self, error: str) -> None:
         """The demo job ended: done when ``error`` is empty."""
-        self.job_bar.hide()
+        self._hide_bar()
         self.demo_button.setEnabled(True)
         if not error:
             self.status.setText("Demo datasets ready.")
@@ -492,3 +530,60 @@ class DatasetsPage(QWidget):
             self.status.setText(f"Could not create the demo datasets: {error}")
         self.refresh()
         self.demo_finished.emit(not error)
+
+    # ---- a zero-shot run: pretrained weights, indexed ---------------------------------------------------------------
+    def open_pretrained_dialog(self) -> PretrainedIndexDialog | None:
+        """Ask for a model, its weights and a run name for the selected dataset (None when none is selected)."""
+        dataset = self.current_dataset
+        if not dataset:
+            return None
+        if self.pretrained_dialog is not None:
+            self.pretrained_dialog.close()
+            self.pretrained_dialog.deleteLater()
+        self.pretrained_dialog = PretrainedIndexDialog(dataset, self)
+        self.pretrained_dialog.requested.connect(self.index_pretrained)
+        self.pretrained_dialog.show()
+        return self.pretrained_dialog
+
+    def index_pretrained(self, request: PretrainedIndexRequest) -> bool:
+        """Run ``trainer index --model M --pretrained P --dataset D --name N`` as a child process (False when a job
+        already holds the progress bar)."""
+        if self.bar_job is not None:
+            return False
+        if self.pretrained_job is not None:
+            self.pretrained_job.deleteLater()  # the previous one, long ended
+        job = EngineJob(request.args(), self.workspace.root, title=f"index {request.name}", parent=self)
+        connect_job(job, progress=self._pretrained_progress,
+                    finished=lambda _report: self._pretrained_ended(request, "finished", ""),
+                    failed=lambda message: self._pretrained_ended(request, "failed", message),
+                    cancelled=lambda: self._pretrained_ended(request, "cancelled", ""))
+        job.event.connect(lambda event: self._pretrained_event(request, event))
+        self.pretrained_job = job
+        self.job_label.setText(f"Loading {request.model} ({request.pretrained}) for {request.dataset}…")
+        self.job_progress.setRange(0, 0)
+        self.job_progress.setFormat("starting…")
+        self._show_bar(job)
+        job.start()
+        return True
+
+    def _pretrained_event(self, request: PretrainedIndexRequest, event: dict) -> None:
+        if event.get("event") == "run":
+            verb = "made" if event.get("created", True) else "reused"
+            self.job_label.setText(f"Zero-shot run {event.get('run', request.name)} {verb}: indexing "
+                                   f"{request.dataset}…")
+
+    def _pretrained_progress(self, done: int, total: int, stage: str) -> None:
+        show_progress(self.job_progress, done, total, f"{stage or 'encoding'}: %v / %m" if total > 0 else None)
+
+    def _pretrained_ended(self, request: PretrainedIndexRequest, outcome: str, error: str) -> None:
+        self._hide_bar()  # the ended job stays (a child of the page) until the next one replaces it
+        line = (error.splitlines() or [""])[0]
+        if outcome == "finished":
+            self.status.setText(f"Zero-shot run {request.name} is indexed on {request.dataset}: search it on the "
+                                "Search page, or compare it with trained runs on the Training page.")
+        elif outcome == "cancelled":
+            self.status.setText(f"Indexing {request.dataset} with {request.model} ({request.pretrained}) was "
+                                "cancelled.")
+        else:
+            self.status.setText(f"Could not index {request.dataset} with {request.model}: {line}")
+        self.pretrained_finished.emit(request.name, outcome, line)

@@ -673,9 +673,9 @@ class SearchPage(QWidget):
         combo.clear()
         for choice in self.runs.runs:
             combo.addItem(choice.label(self.target), choice.name)
-            if self.target not in choice.targets:
-                combo.setItemData(combo.count() - 1, "No index for this target yet: searching offers to build it",
-                                  Qt.ItemDataRole.ToolTipRole)
+            tip = choice.tooltip(self.target)
+            if tip:
+                combo.setItemData(combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         i = combo.findData(select) if select else -1
         combo.setCurrentIndex(i if i >= 0 else (0 if combo.count() else -1))
         combo.blockSignals(False)

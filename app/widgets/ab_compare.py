@@ -152,6 +152,8 @@ class ABCompare(QWidget):
             combo.clear()
             for choice in runs.runs:
                 combo.addItem(choice.label(target), choice.name)
+                if choice.tooltip(target):
+                    combo.setItemData(combo.count() - 1, choice.tooltip(target), Qt.ItemDataRole.ToolTipRole)
             combo.setCurrentIndex(names.index(want) if want in names else (0 if names else -1))
             combo.blockSignals(False)
 

@@ -1,4 +1,6 @@
-"""The new-run form: dataset, loss, model, length, batch, views, captions, learning rate, device, seed, name.
+"""The new-run form: dataset, loss, model, the weights it starts from, length, batch, views, captions, learning rate,
+device, seed, name; under Advanced, validation and checkpoint frequency, loader workers, warmup, and open_clip's
+tower locks.
 
 Checked before launch: first what the form alone can tell (a dataset chosen, a number where one is
 needed, a valid name), then, in a worker, what needs the catalogue (the batch fits in the dataset's train
@@ -16,6 +18,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -30,7 +33,8 @@ from PySide6.QtWidgets import (
 
 from app.runs import open_catalog
 from app.tasks import submit
-from engine.models.names import DEFAULT_MODEL, model_names, shipped_model_names
+from app.widgets.weights_picker import FILE, TAG, WeightsPicker
+from engine.models.names import DEFAULT_MODEL, looks_like_path, model_names, shipped_model_names
 from engine.train.config import config_fields
 from engine.train.flags import config_to_flags
 from engine.workspace import Workspace
@@ -43,6 +47,9 @@ LOSSES = (
 )
 DEVICES = ("auto", "cpu", "cuda")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: The tower-lock fields (``TrainConfig``'s, open_clip's flags), each with its default.
+LOCK_FIELDS = {"lock_image": False, "lock_image_unlocked_groups": 0, "lock_image_freeze_bn_stats": False,
+               "lock_text": False, "lock_text_unlocked_layers": 0, "lock_text_freeze_layer_norm": False}
 #: The models offered before the full list is read: ours, the default first.
 DEFAULT_MODELS = tuple(sorted(shipped_model_names(), key=lambda n: (n != DEFAULT_MODEL, n)))
 
@@ -124,12 +131,34 @@ def check_launch(workspace: Workspace, values: dict[str, Any]) -> list[str]:
             errors.append(f"The folder {workspace.runs / name} already holds checkpoints: choose another name.")
     finally:
         catalog.close()
+    errors += check_pretrained(values)
     if values.get("device") == "cuda":
         import torch
 
         if not torch.cuda.is_available():
             errors.append("CUDA is not available on this machine: choose device auto or cpu.")
     return errors
+
+
+def check_pretrained(values: dict[str, Any]) -> list[str]:
+    """What is wrong with the weights a run starts from, looking at the disk (a worker's job): a tag must be in the
+    local HuggingFace cache (runs the app starts are offline); a file must hold a state dict."""
+    pretrained, model = values.get("pretrained"), str(values.get("model") or "")
+    if not pretrained or pretrained.startswith("hf-hub:"):
+        return []
+    from engine.models.pretrained import PretrainedError, hub_cache_dir, read_weights, state_dict_of, tag_cached
+
+    if not looks_like_path(pretrained):
+        if tag_cached(model, pretrained):
+            return []
+        return [f"Pretrained tag {pretrained!r} of {model} is not in the local HuggingFace cache ({hub_cache_dir()}) "
+                "and runs started here do not download: fetch it there first (any open_clip download does), or "
+                "choose a weights file."]
+    try:
+        state_dict_of(read_weights(pretrained), pretrained)
+    except PretrainedError as exc:
+        return [f"Weights file {exc}"]
+    return []
 
 
 def default_name(dataset: str, loss: str) -> str:
@@ -199,6 +228,11 @@ class RunForm(QWidget):
         self.model.setEditable(True)
         self.model.addItems(DEFAULT_MODELS)
         self.model.setToolTip("An open_clip model name or one of our small configs (cf-…)")
+        self.start_from = WeightsPicker(allow_random=True)
+        self.start_from.setToolTip("The weights training starts from: random, an open_clip pretrained tag of the "
+                                   "model, or a weights file (--pretrained)")
+        self.start_from.set_model(self.model.currentText())
+        self.model.currentTextChanged.connect(self.start_from.set_model)
         self.length = _spin(1, 10_000_000, 200, "How long to train")
         self.length_unit = QComboBox()
         self.length_unit.addItems(["steps", "epochs"])
@@ -217,6 +251,31 @@ class RunForm(QWidget):
         self.save_every = _spin(1, 10_000_000, 100, "Write a checkpoint every N steps (and at the end)")
         self.workers = _spin(0, 64, 2, "Data loader processes (0: load in the training process)")
         self.warmup = _spin(0, 10_000_000, 20, "Learning-rate warmup steps")
+        self._build_lock_fields()
+
+    def _build_lock_fields(self) -> None:
+        """open_clip's tower locks (its flag names in the tooltips); a lock's options only when it is on."""
+        self.lock_image = QCheckBox("Lock")
+        self.lock_image.setToolTip("--lock-image: the image tower is not trained (keeps the weights it starts from)")
+        self.lock_image_groups = _spin(0, 1000, 0, "--lock-image-unlocked-groups: leave the last N layer groups of "
+                                       "the locked image tower trainable")
+        self.lock_image_groups.setPrefix("unlocked groups: ")
+        self.lock_image_bn = QCheckBox("freeze BatchNorm stats")
+        self.lock_image_bn.setToolTip("--lock-image-freeze-bn-stats: freeze the BatchNorm running statistics of "
+                                      "the locked image tower")
+        self.lock_text = QCheckBox("Lock")
+        self.lock_text.setToolTip("--lock-text: the text tower is not trained (keeps the weights it starts from)")
+        self.lock_text_layers = _spin(0, 1000, 0, "--lock-text-unlocked-layers: leave the last N layers of the "
+                                      "locked text tower trainable")
+        self.lock_text_layers.setPrefix("unlocked layers: ")
+        self.lock_text_ln = QCheckBox("freeze LayerNorm")
+        self.lock_text_ln.setToolTip("--lock-text-freeze-layer-norm: freeze LayerNorm of the locked text tower's "
+                                     "unlocked layers (HF text towers; open_clip's own always locks them)")
+        for lock, options in ((self.lock_image, (self.lock_image_groups, self.lock_image_bn)),
+                              (self.lock_text, (self.lock_text_layers, self.lock_text_ln))):
+            for option in options:
+                option.setEnabled(False)
+                lock.toggled.connect(option.setEnabled)
 
     def _build_form(self) -> QFormLayout:
         """The main fields, labelled."""
@@ -240,6 +299,7 @@ class RunForm(QWidget):
         form.addRow("", self.dataset_info)
         form.addRow("Loss", self.loss)
         form.addRow("Model", self.model)
+        form.addRow("Start from", self.start_from)
         form.addRow("Length", length)
         form.addRow("Batch size", self.batch)
         form.addRow("Per item", sampling)
@@ -264,6 +324,17 @@ class RunForm(QWidget):
         adv.addRow("Checkpoint every", self.save_every)
         adv.addRow("Loader workers", self.workers)
         adv.addRow("Warmup steps", self.warmup)
+        for label, lock, sub, check in (("Image tower", self.lock_image, self.lock_image_groups, self.lock_image_bn),
+                                        ("Text tower", self.lock_text, self.lock_text_layers, self.lock_text_ln)):
+            row = QHBoxLayout()
+            row.setContentsMargins(0, 0, 0, 0)
+            row.addWidget(lock)
+            row.addWidget(sub)
+            row.addWidget(check)
+            row.addStretch(1)
+            box = QWidget()
+            box.setLayout(row)
+            adv.addRow(label, box)
         self.advanced.setVisible(False)
         self.advanced_toggle.toggled.connect(self._toggle_advanced)
 
@@ -284,18 +355,24 @@ class RunForm(QWidget):
             w.valueChanged.connect(self._clear_message)
         for w in (self.lr, self.name):
             w.textChanged.connect(self._clear_message)
+        for w in (self.lock_image, self.lock_image_bn, self.lock_text, self.lock_text_ln):
+            w.toggled.connect(self._clear_message)
+        for w in (self.lock_image_groups, self.lock_text_layers):
+            w.valueChanged.connect(self._clear_message)
+        self.start_from.changed.connect(self._clear_message)
         self.loss.currentIndexChanged.connect(self._update_placeholder)
 
     #: which field a message is about (the first pattern found in it, lower case)
-    FIELD_WORDS = (("learning rate", "lr"), ("batch size", "batch"), ("run name", "name"), ("run named", "name"),
+    FIELD_WORDS = (("weights", "pretrained"), ("pretrained tag", "pretrained"), ("learning rate", "lr"),
+                   ("batch size", "batch"), ("run name", "name"), ("run named", "name"),
                    ("model", "model"), ("dataset", "dataset"))
 
     def _build_field_errors(self, form: QFormLayout, advanced: QFormLayout) -> None:
         """A hidden red line under each field a message can be about; the Advanced rows' labels get the main
         form's label width so both columns line up."""
         self.field_errors: dict[str, QLabel] = {}
-        fields = {"dataset": self.dataset, "model": self.model, "batch": self.batch, "lr": self.lr,
-                  "name": self.name}
+        fields: dict[str, QWidget] = {"dataset": self.dataset, "model": self.model, "pretrained": self.start_from,
+                                      "batch": self.batch, "lr": self.lr, "name": self.name}
         positions = sorted(((form.getWidgetPosition(w)[0], key) for key, w in fields.items()
                             if form.getWidgetPosition(w)[0] >= 0), reverse=True)
         for row, key in positions:  # bottom up: inserting a row keeps the rows above where they are
@@ -331,6 +408,9 @@ class RunForm(QWidget):
             label.setText(" ".join(messages))
             label.setVisible(bool(messages))
             widget = self._fields[key]
+            if isinstance(widget, WeightsPicker):
+                widget.mark(bool(messages))  # its current input, not every child
+                continue
             widget.setProperty("error", bool(messages))
             widget.setStyleSheet("border: 1px solid #c62828; border-radius: 3px;" if messages else "")
 
@@ -405,6 +485,8 @@ class RunForm(QWidget):
             "dataset": self.dataset.currentText().strip(),
             "loss": self.loss.currentText(),
             "model": self.model.currentText().strip(),
+            "pretrained": self.start_from.value(),
+            **self.lock_values(),
             "max_steps": self.length.value() if steps else None,
             "epochs": None if steps else self.length.value(),
             "batch_size": self.batch.value(),
@@ -420,6 +502,14 @@ class RunForm(QWidget):
             "warmup": self.warmup.value(),
         }
 
+    def lock_values(self) -> dict[str, Any]:
+        """The tower locks; a lock's options only while it is on (else their defaults)."""
+        image, text = self.lock_image.isChecked(), self.lock_text.isChecked()
+        return {"lock_image": image, "lock_image_unlocked_groups": self.lock_image_groups.value() if image else 0,
+                "lock_image_freeze_bn_stats": image and self.lock_image_bn.isChecked(),
+                "lock_text": text, "lock_text_unlocked_layers": self.lock_text_layers.value() if text else 0,
+                "lock_text_freeze_layer_norm": text and self.lock_text_ln.isChecked()}
+
     def set_values(self, config: dict[str, Any]) -> None:
         """Fill the form from a run config (``TrainConfig`` field names); unknown keys are ignored."""
         if config.get("dataset") and self.dataset.findText(str(config["dataset"])) >= 0:
@@ -428,6 +518,16 @@ class RunForm(QWidget):
             self.loss.setCurrentText(str(config["loss"]))
         if config.get("model"):
             self.model.setCurrentText(str(config["model"]))
+        if "pretrained" in config:
+            self.start_from.set_value(config.get("pretrained"))
+        for key, box in (("lock_image", self.lock_image), ("lock_image_freeze_bn_stats", self.lock_image_bn),
+                         ("lock_text", self.lock_text), ("lock_text_freeze_layer_norm", self.lock_text_ln)):
+            if key in config:
+                box.setChecked(bool(config[key]))
+        for key, spin in (("lock_image_unlocked_groups", self.lock_image_groups),
+                          ("lock_text_unlocked_layers", self.lock_text_layers)):
+            if key in config:
+                spin.setValue(int(config[key] or 0))
         if config.get("max_steps"):
             self.length_unit.setCurrentText("steps")
             self.length.setValue(int(config["max_steps"]))
@@ -459,6 +559,7 @@ class RunForm(QWidget):
         elif self.choices.models and values["model"] not in self.choices.models:
             errors.append(f"Model {values['model']!r} is unknown: pick one from the list "
                           f"(ours: {', '.join(DEFAULT_MODELS)}).")
+        errors += self.weights_errors(values)
         try:
             lr = float(values["lr"])
         except ValueError:
@@ -479,6 +580,34 @@ class RunForm(QWidget):
         if info is not None and info.by_split.get("train", 0) and values["batch_size"] > info.by_split["train"]:
             errors.append(f"Batch size {values['batch_size']} is larger than the {info.by_split['train']} train "
                           f"items of {info.name}: use {info.by_split['train']} or less.")
+        return errors
+
+    def weights_errors(self, values: dict[str, Any]) -> list[str]:
+        """What is wrong with "Start from" on its own: a file that is not there (one stat), a tag the model lacks
+        (once the tags are read), a lock with nothing pretrained to keep."""
+        errors = []
+        pretrained, mode, model = values.get("pretrained"), self.start_from.mode, values["model"]
+        if mode == FILE:
+            path = self.start_from.file_path()
+            if path is None:
+                errors.append("Choose the weights file to start from (or start from random initialisation).")
+            elif not path.exists():
+                errors.append(f"Weights file {path} does not exist: choose an existing file.")
+            elif not path.is_file():
+                errors.append(f"Weights file {path} is a folder: choose the file itself.")
+        elif mode == TAG:
+            tags = self.start_from.tags
+            if not pretrained:
+                errors.append("Choose a pretrained tag of the model (or start from random initialisation).")
+            elif tags is not None and tags.knows(model) and pretrained not in tags.of(model) \
+                    and not pretrained.startswith("hf-hub:"):
+                known = tags.of(model)
+                errors.append(f"Pretrained tag {pretrained!r} is not one of {model}'s (its tags: {', '.join(known)})."
+                              if known else f"{model} has no pretrained tags: start from random initialisation or "
+                              "from a weights file.")
+        if not pretrained and (values.get("lock_image") or values.get("lock_text")):
+            errors.append("A locked tower keeps the weights it starts from: choose pretrained weights under Start "
+                          "from, or clear the lock.")
         return errors
 
     @staticmethod

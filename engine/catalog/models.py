@@ -18,6 +18,7 @@ MODALITIES = ("text", "image", "view")
 SPLITS = ("train", "val", "test")
 #: ``train``: a training run; ``pretrained``: pretrained weights used as they are (a zero-shot run, no training).
 RUN_KINDS = ("train", "pretrained")
+PRETRAINED_RUN = RUN_KINDS[1]
 
 
 def utcnow() -> datetime:

@@ -20,6 +20,13 @@ CONFIG_PATH_ENV = "CROSSFOLD_MODEL_CONFIGS"
 #: The model used when none is named: it learns shape, not only colour, in minutes on a laptop CPU
 #: (engine/losses/README.md).
 DEFAULT_MODEL = "cf-rn-tiny-64"
+#: File name endings of weights files (what ``--pretrained`` treats as a path even when it has no folder).
+WEIGHTS_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".npz")
+
+
+def looks_like_path(value: str) -> bool:
+    """``--pretrained value`` names a file rather than a tag (a folder part, a weights suffix, ``./`` or ``~``)."""
+    return os.sep in value or "/" in value or value.lower().endswith(WEIGHTS_SUFFIXES) or value.startswith((".", "~"))
 
 
 def config_paths() -> list[Path]:

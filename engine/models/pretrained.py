@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 import open_clip
 
 from engine.errors import CrossfoldError
+from engine.models.names import looks_like_path
 from engine.models.weights_fit import unreadable_message
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,6 @@ HF_WEIGHTS_NAME = "open_clip_pytorch_model.bin"
 HF_SAFE_WEIGHTS_NAME = "open_clip_model.safetensors"
 #: The preprocessing keys a tag or a checkpoint brings (open_clip's ``PreprocessCfg`` names).
 PREPROCESS_KEYS = ("mean", "std", "interpolation", "resize_mode")
-_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".npz")
 
 T = TypeVar("T")
 
@@ -245,10 +245,6 @@ def file_extras(checkpoint: Any) -> dict[str, Any]:
         return {}
     return {k: checkpoint[k] for k in ("view_pool", "pool", "pooling", "model_name", "model", "preprocess_cfg")
             if k in checkpoint}
-
-
-def looks_like_path(value: str) -> bool:
-    return os.sep in value or "/" in value or value.lower().endswith(_SUFFIXES) or value.startswith((".", "~"))
 
 
 # ---- resolution ---------------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ class RowData:
     metrics: dict[str, Any]
     started_at: float | None
     finished_at: float | None
+    kind: str = "train"  # the catalogue's run kind: train, or pretrained (a zero-shot run: weights as they are)
 
 
 def row_data(run: Any, datasets: dict[int, str], runs_root: Path) -> RowData:
@@ -35,6 +36,7 @@ def row_data(run: Any, datasets: dict[int, str], runs_root: Path) -> RowData:
         run.id, run.name, run.loss, datasets.get(run.dataset_id, config.get("dataset", "")), run.status, run.pid,
         effective_status(run) == "running", run.run_dir or str(runs_root / run.name), config,
         dict(run.metrics or {}), _timestamp(run.started_at), _timestamp(run.finished_at),
+        str(getattr(run, "kind", None) or "train"),
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.catalog.models import PRETRAINED_RUN
 from engine.fmt import num, pct
 from engine.runs.rows import RowData
 from engine.runs.tail import TailPos, TailRead
@@ -39,7 +40,8 @@ LOG_KEEP = 5000
 class RunState:
     name: str
     id: int = 1 << 60
-    loss: str = ""
+    loss: str = ""  # a zero-shot run's is "zero-shot" (engine.train.zero_shot.LOSS_LABEL)
+    kind: str = "train"  # the catalogue's run kind: train, or pretrained (zero-shot)
     dataset: str = ""
     status: str = "starting"  # the catalogue's status ("starting" before the engine wrote the row)
     pid: int | None = None
@@ -71,6 +73,11 @@ class RunState:
     log_dropped: int = 0
 
     # ---- derived
+    @property
+    def zero_shot(self) -> bool:
+        """A run of kind ``pretrained``: pretrained weights as they are, no training (its loss reads "zero-shot")."""
+        return self.kind == PRETRAINED_RUN
+
     @property
     def display_status(self) -> str:
         """The catalogue's status, except that a ``running`` row whose process is gone shows how its events
@@ -142,15 +149,16 @@ class RunState:
 
     def update_row(self, row: RowData) -> bool:
         """Take the catalogue's row; True when something shown changed."""
-        before = (self.id, self.loss, self.dataset, self.status, self.pid, self.alive, self.run_dir, self.metrics,
-                  self.config, self.in_catalog, self.finished_at)
+        before = (self.id, self.loss, self.kind, self.dataset, self.status, self.pid, self.alive, self.run_dir,
+                  self.metrics, self.config, self.in_catalog, self.finished_at)
         self.id, self.loss, self.dataset, self.status = row.id, row.loss, row.dataset, row.status
+        self.kind = row.kind
         self.pid, self.alive, self.run_dir = row.pid, row.alive, row.run_dir
         self.config, self.metrics = row.config, row.metrics
         self.started_at, self.finished_at = row.started_at, row.finished_at
         self.in_catalog = True
-        return before != (self.id, self.loss, self.dataset, self.status, self.pid, self.alive, self.run_dir,
-                          self.metrics, self.config, self.in_catalog, self.finished_at)
+        return before != (self.id, self.loss, self.kind, self.dataset, self.status, self.pid, self.alive,
+                          self.run_dir, self.metrics, self.config, self.in_catalog, self.finished_at)
 
     def apply_read(self, read: TailRead) -> bool:
         """Apply the events of a read of this run's events file; True when the state changed."""

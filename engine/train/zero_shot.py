@@ -10,22 +10,22 @@ treat it like any run. The checkpoint's ``state_dict`` is an open_clip state dic
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.catalog import Catalog
+from engine.catalog.models import PRETRAINED_RUN
 from engine.models import build_encoder
 from engine.models.checkpoint_io import clip_state_dict, preprocess_cfg
-from engine.names import MAX_NAME_LENGTH, check_name
+from engine.names import check_name, default_pretrained_run_name
 from engine.train import checkpoint as ckpt
 from engine.train.config import POOLING_NAMES, ConfigError, TrainConfig, save_config
 from engine.train.events import Done, EventWriter
 from engine.workspace import Workspace
 
 #: A run name names a folder: letters, digits, '.', '_' and '-', starting with a letter or digit.
-KIND = "pretrained"
+KIND = PRETRAINED_RUN
 LOSS_LABEL = "zero-shot"  # what the runs table shows in the loss column of a pretrained run
 
 
@@ -37,15 +37,6 @@ class PretrainedRun:
     model: str
     pretrained: str
     created: bool  # False: an existing pretrained run with the same model and weights was reused
-
-
-def default_pretrained_run_name(dataset: str, model: str, pretrained: str) -> str:
-    """``<dataset>-<model>-<tag or file stem>``, folded to the characters a run name allows."""
-    source = Path(pretrained).stem if ("/" in pretrained or "\\" in pretrained or "." in pretrained) else pretrained
-    raw = f"{dataset}-{model.removeprefix('hf-hub:')}-{source}"
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-._")[:MAX_NAME_LENGTH]
-    name = re.sub(r"\.{2,}", ".", name)
-    return name or "pretrained"
 
 
 def create_pretrained_run(

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 import open_clip
 
 from engine.errors import CrossfoldError
+from engine.models import configs as _configs  # noqa: F401 - registers our configs with open_clip
 
 log = logging.getLogger(__name__)
 

@@ -53,6 +53,7 @@ class Item(Base):
     __tablename__ = "items"
     __table_args__ = (
         UniqueConstraint("dataset_id", "key", name="uq_item_key"),
+        Index("ix_items_dataset", "dataset_id"),  # a dataset's items in id order (schema version 3)
         Index("ix_items_dataset_split", "dataset_id", "split"),
         Index("ix_items_dataset_category", "dataset_id", "category"),
     )

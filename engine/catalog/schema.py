@@ -22,7 +22,7 @@ try:
 except ImportError:  # Windows: one process at a time by convention
     fcntl = None  # type: ignore[assignment]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _add_run_kind(conn: Connection) -> None:
@@ -32,8 +32,17 @@ def _add_run_kind(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE runs ADD COLUMN kind VARCHAR(20) NOT NULL DEFAULT 'train'"))
 
 
+def _add_dataset_item_index(conn: Connection) -> None:
+    """Version 3: ``ix_items_dataset`` on ``items(dataset_id)``, ordered by item id within a dataset.
+
+    The first page of a dataset's items (``trainer datasets show``, ``Catalog.items(..., limit=N)``) and its
+    item ids in id order (the Datasets page's grid) are then read in id order from the index, instead of
+    sorting every item of the dataset in a temporary B-tree (120,000 at COCO's size) to return a few."""
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_items_dataset ON items (dataset_id)"))
+
+
 # version -> step that turns a catalogue at version-1 into one at version.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_run_kind}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_run_kind, 3: _add_dataset_item_index}
 
 
 class SchemaError(CrossfoldError):

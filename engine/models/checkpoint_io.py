@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from engine.models import configs as _configs  # noqa: F401 - registers our configs with open_clip
+
 STATE_DICT_KEY = "state_dict"
 VIEW_POOL_KEY = "view_pool"
 

@@ -88,3 +88,8 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     if missing:
         raise CrossfoldError(f"{path}: not an open_clip model config (missing {', '.join(missing)})")
     return cfg
+
+
+# Importing this module (which every torch-side module of engine.models does, directly or through the
+# factory) makes our names known to open_clip, as importing the package did before it became lazy.
+register_model_configs()

@@ -47,6 +47,7 @@ from open_clip.transformer import TextTransformer, VisionTransformer, text_globa
 from torch import Tensor, nn
 
 from engine.losses.base import Embeddings
+from engine.models import configs as _configs  # noqa: F401 - registers our configs with open_clip
 from engine.models.pooling import ViewPool, build_pool
 
 log = logging.getLogger(__name__)

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from engine.models import configs as _configs  # noqa: F401 - registers our configs with open_clip
+
 
 def fuse(a: Tensor, b: Tensor) -> Tensor:
     """``normalize(a + b)`` along the last dimension (``a`` and ``b`` broadcast)."""

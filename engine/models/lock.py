@@ -15,6 +15,7 @@ import torch
 from open_clip.hf_model import HFTextEncoder
 
 from engine.errors import CrossfoldError
+from engine.models import configs as _configs  # noqa: F401 - registers our configs with open_clip
 
 log = logging.getLogger(__name__)
 

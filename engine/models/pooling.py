@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.models import configs as _configs  # noqa: F401 - registers our configs with open_clip
+
 POOLINGS = ("mean", "attention", "gated")
 
 

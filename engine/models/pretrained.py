@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 import open_clip
 
 from engine.errors import CrossfoldError
+from engine.models import configs as _configs  # noqa: F401 - registers our configs with open_clip
 from engine.models.names import looks_like_path
 from engine.models.weights_fit import unreadable_message
 

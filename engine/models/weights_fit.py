@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from engine.errors import CrossfoldError
+from engine.models import configs as _configs  # noqa: F401 - registers our configs with open_clip
 
 _SHOWN = 3
 

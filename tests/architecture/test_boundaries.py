@@ -67,3 +67,23 @@ def test_importing_every_engine_and_trainer_module_loads_no_qt() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"
+
+
+def test_trainer_datasets_list_and_show_load_no_torch(tmp_path: Path) -> None:
+    """Listing datasets happens many times a day: the CLI's start-up must not pay for torch or open_clip."""
+    code = (
+        "import sys\n"
+        "from engine.catalog import Catalog, ItemRecord\n"
+        "from trainer.cli import main\n"
+        f"ws = {str(tmp_path / 'ws')!r}\n"
+        "c = Catalog(ws + '/catalog.sqlite')\n"
+        "ds = c.create_dataset('tiny', 'image-text', 'csv')\n"
+        "c.add_records(ds.id, [ItemRecord('a', 'train', '', '', {}, ['a cat'], ['a.jpg'], [])])\n"
+        "c.close()\n"
+        "assert main(['datasets', 'list', '--json', '--workspace', ws]) == 0\n"
+        "assert main(['datasets', 'show', 'tiny', '--json', '--workspace', ws]) == 0\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in ('torch', 'open_clip', 'torchvision')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

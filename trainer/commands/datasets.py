@@ -52,11 +52,11 @@ def show_dataset(args: argparse.Namespace) -> int:
     catalog = ws.catalog()
     summary = catalog.summary(args.name)
     ds = catalog.require_dataset(args.name)
-    items = catalog.items(ds.id, limit=max(0, args.items))
+    ids = [item.id for item in catalog.items(ds.id, limit=max(0, args.items))]
+    loaded = catalog.items_with_observations(ids)  # not a query per item
     shown = []
-    for item in items:
-        full = catalog.item(item.id)
-        obs = full.observations if full else []
+    for item in (loaded[i] for i in ids if i in loaded):
+        obs = item.observations
         shown.append({
             "key": item.key, "split": item.split, "category": item.category, "asset_path": item.asset_path,
             "captions": [o.text for o in obs if o.modality == "text"],

@@ -38,7 +38,8 @@ EVERY_KIND = [
 
 #: The keys each kind had on disk before the events were typed, in the order they were written.
 KEYS = {
-    "started": ["run", "total", "step", "device", "world_size", "precision", "dataset", "loss", "model", "items"],
+    "started": ["run", "total", "step", "device", "world_size", "precision", "dataset", "loss", "model", "items",
+                "store", "threads", "workers", "note"],  # the last four added since (readers ignore unknown keys)
     "progress": ["step", "total", "epoch", "loss", "parts", "lr", "logit_scale", "samples_per_second",
                  "samples_per_second_per_gpu", "eta_s"],
     "resumed": ["step", "path"],

@@ -29,22 +29,30 @@ RUN = "toy-gcl"
 NONSENSE = "xyzzyplugh qwfp"
 
 
-def test_confidence_is_monotone_bounded_and_capped_below_the_non_match_95th_percentile() -> None:
+def test_confidence_is_monotone_bounded_and_capped_below_both_thresholds() -> None:
     levels = np.linspace(0, 1, calib.LEVELS)
-    c = calib.Calibration(match=0.6 + 0.3 * levels, nonmatch=0.0 + 0.5 * levels, split="val", queries=10,
-                          nonmatch_pairs=100, sources={})
+    c = calib.Calibration(match=0.6 + 0.3 * levels, nonmatch=0.0 + 0.5 * levels, best_nonmatch=0.3 + 0.35 * levels,
+                          split="val", queries=10, nonmatch_pairs=100, sources={})
     scores = np.linspace(-1, 1, 401)
     conf = c.confidence(scores)
     assert conf.min() >= 0.0 and conf.max() <= 1.0
     assert np.all(np.diff(conf) >= -1e-12)
     assert conf[0] == 0.0 and conf[-1] == 1.0
-    assert c.threshold == pytest.approx(0.475)
+    assert c.threshold == pytest.approx(0.475)  # the larger: the non-matches' 95th percentile here
     assert c.confidence([0.47])[0] < 0.5 < c.confidence([0.75])[0]
     assert not c.confident(0.47) and c.confident(0.55)
-    # a run whose true matches score low: a typical non-match is still not confident
-    inverted = calib.Calibration(match=-0.2 + 0.5 * levels, nonmatch=0.0 + 0.9 * levels, split="val",
-                                 queries=10, nonmatch_pairs=100, sources={})
-    assert inverted.confidence([0.45])[0] < 0.5 and not inverted.confident(0.45)
+    # many items: the best wrong item of a real caption scores high; a top hit must beat that, not one non-match
+    crowded = calib.Calibration(match=0.6 + 0.3 * levels, nonmatch=0.0 + 0.5 * levels,
+                                best_nonmatch=0.6 + 0.3 * levels, split="val", queries=10, nonmatch_pairs=100,
+                                sources={})
+    assert crowded.threshold == pytest.approx(0.615)
+    assert not crowded.confident(0.6) and crowded.confident(0.62)
+    assert crowded.confidence([0.6])[0] < 0.5
+    # a run whose true matches score low: a typical best non-match is still not confident
+    inverted = calib.Calibration(match=-0.2 + 0.5 * levels, nonmatch=0.0 + 0.9 * levels,
+                                 best_nonmatch=0.2 + 0.5 * levels, split="val", queries=10, nonmatch_pairs=100,
+                                 sources={})
+    assert inverted.confidence([0.22])[0] < 0.5 and not inverted.confident(0.22)
     assert calib.band(0.9) == "high" and calib.band(0.6) == "medium" and calib.band(0.2) == "low"
     assert calib.band(None) == "none"
 

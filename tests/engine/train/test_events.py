@@ -24,7 +24,7 @@ from engine.train.events import (
 
 EVERY_KIND = [
     Started(run="r", total=8, step=0, device="CPU", world_size=1, precision="fp32", dataset="d", loss="mxm",
-            model="m", items=16),
+            model="m", items=16, store="files", threads=2, workers=0, note=""),
     Progress(step=1, total=8, epoch=0, loss=2.5, parts={"hard": 1.5, "soft": 1.0}, lr=1e-3, logit_scale=2.6,
              samples_per_second=40.0, samples_per_second_per_gpu=40.0, eta_s=3.5),
     Resumed(step=4, path="/r/checkpoints/step_00000004.pt"),

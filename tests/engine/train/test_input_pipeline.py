@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from engine.models import build_encoder
 from engine.threads import jobs_dir
 from engine.train import checkpoint as ckpt
 from engine.train.config import TrainConfig
-from engine.train.events import read_events
+from engine.train.events import Checkpoint, RunEvent, Started, read_events
 from engine.train.loop import train
 from engine.workspace import Workspace
 
@@ -46,11 +45,11 @@ def packed_ws(toy_workspace: Workspace) -> Workspace:
 
 def test_packed_run_equals_files_run_and_resumes_exactly(packed_ws: Workspace) -> None:
     ws = packed_ws
-    seen: list[dict[str, Any]] = []
+    seen: list[RunEvent] = []
     train(_config("files", "files"), ws)
     train(_config("packed", "packed"), ws, on_event=seen.append)
-    started = next(e for e in seen if e["event"] == "started")
-    assert started["store"] == "packed" and started["workers"] == 0 and started["threads"] >= 1
+    started = next(e for e in seen if isinstance(e, Started))
+    assert started.store == "packed" and started.workers == 0 and (started.threads or 0) >= 1
     assert not list(jobs_dir(ws.root).glob("*.json"))  # the run's job record is gone with it
     files, packed = _weights(ws, "files", 6), _weights(ws, "packed", 6)
     for key, value in files.items():  # same batches, same arithmetic: the same weights
@@ -58,8 +57,8 @@ def test_packed_run_equals_files_run_and_resumes_exactly(packed_ws: Workspace) -
 
     # a run that dies after its step-3 checkpoint, resumed: 16 train items / batch 4 = 4 steps per epoch, so the
     # resumed part crosses into epoch 1
-    def crash_after_checkpoint(event: dict[str, Any]) -> None:
-        if event["event"] == "checkpoint" and event["step"] == 3:
+    def crash_after_checkpoint(event: RunEvent) -> None:
+        if isinstance(event, Checkpoint) and event.step == 3:
             raise Crash
 
     with pytest.raises(Crash):
@@ -72,10 +71,8 @@ def test_packed_run_equals_files_run_and_resumes_exactly(packed_ws: Workspace) -
         torch.testing.assert_close(resumed[key], value, rtol=0, atol=0, msg=key)
 
 
-def test_auto_store_falls_back_to_files_with_a_hint(toy_workspace: Workspace, caplog: pytest.LogCaptureFixture,
-                                                    tmp_path: Path) -> None:
-    seen: list[dict[str, Any]] = []
-    with caplog.at_level("WARNING"):
-        train(_config("auto", "auto", max_steps=1), toy_workspace, on_event=seen.append)
-    assert next(e for e in seen if e["event"] == "started")["store"] == "files"
-    assert any("trainer pack toy-shapes" in r.getMessage() for r in caplog.records)
+def test_auto_store_falls_back_to_files_with_a_hint(toy_workspace: Workspace) -> None:
+    seen: list[RunEvent] = []
+    train(_config("auto", "auto", max_steps=1), toy_workspace, on_event=seen.append)
+    started = next(e for e in seen if isinstance(e, Started))
+    assert started.store == "files" and "trainer pack toy-shapes" in started.note  # the hint, said once

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import gc
 
-
 #: Collections of generation 1 between two full collections (Python's default: 10).
 FULL_COLLECTION_EVERY = 100
 

@@ -16,6 +16,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -192,6 +193,8 @@ def run_case(case: FaultCase, default_ws: Path) -> Outcome:
                                      and (_inside(p, [work]) or not _inside(p, [tempfile.gettempdir()]))})
     outcome.good_lost = _records(case, ws, problems)
     outcome.problems = problems
+    if "--workspace" in case.argv:  # a case's own copy of a workspace (GBs over the corpus): judged, removed
+        shutil.rmtree(ws, ignore_errors=True)
     return outcome
 
 

@@ -215,7 +215,8 @@ ZERO_SHOT = "zero-shot"
 def zero_shot_metrics(workspace: Any, catalog: Any, dataset: str, model: str, pretrained: str, tag: str,
                       device: str) -> dict[str, Any]:
     """TEST metrics of the pretrained weights as they are (a run of kind ``pretrained``; reused when it exists)."""
-    from engine.data.rendering import model_image_size, views_at_size
+    from engine.data.images import model_image_size
+    from engine.data.rendering import views_at_size
     from engine.evaluate.split import evaluate_split
     from engine.train.restore import restore_run
     from engine.train.zero_shot import create_pretrained_run

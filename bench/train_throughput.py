@@ -285,6 +285,7 @@ def build_data_row(args: argparse.Namespace, device: torch.device, loss: str, st
     from torch.utils.data import DataLoader
 
     from engine.data.feed import BatchFeed
+    from engine.data.images import model_image_size
     from engine.data.multifold import MultifoldBatchSampler, MultifoldDataset, RunBatchSampler, collate, load_items
     from engine.data.packed import choose_store
     from engine.threads import job_cores, plan_training
@@ -300,7 +301,7 @@ def build_data_row(args: argparse.Namespace, device: torch.device, loss: str, st
                                     [p for i in items for p in i.visuals])
     plan = plan_training(job_cores(), args.workers, decode=store is None)
     dataset = MultifoldDataset(items, views, args.captions, ours.preprocess, ours.tokenizer, seed=args.seed,
-                               store=store)
+                               store=store, decode_size=model_image_size(ours.encoder))
     sampler = MultifoldBatchSampler(len(dataset), args.batch_size, seed=args.seed)
     per_epoch = len(dataset) // args.batch_size
     state = {"step": 0}

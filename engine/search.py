@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 
 from engine.catalog import Catalog, Dataset, Item
+from engine.data.images import model_image_size, open_rgb
 from engine.errors import CrossfoldError
 from engine.index import calibration as calib
 from engine.index import registry
@@ -175,12 +176,11 @@ class Searcher:
     @torch.no_grad()
     def embed_images(self, paths: list[str]) -> np.ndarray:
         r = self.restored
-        batch = []
+        batch, size = [], model_image_size(r.encoder)
         for p in paths:
             try:
-                with Image.open(p) as im:
-                    batch.append(r.preprocess(im.convert("RGB")))
-            except (OSError, ValueError) as exc:
+                batch.append(r.preprocess(open_rgb(p, size)))
+            except (OSError, ValueError, Image.DecompressionBombError) as exc:
                 raise SearchError(f"{p}: cannot read the image ({exc})") from None
         return r.encoder.encode_images(torch.stack(batch).to(r.device))[1].float().cpu().numpy()
 

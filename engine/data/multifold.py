@@ -23,6 +23,7 @@ from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
 from engine.catalog import Catalog
+from engine.data.images import open_rgb
 from engine.data.packed import PackedStore
 from engine.errors import CrossfoldError
 
@@ -84,8 +85,10 @@ class MultifoldDataset(Dataset):
         tokenizer: Callable[[list[str]], torch.Tensor],
         seed: int = 0,
         store: PackedStore | None = None,
+        decode_size: int | None = None,
     ) -> None:
         self.items = list(items)
+        self.decode_size = decode_size  # the model's input size: JPEGs are decoded no larger than it needs
         self.store = store
         self.views = views_per_item
         self.captions = captions_per_item
@@ -109,13 +112,8 @@ class MultifoldDataset(Dataset):
         if self.store is not None:
             images = torch.from_numpy(self.store.read(views))
         else:
-            images = torch.stack([self.preprocess(_open_rgb(p)) for p in views])
+            images = torch.stack([self.preprocess(open_rgb(p, self.decode_size)) for p in views])
         return {"images": images, "tokens": self.tokenizer(caps), "item": torch.tensor(item.item_id)}
-
-
-def _open_rgb(path: str) -> Image.Image:
-    with Image.open(path) as im:
-        return im.convert("RGB")
 
 
 class MultifoldBatchSampler(Sampler[list[int]]):

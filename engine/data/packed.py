@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from engine.data.images import DECODE, open_rgb
 from engine.errors import CrossfoldError
 
 PACKED_DIR = "packed"
@@ -65,11 +66,10 @@ class PixelTransform:
 
     @property
     def description(self) -> str:
-        return " | ".join(repr(op) for op in self.ops) or "identity"
+        return " | ".join([DECODE, *(repr(op) for op in self.ops)])
 
     def pixels(self, path: str | os.PathLike[str]) -> np.ndarray:
-        with Image.open(path) as im:
-            image = im.convert("RGB")
+        image = open_rgb(path, self.size)
         for op in self.ops:
             image = op(image)
         array = np.asarray(image.convert("RGB") if image.mode != "RGB" else image, dtype=np.uint8)

@@ -96,13 +96,6 @@ def render_dataset(
     return summary
 
 
-def model_image_size(encoder: object) -> int:
-    """The input size (pixels, the larger side) of an encoder's image tower."""
-    visual = getattr(getattr(encoder, "clip", encoder), "visual", None)
-    size = getattr(visual, "image_size", None) or (getattr(visual, "preprocess_cfg", None) or {}).get("size", 224)
-    return int(max(size)) if isinstance(size, (tuple, list)) else int(size)
-
-
 def views_at_size(
     catalog: Catalog,
     workspace: Workspace,

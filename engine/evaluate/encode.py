@@ -20,7 +20,9 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from engine.data.images import model_image_size, open_rgb
 from engine.data.multifold import ItemObservations
+from engine.errors import CrossfoldError
 
 
 @dataclass
@@ -30,26 +32,54 @@ class EncodedSplit:
 
 
 class _Images(Dataset):
-    def __init__(self, paths: Sequence[str], preprocess: Callable[[Image.Image], Tensor]) -> None:
-        self.paths, self.preprocess = list(paths), preprocess
+    """Preprocessed images by position, with the reason a file could not be read ("" when it could)."""
+
+    def __init__(self, paths: Sequence[str], preprocess: Callable[[Image.Image], Tensor], size: int) -> None:
+        self.paths, self.preprocess, self.size = list(paths), preprocess, size
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> Tensor:
-        with Image.open(self.paths[i]) as im:
-            return self.preprocess(im.convert("RGB"))
+    def __getitem__(self, i: int) -> tuple[Tensor | None, str]:
+        try:
+            return self.preprocess(open_rgb(self.paths[i], self.size)), ""
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:  # said in one line by the caller
+            return None, f"{self.paths[i]}: cannot read the image ({exc})"
+
+
+def _stack(samples: list[tuple[Tensor | None, str]]) -> tuple[Tensor | None, str]:
+    error = next((e for _, e in samples if e), "")
+    return (None, error) if error else (torch.stack([t for t, _ in samples]), "")  # type: ignore[misc]
+
+
+def decode_workers(n_images: int, batch_size: int) -> int:
+    """Worker processes that decode while the model encodes: this job's share of the cores, halved (as training
+    plans them), for sets of four batches or more; none for fewer (starting a worker costs more than it saves)."""
+    if n_images < 4 * batch_size:
+        return 0
+    from engine.threads import job_cores, plan_training
+
+    return plan_training(job_cores(), requested_workers=job_cores(), decode=True).workers
 
 
 @torch.no_grad()
 def encode_images(
     encoder: torch.nn.Module, paths: Sequence[str], preprocess: Callable, device: torch.device,
-    batch_size: int = 256, workers: int = 0, on_progress: Callable[[int, int], None] | None = None,
+    batch_size: int = 256, workers: int | None = None, on_progress: Callable[[int, int], None] | None = None,
 ) -> Tensor:
-    loader = DataLoader(_Images(paths, preprocess), batch_size=batch_size, num_workers=workers,
-                        pin_memory=device.type == "cuda")
+    """L2-normalised embeddings of the images at ``paths``, in order.
+
+    Files are decoded at the model's input size (:func:`engine.data.images.open_rgb`), by ``workers`` processes
+    (None: :func:`decode_workers`) while the model encodes the previous batch. A file that cannot be read raises
+    :class:`CrossfoldError` naming it.
+    """
+    workers = decode_workers(len(paths), batch_size) if workers is None else workers
+    loader = DataLoader(_Images(paths, preprocess, model_image_size(encoder)), batch_size=batch_size,
+                        num_workers=workers, collate_fn=_stack, pin_memory=device.type == "cuda")
     out, done = [], 0
-    for batch in loader:
+    for batch, error in loader:
+        if error:
+            raise CrossfoldError(error)
         out.append(encoder.encode_images(batch.to(device))[1].float().cpu())
         done += len(batch)
         if on_progress:

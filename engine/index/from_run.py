@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from engine.catalog import Catalog
-from engine.data.rendering import model_image_size, views_at_size
+from engine.data.images import model_image_size
+from engine.data.rendering import views_at_size
 from engine.evaluate.encode import encode_images, encode_texts, pool_shapes
 from engine.index import calibration as calib
 from engine.index import registry
@@ -31,6 +32,7 @@ from engine.train.restore import RestoredRun, restore_run
 from engine.workspace import Workspace
 
 Progress = Callable[[str, int, int], None]
+INDEX_NAMES = {"text": "captions", "image": "images", "shape": "shapes"}  # progress stage "index <name>"
 
 
 @dataclass
@@ -98,13 +100,17 @@ def index_run(
                                            "path": existing.path}
             continue
         vectors, labels = _encode(restored, modality, rows, set(new_ids), progress, view_cache)
+        stage = f"index {INDEX_NAMES[modality]}"
+        progress(stage, 0, len(labels))
         if have:
             row = registry.add_to_index(catalog, run_row.id, ds.id, modality, vectors, labels,
-                                        restored.checkpoint_sha256)
+                                        restored.checkpoint_sha256,
+                                        on_progress=lambda done, total, s=stage: progress(s, done, total))
             action = "added"
         else:
             row = registry.build_index(catalog, run_row.id, ds.id, modality, path, vectors, labels,
-                                       restored.checkpoint_sha256, params)
+                                       restored.checkpoint_sha256, params,
+                                       on_progress=lambda done, total, s=stage: progress(s, done, total))
             action = "built"
         report.modalities[modality] = {"action": action, "count": row.count, "added": len(labels),
                                        "path": row.path}

@@ -239,6 +239,7 @@ def build_index(
     checkpoint_sha256: str,
     params: IndexParams | None = None,
     num_threads: int | None = None,
+    on_progress: store.Progress | None = None,
 ) -> IndexRow:
     """Build the index of (run, dataset, modality) from scratch, publish it at ``path`` and record its row.
 
@@ -249,7 +250,7 @@ def build_index(
         run = _run_name(s, run_id)
         old = s.scalar(_select(run_id, dataset_id, modality))
         old_path = Path(old.path) if old is not None else None
-    index = store.build(vectors, labels, params, num_threads=num_threads)
+    index = store.build(vectors, labels, params, num_threads=num_threads, on_progress=on_progress)
     with _lock(path):
         row = _publish(catalog, index, path, checkpoint_sha256, run_id, dataset_id, modality, run)
     if old_path is not None and old_path != path:
@@ -267,6 +268,7 @@ def add_to_index(
     labels: Iterable[int] | np.ndarray,
     checkpoint_sha256: str,
     num_threads: int | None = None,
+    on_progress: store.Progress | None = None,
 ) -> IndexRow:
     """Add new items/observations (labels not yet in the index; present ones are skipped) without a rebuild:
     load a verified copy, grow it, write a temp file, update the row's count and checksum, rename.
@@ -276,7 +278,7 @@ def add_to_index(
     with _lock(manifest.path):
         manifest = _manifest(catalog, run_id, dataset_id, modality)  # as it is now that we are the writer
         index = store.load(manifest, checkpoint_sha256)
-        if store.add(index, vectors, labels, num_threads=num_threads) == 0:
+        if store.add(index, vectors, labels, num_threads=num_threads, on_progress=on_progress) == 0:
             return find(catalog, run_id, dataset_id, modality)  # type: ignore[return-value]
         return _publish(catalog, index, manifest.path, checkpoint_sha256, run_id, dataset_id, modality,
                         manifest.run)

@@ -43,7 +43,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,8 @@ from engine.errors import CrossfoldError
 from engine.index.labels import as_labels, to_ids
 from engine.index.params import IndexParams
 
+Progress = Callable[[int, int], None]
+
 RANDOM_SEED = 100  # hnswlib's level generator; fixed so a single-threaded build is reproducible
 EXACT_BELOW = 4096  # a filtered query with at most this many allowed ids present is searched exactly
 EXACT_RATIO = 8  # ... and so is one whose allowed set is under EXACT_RATIO x the over-fetch (fewer products
@@ -63,6 +65,7 @@ OVERFETCH_MARGIN = 2.0  # fetch this many times the neighbours the allowed fract
 OVERFETCH_GROWTH = 4  # then grow the fetch by this factor for the rows still short of k
 EXACT_CHUNK = 65536  # vectors per block of an exact search
 RACY_NS = 2_000_000_000  # a file younger than this is hashed again on every load (timestamp granularity)
+BUILD_CHUNK = 20_000  # vectors inserted between two progress reports of a build
 _HASH_BLOCK = 1 << 22
 
 
@@ -223,11 +226,13 @@ class AnnIndex:
 
 # ---- build and add -------------------------------------------------------------------------------------------
 def build(
-    vectors: Any, labels: Iterable[int] | np.ndarray, params: IndexParams | None = None, num_threads: int | None = None
+    vectors: Any, labels: Iterable[int] | np.ndarray, params: IndexParams | None = None, num_threads: int | None = None,
+    on_progress: Progress | None = None,
 ) -> AnnIndex:
     """An index of ``vectors [n, d]`` (normalised here) labelled by catalogue ids; all cores by default.
 
-    A build with ``num_threads=1`` is reproducible; a parallel one gives a (equally good) different graph."""
+    A build with ``num_threads=1`` is reproducible; a parallel one gives a (equally good) different graph.
+    ``on_progress(done, total)`` after every ``BUILD_CHUNK`` vectors inserted."""
     params = params or IndexParams()
     x = _unit_rows(vectors, None, "vectors")
     n, dim = x.shape
@@ -237,13 +242,25 @@ def build(
                     random_seed=RANDOM_SEED)
     threads = _threads(num_threads)
     hnsw.set_num_threads(threads)
-    if n:
-        hnsw.add_items(x, lab, num_threads=threads)
+    _insert(hnsw, x, lab, threads, on_progress)
     hnsw.ef = params.ef
     return AnnIndex(hnsw, params)
 
 
-def add(index: AnnIndex, vectors: Any, labels: Iterable[int] | np.ndarray, num_threads: int | None = None) -> int:
+def _insert(hnsw: Any, x: np.ndarray, labels: np.ndarray, threads: int, on_progress: Progress | None) -> None:
+    """Insert in chunks, in order (one thread: the same graph as one call), saying how far it got."""
+    n = x.shape[0]
+    for start in range(0, n, BUILD_CHUNK):
+        stop = min(n, start + BUILD_CHUNK)
+        hnsw.add_items(x[start:stop], labels[start:stop], num_threads=threads)
+        if on_progress:
+            on_progress(stop, n)
+
+
+def add(
+    index: AnnIndex, vectors: Any, labels: Iterable[int] | np.ndarray, num_threads: int | None = None,
+    on_progress: Progress | None = None,
+) -> int:
     """Add vectors whose labels are not in the index yet (labels already there are skipped, so adding the same
     items twice is harmless); grows the index as needed. Returns how many were added. Not while others search
     this object: load a copy, add, save, rename (:func:`engine.index.registry.add_to_index` does)."""
@@ -256,8 +273,7 @@ def add(index: AnnIndex, vectors: Any, labels: Iterable[int] | np.ndarray, num_t
     need = index.count + lab.shape[0]
     if need > index.hnsw.get_max_elements():
         index.hnsw.resize_index(need)
-    threads = _threads(num_threads)
-    index.hnsw.add_items(x, lab, num_threads=threads)
+    _insert(index.hnsw, x, lab, _threads(num_threads), on_progress)
     index._changed()
     return int(lab.shape[0])
 

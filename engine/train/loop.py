@@ -21,9 +21,10 @@ from torch.utils.data import DataLoader
 
 from engine.catalog import Catalog
 from engine.data.feed import BatchFeed
+from engine.data.images import model_image_size
 from engine.data.multifold import MultifoldBatchSampler, MultifoldDataset, RunBatchSampler, collate, load_items
 from engine.data.packed import choose_store
-from engine.data.rendering import model_image_size, views_at_size
+from engine.data.rendering import views_at_size
 from engine.errors import CrossfoldError
 from engine.evaluate.split import remap_views
 from engine.losses import build_loss
@@ -217,7 +218,7 @@ def _train(
     if config.channels_last:
         module = module.to(memory_format=torch.channels_last)
     dataset = MultifoldDataset(items, config.views_per_item, config.captions_per_item, preprocess, tokenizer,
-                               seed=config.seed, store=store)
+                               seed=config.seed, store=store, decode_size=model_image_size(encoder))
     step_batch = config.batch_size * config.accum_freq  # items per process per optimiser step
     sampler = MultifoldBatchSampler(len(dataset), step_batch, seed=config.seed, rank=env.rank,
                                     world_size=env.world_size)

@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.catalog.run_status import effective_status
-    from engine.data.rendering import model_image_size, views_at_size
+    from engine.data.images import model_image_size
+    from engine.data.rendering import views_at_size
     from engine.evaluate.split import evaluate_split
     from engine.evaluate.table import format_table
     from engine.train.events import Eval, EventWriter

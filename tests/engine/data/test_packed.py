@@ -59,7 +59,7 @@ def test_store_batches_equal_file_batches(ws: Workspace, model_parts) -> None:  
     store, normalize = choose_store("auto", catalog, ws.renders, "toy-shapes", MODEL, preprocess,
                                     [p for i in items for p in i.visuals])
     assert store is not None and normalize is not None
-    files = MultifoldDataset(items, 2, 2, preprocess, tokenizer, seed=3)
+    files = MultifoldDataset(items, 2, 2, preprocess, tokenizer, seed=3, decode_size=64)  # as the loop makes it
     packed = MultifoldDataset(items, 2, 2, preprocess, tokenizer, seed=3, store=store)
     # 16 train items, batch 4: 4 steps per epoch; steps 2..9 cross two epoch boundaries
     a, b = _batches(files, 2, 10), _batches(packed, 2, 10)

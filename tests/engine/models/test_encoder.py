@@ -242,3 +242,48 @@ def test_describe() -> None:
     assert d["model_name"] == "cf-vit-tiny-64" and d["pooling"] == "gated" and d["embed_dim"] == 128
     assert d["context_length"] == 32 and d["image_size"] == [64, 64]
     assert d["parameters"] == sum(p.numel() for p in enc.parameters())
+
+
+TEXT_TOWERS = [
+    ("clip", {}),  # open_clip's CLIP: causal, argmax pooling
+    ("custom-text", {"force_custom_text": True}),  # CustomTextCLIP's TextTransformer: causal, argmax pooling
+    ("eos", {"force_custom_text": True,
+             "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2,
+                          "pool_type": "eos", "eos_id": 49407}}),
+    ("not-causal", {"force_custom_text": True,
+                    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2,
+                                 "no_causal_mask": True, "pool_type": "last"}}),
+]
+
+
+@pytest.mark.parametrize(("kind", "kwargs"), TEXT_TOWERS, ids=[k for k, _ in TEXT_TOWERS])
+def test_text_towers_run_only_the_positions_they_pool(kind: str, kwargs: dict) -> None:
+    """A causal tower is cut after the batch's furthest end of text; its features stay open_clip's own."""
+    from engine.models.encoder import pooled_length
+
+    enc, tok = _build("cf-vit-tiny-64", **kwargs)
+    enc.eval()
+    tokens = tok(["a chair", "a tall round table with four legs and a red lamp on it", "lamp"])
+    context = tokens.shape[1]
+    text = getattr(enc.clip, "text", enc.clip)
+    causal = getattr(text, "attn_mask", None) is not None
+    pool = getattr(text, "pool_type", None) or enc.clip.text_pool_type
+    eos = getattr(text, "eos_id", None) or getattr(enc.clip, "text_eos_id", None)
+    n = pooled_length(tokens, pool, eos, causal)
+    if kind == "not-causal":
+        assert n == context
+    else:  # the longest caption: start, 13 words, end of text
+        assert n == int((tokens != 0).sum(dim=-1).max()) < context
+    with torch.no_grad():
+        _, emb = enc.encode_texts(tokens)
+        torch.testing.assert_close(emb, enc.clip.encode_text(tokens, normalize=True), atol=1e-5, rtol=1e-5)
+    # and the same gradients reach the weights as through open_clip's full-length forward
+    enc.zero_grad()
+    enc.encode_texts(tokens)[1].sum().backward()
+    ours = {k: p.grad.clone() for k, p in enc.clip.named_parameters() if p.grad is not None}
+    enc.zero_grad()
+    enc.clip.encode_text(tokens, normalize=True).sum().backward()
+    theirs = {k: p.grad.clone() for k, p in enc.clip.named_parameters() if p.grad is not None}
+    assert ours.keys() == theirs.keys()
+    for k in ours:
+        torch.testing.assert_close(ours[k], theirs[k], atol=1e-5, rtol=1e-4, msg=k)

@@ -33,8 +33,10 @@ timer). Per phase: p50, p99 and max stall, stalls over 50 ms, and for the worst 
 ran last before it, the GUI thread's CPU time in the gap and its time waiting for a core
 (``/proc/self/task/<tid>/schedstat``; the rest it was off the CPU: the GIL, a lock, I/O), the garbage
 collections during it (on any thread: a collection holds the GIL), the GUI thread's Python stack sampled (every
-10 ms, by a helper thread) while it was overdue, and, for stalls over 100 ms, every thread's stack as
-``faulthandler``'s watchdog (a C thread, it needs no GIL) dumped it: the thread that held the GIL shows there.
+10 ms, by a helper thread) while it was overdue, and, for stalls over 100 ms, every thread's stack, taken by
+that helper (``sys._current_frames()``, holding the GIL: a thread that held the GIL throughout shows where it let
+it go). Not ``faulthandler``'s watchdog: it walks the other threads' frames without the GIL while they run, and
+crashed the process (see ``StallProbe``).
 Target (load phase): max stall <= 50 ms. Prints the machine and a table; writes JSON (``--json``, default
 ``bench/results/gui_responsiveness.json``). On 2 cores the load phase also measures the scheduler: a GUI thread
 waiting for a core is counted (the breakdown shows it).
@@ -43,7 +45,6 @@ waiting for a core is counted (the breakdown shows it).
 from __future__ import annotations
 
 import argparse
-import faulthandler
 import gc
 import json
 import os
@@ -54,7 +55,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,7 @@ QUERIES = ("a red chair", "blue table", "small green stool", "a yellow lamp", "w
 ACTION_MS = 250
 TYPE_MS = 80
 SAMPLE_MS = 10
-DUMP_MS = 100  # faulthandler's watchdog dumps every thread's stack when the loop is stuck this long
+DUMP_MS = 100  # every thread's stack is taken once a stall is this long
 
 
 # ---- preparation (child processes, not measured) -----------------------------------------------------------
@@ -134,9 +134,19 @@ def prepare(workspace: Path, log: Path) -> dict[str, Any]:
 
 # ---- the probe ---------------------------------------------------------------------------------------------
 class StallProbe:
-    """Timer ticks (perf_counter) with the GUI thread's schedstat at each, a stack sampler, a GC log, and
-    faulthandler's watchdog (a C thread: it needs no GIL) re-armed as the loop ticks, so a stall of more than
-    ``DUMP_MS`` leaves every thread's stack in ``dump_path`` even when a thread holds the GIL throughout."""
+    """Timer ticks (perf_counter) with the GUI thread's schedstat at each, a stack sampler and a GC log. While the
+    loop is overdue the sampler (a Python thread) notes the GUI thread's stack every ``SAMPLE_MS``, and once a
+    stall passes ``DUMP_MS`` every thread's stack (``dumps``, also appended to ``dump_path``), in faulthandler's
+    format.
+
+    This used faulthandler's watchdog (``dump_traceback_later``, re-armed at each tick) for those dumps, so that a
+    thread holding the GIL throughout would still show. Its C thread reads the other threads' frame chains without
+    the GIL while they run: it read a frame the sampler thread had just pushed or popped (``co=NULL``, or a frame
+    pointer at ``_Py_NoneStruct``) and the process died of SIGSEGV in ``faulthandler_thread`` ->
+    ``_Py_DumpTracebackThreads`` -> ``dump_frame``, with no Python traceback (4 of 8 runs of
+    ``coco_scale.py``'s Datasets page at 120,000 cards, whose scroll phase then had ~90 stalls over 50 ms; 0 of 8
+    without the watchdog). The sampler takes the stacks holding the GIL instead: a thread that holds it throughout
+    a stall shows where it let it go, and a garbage collection (which holds it) is logged by ``gcs``."""
 
     def __init__(self, interval_ms: int, dump_path: Path) -> None:
         from PySide6.QtCore import QObject, Qt, QTimer
@@ -162,10 +172,8 @@ class StallProbe:
         self._sampler: threading.Thread | None = None
         gc.callbacks.append(self._gc)
         self.dump_path = dump_path
-        self._dump = dump_path.open("w+")
-        self._dump_seen = 0
-        self._armed_at = 0.0
-        self.dumps: dict[int, str] = {}  # index of the tick that ended the gap -> the watchdog's dump
+        self._dump = dump_path.open("w")
+        self.dumps: dict[int, str] = {}  # index of the tick that ended the gap -> every thread's stack in it
 
     def _schedstat(self) -> tuple[int, int]:
         if self._sched is None:
@@ -179,14 +187,6 @@ class StallProbe:
         cpu, wait = self._schedstat()
         self.cpu_ns.append(cpu)
         self.wait_ns.append(wait)
-        if now - self._armed_at > 0.02:  # fires after DUMP_MS .. DUMP_MS + 20 ms without a tick
-            faulthandler.dump_traceback_later(DUMP_MS / 1e3, repeat=False, file=self._dump)
-            self._armed_at = now
-        size = os.fstat(self._dump.fileno()).st_size
-        if size > self._dump_seen:
-            self._dump.seek(self._dump_seen)
-            self.dumps[len(self.ticks) - 1] = self._dump.read()
-            self._dump_seen = self._dump.tell()
 
     def _gc(self, phase: str, info: dict[str, Any]) -> None:
         """Every collection, on any thread (it holds the GIL throughout: no other thread runs Python meanwhile)."""
@@ -198,21 +198,28 @@ class StallProbe:
             self._gc_start = None
 
     def _sample(self) -> None:
-        """While the GUI thread is overdue (no tick for interval + 20 ms), note its Python stack."""
-        late = (self.interval_ms + 20) / 1e3
+        """While the GUI thread is overdue (no tick for interval + 20 ms), note its Python stack; once it is
+        ``DUMP_MS`` overdue, every thread's (once per stall)."""
+        late, dump_after = (self.interval_ms + 20) / 1e3, DUMP_MS / 1e3
+        dumped = -1
         while not self._stop.wait(SAMPLE_MS / 1e3):
             ticks = self.ticks
-            if not ticks or time.perf_counter() - ticks[-1] < late:
+            overdue = time.perf_counter() - ticks[-1] if ticks else 0.0
+            if overdue < late:
                 continue
-            frame = sys._current_frames().get(self.gui_ident)
-            if frame is None:
-                continue
-            stack = tuple(f"{_short(f.filename)}:{f.lineno} {f.name}" for f in traceback.extract_stack(frame))
-            self.samples.append((len(ticks), time.perf_counter(), stack[::-1][:12]))
+            # Holding the GIL from here to the next wait: no thread moves its frames meanwhile. No system call
+            # either (file reads, stat): each would let go of the GIL, and taking it back from a busy worker can
+            # take longer than the stall (a thread back from a system call waits behind a CPU-bound one).
+            frames = sys._current_frames()
+            frame = frames.get(self.gui_ident)
+            if frame is not None:
+                self.samples.append((len(ticks), time.perf_counter(), tuple(_stack(frame, 12))))
+            if overdue >= dump_after and dumped != len(ticks):
+                dumped = len(ticks)  # the index the tick that ends this stall will have
+                self.dumps[dumped] = format_threads(frames, overdue)
 
     def start(self) -> None:
         self.ticks, self.cpu_ns, self.wait_ns, self.samples, self.gcs, self.dumps = [], [], [], [], [], {}
-        self._armed_at = 0.0
         self._stop.clear()
         self._sampler = threading.Thread(target=self._sample, name="stall-sampler", daemon=True)
         self._sampler.start()
@@ -222,10 +229,12 @@ class StallProbe:
     def stop(self) -> None:
         self.timer.stop()
         self._tick()
-        faulthandler.cancel_dump_traceback_later()
         self._stop.set()
         if self._sampler is not None:
             self._sampler.join()
+        for _, text in sorted(self.dumps.items()):
+            self._dump.write(text)
+        self._dump.flush()
 
     def close(self) -> None:
         self._dump.close()
@@ -235,16 +244,47 @@ class StallProbe:
             os.close(self._sched)
 
 
+def format_threads(frames: dict[int, Any], overdue_s: float) -> str:
+    """Every thread's Python stack but the calling one's, innermost first, in faulthandler's format (what
+    ``parse_dump`` reads)."""
+    lines = [f"Stalled {overdue_s * 1e3:.0f} ms (sampled)!"]
+    me = threading.get_ident()
+    for ident, frame in frames.items():
+        if ident == me:
+            continue
+        lines.append(f"Thread 0x{ident:016x} (most recent call first):")
+        while frame is not None:
+            lines.append(f'  File "{frame.f_code.co_filename}", line {frame.f_lineno} in {frame.f_code.co_name}')
+            frame = frame.f_back
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _stack(frame: Any, limit: int) -> list[str]:
+    """``path:line function`` of ``frame`` and its callers, innermost first (no file read: no source lines)."""
+    stack = []
+    while frame is not None and len(stack) < limit:
+        stack.append(f"{_short(frame.f_code.co_filename)}:{frame.f_lineno} {frame.f_code.co_name}")
+        frame = frame.f_back
+    return stack
+
+
+_REPO_PREFIX = str(REPO) + os.sep
+
+
 def _short(filename: str) -> str:
-    try:
-        return str(Path(filename).resolve().relative_to(REPO))
-    except ValueError:
-        parts = Path(filename).parts
-        return "/".join(parts[parts.index("site-packages") + 1:]) if "site-packages" in parts else Path(filename).name
+    """The path relative to the repository, or to site-packages, else the file's name: string work only (the
+    sampler calls it, and a file-system call would let go of the GIL)."""
+    path = os.path.normpath(filename)
+    if path.startswith(_REPO_PREFIX):
+        return path[len(_REPO_PREFIX):]
+    parts = Path(path).parts
+    return "/".join(parts[parts.index("site-packages") + 1:]) if "site-packages" in parts else Path(path).name
 
 
 def parse_dump(text: str, gui_ident: int) -> dict[str, Any]:
-    """faulthandler's dump -> the GUI thread's stack and every other thread running Python (innermost first)."""
+    """A dump (faulthandler's format) -> the GUI thread's stack and every other thread running Python (innermost
+    first)."""
     threads: dict[str, list[str]] = {}
     current = None
     for line in text.splitlines():
@@ -488,7 +528,7 @@ def print_table(phases: list[dict[str, Any]]) -> None:
         if w["top_stack"]:
             print("    stack (innermost first): " + " <- ".join(w["top_stack"][:6]))
         if w.get("watchdog"):
-            print(f"    watchdog dump after {DUMP_MS} ms: {describe_dump(w['watchdog'])}")
+            print(f"    every thread after {DUMP_MS} ms: {describe_dump(w['watchdog'])}")
         with_gc = sum(1 for t in p["stalls_over_50ms"] if t["gc_ms"] > TARGET_MS)
         print(f"    stalls > {TARGET_MS:.0f} ms: {p['over_50ms']}: {p['over_50ms_gui_busy']} with more than "
               f"{TARGET_MS:.0f} ms of GUI-thread CPU, {with_gc} of the 10 worst with more than {TARGET_MS:.0f} ms of "

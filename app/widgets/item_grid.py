@@ -9,7 +9,9 @@ that page; at most ``MAX_PAGES`` pages are kept. Thumbnails come from a :class:`
 Every answer from a worker carries the generation of the query it was asked for: an answer for an
 old filter that arrives after a new one is dropped.
 
-``ItemGrid`` is the ``QListView`` (icon mode, uniform item sizes, batched layout) that shows it.
+``ItemGrid`` is the ``QListView`` that shows it: list mode flowing left to right and wrapping, every card one
+grid cell (uniform item sizes, laid out in batches; a card's data never moves it), and a delegate that draws each
+card as icon mode would (the thumbnail above the key).
 """
 
 from __future__ import annotations
@@ -27,12 +29,22 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QRect,
     QSize,
     Qt,
     QThreadPool,
     Signal,
 )
-from PySide6.QtWidgets import QAbstractItemView, QListView, QWidget
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
 
 from app.tasks import Task, submit
 from app.thumbnails import ThumbnailCache
@@ -308,14 +320,64 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+class CardDelegate(QStyledItemDelegate):
+    """Draws a card as ``QListView``'s icon mode does, in a list-mode grid: the thumbnail above the key, the card
+    centred at the top of its grid cell, the key elided to the card's width, only the key highlighted when selected.
+
+    For the layout every card is its whole cell (``sizeHint``): no card's size depends on its data, so nothing has
+    to be laid out again when a card or a thumbnail arrives. Each card is drawn at its own size (its thumbnail and
+    key, at most the cell), which is what icon mode draws once it has measured a loaded card (it measures one
+    card, whenever the layout runs, and gives every card that size)."""
+
+    def __init__(self, view: QListView) -> None:
+        super().__init__(view)
+        self._view = view
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:  # noqa: N802
+        super().initStyleOption(option, index)
+        option.decorationPosition = QStyleOptionViewItem.Position.Top
+        option.displayAlignment = Qt.AlignmentFlag.AlignCenter
+        option.showDecorationSelected = False
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
+        cell = self._view.gridSize()
+        return cell if cell.isValid() else super().sizeHint(option, index)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
+        # QStyledItemDelegate's paint and sizeHint, sharing one initStyleOption (the model's data, asked once)
+        card = QStyleOptionViewItem(option)
+        self.initStyleOption(card, index)
+        widget = option.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        size = style.sizeFromContents(QStyle.ContentsType.CT_ItemViewItem, card, QSize(), widget)
+        size = size.boundedTo(option.rect.size())
+        card.rect = QRect(option.rect.x() + (option.rect.width() - size.width()) // 2, option.rect.y(), size.width(),
+                          size.height())
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, card, painter, widget)
+
+
 class ItemGrid(QListView):
-    """The thumbnail grid. ``current_item_changed(int item_id)``: -1 when nothing is selected."""
+    """The thumbnail grid. ``current_item_changed(int item_id)``: -1 when nothing is selected.
+
+    A list-mode view flowing left to right and wrapping, with :class:`CardDelegate` drawing each card as icon
+    mode would (the thumbnail above the key; pixel for pixel the same grid). Not icon mode itself: it keeps every
+    card's rectangle in a BSP tree for free placement (which a static grid does not use), sized when a batched
+    layout starts, so until the batches of a large filter are all laid out a hit-test or a paint near their
+    grown edge checks every card laid out so far (``indexAt``: 0.29 ms at 100,000 cards, against 4 us), and its
+    layout of the Datasets page's 120,000 cards took 165 ms of the GUI thread against list mode's 85 ms. List mode
+    places a card by its flow and segment positions: a hit-test is a binary search. Its one trap, a full relayout
+    on every ``dataChanged``, is turned off (:meth:`dataChanged`).
+    """
 
     current_item_changed = Signal(int)
 
     def __init__(self, model: ItemGridModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setViewMode(QListView.ViewMode.ListMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(True)
+        self.setItemDelegate(CardDelegate(self))
         self.setMovement(QListView.Movement.Static)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setUniformItemSizes(True)
@@ -325,7 +387,7 @@ class ItemGrid(QListView):
         size = model.icon_size
         self.setIconSize(QSize(size, size))
         self.setGridSize(QSize(size + 24, size + 30))
-        self.setSpacing(4)
+        self.setSpacing(0)  # the grid's cells space the cards; list mode would also shift its first row down by it
         self.setWordWrap(False)
         self.setTextElideMode(Qt.TextElideMode.ElideLeft)  # captions differ at their end ("… red chair")
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -334,6 +396,17 @@ class ItemGrid(QListView):
         self.verticalScrollBar().setSingleStep(size // 3)
         self.setModel(model)
         self.selectionModel().selectionChanged.connect(self._selection_changed)
+
+    def dataChanged(self, top_left: QModelIndex, bottom_right: QModelIndex,  # noqa: N802
+                    roles: list[int] | None = None) -> None:
+        """Repaint the changed cards, without list mode's relayout.
+
+        ``QListView::dataChanged`` lets list mode (``QListModeViewBase::dataChanged``) lay every card out again,
+        from the first, for any change: a thumbnail or a page of cards arriving restarted the batched layout of
+        all 120,000 cards, and as the restart shrinks the scroll range to its first batch, a grid scrolled to the
+        end jumped back to card ~650. A card's size never depends on its data (:class:`CardDelegate`): a change
+        never moves a card, so only ``QAbstractItemView``'s part (repaint, accessibility) is wanted."""
+        QAbstractItemView.dataChanged(self, top_left, bottom_right, roles or [])
 
     def grid_model(self) -> ItemGridModel:
         model = self.model()

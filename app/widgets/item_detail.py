@@ -225,7 +225,7 @@ class ItemDetailView(QWidget):
             self.views_label.setText(f"<b>3D</b> <span style='color:#5f6368'>(drag to turn, scroll to zoom{up})"
                                      f"</span> · <b>{counted}</b>")
             if (self.mesh_view.path, self.mesh_view.up_axis) != (d.mesh_path, d.up_axis):
-                self.mesh_view.set_mesh(d.mesh_path, d.up_axis)
+                self.mesh_view.set_mesh(d.mesh_path, d.up_axis, d.roots)
             self.mesh_view.show()
         else:
             self.views_label.setText(f"<b>{counted}</b>")

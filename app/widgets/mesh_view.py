@@ -57,6 +57,7 @@ class _Request:
     generation: int  # which mesh (bumped by set_mesh)
     path: str
     up_axis: str
+    roots: tuple[str, ...]  # side files (textures) from inside these folders
     angles: ViewAngles
     size: int
 
@@ -117,7 +118,8 @@ class _RenderThread:
                     if loaded != (request.path, request.up_axis):
                         loaded, stage, load_error = (request.path, request.up_axis), None, ""
                         try:
-                            stage = renderer.stage(load_mesh(request.path, request.up_axis), BACKGROUND, FOV_DEG)
+                            mesh = load_mesh(request.path, request.up_axis, tuple(Path(r) for r in request.roots))
+                            stage = renderer.stage(mesh, BACKGROUND, FOV_DEG)
                         except CrossfoldError as exc:
                             load_error = str(exc).splitlines()[0]
                     if stage is None:
@@ -174,6 +176,7 @@ class MeshView(QWidget):
         self.message = ""
         self._path: str | None = None
         self._up_axis = "y"
+        self._roots: tuple[str, ...] = ()
         self._generation = 0
         self._serial = 0
         self._drag: tuple[QPointF, ViewAngles] | None = None
@@ -197,11 +200,13 @@ class MeshView(QWidget):
         """The serial of the latest frame asked for."""
         return self._serial
 
-    def set_mesh(self, path: str | Path | None, up_axis: str = "y") -> None:
-        """Show this mesh file from the default angle (None: show nothing)."""
+    def set_mesh(self, path: str | Path | None, up_axis: str = "y", roots: tuple[str, ...] = ()) -> None:
+        """Show this mesh file from the default angle (None: show nothing); its textures from inside ``roots``
+        (the dataset's folders; none: below the mesh's own folder)."""
         self._generation += 1
         self._path = str(path) if path else None
         self._up_axis = up_axis
+        self._roots = tuple(roots)
         self.angles = ViewAngles()
         self.frame, self.frame_serial = None, 0
         self.message = "Rendering…" if self._path else ""
@@ -233,7 +238,8 @@ class MeshView(QWidget):
         if self._threads.thread is None:
             self._threads.thread = _RenderThread(self._relay)
         self._serial += 1
-        self._threads.thread.post(_Request(self._serial, self._generation, self._path, self._up_axis, self.angles,
+        self._threads.thread.post(_Request(self._serial, self._generation, self._path, self._up_axis, self._roots,
+                                   self.angles,
                                    self._frame_size()))
 
     def _frame_arrived(self, serial: int, generation: int, image: QImage) -> None:

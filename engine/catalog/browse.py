@@ -60,6 +60,17 @@ class ItemDetail:
     images: tuple[str, ...] = ()
     mesh_path: str = ""  # the asset if it is a mesh file, resolved against the dataset's root
     up_axis: str = "y"  # the dataset's up axis (``--up`` at import): how the mesh is turned upright
+    roots: tuple[str, ...] = ()  # the folders the dataset was imported from (its meshes' textures come from there)
+
+
+def dataset_roots(root: str | None, meta: dict[str, Any] | None) -> tuple[Path, ...]:
+    """The folders a dataset's files were imported from: its root and every import's ``roots`` (the source's
+    root and its ``--allow-outside`` folders). A mesh's side files (textures) are read from inside these only."""
+    found = [root] if root else []
+    for entry in (meta or {}).get("imports") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("roots"), list):
+            found += [r for r in entry["roots"] if isinstance(r, str) and r]
+    return tuple(dict.fromkeys(Path(r) for r in found))
 
 
 def dataset_facets(catalog: Catalog, name: str) -> DatasetFacets:
@@ -165,6 +176,7 @@ def item_detail(catalog: Catalog, item_id: int) -> ItemDetail:
             images=tuple(p or "" for m, _, p, _ in obs if m == "image"),
             mesh_path=_mesh_path(item.asset_path, root),
             up_axis=str((ds_meta or {}).get("up_axis") or DEFAULT_UP_AXIS),
+            roots=tuple(str(r) for r in dataset_roots(root, ds_meta)),
         )
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from engine.catalog import Catalog, Dataset
+from engine.catalog.browse import dataset_roots
 from engine.errors import CrossfoldError
 from engine.mesh_files import DEFAULT_UP_AXIS
 from engine.render import ViewSpec, is_mesh_file, render_many
@@ -79,7 +80,8 @@ def render_dataset(
         keys.append((item.id, item.key))
         meshes.append(path)
 
-    outcomes = render_many(meshes, spec, workspace.renders, workers=workers, on_progress=on_progress)
+    outcomes = render_many(meshes, spec, workspace.renders, workers=workers, on_progress=on_progress,
+                           roots=dataset_roots(dataset.root, dataset.meta))
     views: dict[int, list[str]] = {}
     for (item_id, key), outcome in zip(keys, outcomes, strict=True):
         if outcome.error is not None:
@@ -132,7 +134,8 @@ def views_at_size(
     views: dict[int, list[str]] = {}
     for _, item_id, path, _ in catalog.observations(dataset.id, "view"):
         views.setdefault(item_id, []).append(path)
-    outcomes = render_many([p for _, p in items], target, workspace.renders, workers=workers, on_progress=on_progress)
+    outcomes = render_many([p for _, p in items], target, workspace.renders, workers=workers, on_progress=on_progress,
+                           roots=dataset_roots(dataset.root, dataset.meta))
     mapping: dict[str, str] = {}
     for (item_id, _), outcome in zip(items, outcomes, strict=True):
         old = views.get(item_id, [])

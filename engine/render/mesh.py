@@ -13,8 +13,32 @@ import trimesh
 from engine.errors import CrossfoldError
 from engine.mesh_files import MESH_SUFFIXES
 
-__all__ = ["MESH_SUFFIXES", "MeshError", "NormalisedMesh", "check_mesh_file", "is_mesh_file", "load_mesh",
-           "up_rotation"]
+__all__ = ["MESH_SUFFIXES", "MeshError", "NormalisedMesh", "RootsResolver", "check_mesh_file", "is_mesh_file",
+           "load_mesh", "up_rotation"]
+
+
+class RootsResolver(trimesh.resolvers.FilePathResolver):
+    """A mesh's side files (materials, textures, glTF buffers) from anywhere inside the folders it was imported
+    from, and nothing outside them.
+
+    trimesh's own resolver reads side files only below the mesh's folder, which loses textures that real sets
+    keep beside it: ShapeNet v2's ``models/model_normalized.mtl`` names ``../images/texture0.jpg``. Here a name
+    may go up, as long as its real path (links followed) lies inside one of ``roots``; an absolute path or a
+    ``../`` out of every root is refused like a missing file (trimesh then leaves that material untextured).
+    """
+
+    def __init__(self, source: str | os.PathLike[str], roots: tuple[Path, ...]) -> None:
+        super().__init__(str(source))
+        self.roots = tuple(Path(r).resolve() for r in roots)
+
+    def absolute(self, name: str) -> Path:
+        path = (Path(self.parent).resolve() / name.strip()).resolve()
+        if not any(path.is_relative_to(root) for root in self.roots):
+            raise ValueError(f"{name!r} is outside the dataset's folders")
+        return path
+
+    def namespaced(self, namespace: str) -> RootsResolver:
+        return RootsResolver(os.path.join(self.parent, namespace), self.roots)
 
 
 # Rotations taking each source up axis to +y. A z-up model's front (-y, where its viewer stands) ends
@@ -75,16 +99,20 @@ class NormalisedMesh:
         return sum(len(p.faces) for p in self.parts)
 
 
-def load_mesh(path: str | os.PathLike[str], up_axis: str = "y") -> NormalisedMesh:
+def load_mesh(
+    path: str | os.PathLike[str], up_axis: str = "y", roots: tuple[Path, ...] = ()
+) -> NormalisedMesh:
     """Read a mesh or scene file, turn its ``up_axis`` to +y and normalise it.
 
-    Raises :class:`MeshError` if it cannot be rendered.
+    Side files (materials, textures) come from inside ``roots`` (:class:`RootsResolver`), or with no roots
+    from below the mesh's own folder (trimesh's rule). Raises :class:`MeshError` if it cannot be rendered.
     """
     path = Path(path)
     rotation = up_rotation(up_axis)
     check_mesh_file(path)
+    resolver = RootsResolver(path, roots) if roots else None
     try:
-        scene = trimesh.load(str(path), force="scene")
+        scene = trimesh.load(str(path), force="scene", resolver=resolver)
     except ImportError as exc:  # trimesh guesses the encoding of non-UTF-8 text with optional packages
         raise MeshError(
             path,

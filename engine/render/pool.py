@@ -54,8 +54,12 @@ def render_many(
     on_progress: ProgressCallback | None = None,
     *,
     timeout_s: float | None = DEFAULT_TIMEOUT_S,
+    roots: Sequence[Path] = (),
 ) -> list[RenderOutcome]:
     """Render every mesh into the cache at ``cache_root``; one outcome per input, in input order.
+
+    ``roots``: the folders the meshes were imported from; their side files (materials, textures) are read from
+    inside them only (none given: from below each mesh's own folder).
 
     Meshes already in the cache are answered without starting workers. A mesh that cannot be read,
     has no faces, crashes its worker process or takes longer than ``timeout_s`` gets an outcome with
@@ -91,7 +95,7 @@ def render_many(
 
     if todo:
         tasks = deque((digest, paths[positions[0]]) for digest, positions in todo.items())
-        pool = _Pool(min(workers, len(tasks)), cache.root, spec, timeout_s)
+        pool = _Pool(min(workers, len(tasks)), cache.root, spec, timeout_s, tuple(Path(r) for r in roots))
         try:
             for digest, views, error in pool.run(tasks):
                 for i in todo[digest]:
@@ -108,10 +112,10 @@ def render_many(
 
 
 class _Worker:
-    def __init__(self, ctx: Any, cache_root: Path, spec: ViewSpec) -> None:
+    def __init__(self, ctx: Any, cache_root: Path, spec: ViewSpec, roots: tuple[Path, ...]) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
         self.process = ctx.Process(
-            target=_worker_main, args=(child, str(cache_root), spec), daemon=True, name="crossfold-render"
+            target=_worker_main, args=(child, str(cache_root), spec, roots), daemon=True, name="crossfold-render"
         )
         self.process.start()
         child.close()
@@ -138,23 +142,26 @@ class _Worker:
 
 
 class _Pool:
-    def __init__(self, size: int, cache_root: Path, spec: ViewSpec, timeout_s: float | None) -> None:
+    def __init__(
+        self, size: int, cache_root: Path, spec: ViewSpec, timeout_s: float | None, roots: tuple[Path, ...] = ()
+    ) -> None:
         # spawn: a fork would copy this process's threads and any GL state into the worker.
         self._ctx = mp.get_context("spawn")
         self._cache_root = cache_root
         self._spec = spec
+        self._roots = roots
         self._timeout_s = timeout_s
         self._workers: list[_Worker] = []
         try:
             for _ in range(size):
-                self._workers.append(_Worker(self._ctx, cache_root, spec))
+                self._workers.append(_Worker(self._ctx, cache_root, spec, roots))
         except BaseException:
             self.close()
             raise
 
     def _replace(self, dead: _Worker) -> _Worker:
         dead.kill()
-        fresh = _Worker(self._ctx, self._cache_root, self._spec)
+        fresh = _Worker(self._ctx, self._cache_root, self._spec, self._roots)
         self._workers[self._workers.index(dead)] = fresh
         return fresh
 
@@ -254,7 +261,7 @@ def _death(exitcode: int | None) -> str:
 # ---- the worker (child side) ------------------------------------------------------------------
 
 
-def _worker_main(conn: Connection, cache_root: str, spec: ViewSpec) -> None:
+def _worker_main(conn: Connection, cache_root: str, spec: ViewSpec, roots: tuple[Path, ...] = ()) -> None:
     """Render one mesh per message until told to stop (None) or the parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     configure_gl_platform()
@@ -277,7 +284,7 @@ def _worker_main(conn: Connection, cache_root: str, spec: ViewSpec) -> None:
             os.kill(os.getpid(), signal.SIGSEGV)
         try:
             found = cache.lookup_digest(digest, spec)  # another process may have rendered it meanwhile
-            views = found if found is not None else cache.store(digest, spec, render_views(Path(path), spec))
+            views = found if found is not None else cache.store(digest, spec, render_views(Path(path), spec, roots))
             reply: tuple[str, Any] = ("ok", [str(v) for v in views])
         except MeshError as exc:
             reply = ("error", str(exc))

@@ -607,11 +607,12 @@ def _close_all() -> None:
         _all_renderers.clear()
 
 
-def render_views(mesh_path: Path, spec: ViewSpec) -> list[np.ndarray]:
-    """Load, normalise and render a mesh file: ``spec.views`` uint8 (size, size, 3) images.
+def render_views(mesh_path: Path, spec: ViewSpec, roots: tuple[Path, ...] = ()) -> list[np.ndarray]:
+    """Load, normalise and render a mesh file: ``spec.views`` uint8 (size, size, 3) images (side files from
+    inside ``roots``: :func:`~engine.render.mesh.load_mesh`).
 
     Raises :class:`~engine.render.mesh.MeshError` for a missing, empty, unreadable or face-less mesh
     and :class:`~engine.render.platform.RenderBackendError` when no GL context can be created.
     """
-    mesh = load_mesh(mesh_path, spec.up_axis)
+    mesh = load_mesh(mesh_path, spec.up_axis, roots)
     return shared_renderer().render(mesh, spec)

@@ -134,6 +134,7 @@ def run_import(
     this = {
         "source": report.source,
         "format": fmt,
+        "roots": [str(Path(r).resolve()) for r in (loaded.root, *options.allow_outside) if r],  # dataset_roots
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "items_added": report.items_added,
         "observations_added": report.observations_added,

@@ -6,7 +6,9 @@ followed); a symlinked file, or caption file, whose real path is outside the fol
 ``--allow-outside`` folder) is skipped and reported. A caption line longer than the caption limit
 is reported and skipped. Key: the file's path relative to the folder; category: its sub-folder (``chair`` for
 ``chair/a.obj``, empty at the top). A folder holding both kinds is imported as the kind with more
-files, each file of the other kind being reported; as many of each is an ImportFailed. Meshes make
+captioned files (files with a ``.txt``; all files when neither kind has one), each captioned file of the other
+kind being reported; as many of each is an ImportFailed. Images without captions beside meshes are their
+textures (ShapeNet's ``images/texture0.jpg``): neither counted nor reported. Meshes make
 a ``shape-text`` dataset (rendered later by ``trainer render``), images an ``image-text`` one.
 Items are split by a hash of the key.
 """
@@ -43,14 +45,21 @@ def load(path: Path, options: ImportOptions, report: ImportReport) -> LoadedSour
     images, meshes = _scan(root)
     report.records_read = len(images) + len(meshes)
     if images and meshes:
-        if len(images) == len(meshes):
+        captioned_images, captioned_meshes = _captioned(images), _captioned(meshes)
+        if captioned_images or captioned_meshes:  # textures and stray pictures have no captions
+            n_images, n_meshes = len(captioned_images), len(captioned_meshes)
+        else:
+            n_images, n_meshes = len(images), len(meshes)
+        if n_images == n_meshes:
             raise ImportFailed(
-                f"{path}: holds {len(images)} images and {len(meshes)} meshes; "
+                f"{path}: holds {n_images} images and {n_meshes} meshes; "
                 "a folder must hold one kind (the kind with more files is imported)"
             )
-        keep, drop = (images, meshes) if len(images) > len(meshes) else (meshes, images)
+        keep, drop = (images, meshes) if n_images > n_meshes else (meshes, images)
+        if keep is meshes and captioned_meshes:
+            drop = captioned_images  # the others are the meshes' textures
         kept_name = "images" if keep is images else "meshes"
-        why = f"not one of the folder's {kept_name} ({len(images)} images, {len(meshes)} meshes)"
+        why = f"not one of the folder's {kept_name} ({n_images} images, {n_meshes} meshes)"
         for file in drop:
             report.skip(path, f"key {key_inside(root, file)}", why)
     else:
@@ -65,6 +74,10 @@ def load(path: Path, options: ImportOptions, report: ImportReport) -> LoadedSour
         records=_records(path, root, roots, keep, is_mesh, report),
         total=len(keep),
     )
+
+
+def _captioned(files: list[Path]) -> list[Path]:
+    return [f for f in files if f.with_suffix(".txt").is_file()]
 
 
 def _scan(root: Path) -> tuple[list[Path], list[Path]]:

@@ -99,3 +99,17 @@ def test_empty_folder_is_an_empty_report(tmp_path: Path) -> None:
     ws, catalog = _ws(tmp_path)
     report = run_import(catalog, ws, "folder", tmp_path / "empty", "e")
     assert report.items_added == 0 and [p.where for p in report.problems] == ["folder"]
+
+
+def test_textures_beside_captioned_meshes_do_not_make_an_image_dataset(tmp_path: Path) -> None:
+    """More texture images than meshes (ShapeNet-like: models/ and images/ per shape): the captioned meshes win,
+    and their textures are neither imported nor reported."""
+    ws, catalog = _ws(tmp_path)
+    folder = tmp_path / "src"
+    for shape in ("a", "b"):
+        _mesh(folder / shape / "models" / "model.obj", "a thing\n")
+        for i in range(3):
+            _png(folder / shape / "images" / f"texture{i}.png")
+    report = run_import(catalog, ws, "folder", folder, "things")
+    assert report.items_added == 2 and report.skipped == 0
+    assert catalog.require_dataset("things").kind == "shape-text"

@@ -90,3 +90,34 @@ def test_an_imported_dataset_renders_with_its_textures_and_the_item_detail_knows
     assert colour[0] > 150 and colour[1] < 80 and colour[2] < 80, colour
     item_id = views[0][1]
     assert item_detail(catalog, item_id).roots == (str(root.resolve()),)
+
+
+_OPENED: list[str] | None = None  # what the audit hook records while a test listens
+
+
+def _record_open(event: str, args: tuple) -> None:
+    if _OPENED is not None and event == "open" and args and isinstance(args[0], (str, bytes, Path)):
+        _OPENED.append(str(args[0]))
+
+
+def test_a_texture_outside_the_roots_is_never_opened(tmp_path: Path) -> None:
+    """In process, with an audit hook on ``open``: the escaping and absolute names are refused before any read."""
+    import sys
+
+    from engine.render.mesh import load_mesh
+
+    global _OPENED
+    root = tmp_path / "root"
+    secret = tmp_path / "private" / "photo.png"
+    _texture(secret, GREEN)
+    meshes = [_textured_quad(root / "a", "../../private/photo.png"), _textured_quad(root / "b", str(secret))]
+    sys.addaudithook(_record_open)  # cannot be removed: it records only while _OPENED is a list
+    _OPENED = []
+    try:
+        for mesh in meshes:
+            load_mesh(mesh, roots=(root,))
+        opened = list(_OPENED)
+    finally:
+        _OPENED = None
+    assert any(p.endswith("model_normalized.mtl") for p in opened)  # the hook saw the reads it should
+    assert not [p for p in opened if "private" in p], opened

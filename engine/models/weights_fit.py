@@ -19,7 +19,7 @@ class CheckpointMismatch(CrossfoldError):
     """A checkpoint that is not Crossfold's/open_clip's, or whose weights do not fit the model."""
 
 
-def state_dict_of(checkpoint: Any, path: str | Path, key: str = "state_dict") -> dict[str, torch.Tensor]:
+def checkpoint_part(checkpoint: Any, path: str | Path, key: str = "state_dict") -> dict[str, torch.Tensor]:
     """``checkpoint[key]`` when it is a dict of weights; :class:`CheckpointMismatch` naming the file otherwise."""
     state = checkpoint.get(key) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
@@ -71,7 +71,7 @@ def unreadable_message(path: str | Path, exc: BaseException) -> str:
 def check_weights_file(checkpoint: Any, path: str | Path) -> None:
     """A loaded file is open_clip's format: ``{"state_dict": {...}}`` or a bare dict of tensors."""
     if isinstance(checkpoint, dict) and "state_dict" in checkpoint:
-        state_dict_of(checkpoint, path)
+        checkpoint_part(checkpoint, path)
         return
     if not isinstance(checkpoint, dict) or not checkpoint or not all(
             isinstance(v, torch.Tensor) for v in checkpoint.values()):

@@ -31,7 +31,7 @@ from engine.losses import build_loss
 from engine.models import build_encoder
 from engine.models.checkpoint_io import clip_state_dict, preprocess_cfg
 from engine.models.lock import lock_towers
-from engine.models.weights_fit import load_fitting, state_dict_of
+from engine.models.weights_fit import checkpoint_part, load_fitting
 from engine.names import check_name
 from engine.threads import ThreadPlan, job_cores, plan_training, register_job, user_thread_cap
 from engine.train import checkpoint as ckpt
@@ -229,7 +229,7 @@ def _train(
     best: dict[str, Any] = {}
     if resume_path is not None:
         state = ckpt.load(resume_path)
-        load_fitting(encoder.clip, state_dict_of(state, resume_path), resume_path, config.model)
+        load_fitting(encoder.clip, checkpoint_part(state, resume_path), resume_path, config.model)
         resumable = _resumable(state, resume_path)
         load_fitting(encoder.pool, resumable["pool"], resume_path, f"{config.model} (view pool)")
         load_fitting(loss, resumable["loss"], resume_path, f"loss {config.loss}")

@@ -10,7 +10,7 @@ import torch
 
 from engine.catalog import Catalog
 from engine.models import build_encoder
-from engine.models.weights_fit import load_fitting, state_dict_of
+from engine.models.weights_fit import checkpoint_part, load_fitting
 from engine.train import checkpoint as ckpt
 from engine.train.config import TrainConfig
 from engine.train.device import pick_device
@@ -55,8 +55,8 @@ def restore_run(catalog: Catalog, name: str, which: str = "best", device: str = 
     # the preprocessing the weights were trained with (a pretrained tag's mean and std, ...), kept in the checkpoint
     encoder, _, preprocess, tokenizer = build_encoder(config.model, pooling=config.pooling, device=str(dev),
                                                       preprocess_cfg=state.get("preprocess_cfg"))
-    load_fitting(encoder.clip, state_dict_of(state, path), path, config.model)
-    load_fitting(encoder.pool, state_dict_of(state, path, "pool"), path, f"{config.model} (view pool)")
+    load_fitting(encoder.clip, checkpoint_part(state, path), path, config.model)
+    load_fitting(encoder.pool, checkpoint_part(state, path, "pool"), path, f"{config.model} (view pool)")
     encoder.to(dev).eval()
     return RestoredRun(name, config, path, ckpt.sha256(path), _step(state, path), encoder, preprocess, tokenizer,
                        dev)

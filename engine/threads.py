@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.atomic import write_atomic
+
 JOBS_DIR = "jobs"
 OPENMP_QUIET = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
 
@@ -175,11 +177,7 @@ def write_job(folder: Path, kind: str, pid: int | None = None, root: Path = Path
     pid = os.getpid() if pid is None else pid
     folder.mkdir(parents=True, exist_ok=True)
     record = JobRecord(pid, kind, round(time.time(), 3), _proc_start(pid, root))
-    path = folder / f"{pid}.json"
-    tmp = folder / f".{pid}.json.tmp"
-    tmp.write_text(json.dumps(asdict(record)), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(folder / f"{pid}.json", json.dumps(asdict(record)))
 
 
 def live_jobs(folder: Path, root: Path = Path("/"), prune: bool = True) -> list[JobRecord]:

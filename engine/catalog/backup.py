@@ -7,12 +7,12 @@ a day when a good catalogue is opened; the newest :data:`KEEP` are kept.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from engine.atomic import replacing
 
 KEEP = 5
 DAILY_S = 24 * 3600
@@ -51,9 +51,7 @@ def backup_catalog(catalog_path: Path, keep: int = KEEP) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     final = folder / f"{_PREFIX}{stamp}{_SUFFIX}"
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
+    with replacing(final) as tmp:
         src = _connect_existing(catalog_path)
         try:
             dst = sqlite3.connect(tmp)
@@ -64,12 +62,6 @@ def backup_catalog(catalog_path: Path, keep: int = KEEP) -> Path:
                 dst.close()
         finally:
             src.close()
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     prune(catalog_path, keep)
     return final
 

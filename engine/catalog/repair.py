@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from engine.atomic import replacing
 from engine.catalog.backup import backups
 from engine.catalog.doctor import DoctorReport, catalog_problem, check_contents, file_problem
 from engine.catalog.run_status import INTERRUPTED, effective_status
@@ -70,16 +70,8 @@ def restore_newest_good_backup(path: Path, report: DoctorReport) -> Path | None:
         if problem is not None:
             report.add(backup, f"backup unusable ({problem})", "skipped", "warning")
             continue
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".restore", dir=path.parent)
-        os.close(fd)
-        try:
+        with replacing(path) as tmp:
             shutil.copyfile(backup, tmp)
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         report.add(path, f"restored from {backup}", "what changed since that backup is rebuilt below", "fixed")
         return backup
     return None

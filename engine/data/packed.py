@@ -22,13 +22,11 @@ store is never read: training falls back to the files with a one-line hint, or (
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
 import struct
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,6 +37,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from engine.atomic import replacing
 from engine.data.images import DECODE, open_rgb
 from engine.errors import CrossfoldError
 
@@ -218,41 +217,30 @@ def write_store(
     n = len(paths)
     row_bytes = h * w * 3
     before = stamp(paths)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "r+b") as f:
-            f.truncate(n * row_bytes)
-            if n:
-                array = np.memmap(f, dtype=np.uint8, mode="r+", shape=(n, h, w, 3))
-                workers = max(1, threads or job_cores())
-                done = 0
-                with ThreadPoolExecutor(max_workers=workers) as pool:  # PIL decodes and resizes without the GIL
-                    for i, pixels in enumerate(pool.map(pixel.pixels, paths)):
-                        array[i] = pixels
-                        done += 1
-                        if on_progress is not None and (done % 64 == 0 or done == n):
-                            on_progress(done, n)
-                array.flush()
-                del array
-            after = stamp(paths)
-            if after != before:
-                raise CrossfoldError(f"files of {dataset or path.name} changed while packing; pack again")
-            index = {"version": VERSION, "dataset": dataset, "count": n, "height": h, "width": w,
-                     "transform": pixel.description, "stamp": after, "rows": {p: i for i, p in enumerate(paths)}}
-            blob = json.dumps(index, separators=(",", ":")).encode("utf-8")
-            f.seek(n * row_bytes)
-            f.write(blob)
-            f.write(_TRAILER.pack(len(blob), MAGIC))
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    with replacing(path) as tmp, open(tmp, "r+b") as f:
+        f.truncate(n * row_bytes)
+        if n:
+            array = np.memmap(f, dtype=np.uint8, mode="r+", shape=(n, h, w, 3))
+            workers = max(1, threads or job_cores())
+            done = 0
+            with ThreadPoolExecutor(max_workers=workers) as pool:  # PIL decodes and resizes without the GIL
+                for i, pixels in enumerate(pool.map(pixel.pixels, paths)):
+                    array[i] = pixels
+                    done += 1
+                    if on_progress is not None and (done % 64 == 0 or done == n):
+                        on_progress(done, n)
+            array.flush()
+            del array
+        after = stamp(paths)
+        if after != before:
+            raise CrossfoldError(f"files of {dataset or path.name} changed while packing; pack again")
+        index = {"version": VERSION, "dataset": dataset, "count": n, "height": h, "width": w,
+                 "transform": pixel.description, "stamp": after, "rows": {p: i for i, p in enumerate(paths)}}
+        blob = json.dumps(index, separators=(",", ":")).encode("utf-8")
+        f.seek(n * row_bytes)
+        f.write(blob)
+        f.write(_TRAILER.pack(len(blob), MAGIC))
+        f.flush()
 
 
 def read_index(path: Path) -> dict[str, Any]:

@@ -39,13 +39,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from engine.atomic import write_atomic
 from engine.index import registry
 from engine.index.store import AnnIndex
 
@@ -210,20 +210,7 @@ def _has(sorted_ids: np.ndarray, value: int) -> bool:
 # ---- store ----------------------------------------------------------------------------------------------------
 def save(calibration: Calibration, index_path: str | os.PathLike[str]) -> Path:
     """Write ``<index>.calibration.json`` atomically (temporary file in the same folder, then rename)."""
-    path = path_for(index_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(calibration.as_dict(), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    return path
+    return write_atomic(path_for(index_path), json.dumps(calibration.as_dict()))
 
 
 def load(index_path: str | os.PathLike[str]) -> Calibration | None:

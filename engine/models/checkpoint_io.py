@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from engine.atomic import replacing
 from engine.models import configs as _configs  # noqa: F401 - registers our configs with open_clip
 
 STATE_DICT_KEY = "state_dict"
@@ -54,10 +55,8 @@ def preprocess_cfg(clip: torch.nn.Module) -> dict[str, Any]:
 def save_weights(encoder: Any, path: str | os.PathLike[str]) -> Path:
     """Write the encoder's weights in open_clip's checkpoint format (atomically: temp file, rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(encoder_weights(encoder), tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        torch.save(encoder_weights(encoder), tmp)
     return path
 
 

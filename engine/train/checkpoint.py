@@ -9,14 +9,13 @@ pretrained=path)`` expects; the rest (``pool``, ``loss``, ``optimizer``, ``scale
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from engine.atomic import replacing
 from engine.errors import CrossfoldError
 from engine.models.weights_fit import unreadable_message
 
@@ -29,17 +28,8 @@ class CheckpointError(CrossfoldError):
 
 def save_atomic(obj: dict[str, Any], path: Path) -> Path:
     """Write to a temporary file in the same folder, fsync, then ``os.replace``: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path) as tmp:
+        torch.save(obj, tmp)
     return path
 
 

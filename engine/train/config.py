@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from engine.atomic import write_atomic
 from engine.errors import CrossfoldError
 from engine.models.names import DEFAULT_MODEL, PRECISIONS
 from engine.names import check_name
@@ -249,6 +250,4 @@ def _check_types(config: TrainConfig) -> None:
 
 
 def save_config(config: TrainConfig, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(config.as_dict(), sort_keys=False), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, yaml.safe_dump(config.as_dict(), sort_keys=False))

@@ -19,7 +19,6 @@ Rendering runs in worker processes started with multiprocessing's ``spawn``: a s
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.atomic import write_atomic
 from engine.catalog import Catalog, ItemRecord
 from engine.data.demo.scenes import (
     CAPTIONS_PER_SCENE,
@@ -121,9 +121,7 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
             return False
     except FileNotFoundError:
         pass
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_atomic(path, data)
     return True
 
 

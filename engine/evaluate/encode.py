@@ -47,9 +47,11 @@ class _Images(Dataset):
             return None, f"{self.paths[i]}: cannot read the image ({exc})"
 
 
-def _stack(samples: list[tuple[Tensor | None, str]]) -> tuple[Tensor | None, str]:
-    error = next((e for _, e in samples if e), "")
-    return (None, error) if error else (torch.stack([t for t, _ in samples]), "")  # type: ignore[misc]
+def _stack(samples: list[tuple[Tensor | None, str]]) -> tuple[Tensor | None, list[int], list[str]]:
+    """(the readable images stacked, their positions in the batch, one line per unreadable file)."""
+    good = [i for i, (t, _) in enumerate(samples) if t is not None]
+    images = torch.stack([samples[i][0] for i in good]) if good else None  # type: ignore[misc]
+    return images, good, [e for _, e in samples if e]
 
 
 def decode_workers(n_images: int, batch_size: int) -> int:
@@ -63,28 +65,44 @@ def decode_workers(n_images: int, batch_size: int) -> int:
 
 
 @torch.no_grad()
-def encode_images(
+def encode_image_files(
     encoder: torch.nn.Module, paths: Sequence[str], preprocess: Callable, device: torch.device,
     batch_size: int = 256, workers: int | None = None, on_progress: Callable[[int, int], None] | None = None,
-) -> Tensor:
-    """L2-normalised embeddings of the images at ``paths``, in order.
+) -> tuple[Tensor, list[int], list[str]]:
+    """L2-normalised embeddings of the readable images at ``paths``, their positions in ``paths``, and one line
+    per file that could not be read (``<path>: cannot read the image (<why>)``).
 
     Files are decoded at the model's input size (:func:`engine.data.images.open_rgb`), by ``workers`` processes
-    (None: :func:`decode_workers`) while the model encodes the previous batch. A file that cannot be read raises
-    :class:`CrossfoldError` naming it.
+    (None: :func:`decode_workers`) while the model encodes the previous batch.
     """
     workers = decode_workers(len(paths), batch_size) if workers is None else workers
     loader = DataLoader(_Images(paths, preprocess, model_image_size(encoder)), batch_size=batch_size,
                         num_workers=workers, collate_fn=_stack, pin_memory=device.type == "cuda")
-    out, done = [], 0
-    for batch, error in loader:
-        if error:
-            raise CrossfoldError(error)
-        out.append(encoder.encode_images(batch.to(device))[1].float().cpu())
-        done += len(batch)
+    out: list[Tensor] = []
+    kept: list[int] = []
+    problems: list[str] = []
+    done = 0
+    for start, (batch, good, errors) in zip(range(0, len(paths), batch_size), loader, strict=False):
+        if batch is not None:
+            out.append(encoder.encode_images(batch.to(device))[1].float().cpu())
+            kept += [start + i for i in good]
+        problems += errors
+        done = min(done + batch_size, len(paths))
         if on_progress:
             on_progress(done, len(paths))
-    return torch.cat(out) if out else torch.empty(0, encoder.embed_dim)
+    return (torch.cat(out) if out else torch.empty(0, encoder.embed_dim)), kept, problems
+
+
+def encode_images(
+    encoder: torch.nn.Module, paths: Sequence[str], preprocess: Callable, device: torch.device,
+    batch_size: int = 256, workers: int | None = None, on_progress: Callable[[int, int], None] | None = None,
+) -> Tensor:
+    """L2-normalised embeddings of every image at ``paths``, in order (:func:`encode_image_files`); a file that
+    cannot be read raises :class:`CrossfoldError` naming it (evaluation needs every observation)."""
+    emb, _, problems = encode_image_files(encoder, paths, preprocess, device, batch_size, workers, on_progress)
+    if problems:
+        raise CrossfoldError(problems[0])
+    return emb
 
 
 @torch.no_grad()

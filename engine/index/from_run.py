@@ -23,7 +23,7 @@ import torch
 from engine.catalog import Catalog
 from engine.data.images import model_image_size
 from engine.data.rendering import views_at_size
-from engine.evaluate.encode import encode_images, encode_texts, pool_shapes
+from engine.evaluate.encode import encode_image_files, encode_texts, pool_shapes
 from engine.index import calibration as calib
 from engine.index import registry
 from engine.index.params import IndexParams
@@ -42,10 +42,11 @@ class IndexReport:
     checkpoint: str
     modalities: dict[str, dict] = field(default_factory=dict)  # modality -> {action, count, added, path}
     seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)  # one line per image file that could not be read
 
     def as_dict(self) -> dict:
         return {"run": self.run, "dataset": self.dataset, "checkpoint": self.checkpoint,
-                "modalities": self.modalities, "seconds": self.seconds}
+                "modalities": self.modalities, "seconds": self.seconds, "skipped": self.skipped}
 
 
 def index_modalities(kind: str) -> list[str]:
@@ -99,7 +100,7 @@ def index_run(
             report.modalities[modality] = {"action": "up-to-date", "count": existing.count, "added": 0,
                                            "path": existing.path}
             continue
-        vectors, labels = _encode(restored, modality, rows, set(new_ids), progress, view_cache)
+        vectors, labels = _encode(restored, modality, rows, set(new_ids), progress, view_cache, report.skipped)
         stage = f"index {INDEX_NAMES[modality]}"
         progress(stage, 0, len(labels))
         if have:
@@ -126,8 +127,10 @@ def index_run(
 
 def _encode(
     restored: RestoredRun, modality: str, rows: list[tuple[int, int, str, int | None]], wanted: set[int],
-    progress: Progress, view_cache: dict[int, np.ndarray],
+    progress: Progress, view_cache: dict[int, np.ndarray], skipped: list[str],
 ) -> tuple[np.ndarray, np.ndarray]:
+    """The vectors and labels of the ``wanted`` rows. An image or view file that cannot be read is left out and
+    said in ``skipped`` (the rest is indexed; the next ``trainer index`` tries it again)."""
     enc, dev = restored.encoder, restored.device
 
     def stage(name: str) -> Callable[[int, int], None]:
@@ -141,8 +144,11 @@ def _encode(
     chosen = [r for r in rows if (r[0] if modality == "image" else r[1]) in wanted]
     missing = [r for r in chosen if r[0] not in view_cache]
     if missing:
-        emb = encode_images(enc, [r[2] for r in missing], restored.preprocess, dev, on_progress=stage("encode images"))
-        view_cache.update({r[0]: e for r, e in zip(missing, emb.numpy(), strict=True)})
+        emb, kept, problems = encode_image_files(enc, [r[2] for r in missing], restored.preprocess, dev,
+                                                 on_progress=stage("encode images"))
+        view_cache.update({missing[i][0]: e for i, e in zip(kept, emb.numpy(), strict=True)})
+        skipped += [p for p in problems if p not in skipped]  # a view fails once for both indexes
+    chosen = [r for r in chosen if r[0] in view_cache]
     vectors = np.stack([view_cache[r[0]] for r in chosen]) if chosen else np.empty((0, enc.embed_dim), np.float32)
     if modality == "image":
         return vectors, np.array([r[0] for r in chosen], dtype=np.int64)

@@ -8,6 +8,7 @@ see :mod:`engine.train.zero_shot`), then its indexes, so ``trainer eval``/``sear
 from __future__ import annotations
 
 import argparse
+import sys
 
 from engine.job_events import JobRun
 from trainer.argtypes import positive_int
@@ -83,7 +84,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.as_dict())
         return 0
-    print(f"indexes of run {report.run} on {report.dataset} ({report.seconds:.1f} s)")
+    for line in report.skipped:
+        print(f"skipped: {line}", file=sys.stderr)
+    print(f"indexes of run {report.run} on {report.dataset} ({report.seconds:.1f} s)"
+          + (f"; {len(report.skipped)} unreadable image files skipped" if report.skipped else ""))
     print_table(["modality", "action", "vectors", "added", "file"],
                 [[m, d["action"], d["count"], d["added"], d["path"]] for m, d in report.modalities.items()])
     return 0

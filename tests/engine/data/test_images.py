@@ -11,7 +11,7 @@ from PIL import Image
 
 from engine.data.images import REDUCING_GAP, draft_size, open_rgb
 from engine.errors import CrossfoldError
-from engine.evaluate.encode import _Images, encode_images
+from engine.evaluate.encode import _Images, encode_image_files, encode_images
 from engine.models.factory import build_encoder
 
 
@@ -113,3 +113,16 @@ def test_images_dataset_reports_instead_of_raising(tmp_path: Path, tiny) -> None
     missing = tmp_path / "gone.jpg"
     tensor, error = _Images([str(missing)], preprocess, 64)[0]
     assert tensor is None and error.startswith(f"{missing}: cannot read the image")
+
+
+def test_encode_image_files_leaves_out_what_it_cannot_read(tmp_path: Path, tiny) -> None:  # noqa: ANN001
+    encoder, preprocess = tiny
+    paths = [str(_photo(tmp_path / f"{i}.jpg")) for i in range(5)]
+    Path(paths[1]).write_bytes(b"not a jpeg")
+    Path(paths[4]).unlink()
+    emb, kept, problems = encode_image_files(encoder, paths, preprocess, torch.device("cpu"), batch_size=2,
+                                             workers=0)
+    assert kept == [0, 2, 3] and emb.shape == (3, encoder.embed_dim)
+    assert [p.split(": ")[0] for p in problems] == [paths[1], paths[4]]
+    every = encode_image_files(encoder, [paths[i] for i in kept], preprocess, torch.device("cpu"), workers=0)[0]
+    torch.testing.assert_close(emb, every, rtol=1e-5, atol=1e-6)

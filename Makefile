@@ -46,6 +46,7 @@ run: setup
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # A PNG of each page with real data, for the README (needs the demo workspace: `trainer demo` makes it).

@@ -19,14 +19,14 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 
 from app.job import Job, JobTracker, tracker
 from engine.job_events import JobProgress, parse_job_event
-from engine.train.events import Progress, parse_event
-from trainer.priority import NICE_VARIABLE
+from engine.priority import NICE_VARIABLE
+from engine.run.events import Progress, parse_event
 
 __all__ = ["ENGINE_NICENESS", "REPO_ROOT", "EngineJob", "Job", "JobTracker", "engine_environment", "tracker",
            "trainer_program"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# Engine processes run at this niceness (``trainer.priority``) so the GUI thread gets a core when it wakes up,
+# Engine processes run at this niceness (``engine.priority``) so the GUI thread gets a core when it wakes up,
 # even while a training run and an index build keep every core busy.
 ENGINE_NICENESS = 10
 

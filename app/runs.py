@@ -8,7 +8,7 @@
   and resumes runs through the application's :class:`~app.training_jobs.TrainingJobs` (detached processes that
   outlive the app), and its :class:`RunState` adds what the app knows of those processes.
 * The table of runs is :class:`app.runs_table.RunsTableModel`.
-* ``resume_args`` (from :mod:`engine.train.flags`): the ``trainer train`` flags that resume a saved run.
+* ``resume_args`` (from :mod:`engine.run.flags`): the ``trainer train`` flags that resume a saved run.
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ from PySide6.QtCore import (
 
 from app.tasks import submit
 from app.training_jobs import TrainingJobs, training_jobs
+from engine.run.flags import resume_args
 from engine.runs import state as engine_state
 from engine.runs.book import RunBook
 from engine.runs.files import remove_run_dir
 from engine.runs.rows import events_path
 from engine.runs.scan import ScanResult, scan_runs
-from engine.train.flags import resume_args
 from engine.workspace import Workspace
 
 FAST_POLL_MS = 500

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import torch
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from app.heap import freeze_long_lived
@@ -40,6 +39,7 @@ from engine.errors import CrossfoldError
 from engine.index import registry
 from engine.index.store import StaleIndexError
 from engine.search import TARGETS, Searcher, SearchError, SearchResult, default_run
+from engine.threads import one_torch_thread
 from engine.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -228,13 +228,6 @@ class _Lane:
         self.waiting: OrderedDict[str, _Job] = OrderedDict()
         self.forget = False  # drop the Searcher when the running query ends (its indexes were rebuilt)
 
-
-def one_torch_thread() -> None:
-    """A query is one small forward pass: one intra-op thread answers it as fast (see ``bench/search.py``) and
-    leaves the other cores to the GUI thread and to training. Called on the worker thread itself: with
-    OpenMP the limit is per thread."""
-    if torch.get_num_threads() != 1:
-        torch.set_num_threads(1)
 
 
 class _Relay(QObject):

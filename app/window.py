@@ -26,7 +26,7 @@ PAGES = ("Datasets", "Training", "Search")
 
 
 def compute_device_name() -> str:
-    from engine.train.device import describe, pick_device
+    from engine.run.device import describe, pick_device
 
     return describe(pick_device("auto"))
 

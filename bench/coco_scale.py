@@ -204,7 +204,7 @@ def measure_list_show(workspace: Path, repeats: int = 3) -> dict[str, Any]:
 def train_tiny_run(workspace: Path) -> float:
     import torch
 
-    from engine.train.config import TrainConfig
+    from engine.run.config import TrainConfig
     from engine.train.loop import train
     from engine.workspace import Workspace
 
@@ -218,7 +218,7 @@ def train_tiny_run(workspace: Path) -> float:
 
 
 def measure_index(workspace: Path) -> dict[str, Any]:
-    from engine.index.from_run import index_run
+    from engine.indexing import index_run
     from engine.workspace import Workspace
 
     ws = Workspace.open(workspace)

@@ -123,7 +123,7 @@ def ensure_demo_data(workspace: Path, datasets: list[str]) -> None:
 
 
 def run_config(dataset: str, loss: str, seed: int, args: argparse.Namespace, overrides: dict[str, Any]):  # noqa: ANN201
-    from engine.train.config import load_config_file, resolve_config
+    from engine.run.config import load_config_file, resolve_config
 
     file_values = load_config_file(CONFIGS / f"{dataset}-{loss}.yaml")
     name = f"cmp-{dataset}-{loss}-s{seed}" + (f"-{args.tag}" if args.tag else "")
@@ -144,7 +144,7 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
 
 def _run_seconds(run_dir: Path) -> float | None:
     """Wall time of a finished run from its event log (first start to done)."""
-    from engine.train.events import Done, Started, parse_line
+    from engine.run.events import Done, Started, parse_line
 
     start = end = None
     try:
@@ -178,8 +178,8 @@ def finished_metrics(catalog: Any, workspace: Any, config: Any) -> dict[str, Any
 
 
 def train_one(config: Any, workspace: Any, every: int) -> tuple[dict[str, Any], float]:
-    from engine.train import checkpoint as ckpt
-    from engine.train.events import Progress, RunEvent
+    from engine.run import checkpoint as ckpt
+    from engine.run.events import Progress, RunEvent
     from engine.train.loop import train
 
     checkpoints = workspace.runs / config.name / "checkpoints"
@@ -218,7 +218,7 @@ def zero_shot_metrics(workspace: Any, catalog: Any, dataset: str, model: str, pr
     from engine.data.images import model_image_size
     from engine.data.rendering import views_at_size
     from engine.evaluate.split import evaluate_split
-    from engine.train.restore import restore_run
+    from engine.run.restore import restore_run
     from engine.train.zero_shot import create_pretrained_run
 
     name = f"cmp-{dataset}-{ZERO_SHOT}" + (f"-{tag}" if tag else "")

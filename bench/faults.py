@@ -61,13 +61,13 @@ def toy_workspace(root: Path, n_items: int = 24) -> Path:
 
 # ---- 2. kill-resume soak -------------------------------------------------------------------------------------------
 def _events(path: Path) -> list[dict[str, Any]]:
-    from engine.train.events import read_events
+    from engine.run.events import read_events
 
     return read_events(path)
 
 
 def _latest_step(run_dir: Path) -> int:
-    from engine.train import checkpoint as ckpt
+    from engine.run import checkpoint as ckpt
 
     latest = ckpt.latest(run_dir / "checkpoints")
     return int(latest.stem.split("_")[1]) if latest else 0

@@ -186,8 +186,8 @@ class OurStep:
 
     def __init__(self, args: argparse.Namespace, device: torch.device, loss_name: str, shapes: bool) -> None:
         from engine.models import build_encoder
-        from engine.train.config import TrainConfig
-        from engine.train.device import autocast_for, effective_precision
+        from engine.run.config import TrainConfig
+        from engine.run.device import autocast_for, effective_precision
         from engine.train.loop import _build_objective
         from engine.train.objective import TrainModule, param_groups
 
@@ -251,7 +251,7 @@ class OurStep:
 
 
 def loss_options(loss: str) -> dict[str, Any]:
-    from engine.train.config import load_config_file
+    from engine.run.config import load_config_file
 
     path = ROOT / "resources" / "configs" / f"shapes-demo-{loss}.yaml"
     return dict(load_config_file(path).get("loss_options") or {}) if path.is_file() else {}
@@ -398,7 +398,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from engine.train.device import effective_precision, pick_device
+    from engine.run.device import effective_precision, pick_device
 
     if args.threads:
         torch.set_num_threads(args.threads)

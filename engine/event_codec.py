@@ -5,7 +5,7 @@ An event kind is a frozen, keyword-only dataclass with a class-level ``kind`` (t
 one whose default is ``None``, is left out while it is ``None``). :func:`decode` turns a JSON object back into the
 event of its kind, or ``None`` when the kind is unknown or a field has the wrong type (a required one missing):
 readers skip such lines and count them, never crash. Unknown keys are ignored, so writers may add fields.
-The kinds themselves: :mod:`engine.train.events` (a run's ``events.jsonl``) and :mod:`engine.job_events`
+The kinds themselves: :mod:`engine.run.events` (a run's ``events.jsonl``) and :mod:`engine.job_events`
 (``trainer ... --events -`` on stdout); the protocol is described in docs/EVENTS.md.
 """
 

@@ -4,7 +4,7 @@ on stdout that the app reads while the job runs (:class:`app.jobs.EngineJob`).
 Kinds (docs/EVENTS.md): :class:`JobProgress` (one stage's count), :class:`JobStage` (``trainer demo``: a stage
 begins), :class:`JobRun` (``trainer index --pretrained``: its run) and :class:`JobDone` (the command's report, its
 keys at the top level of the line). Unlike a run's events these lines carry no ``"time"``. ``trainer demo`` also
-streams its runs' events (:mod:`engine.train.events`) on the same stdout. :func:`parse_job_event` gives ``None``
+streams its runs' events (:mod:`engine.run.events`) on the same stdout. :func:`parse_job_event` gives ``None``
 for anything else.
 """
 

@@ -34,7 +34,7 @@ from engine.index import calibration as calib
 from engine.index import registry
 from engine.index.store import AnnIndex, MissingIndexError, StaleIndexError
 from engine.models.fusion import fuse
-from engine.train.restore import RestoredRun, restore_run
+from engine.run.restore import RestoredRun, restore_run
 from engine.workspace import Workspace
 
 if TYPE_CHECKING:

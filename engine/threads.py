@@ -286,3 +286,13 @@ def plan_training(share: int, requested_workers: int, decode: bool, cap: int | N
         return ThreadPlan(share, threads, 0)
     workers = min(requested_workers, max(1, share // 2))
     return ThreadPlan(share, threads, workers)
+
+
+def one_torch_thread() -> None:
+    """One intra-op thread for this thread's torch work (a query is one small forward pass: one thread answers it
+    as fast, see ``bench/search.py``, and leaves the other cores to the GUI and to training). Called on the worker
+    thread itself: with OpenMP the limit is per thread."""
+    import torch
+
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)

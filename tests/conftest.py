@@ -27,8 +27,8 @@ def trained_toy(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     Treat it as read-only; copy it with ``copy_workspace`` to change it."""
     import torch
 
-    from engine.index.from_run import index_run
-    from engine.train.config import TrainConfig
+    from engine.indexing import index_run
+    from engine.run.config import TrainConfig
     from engine.train.loop import train
     from tests.engine.train.conftest import make_toy_workspace
 

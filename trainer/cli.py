@@ -9,9 +9,9 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
+from engine.priority import lower_priority
 from trainer.commands import COMMANDS
 from trainer.errors import user_errors
-from trainer.priority import lower_priority
 
 #: commands that keep cores busy: each registers itself as a running job of its workspace while it runs, so that
 #: concurrent engine jobs split the cores (``engine.threads``)

@@ -7,7 +7,7 @@ import sys
 from tqdm import tqdm
 
 from engine.fmt import num
-from engine.train.events import Cancelled, Done, Eval, Failed, Progress, RunEvent, Started
+from engine.run.events import Cancelled, Done, Eval, Failed, Progress, RunEvent, Started
 
 
 class TrainBar:

@@ -35,8 +35,8 @@ from app.runs import open_catalog
 from app.tasks import submit
 from app.widgets.weights_picker import FILE, TAG, WeightsPicker
 from engine.models.names import DEFAULT_MODEL, looks_like_path, model_names, shipped_model_names
-from engine.train.config import config_fields
-from engine.train.flags import config_to_flags
+from engine.run.config import config_fields
+from engine.run.flags import config_to_flags
 from engine.workspace import Workspace
 
 LOSSES = (
@@ -133,9 +133,9 @@ def check_launch(workspace: Workspace, values: dict[str, Any]) -> list[str]:
         catalog.close()
     errors += check_pretrained(values)
     if values.get("device") == "cuda":
-        import torch
+        from engine.run.device import cuda_available
 
-        if not torch.cuda.is_available():
+        if not cuda_available():
             errors.append("CUDA is not available on this machine: choose device auto or cpu.")
     return errors
 

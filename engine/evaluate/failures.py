@@ -168,7 +168,7 @@ def run_failures(
 ) -> FailureReport:
     """Restore ``run`` (its best checkpoint by default), encode ``split`` and list the failures of ``direction``
     (default: text to the dataset's visual modality) at ``k``, at most ``limit`` of them, in query order."""
-    from engine.train.restore import restore_run
+    from engine.run.restore import restore_run
 
     if k < 1:
         raise ValueError(f"k must be positive, got {k}")

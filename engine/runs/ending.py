@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.train.events import Cancelled, Done, Failed, Progress, RunEvent, parse_line
+from engine.run.events import Cancelled, Done, Failed, Progress, RunEvent, parse_line
 
 #: How much of the end of events.jsonl / the log is read to tell how a run ended.
 EVENTS_END_BYTES = 256 << 10

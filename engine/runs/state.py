@@ -16,9 +16,7 @@ from typing import Any
 
 from engine.catalog.models import PRETRAINED_RUN
 from engine.fmt import num, pct
-from engine.runs.rows import RowData
-from engine.runs.tail import TailPos, TailRead
-from engine.train.events import (
+from engine.run.events import (
     Best,
     Cancelled,
     Checkpoint,
@@ -30,6 +28,8 @@ from engine.train.events import (
     RunEvent,
     Started,
 )
+from engine.runs.rows import RowData
+from engine.runs.tail import TailPos, TailRead
 
 LIVE = ("running", "starting")
 #: The log keeps at least this many lines (and drops the oldest once it has twice as many).

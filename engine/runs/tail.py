@@ -4,7 +4,7 @@ text) since the offset a reader stopped at.
 Contract: a read never blocks on a writer and never raises for a missing or unreadable file (it reads as empty).
 A half-written last line waits for its end. A file that was replaced (another inode), truncated, or rewritten in
 place (its first bytes changed) is read again from the start, with ``reset`` set. An events line that is not a
-known, well-formed event (:func:`engine.train.events.parse_line`) is skipped and counted in ``skipped``.
+known, well-formed event (:func:`engine.run.events.parse_line`) is skipped and counted in ``skipped``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.train.events import RunEvent, parse_line
+from engine.run.events import RunEvent, parse_line
 
 #: Most bytes of one file read per call (a huge file is loaded over several calls, a GUI stays live).
 READ_CHUNK = 2 << 20

@@ -33,13 +33,13 @@ from engine.models.checkpoint_io import clip_state_dict, preprocess_cfg
 from engine.models.lock import lock_towers
 from engine.models.weights_fit import checkpoint_part, load_fitting
 from engine.names import check_name
+from engine.run import checkpoint as ckpt
+from engine.run import events as ev
+from engine.run.config import ConfigError, TrainConfig, save_config
+from engine.run.device import autocast_for, describe, effective_precision, pick_device
+from engine.run.events import EventWriter
 from engine.threads import ThreadPlan, job_cores, plan_training, register_job, user_thread_cap
-from engine.train import checkpoint as ckpt
-from engine.train import events as ev
-from engine.train.config import ConfigError, TrainConfig, save_config
-from engine.train.device import autocast_for, describe, effective_precision, pick_device
 from engine.train.distributed import DistEnv, all_reduce_mean, init_distributed
-from engine.train.events import EventWriter
 from engine.train.objective import TrainModule, param_groups
 from engine.train.schedule import cosine_lr
 from engine.workspace import Workspace

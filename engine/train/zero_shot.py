@@ -3,7 +3,7 @@
 :func:`create_pretrained_run` makes what a training run leaves behind, without training: the run folder with its
 resolved ``config.yaml``, ``checkpoints/best.pt`` (the weights in the trainer's checkpoint layout, step 0, with the
 preprocessing the weights came with), an ``events.jsonl`` and a catalogue row (status ``done``, kind
-``pretrained``). ``trainer eval``, ``trainer search``, :func:`engine.index.from_run.index_run` and the app then
+``pretrained``). ``trainer eval``, ``trainer search``, :func:`engine.indexing.index_run` and the app then
 treat it like any run. The checkpoint's ``state_dict`` is an open_clip state dict, so
 ``open_clip.create_model(model, pretrained=best.pt)`` opens it too.
 """
@@ -19,9 +19,9 @@ from engine.catalog.models import PRETRAINED_RUN
 from engine.models import build_encoder
 from engine.models.checkpoint_io import clip_state_dict, preprocess_cfg
 from engine.names import check_name, default_pretrained_run_name
-from engine.train import checkpoint as ckpt
-from engine.train.config import POOLING_NAMES, ConfigError, TrainConfig, save_config
-from engine.train.events import Done, EventWriter
+from engine.run import checkpoint as ckpt
+from engine.run.config import POOLING_NAMES, ConfigError, TrainConfig, save_config
+from engine.run.events import Done, EventWriter
 from engine.workspace import Workspace
 
 #: A run name names a folder: letters, digits, '.', '_' and '-', starting with a letter or digit.

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from app.runs import RunsModel, RunState
-from engine.train.events import EventWriter, Progress, Started
+from engine.run.events import EventWriter, Progress, Started
 from engine.workspace import Workspace
 
 LONG = 60_000

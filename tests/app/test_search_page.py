@@ -22,8 +22,8 @@ from app.search_worker import IndexNeeded, SearchQuery, SearchService, index_nee
 from app.thumbnails import ThumbnailCache
 from app.widgets.result_grid import ResultModel
 from engine.catalog import Catalog
+from engine.run.config import TrainConfig
 from engine.search import Searcher
-from engine.train.config import TrainConfig
 from engine.train.loop import train
 from engine.workspace import Workspace
 from tests.conftest import copy_workspace

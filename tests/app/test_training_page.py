@@ -22,7 +22,7 @@ from app.runs import RunsModel, RunState
 from app.training_jobs import training_jobs
 from app.widgets.config_diff import ConfigDiff, config_differences
 from app.widgets.line_chart import LineChart, Marker, nice_ticks
-from engine.train.flags import config_to_flags
+from engine.run.flags import config_to_flags
 from engine.workspace import Workspace
 from tests.engine.train.conftest import make_toy_workspace
 

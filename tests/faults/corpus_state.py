@@ -29,8 +29,8 @@ def build_template(root: Path) -> Path:
         return root
     import torch
 
-    from engine.index.from_run import index_run
-    from engine.train.config import TrainConfig
+    from engine.indexing import index_run
+    from engine.run.config import TrainConfig
     from engine.train.loop import train
     from tests.engine.train.conftest import make_toy_workspace
 

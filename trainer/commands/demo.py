@@ -34,8 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.data.demo import generate_demo
-    from engine.index.from_run import index_run
-    from engine.train.config import load_config_file, resolve_config
+    from engine.indexing import index_run
+    from engine.run.config import load_config_file, resolve_config
     from engine.train.loop import train
     from trainer.train_progress import TrainBar
 
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             if row is not None and row.status == "done":
                 say("train", f"run {name}: already trained")
             else:
-                from engine.train import checkpoint as ckpt
+                from engine.run import checkpoint as ckpt
 
                 resume = "latest" if ckpt.latest(ws.runs / name / "checkpoints") is not None else None
                 say("train", f"run {name}: training{' (resuming)' if resume else ''}…")

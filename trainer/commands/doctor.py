@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.catalog.doctor import check
-    from engine.catalog.repair import repair
+    from engine.doctor.checks import check
+    from engine.doctor.repair import repair
 
     ws = open_workspace(args)
     report = repair(ws) if args.repair else check(ws)

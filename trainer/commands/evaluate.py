@@ -26,8 +26,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.data.rendering import views_at_size
     from engine.evaluate.split import evaluate_split
     from engine.evaluate.table import format_table
-    from engine.train.events import Eval, EventWriter
-    from engine.train.restore import restore_run
+    from engine.run.events import Eval, EventWriter
+    from engine.run.restore import restore_run
 
     ws = open_workspace(args)
     catalog = ws.catalog()

@@ -49,8 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.errors import CrossfoldError
-    from engine.index.from_run import index_run
     from engine.index.params import IndexParams
+    from engine.indexing import index_run
 
     zero_shot = args.pretrained is not None or (args.model or "").startswith("hf-hub:")
     if zero_shot == (args.run is not None):

@@ -1,6 +1,6 @@
 """``trainer train``: one training run (also under ``torchrun`` for DDP).
 
-Every flag comes from :class:`engine.train.config.TrainConfig`'s fields (open_clip's names); flags override
+Every flag comes from :class:`engine.run.config.TrainConfig`'s fields (open_clip's names); flags override
 ``--config FILE.yaml``; the resolved config is saved in the run directory. ``--events -`` streams JSON lines on
 stdout (the app reads them); tqdm otherwise.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from engine.train.config import load_config_file, resolve_config
-from engine.train.flags import add_config_arguments, flag_values
+from engine.run.config import load_config_file, resolve_config
+from engine.run.flags import add_config_arguments, flag_values
 from trainer.commands.common import add_workspace, open_workspace
 from trainer.progress import interactive
 
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.train.events import RunEvent, Started
+    from engine.run.events import RunEvent, Started
     from engine.train.loop import train
     from trainer.train_progress import TrainBar
 

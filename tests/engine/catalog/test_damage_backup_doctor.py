@@ -15,9 +15,9 @@ from sqlalchemy import text
 from engine.catalog import Catalog, CatalogDamaged, ItemRecord
 from engine.catalog import schema as schema_mod
 from engine.catalog.backup import KEEP, backup_catalog, backups
-from engine.catalog.doctor import check
-from engine.catalog.repair import repair
 from engine.catalog.run_status import effective_status
+from engine.doctor.checks import check
+from engine.doctor.repair import repair
 from engine.workspace import Workspace
 
 

@@ -24,7 +24,7 @@ from engine.data.packed import (
     write_store,
 )
 from engine.models import build_encoder
-from engine.train.config import STORE_CHOICES as CONFIG_STORE_CHOICES
+from engine.run.config import STORE_CHOICES as CONFIG_STORE_CHOICES
 from engine.workspace import Workspace
 from tests.engine.train.conftest import make_toy_workspace
 

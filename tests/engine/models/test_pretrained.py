@@ -19,7 +19,7 @@ from engine.models.configs import get_model_config
 from engine.models.lock import lock_towers
 from engine.models.pretrained import list_models, read_weights, resolve
 from engine.names import check_name
-from engine.train.config import ConfigError
+from engine.run.config import ConfigError
 from engine.train.objective import param_groups
 from engine.train.zero_shot import create_pretrained_run
 

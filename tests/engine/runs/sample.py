@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.train.events import Best, Done, Eval, EventWriter, Failed, Progress, RunEvent, Started
+from engine.run.events import Best, Done, Eval, EventWriter, Failed, Progress, RunEvent, Started
 from engine.workspace import Workspace
 
 CONFIG = {"dataset": "toy", "loss": "clip", "max_steps": 4, "batch_size": 2, "lr": 0.001, "val_split": "val"}

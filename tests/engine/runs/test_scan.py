@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from engine.catalog.run_status import process_alive
+from engine.run.events import Progress
 from engine.runs.book import RunBook, load_runs
 from engine.runs.columns import COLUMNS, cell
 from engine.runs.scan import scan_runs
 from engine.runs.state import RunState
-from engine.train.events import Progress
 from tests.engine.runs.sample import Runs, write_events
 
 

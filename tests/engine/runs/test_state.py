@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.runs.state import LOG_KEEP, RunState
-from engine.runs.tail import TailPos, read_tail
-from engine.train.events import (
+from engine.run.events import (
     Best,
     Cancelled,
     Checkpoint,
@@ -19,6 +17,8 @@ from engine.train.events import (
     Resumed,
     Started,
 )
+from engine.runs.state import LOG_KEEP, RunState
+from engine.runs.tail import TailPos, read_tail
 
 
 def test_a_run_from_start_to_done() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.run.events import EventWriter, Failed, Progress, Started
 from engine.runs.tail import TailPos, read_log, read_tail
-from engine.train.events import EventWriter, Failed, Progress, Started
 
 
 def _event(kind: str, **fields) -> str:  # noqa: ANN003

@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 from engine.catalog import ItemRecord
-from engine.index.from_run import index_run
 from engine.index.store import StaleIndexError
+from engine.indexing import index_run
+from engine.run import checkpoint as ckpt
 from engine.search import Searcher, SearchError, default_run
-from engine.train import checkpoint as ckpt
 from engine.workspace import Workspace
 from tests.conftest import copy_workspace
 from tests.engine.train.conftest import COLOURS, ROOT, child_env

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from engine.models.names import DEFAULT_MODEL, PRECISIONS
-from engine.train.config import ConfigError, TrainConfig, config_fields, load_config_file, resolve_config, save_config
-from engine.train.flags import add_config_arguments, config_to_flags, flag_values, resume_args
+from engine.run.config import ConfigError, TrainConfig, config_fields, load_config_file, resolve_config, save_config
+from engine.run.flags import add_config_arguments, config_to_flags, flag_values, resume_args
 from engine.train.schedule import cosine_lr
 
 

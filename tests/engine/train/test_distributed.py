@@ -87,7 +87,7 @@ def test_torchrun_two_processes_trains_and_reports_world_size(toy_workspace) -> 
     import subprocess
     import sys
 
-    from engine.train.events import read_events
+    from engine.run.events import read_events
     from tests.engine.train.conftest import ROOT, TRAIN_ARGS, child_env
 
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from engine.job_events import JobDone, JobProgress, JobStage, parse_job_event, write_job_event
-from engine.train.events import (
+from engine.run.events import (
     KINDS,
     Best,
     Cancelled,

@@ -9,10 +9,10 @@ import torch
 
 from engine.data.packed import pack_dataset
 from engine.models import build_encoder
+from engine.run import checkpoint as ckpt
+from engine.run.config import TrainConfig
+from engine.run.events import Checkpoint, RunEvent, Started, read_events
 from engine.threads import jobs_dir
-from engine.train import checkpoint as ckpt
-from engine.train.config import TrainConfig
-from engine.train.events import Checkpoint, RunEvent, Started, read_events
 from engine.train.loop import train
 from engine.workspace import Workspace
 

@@ -11,8 +11,8 @@ import open_clip
 import torch
 
 import engine.models  # noqa: F401 - registers our shipped model configs with open_clip
-from engine.train import checkpoint as ckpt
-from engine.train.events import read_events
+from engine.run import checkpoint as ckpt
+from engine.run.events import read_events
 from engine.workspace import Workspace
 from tests.engine.train.conftest import ROOT, child_env, run_trainer, trainer_cmd
 

@@ -28,7 +28,7 @@ from engine.index import calibration as calib
 from engine.index import registry
 from engine.index.params import IndexParams
 from engine.index.store import StaleIndexError
-from engine.train.restore import RestoredRun, restore_run
+from engine.run.restore import RestoredRun, restore_run
 from engine.workspace import Workspace
 
 Progress = Callable[[str, int, int], None]

@@ -2,7 +2,7 @@
 
 :class:`TrainConfig` is the one schema of a run's options. Each field carries its help text and CLI details in
 its metadata (:func:`option`); the ``trainer train`` flags, the YAML keys of ``--config`` files and of the saved
-``config.yaml``, and the flags the app builds all come from these fields (:mod:`engine.train.flags`).
+``config.yaml``, and the flags the app builds all come from these fields (:mod:`engine.run.flags`).
 Field names follow open_clip's flags (``batch_size``, ``lr``, ``wd``, ``warmup``, ``precision``, ``workers``,
 ``save_frequency``, ``val_frequency``, ``local_loss``, ``gather_with_grad``, ``accum_freq``,
 ``grad_checkpointing``, ``grad_clip_norm``, ``torchcompile``, ...).

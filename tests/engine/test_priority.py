@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from app.jobs import ENGINE_NICENESS, engine_environment
-from trainer.priority import NICE_VARIABLE
+from engine.priority import NICE_VARIABLE
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not hasattr(os, "nice"), reason="needs os.nice (POSIX)")
 
 PROBE = """
 import os, subprocess, sys
-from trainer.priority import lower_priority
+from engine.priority import lower_priority
 before = os.nice(0)
 after = lower_priority()
 child = subprocess.run([sys.executable, "-c", "import os; print(os.nice(0))"], capture_output=True, text=True)

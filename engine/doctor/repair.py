@@ -17,9 +17,9 @@ from typing import Any
 
 from engine.atomic import replacing
 from engine.catalog.backup import backups
-from engine.catalog.doctor import DoctorReport, catalog_problem, check_contents, file_problem
 from engine.catalog.run_status import INTERRUPTED, effective_status
-from engine.catalog.runs_on_disk import read_run, run_dirs
+from engine.doctor.checks import DoctorReport, catalog_problem, check_contents, file_problem
+from engine.doctor.runs_on_disk import read_run, run_dirs
 from engine.workspace import Workspace
 
 DEMO_DATASETS = ("shapes-demo", "scenes-demo")

@@ -8,7 +8,11 @@ from contextlib import AbstractContextManager
 
 import torch
 
-from engine.train.config import ConfigError
+from engine.run.config import ConfigError
+
+
+def cuda_available() -> bool:
+    return torch.cuda.is_available()
 
 
 def pick_device(preference: str, local_rank: int = 0) -> torch.device:

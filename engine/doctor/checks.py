@@ -1,6 +1,6 @@
 """``trainer doctor``: check the catalogue file, its schema, and its runs and indexes against the workspace.
 
-The checks read; :mod:`engine.catalog.repair` changes things. A finding names the file or thing, the
+The checks read; :mod:`engine.doctor.repair` changes things. A finding names the file or thing, the
 problem and what to do (or, after a repair, what was done).
 """
 
@@ -15,7 +15,7 @@ from engine.catalog.backup import backups
 from engine.catalog.damage import empty_but_backed_up
 from engine.catalog.models import Base
 from engine.catalog.run_status import INTERRUPTED, effective_status
-from engine.catalog.runs_on_disk import run_dirs
+from engine.doctor.runs_on_disk import run_dirs
 from engine.workspace import Workspace
 
 INDEX_SUFFIX = ".hnsw"

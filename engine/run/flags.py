@@ -1,4 +1,4 @@
-"""``trainer train`` flags from :class:`~engine.train.config.TrainConfig`'s fields, and back.
+"""``trainer train`` flags from :class:`~engine.run.config.TrainConfig`'s fields, and back.
 
 One schema, three uses: :func:`add_config_arguments` gives the CLI its flags (help, choices, metavar and
 mutually exclusive groups from each field's metadata), :func:`flag_values` reads them back as config values,
@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from engine.train.config import EXPLICIT_NONE, TrainConfig, config_fields
+from engine.run.config import EXPLICIT_NONE, TrainConfig, config_fields
 
 #: What an optional number is given as on the command line to mean "none".
 NONE_WORD = "none"

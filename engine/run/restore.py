@@ -11,9 +11,9 @@ import torch
 from engine.catalog import Catalog
 from engine.models import build_encoder
 from engine.models.weights_fit import checkpoint_part, load_fitting
-from engine.train import checkpoint as ckpt
-from engine.train.config import TrainConfig
-from engine.train.device import pick_device
+from engine.run import checkpoint as ckpt
+from engine.run.config import TrainConfig
+from engine.run.device import pick_device
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The training loop (``loop``), its objective and DDP helpers, and zero-shot runs (``zero_shot``)."""

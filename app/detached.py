@@ -8,10 +8,10 @@ the process is still there; when it is gone the worker works out how it ended fr
 (:func:`engine.runs.ending.run_ending`: an exit code is not to be had from a process that is not a child).
 Starting, probing and reading all happen on the job's worker pool, never on the GUI thread.
 
-:class:`DetachedJob` is a :class:`~app.job.Job`: ``progress(step, total, message)`` from the run's ``progress``
-events (read at each poll), then one of ``finished(done_event: dict)``, ``failed(message)``, ``cancelled()``
-(the run wrote ``cancelled``, or it was stopped by :meth:`~DetachedJob.cancel` / ``kill``). Also:
-``started(int pid)`` and ``exited(int code, str error)`` (as :class:`app.jobs.EngineJob`: just before the
+:class:`DetachedJob` is a :class:`~app.job_interface.Job`: ``progress(step, total, message)`` from the run's
+``progress`` events (read at each poll), then one of ``finished(done_event: dict)``, ``failed(message)``,
+``cancelled()`` (the run wrote ``cancelled``, or it was stopped by :meth:`~DetachedJob.cancel` / ``kill``). Also:
+``started(int pid)`` and ``exited(int code, str error)`` (as :class:`app.engine_job.EngineJob`: just before the
 protocol's ending).
 """
 
@@ -29,7 +29,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QProcess, QThreadPool, QTimer, Signal
 
-from app.jobs import REPO_ROOT, engine_environment, tracker, trainer_program
+from app.engine_job import REPO_ROOT, engine_environment, trainer_program
+from app.job_interface import tracker
 from app.tasks import Task, submit
 from engine.catalog.run_status import process_alive
 from engine.runs.ending import Ending, latest_progress, run_ending
@@ -73,7 +74,7 @@ def probe(pid: int, events_path: Path, log_path: Path, since: float) -> Probe:
 
 # ---- GUI side --------------------------------------------------------------------------------------------------------
 class DetachedJob(QObject):
-    """One detached ``trainer`` process, followed by its pid, as a :class:`~app.job.Job`. Quitting the app
+    """One detached ``trainer`` process, followed by its pid, as a :class:`~app.job_interface.Job`. Quitting the app
     leaves it running."""
 
     progress = Signal(int, int, str)

@@ -33,10 +33,10 @@ from PySide6.QtCore import (
 from app.tasks import submit
 from app.training_jobs import TrainingJobs, training_jobs
 from engine.run.flags import resume_args
+from engine.run.folder import RunFolder
 from engine.runs import state as engine_state
 from engine.runs.book import RunBook
 from engine.runs.files import remove_run_dir
-from engine.runs.rows import events_path
 from engine.runs.scan import ScanResult, scan_runs
 from engine.workspace import Workspace
 
@@ -208,7 +208,8 @@ class RunsModel(QObject):
         return state
 
     def _sync_watches(self) -> None:
-        want = {str(events_path(s.run_dir or self.workspace.runs / s.name)) for s in self.states() if s.live}
+        want = {str((RunFolder(s.run_dir) if s.run_dir else RunFolder.of(self.workspace, s.name)).events)
+                for s in self.states() if s.live}
         have = set(self._watcher.files())
         gone = have - want
         if gone:

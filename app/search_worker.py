@@ -37,7 +37,7 @@ from engine.catalog import Catalog
 from engine.catalog.models import PRETRAINED_RUN
 from engine.errors import CrossfoldError
 from engine.index import registry
-from engine.index.store import StaleIndexError
+from engine.index.errors import StaleIndexError
 from engine.search import TARGETS, Searcher, SearchError, SearchResult, default_run
 from engine.threads import one_torch_thread
 from engine.workspace import Workspace
@@ -254,7 +254,7 @@ class _Job(QRunnable):
             answer.needs_index = self._stale(exc)
         except CrossfoldError as exc:
             answer.error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - handed to the GUI as a message, never raised on a worker
+        except Exception as exc:  # handed to the GUI as a message, never raised on a worker
             log.exception("search failed")
             answer.error = f"{type(exc).__name__}: {exc}"
         self.relay.answered.emit(answer)

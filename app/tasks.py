@@ -1,5 +1,5 @@
 """Run a function on a Qt thread pool and get its result back on the GUI thread: :class:`Task`, a
-:class:`~app.job.Job`.
+:class:`~app.job_interface.Job`.
 
 ``submit(fn, on_done, on_error)`` is the short form for the many small look-ups of the pages (a result, or an
 error message). A longer piece of work takes a :class:`TaskContext` (``Task(fn, context=True)``): it reports
@@ -22,7 +22,7 @@ from app.thread_priority import lower_this_thread
 from engine.errors import CrossfoldError
 
 
-class Cancelled(Exception):  # noqa: N818 - it is not an error: the task was asked to stop
+class Cancelled(Exception):  # not an error: the task was asked to stop
     """Raised by :meth:`TaskContext.check` once the task was asked to stop; ends it ``cancelled``."""
 
 
@@ -58,7 +58,7 @@ class _Runnable(QRunnable):
 
 
 class Task(QObject):
-    """A function run on a thread pool, as a :class:`~app.job.Job` (see there for the signals)."""
+    """A function run on a thread pool, as a :class:`~app.job_interface.Job` (see there for the signals)."""
 
     progress = Signal(int, int, str)
     finished = Signal(object)

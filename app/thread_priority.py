@@ -2,7 +2,7 @@
 
 On Linux niceness is per thread, so a pool thread decoding thumbnails or encoding a query can be lowered
 without touching the GUI thread: when both want the only free core, the GUI thread gets it and a repaint
-does not wait behind background work. Engine processes are lower still (``app.jobs.ENGINE_NICENESS``).
+does not wait behind background work. Engine processes are lower still (``app.engine_job.ENGINE_NICENESS``).
 Elsewhere this does nothing.
 """
 

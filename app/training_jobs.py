@@ -12,7 +12,7 @@ import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QThreadPool, Signal
 
 from app.detached import DetachedJob
-from engine.runs.rows import events_path, log_path
+from engine.run.folder import RunFolder
 from engine.workspace import Workspace
 
 
@@ -51,8 +51,8 @@ class TrainingJobs(QObject):
         old = self._jobs.get(key)
         if old is not None and old.running:
             raise RuntimeError(f"run {name!r} is already running")
-        run_dir = workspace.runs / name
-        job = DetachedJob(without_events_flag(args), workspace.root, log_path(run_dir), events_path(run_dir),
+        folder = RunFolder.of(workspace, name)
+        job = DetachedJob(without_events_flag(args), workspace.root, folder.log, folder.events,
                           title=f"train {name}", parent=self, pool=self._pool)
         self._jobs[key] = job
         self._errors.pop(key, None)

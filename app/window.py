@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.heap import freeze_long_lived
-from app.job import tracker
+from app.job_interface import tracker
 from app.pages.datasets import DatasetsPage
 from app.pages.search import SearchPage
 from app.pages.training import TrainingPage

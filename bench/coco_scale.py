@@ -162,7 +162,7 @@ def measure_import(workspace: Path, source: Path) -> dict[str, Any]:
     start = time.perf_counter()
     report = run_import(catalog, ws, "karpathy", source, DATASET)
     seconds = time.perf_counter() - start
-    db = Path(workspace) / "catalog.sqlite"
+    db = ws.catalog_path
     catalog_bytes = size_of([db, db.with_name(db.name + "-wal")])
     return {"seconds": seconds, "items": report.items_added, "observations": report.observations_added,
             "skipped": report.skipped, "catalog_bytes": catalog_bytes}
@@ -396,7 +396,7 @@ def print_table(r: dict[str, Any]) -> None:
         print(f"| {a.ljust(width)} | {b} | {c} |")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bench/coco_scale.py", description=__doc__.split("\n")[0])
     p.add_argument("--images", type=int, default=120_000)
     p.add_argument("--captions", type=int, default=5, help="captions per image (default 5)")
@@ -420,32 +420,43 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.reuse and args.workspace is None:
         p.error("--reuse needs --workspace")
+    return args
+
+
+def measure_all(args: argparse.Namespace, workspace: Path, result: dict[str, Any]) -> None:
+    """Every measured phase ``args`` asks for, into ``result``: the source and import (or the reused counts),
+    list/show, the index and search, the Datasets page."""
+    if args.reuse:
+        result["images"], result["captions"], result["observations"] = reused_counts(workspace)
+        print(f"reusing {workspace}: {result['images']:,} images", flush=True)
+    else:
+        print(f"source: {args.images:,} images x {args.captions} captions", flush=True)
+        start = time.perf_counter()
+        source = make_source(args.source or workspace / "source", args.images, args.captions, args.seed)
+        result["source_s"] = time.perf_counter() - start
+        print("import…", flush=True)
+        result["import"] = measure_import(workspace, source)
+        result["list_show"] = measure_list_show(workspace)
+    if not args.skip_index:
+        print("training one step of the run (not measured)…", flush=True)
+        result["train_s"] = train_tiny_run(workspace)
+        print("index…", flush=True)
+        result["index"] = measure_index(workspace)
+        print("search…", flush=True)
+        result["search"] = measure_search(workspace, args.queries)
+    if not args.skip_gui:
+        print("Datasets page…", flush=True)
+        result["gui"] = measure_gui(workspace, args.gui_timeout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     workspace = args.workspace or Path(tempfile.mkdtemp(prefix="coco-scale-"))
     workspace.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"machine": machine(), "images": args.images, "captions": args.images * args.captions,
                               "observations": args.images * (1 + args.captions), "smoke": args.smoke}
     try:
-        if args.reuse:
-            result["images"], result["captions"], result["observations"] = reused_counts(workspace)
-            print(f"reusing {workspace}: {result['images']:,} images", flush=True)
-        else:
-            print(f"source: {args.images:,} images x {args.captions} captions", flush=True)
-            start = time.perf_counter()
-            source = make_source(args.source or workspace / "source", args.images, args.captions, args.seed)
-            result["source_s"] = time.perf_counter() - start
-            print("import…", flush=True)
-            result["import"] = measure_import(workspace, source)
-            result["list_show"] = measure_list_show(workspace)
-        if not args.skip_index:
-            print("training one step of the run (not measured)…", flush=True)
-            result["train_s"] = train_tiny_run(workspace)
-            print("index…", flush=True)
-            result["index"] = measure_index(workspace)
-            print("search…", flush=True)
-            result["search"] = measure_search(workspace, args.queries)
-        if not args.skip_gui:
-            print("Datasets page…", flush=True)
-            result["gui"] = measure_gui(workspace, args.gui_timeout)
+        measure_all(args, workspace, result)
     finally:
         if args.workspace is None and not args.keep:
             shutil.rmtree(workspace, ignore_errors=True)

@@ -50,7 +50,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import describe, machine  # noqa: E402
 
-LOSSES = ("clip", "mxm", "gcl", "sspc")
+from engine.losses.names import LOSS_NAMES as LOSSES  # noqa: E402
+
 DATASETS = ("shapes-demo", "scenes-demo")
 CONFIGS = ROOT / "resources" / "configs"
 
@@ -145,10 +146,11 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
 def _run_seconds(run_dir: Path) -> float | None:
     """Wall time of a finished run from its event log (first start to done)."""
     from engine.run.events import Done, Started, parse_line
+    from engine.run.folder import RunFolder
 
     start = end = None
     try:
-        for line in (run_dir / "events.jsonl").read_text().splitlines():
+        for line in RunFolder(run_dir).events.read_text().splitlines():
             ev = parse_line(line)
             if isinstance(ev, Started) and start is None:
                 start = ev.time
@@ -164,7 +166,9 @@ def finished_metrics(catalog: Any, workspace: Any, config: Any) -> dict[str, Any
     run = catalog.run(config.name)
     if run is None or run.status != "done" or not (run.metrics or {}).get("test"):
         return None
-    saved = workspace.runs / config.name / "config.yaml"
+    from engine.run.folder import RunFolder
+
+    saved = RunFolder.of(workspace, config.name).config
     if saved.is_file():
         old = _comparable(yaml.safe_load(saved.read_text()) or {})
         new = _comparable(config.as_dict())
@@ -178,14 +182,14 @@ def finished_metrics(catalog: Any, workspace: Any, config: Any) -> dict[str, Any
 
 
 def train_one(config: Any, workspace: Any, every: int) -> tuple[dict[str, Any], float]:
-    from engine.run import checkpoint as ckpt
     from engine.run.events import Progress, RunEvent
+    from engine.run.folder import RunFolder
     from engine.train.loop import train
 
-    checkpoints = workspace.runs / config.name / "checkpoints"
-    if checkpoints.exists() and ckpt.latest(checkpoints) is not None:
+    latest = RunFolder.of(workspace, config.name).latest_checkpoint()
+    if latest is not None:
         config.resume = "latest"
-        print(f"    resuming {config.name} from {ckpt.latest(checkpoints).name}", flush=True)
+        print(f"    resuming {config.name} from {latest.name}", flush=True)
     t0 = time.perf_counter()
 
     def on_event(ev: RunEvent) -> None:
@@ -274,6 +278,104 @@ def format_table(table: dict, ds: str, losses: list[str], signed: bool = False) 
     return "\n".join(out)
 
 
+def open_workspace(args: argparse.Namespace) -> tuple[Path, Any, Any]:
+    """``--workspace`` (default a fresh temp dir) with the demo datasets: its path, ``Workspace`` and catalogue."""
+    from engine.workspace import Workspace
+
+    ws_path = Path(args.workspace) if args.workspace else Path(tempfile.mkdtemp(prefix="crossfold-cmp-"))
+    ws_path.mkdir(parents=True, exist_ok=True)
+    ensure_demo_data(ws_path, args.datasets)
+    workspace = Workspace.open(ws_path)
+    return ws_path, workspace, workspace.catalog()
+
+
+def train_record(config: Any, workspace: Any, record: dict[str, Any], progress_every: int,
+                 prefix: str) -> dict[str, Any] | None:
+    """Train one run of the plan; its metrics, or None when it failed (``record`` says how)."""
+    print(f"{prefix} {config.name}: training ({config.max_steps} steps, V={config.views_per_item}, "
+          f"C={config.captions_per_item}, lr={config.lr})", flush=True)
+    try:
+        metrics, seconds = train_one(config, workspace, progress_every)
+    except Exception as exc:  # noqa: BLE001 - one failed run must not lose the others
+        print(f"    FAILED: {type(exc).__name__}: {exc}", flush=True)
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        return None
+    record.update(status="trained", seconds=seconds)
+    return metrics
+
+
+def run_plan(plan: list[tuple[str, str, int]], args: argparse.Namespace, overrides: dict[str, Any], workspace: Any,
+             catalog: Any, t_all: float) -> list[dict[str, Any]]:
+    """Every run of the plan, one after the other: reused when it finished with the same settings, else trained
+    (or resumed). One record per run."""
+    from engine.run.folder import RunFolder
+
+    runs: list[dict[str, Any]] = []
+    trained = 0
+    for i, (ds, loss, seed) in enumerate(plan, 1):
+        config = run_config(ds, loss, seed, args, overrides)
+        record: dict[str, Any] = {"name": config.name, "dataset": ds, "loss": loss, "seed": seed,
+                                  "config": config.as_dict()}
+        metrics = finished_metrics(catalog, workspace, config)
+        if metrics is not None:
+            record.update(status="reused", seconds=_run_seconds(RunFolder.of(workspace, config.name).path))
+            print(f"[{i}/{len(plan)}] {config.name}: already done, reusing its metrics", flush=True)
+        else:
+            metrics = train_record(config, workspace, record, args.progress_every, f"[{i}/{len(plan)}]")
+            if metrics is None:
+                runs.append(record)
+                continue
+            trained += 1
+            elapsed = time.perf_counter() - t_all
+            left = len(plan) - i
+            print(f"    done in {record['seconds']:.0f} s; ~{left * elapsed / trained / 60:.0f} min left at this pace",
+                  flush=True)
+        test = metrics.get("test", {})
+        record.update(test=test, val=metrics.get("val", {}), best_step=metrics.get("best_step"))
+        short = "  ".join(f"{h} {100 * test[k]:.1f}" for k, h in COLUMNS[ds] if k in test)
+        print(f"    test: {short}", flush=True)
+        runs.append(record)
+    return runs
+
+
+def add_zero_shot(args: argparse.Namespace, overrides: dict[str, Any], workspace: Any, catalog: Any,
+                  runs: list[dict[str, Any]]) -> None:
+    """``--pretrained``: the weights as they are, evaluated per dataset; one ``zero-shot`` record per seed."""
+    model = overrides.get("model") or run_config(args.datasets[0], args.losses[0], 0, args, overrides).model
+    for ds in args.datasets:
+        zs = zero_shot_metrics(workspace, catalog, ds, model, args.pretrained, args.tag, args.device)
+        short = "  ".join(f"{h} {100 * zs['test'][k]:.1f}" for k, h in COLUMNS[ds] if k in zs["test"])
+        print(f"{zs['name']}: zero-shot test: {short}", flush=True)
+        runs += [{"name": zs["name"], "dataset": ds, "loss": ZERO_SHOT, "seed": seed, "status": "zero-shot",
+                  "test": zs["test"], "config": {"max_steps": 0, "model": model}} for seed in args.seeds]
+
+
+def print_tables(args: argparse.Namespace, info: dict[str, Any], overrides: dict[str, Any],
+                 runs: list[dict[str, Any]], losses: list[str], tables: dict[str, dict]) -> list[str]:
+    """The metrics table per dataset, the differences to clip (and to zero-shot); the names of failed runs."""
+    print()
+    print(f"machine: {describe(info)}")
+    steps = sorted({r['config']['max_steps'] for r in runs if r["loss"] != ZERO_SHOT})
+    print(f"TEST metrics (%), mean ± std over seeds {' '.join(map(str, args.seeds))}; {'/'.join(map(str, steps))} "
+          f"steps per run; model {runs[0]['config']['model'] if runs else '?'}" + (f"; overrides {overrides}" if overrides else ""))
+    for ds in args.datasets:
+        print(f"\n{ds}")
+        print(format_table(tables["table"], ds, losses))
+    if "clip" in losses and len(losses) > 1:
+        for ds in args.datasets:
+            print(f"\n{ds}: difference to clip (percentage points, paired by seed)")
+            print(format_table(tables["difference_to_clip"], ds, [x for x in losses if x != "clip"], signed=True))
+    if tables["difference_to_zero_shot"]:
+        for ds in args.datasets:
+            print(f"\n{ds}: difference to zero-shot {args.pretrained} (percentage points: what fine-tuning adds)")
+            print(format_table(tables["difference_to_zero_shot"], ds, [x for x in losses if x != ZERO_SHOT],
+                               signed=True))
+    failed = [r["name"] for r in runs if r["status"] == "failed"]
+    if failed:
+        print(f"\nFAILED runs: {', '.join(failed)}")
+    return failed
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     overrides = parse_overrides(args.overrides)
@@ -282,13 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         args.tag = args.tag or "pt"
     if overrides and not args.tag:
         print("note: --set without --tag: the runs get the default names", flush=True)
-    from engine.workspace import Workspace
-
-    ws_path = Path(args.workspace) if args.workspace else Path(tempfile.mkdtemp(prefix="crossfold-cmp-"))
-    ws_path.mkdir(parents=True, exist_ok=True)
-    ensure_demo_data(ws_path, args.datasets)
-    workspace = Workspace.open(ws_path)
-    catalog = workspace.catalog()
+    ws_path, workspace, catalog = open_workspace(args)
 
     plan = [(ds, loss, seed) for seed in args.seeds for ds in args.datasets for loss in args.losses]
     info = machine(args.device)
@@ -297,70 +393,17 @@ def main(argv: list[str] | None = None) -> int:
           f"{' '.join(args.losses)}, seeds {' '.join(map(str, args.seeds))}, steps {args.steps or 'config'})",
           flush=True)
 
-    runs: list[dict[str, Any]] = []
     t_all = time.perf_counter()
-    trained = 0
-    for i, (ds, loss, seed) in enumerate(plan, 1):
-        config = run_config(ds, loss, seed, args, overrides)
-        record: dict[str, Any] = {"name": config.name, "dataset": ds, "loss": loss, "seed": seed,
-                                  "config": config.as_dict()}
-        metrics = finished_metrics(catalog, workspace, config)
-        if metrics is not None:
-            record.update(status="reused", seconds=_run_seconds(workspace.runs / config.name))
-            print(f"[{i}/{len(plan)}] {config.name}: already done, reusing its metrics", flush=True)
-        else:
-            print(f"[{i}/{len(plan)}] {config.name}: training ({config.max_steps} steps, V={config.views_per_item}, "
-                  f"C={config.captions_per_item}, lr={config.lr})", flush=True)
-            try:
-                metrics, seconds = train_one(config, workspace, args.progress_every)
-            except Exception as exc:  # noqa: BLE001 - one failed run must not lose the others
-                print(f"    FAILED: {type(exc).__name__}: {exc}", flush=True)
-                record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-                runs.append(record)
-                continue
-            trained += 1
-            record.update(status="trained", seconds=seconds)
-            elapsed = time.perf_counter() - t_all
-            left = len(plan) - i
-            print(f"    done in {seconds:.0f} s; ~{left * elapsed / trained / 60:.0f} min left at this pace", flush=True)
-        test = metrics.get("test", {})
-        record.update(test=test, val=metrics.get("val", {}), best_step=metrics.get("best_step"))
-        short = "  ".join(f"{h} {100 * test[k]:.1f}" for k, h in COLUMNS[ds] if k in test)
-        print(f"    test: {short}", flush=True)
-        runs.append(record)
-
+    runs = run_plan(plan, args, overrides, workspace, catalog, t_all)
     losses = list(args.losses)
     delta_zero_shot: dict = {}
     if args.pretrained:
-        model = overrides.get("model") or run_config(args.datasets[0], losses[0], 0, args, overrides).model
-        for ds in args.datasets:
-            zs = zero_shot_metrics(workspace, catalog, ds, model, args.pretrained, args.tag, args.device)
-            short = "  ".join(f"{h} {100 * zs['test'][k]:.1f}" for k, h in COLUMNS[ds] if k in zs["test"])
-            print(f"{zs['name']}: zero-shot test: {short}", flush=True)
-            runs += [{"name": zs["name"], "dataset": ds, "loss": ZERO_SHOT, "seed": seed, "status": "zero-shot",
-                      "test": zs["test"], "config": {"max_steps": 0, "model": model}} for seed in args.seeds]
+        add_zero_shot(args, overrides, workspace, catalog, runs)
         losses = [ZERO_SHOT, *losses]
         _, delta_zero_shot = build_tables(runs, args.datasets, losses, args.seeds, baseline=ZERO_SHOT)
     table, delta = build_tables(runs, args.datasets, losses, args.seeds)
-    print()
-    print(f"machine: {describe(info)}")
-    steps = sorted({r['config']['max_steps'] for r in runs if r["loss"] != ZERO_SHOT})
-    print(f"TEST metrics (%), mean ± std over seeds {' '.join(map(str, args.seeds))}; {'/'.join(map(str, steps))} "
-          f"steps per run; model {runs[0]['config']['model'] if runs else '?'}" + (f"; overrides {overrides}" if overrides else ""))
-    for ds in args.datasets:
-        print(f"\n{ds}")
-        print(format_table(table, ds, losses))
-    if "clip" in losses and len(losses) > 1:
-        for ds in args.datasets:
-            print(f"\n{ds}: difference to clip (percentage points, paired by seed)")
-            print(format_table(delta, ds, [x for x in losses if x != "clip"], signed=True))
-    if delta_zero_shot:
-        for ds in args.datasets:
-            print(f"\n{ds}: difference to zero-shot {args.pretrained} (percentage points: what fine-tuning adds)")
-            print(format_table(delta_zero_shot, ds, [x for x in losses if x != ZERO_SHOT], signed=True))
-    failed = [r["name"] for r in runs if r["status"] == "failed"]
-    if failed:
-        print(f"\nFAILED runs: {', '.join(failed)}")
+    tables = {"table": table, "difference_to_clip": delta, "difference_to_zero_shot": delta_zero_shot}
+    failed = print_tables(args, info, overrides, runs, losses, tables)
 
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -372,9 +415,7 @@ def main(argv: list[str] | None = None) -> int:
                      "pretrained": args.pretrained,
                      "columns": {ds: dict(COLUMNS[ds]) for ds in args.datasets}},
         "wall_s": time.perf_counter() - t_all,
-        "table": table,
-        "difference_to_clip": delta,
-        "difference_to_zero_shot": delta_zero_shot,
+        **tables,
         "runs": runs,
     }
     out.write_text(json.dumps(payload, indent=1, default=str))

@@ -131,16 +131,16 @@ def measure_window(job: Job, skip: int) -> tuple[float, float]:
 
 def base_run(args: argparse.Namespace) -> list[Path]:
     """A small run with three checkpoints (the index builds cycle through them)."""
+    from engine.run.folder import RunFolder
     from engine.workspace import Workspace
 
-    ws = Workspace.open(args.workspace, create=False)
-    checkpoints = ws.runs / "contention-base" / "checkpoints"
-    found = sorted(checkpoints.glob("step_*.pt")) if checkpoints.is_dir() else []
+    folder = RunFolder.of(Workspace.open(args.workspace, create=False), "contention-base")
+    found = folder.step_checkpoints()
     if len(found) < 3:
         print("training the base run for the index builds (3 steps) ...", flush=True)
         job = Job("base", train_args(args, "contention-base", 3, save_frequency=1))
         job.wait(timeout=900)
-        found = sorted(checkpoints.glob("step_*.pt"))
+        found = folder.step_checkpoints()
     return found[-3:]
 
 
@@ -168,7 +168,7 @@ def index_loop(args: argparse.Namespace, checkpoints: list[Path], stop: threadin
         builds.append(time.perf_counter() - t0)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workspace", required=True, help="a workspace holding --dataset (a scratch copy)")
     p.add_argument("--dataset", default="shapes-demo")
@@ -183,54 +183,63 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=str(ROOT / "bench" / "results" / "contention.json"), metavar="PATH")
     args = p.parse_args(argv)
     args.workspace = str(Path(args.workspace).resolve())
-    info = machine("cpu")
-    print(f"machine: {describe(info)}", flush=True)
-    tag = f"{os.getpid()}"
-    results: list[dict[str, Any]] = []
+    return args
 
-    def row(scenario: str, job: Job, measured: dict[str, float], alone: float | None) -> None:
-        started = job.started()
-        r = {"scenario": scenario, "job": job.name, **measured, "threads": started.get("threads"),
-             "workers": started.get("workers"), "store": started.get("store")}
-        r["of_alone"] = measured["samples_per_s"] / alone if alone else 1.0
-        results.append(r)
-        print(f"  {scenario:<18} {job.name:<12} {measured['samples_per_s']:8.1f} samples/s "
-              f"({r['of_alone']:.0%} of alone; threads {r['threads']}, workers {r['workers']}, {r['store']})",
-              flush=True)
 
-    # the baseline, always measured in the same run
+def add_row(results: list[dict[str, Any]], scenario: str, job: Job, measured: dict[str, float],
+            alone: float | None) -> None:
+    """One row of the table: the job's rate, its share of ``alone`` and the threads/workers/store it started with."""
+    started = job.started()
+    r = {"scenario": scenario, "job": job.name, **measured, "threads": started.get("threads"),
+         "workers": started.get("workers"), "store": started.get("store")}
+    r["of_alone"] = measured["samples_per_s"] / alone if alone else 1.0
+    results.append(r)
+    print(f"  {scenario:<18} {job.name:<12} {measured['samples_per_s']:8.1f} samples/s "
+          f"({r['of_alone']:.0%} of alone; threads {r['threads']}, workers {r['workers']}, {r['store']})",
+          flush=True)
+
+
+def measure_alone(args: argparse.Namespace, tag: str, results: list[dict[str, Any]]) -> float:
+    """The baseline, always measured in the same run: one training, nothing else of ours running. Its rate."""
     job = Job("training", train_args(args, f"contention-alone-{tag}", args.steps))
     job.wait(timeout=1800)
     measured = rate(job, args.batch_size, args.skip)
-    alone_rate = measured["samples_per_s"]
-    row("alone", job, measured, None)
+    add_row(results, "alone", job, measured, None)
+    return measured["samples_per_s"]
 
-    if "index" in args.scenarios:
-        checkpoints = base_run(args)
-        stop, first, builds = threading.Event(), threading.Event(), []
-        loop = threading.Thread(target=index_loop, args=(args, checkpoints, stop, first, builds), daemon=True)
-        loop.start()
-        first.wait(timeout=600)
-        job = Job("training", train_args(args, f"contention-index-{tag}", args.steps))
-        try:
-            job.wait(timeout=1800)
-        finally:
-            stop.set()
-            loop.join(timeout=180)
-        row("beside index", job, rate(job, args.batch_size, args.skip), alone_rate)
-        results[-1]["index_builds_s"] = builds
 
-    if "training" in args.scenarios:
-        a = Job("training A", train_args(args, f"contention-pair-a-{tag}", args.steps))
-        b = Job("training B", train_args(args, f"contention-pair-b-{tag}", args.steps))
-        a.wait(timeout=1800)
-        b.wait(timeout=1800)
-        wa, wb = measure_window(a, args.skip), measure_window(b, args.skip)
-        window = (max(wa[0], wb[0]), min(wa[1], wb[1]))
-        for job in (a, b):
-            row("beside training", job, rate(job, args.batch_size, args.skip, window), alone_rate)
-        results[-1]["overlap_s"] = results[-2]["overlap_s"] = max(0.0, window[1] - window[0])
+def measure_beside_index(args: argparse.Namespace, tag: str, results: list[dict[str, Any]], alone: float) -> None:
+    """A training while ``trainer index`` builds the base run's indexes again and again."""
+    checkpoints = base_run(args)
+    stop, first, builds = threading.Event(), threading.Event(), []
+    loop = threading.Thread(target=index_loop, args=(args, checkpoints, stop, first, builds), daemon=True)
+    loop.start()
+    first.wait(timeout=600)
+    job = Job("training", train_args(args, f"contention-index-{tag}", args.steps))
+    try:
+        job.wait(timeout=1800)
+    finally:
+        stop.set()
+        loop.join(timeout=180)
+    add_row(results, "beside index", job, rate(job, args.batch_size, args.skip), alone)
+    results[-1]["index_builds_s"] = builds
 
+
+def measure_beside_training(args: argparse.Namespace, tag: str, results: list[dict[str, Any]], alone: float) -> None:
+    """Two trainings started together, measured over the window where both are past warm-up and running."""
+    a = Job("training A", train_args(args, f"contention-pair-a-{tag}", args.steps))
+    b = Job("training B", train_args(args, f"contention-pair-b-{tag}", args.steps))
+    a.wait(timeout=1800)
+    b.wait(timeout=1800)
+    wa, wb = measure_window(a, args.skip), measure_window(b, args.skip)
+    window = (max(wa[0], wb[0]), min(wa[1], wb[1]))
+    for job in (a, b):
+        add_row(results, "beside training", job, rate(job, args.batch_size, args.skip, window), alone)
+    results[-1]["overlap_s"] = results[-2]["overlap_s"] = max(0.0, window[1] - window[0])
+
+
+def print_table(args: argparse.Namespace, info: dict[str, Any], results: list[dict[str, Any]]) -> bool:
+    """The table with a verdict per row; whether every training kept its share."""
     print()
     print(f"machine: {describe(info)}")
     print(f"{args.model} {args.loss}, batch {args.batch_size}, {args.steps} steps per training (first {args.skip} "
@@ -242,6 +251,22 @@ def main(argv: list[str] | None = None) -> int:
         ok = ok and verdict != "BELOW TARGET"
         print(f"{r['scenario']:<18} {r['job']:<12} {r['samples_per_s']:>10.1f} {r['of_alone']:>9.0%} "
               f"{r['threads']!s:>8} {r['workers']!s:>8}  {verdict}")
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    info = machine("cpu")
+    print(f"machine: {describe(info)}", flush=True)
+    tag = f"{os.getpid()}"
+    results: list[dict[str, Any]] = []
+    alone_rate = measure_alone(args, tag, results)
+    if "index" in args.scenarios:
+        measure_beside_index(args, tag, results, alone_rate)
+    if "training" in args.scenarios:
+        measure_beside_training(args, tag, results, alone_rate)
+
+    ok = print_table(args, info, results)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "contention", "machine": info, "settings": vars(args),

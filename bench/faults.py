@@ -66,11 +66,18 @@ def _events(path: Path) -> list[dict[str, Any]]:
     return read_events(path)
 
 
-def _latest_step(run_dir: Path) -> int:
-    from engine.run import checkpoint as ckpt
+def _run_folder(ws: Path, name: str) -> Any:  # -> RunFolder
+    from engine.run.folder import RunFolder
+    from engine.workspace import Workspace
 
-    latest = ckpt.latest(run_dir / "checkpoints")
-    return int(latest.stem.split("_")[1]) if latest else 0
+    return RunFolder.of(Workspace(ws), name)
+
+
+def _latest_step(run_dir: Path) -> int:
+    from engine.run.folder import RunFolder
+
+    latest = RunFolder(run_dir).latest_checkpoint()
+    return (RunFolder.step_of(latest) or 0) if latest is not None else 0
 
 
 def _max_difference(a: Path, b: Path) -> float:
@@ -94,7 +101,8 @@ def kill_resume_soak(kills: int, seed: int, work: Path) -> dict[str, Any]:
                               capture_output=True, text=True, timeout=1800)
     if straight.returncode != 0:
         raise SystemExit(f"straight run failed: {straight.stderr[-800:]}")
-    run_dir = ws / "runs" / "killed"
+    killed = _run_folder(ws, "killed")
+    run_dir = killed.path
     done_kills = exact_resumes = 0
     resume: list[str] = []
     while done_kills < kills:
@@ -125,27 +133,29 @@ def kill_resume_soak(kills: int, seed: int, work: Path) -> dict[str, Any]:
                            capture_output=True, text=True, timeout=1800)
     if final.returncode != 0:
         raise SystemExit(f"final resume failed: {final.stderr[-800:]}")
-    resumed_steps = [int(e.get("step", -1)) for e in _events(run_dir / "events.jsonl") if e.get("event") == "resumed"]
-    name = f"step_{steps:08d}.pt"
-    diff = _max_difference(ws / "runs" / "straight" / "checkpoints" / name, run_dir / "checkpoints" / name)
+    resumed_steps = [int(e.get("step", -1)) for e in _events(killed.events) if e.get("event") == "resumed"]
+    diff = _max_difference(_run_folder(ws, "straight").step_checkpoint(steps), killed.step_checkpoint(steps))
     return {"steps": steps, "kills": done_kills, "resumes": len(resumed_steps),
             "resumes_from_found_checkpoint": exact_resumes, "max_abs_weight_difference": diff,
             "exact": diff == 0.0, "seconds": round(time.perf_counter() - t0, 1)}
 
 
 # ---- 3. concurrency soak -------------------------------------------------------------------------------------------
-def concurrency_soak(seconds: float, work: Path) -> dict[str, Any]:
-    """App-style catalogue reads while a training, an import and an index build write the same workspace."""
+def photo_folder(work: Path) -> Path:
+    """300 small photos, each with a two-caption text file: what the soak's ``trainer import folder`` reads."""
     from PIL import Image
 
-    from engine.workspace import Workspace
-
-    ws_root = toy_workspace(work / "conc-ws")
     folder = work / "photos"
     folder.mkdir()
     for i in range(300):
         Image.new("RGB", (16, 16), (i % 255, 40, 90)).save(folder / f"p{i:04d}.png")
         (folder / f"p{i:04d}.txt").write_text(f"photo number {i}\nanother caption {i}\n")
+    return folder
+
+
+def start_writers(ws_root: Path, folder: Path) -> dict[str, subprocess.Popen]:
+    """A run to index (trained first, 3 steps), then the three writers at once: a long training, an import of
+    ``folder`` and the index build of that run."""
     pre = subprocess.run(trainer(ws_root, "train", *TRAIN, "--max-steps", "3", "--name", "for-index"), cwd=ROOT,
                          env=child_env(), capture_output=True, text=True, timeout=900)
     if pre.returncode != 0:
@@ -155,35 +165,25 @@ def concurrency_soak(seconds: float, work: Path) -> dict[str, Any]:
         "import": trainer(ws_root, "import", "folder", str(folder), "--name", "photos"),
         "index": trainer(ws_root, "index", "--run", "for-index"),
     }
-    procs = {k: subprocess.Popen(v, cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                 text=True) for k, v in writers.items()}
-    reads = failures = locked = 0
-    errors: list[str] = []
-    start = time.monotonic()
-    ws = Workspace.open(ws_root)
+    return {k: subprocess.Popen(v, cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True) for k, v in writers.items()}
 
-    def going() -> bool:  # at least `seconds`, and until the import and the index build have finished
-        elapsed = time.monotonic() - start
-        writing = procs["import"].poll() is None or procs["index"].poll() is None
-        return elapsed < seconds or (writing and elapsed < seconds + 600)
 
-    while going():
-        try:
-            catalog = ws.catalog()
-            try:
-                for summary in catalog.summaries():
-                    ds = catalog.dataset(summary.name)
-                    if ds is not None:
-                        catalog.items(ds.id, limit=50)
-                catalog.runs()
-            finally:
-                catalog.close()
-            reads += 1
-        except Exception as exc:  # noqa: BLE001 - counted, the soak goes on
-            failures += 1
-            locked += "locked" in str(exc)
-            if len(errors) < 5:
-                errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+def read_catalog(ws: Any) -> None:
+    """One round of app-style reads: every dataset's summary and first items, and the runs."""
+    catalog = ws.catalog()
+    try:
+        for summary in catalog.summaries():
+            ds = catalog.dataset(summary.name)
+            if ds is not None:
+                catalog.items(ds.id, limit=50)
+        catalog.runs()
+    finally:
+        catalog.close()
+
+
+def stop_writers(procs: dict[str, subprocess.Popen]) -> dict[str, Any]:
+    """SIGTERM to those still running (the training), then each one's exit and what its stderr showed."""
     exits: dict[str, Any] = {}
     for name, proc in procs.items():
         if proc.poll() is None:
@@ -196,6 +196,36 @@ def concurrency_soak(seconds: float, work: Path) -> dict[str, Any]:
         stderr = proc.stderr.read() if proc.stderr else ""
         exits[name] = {"exit": proc.returncode, "stopped_by_soak": name == "train", "locked": "database is locked" in stderr,
                        "traceback": "Traceback" in stderr}
+    return exits
+
+
+def concurrency_soak(seconds: float, work: Path) -> dict[str, Any]:
+    """App-style catalogue reads while a training, an import and an index build write the same workspace."""
+    from engine.workspace import Workspace
+
+    ws_root = toy_workspace(work / "conc-ws")
+    folder = photo_folder(work)
+    procs = start_writers(ws_root, folder)
+    reads = failures = locked = 0
+    errors: list[str] = []
+    start = time.monotonic()
+    ws = Workspace.open(ws_root)
+
+    def going() -> bool:  # at least `seconds`, and until the import and the index build have finished
+        elapsed = time.monotonic() - start
+        writing = procs["import"].poll() is None or procs["index"].poll() is None
+        return elapsed < seconds or (writing and elapsed < seconds + 600)
+
+    while going():
+        try:
+            read_catalog(ws)
+            reads += 1
+        except Exception as exc:  # noqa: BLE001 - counted, the soak goes on
+            failures += 1
+            locked += "locked" in str(exc)
+            if len(errors) < 5:
+                errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+    exits = stop_writers(procs)
     return {"seconds": round(time.monotonic() - start, 1), "reads": reads, "failed_reads": failures, "database_locked": locked,
             "errors": errors, "writers": exits}
 

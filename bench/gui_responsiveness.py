@@ -56,6 +56,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -589,14 +590,29 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if args.strict and not result["pass"] else 0
 
 
-def measure(args: argparse.Namespace, workspace: Path, platform: str, info: dict, prep: dict,
-            scratch: Path) -> dict[str, Any]:
-    from PySide6.QtCore import QSettings, QTimer, qInstallMessageHandler
+@dataclass
+class Session:
+    """The app's window on the workspace, and the QApplication it lives in (held for the whole measurement)."""
+
+    qt_app: Any
+    ws: Any
+    window: Any
+
+    @property
+    def training(self) -> Any:
+        return self.window.training_page
+
+    @property
+    def search(self) -> Any:
+        return self.window.search_page
+
+
+def open_window(workspace: Path) -> Session:
+    """The app's ``MainWindow`` on ``workspace``, shown at 1400x900 (the offscreen plugin's chatter filtered)."""
+    from PySide6.QtCore import qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
 
-    from app.search_worker import IndexNeeded, index_needed
     from app.window import MainWindow
-    from engine.index import registry
     from engine.workspace import Workspace
 
     def quiet(_mode: Any, _context: Any, message: str) -> None:  # the offscreen plugin says this on every show
@@ -611,9 +627,13 @@ def measure(args: argparse.Namespace, workspace: Path, platform: str, info: dict
     window = MainWindow(ws)
     window.resize(1400, 900)
     window.show()
-    datasets, training, search = window.datasets_page, window.training_page, window.search_page
+    return Session(qt_app, ws, window)
 
-    # ---- warm-up (not measured): every page has its data, gui-a's searcher is loaded
+
+def warm_up(window: Any) -> tuple[Driver, float]:
+    """Not measured: every page has its data, gui-a's searcher is loaded, one round of the script has run. The
+    running driver and the seconds it took."""
+    datasets, training, search = window.datasets_page, window.training_page, window.search_page
     print("warming up the window ...", flush=True)
     t_warm = time.perf_counter()
     answered: list[int] = []
@@ -633,27 +653,32 @@ def measure(args: argparse.Namespace, workspace: Path, platform: str, info: dict
     wait_until(lambda: driver.cycles >= 1, 60, "one round of the scripted activity")
     warm_s = time.perf_counter() - t_warm
     print(f"warm in {warm_s:.1f} s", flush=True)
+    return driver, warm_s
 
-    probe = StallProbe(args.interval_ms, scratch / "stall-dumps.txt")
-    phases = [run_phase("idle", probe, driver, None, args.seconds, args.max_seconds)]
 
-    # ---- load: a training run from the form and the index of gui-b from the Search page
-    name = f"gui-load-{time.strftime('%Y%m%d-%H%M%S')}"
-    cat = ws.catalog()
-    run_b_id = cat.require_run(RUN_B).id
-    cat.close()
-    ended: dict[str, tuple[int, str]] = {}
-    built: list[str] = []
-    build_errors: list[str] = []
-    form_errors: list[list[str]] = []
-    training.runs.jobFinished.connect(lambda n, code, err: ended.__setitem__(n, (code, err)) if n == name else None)
-    search.index_built.connect(built.append)
-    search.index_failed.connect(build_errors.append)
-    training.form.validated.connect(lambda errs: form_errors.append(errs) if errs else None)
-    launched: list[str] = []
-    training.launched.connect(launched.append)
+@dataclass
+class LoadJobs:
+    """The load phase's two jobs, a training run ``name`` launched from the form and the index of gui-b built
+    from the Search page, and what the window's signals said of them."""
 
-    def start_jobs() -> None:
+    name: str
+    ended: dict[str, tuple[int, str]] = field(default_factory=dict)
+    built: list[str] = field(default_factory=list)
+    build_errors: list[str] = field(default_factory=list)
+    form_errors: list[list[str]] = field(default_factory=list)
+    launched: list[str] = field(default_factory=list)
+
+    def listen(self, training: Any, search: Any) -> None:
+        name, ended, form_errors = self.name, self.ended, self.form_errors
+        training.runs.jobFinished.connect(lambda n, code, err: ended.__setitem__(n, (code, err)) if n == name else None)
+        search.index_built.connect(self.built.append)
+        search.index_failed.connect(self.build_errors.append)
+        training.form.validated.connect(lambda errs: form_errors.append(errs) if errs else None)
+        training.launched.connect(self.launched.append)
+
+    def start(self, args: argparse.Namespace, training: Any, search: Any) -> None:
+        from app.search_worker import IndexNeeded
+
         form = training.form
         form.dataset.setCurrentText(DATASET)
         form.loss.setCurrentText("mxm")
@@ -662,45 +687,65 @@ def measure(args: argparse.Namespace, workspace: Path, platform: str, info: dict
         form.length.setValue(args.steps)
         form.batch.setValue(16)
         form.device.setCurrentText("cpu")
-        form.name.setText(name)
+        form.name.setText(self.name)
         form.val_every.setValue(max(1, args.steps // 3))
         form.save_every.setValue(max(1, args.steps // 3))
         form.workers.setValue(args.workers)
         form.launch()  # checks the values on a worker, then the page starts and follows the run
         need = IndexNeeded(RUN_B, "shapes", DATASET, f"Run {RUN_B} has no shapes index of {DATASET} yet.")
         if not search.build_index(need):
-            build_errors.append("SearchPage.build_index refused to start")
+            self.build_errors.append("SearchPage.build_index refused to start")
 
-    t_load = time.perf_counter()
-    driver.runs = [name, RUN_A, name, RUN_B]
-    QTimer.singleShot(0, start_jobs)
+    def both_ended(self) -> bool:  # (a slot: it must not raise)
+        return bool(self.form_errors) or ((self.name in self.ended) and bool(self.built or self.build_errors))
 
-    def both_ended() -> bool:  # (a slot: it must not raise)
-        return bool(form_errors) or ((name in ended) and bool(built or build_errors))
-
-    try:
-        phases.append(run_phase("load", probe, driver, both_ended, None, args.max_seconds))
-    except SystemExit:  # timed out: stop the jobs rather than leave them running
-        for job in (training.runs.jobs.job(ws, name), search.build_job):
+    def kill(self, ws: Any, training: Any, search: Any) -> None:
+        """Stop the jobs rather than leave them running."""
+        for job in (training.runs.jobs.job(ws, self.name), search.build_job):
             if job is not None and job.running:
                 job.kill()  # a detached training run is killed by pid; an index build is a QProcess child
                 if hasattr(job, "process"):
                     job.process.waitForFinished(10_000)
+
+
+def run_load_phase(args: argparse.Namespace, session: Session, probe: StallProbe,
+                   driver: Driver) -> tuple[dict[str, Any], LoadJobs, float]:
+    """The load phase: a training run from the form and the index of gui-b from the Search page, measured until
+    both have ended. The phase, its jobs and its seconds."""
+    from PySide6.QtCore import QTimer
+
+    training, search = session.training, session.search
+    jobs = LoadJobs(f"gui-load-{time.strftime('%Y%m%d-%H%M%S')}")
+    jobs.listen(training, search)
+    t_load = time.perf_counter()
+    driver.runs = [jobs.name, RUN_A, jobs.name, RUN_B]
+    QTimer.singleShot(0, lambda: jobs.start(args, training, search))
+    try:
+        phase = run_phase("load", probe, driver, jobs.both_ended, None, args.max_seconds)
+    except SystemExit:  # timed out: stop the jobs rather than leave them running
+        jobs.kill(session.ws, training, search)
         raise
-    if form_errors:
-        raise SystemExit(f"error: the new-run form refused the run: {form_errors[-1]}")
+    if jobs.form_errors:
+        raise SystemExit(f"error: the new-run form refused the run: {jobs.form_errors[-1]}")
     load_s = time.perf_counter() - t_load
     driver.stop()
     probe.close()
+    return phase, jobs, load_s
 
-    # ---- did both jobs really work?
-    cat = ws.catalog()
+
+def check_jobs(session: Session, jobs: LoadJobs, run_b_id: int, load_s: float) -> tuple[dict[str, Any], bool]:
+    """Did both jobs really work? Their record for the JSON, and whether both succeeded."""
+    from app.search_worker import index_needed
+    from engine.index import registry
+
+    name, built, build_errors = jobs.name, jobs.built, jobs.build_errors
+    cat = session.ws.catalog()
     run = cat.run(name)
-    code, err = ended[name]
-    state = training.runs.state(name)
+    code, err = jobs.ended[name]
+    state = session.training.runs.state(name)
     rows = registry.rows(cat, run_id=run_b_id)  # none before the phase: prepare() removed them
-    jobs = {
-        "training": {"run": name, "launched_from_form": name in launched, "exit_code": code, "error": err,
+    record = {
+        "training": {"run": name, "launched_from_form": name in jobs.launched, "exit_code": code, "error": err,
                      "status": run.status if run else None, "steps": state.step if state else None,
                      "total": state.total if state else None,
                      "loss_points": len(state.loss_points) if state else None},
@@ -711,20 +756,28 @@ def measure(args: argparse.Namespace, workspace: Path, platform: str, info: dict
     }
     cat.close()
     ok_train = code == 0 and run is not None and run.status == "done"
-    ok_index = bool(built) and not build_errors and jobs["index"]["searchable"] and bool(rows)
-    t = jobs["training"]
+    ok_index = bool(built) and not build_errors and record["index"]["searchable"] and bool(rows)
+    t = record["training"]
     print(f"\ntraining {name} (from the form: {t['launched_from_form']}): exit {code}, status {t['status']}, "
           f"{t['steps']}/{t['total']} steps -> {'OK' if ok_train else 'FAILED'}")
     print(f"index of {RUN_B} from the Search page: {'built' if built else 'not built'}, rows "
-          f"{jobs['index']['rows']} -> {'OK' if ok_index else 'FAILED'}"
+          f"{record['index']['rows']} -> {'OK' if ok_index else 'FAILED'}"
           + (f": {build_errors[-1]}" if build_errors else ""))
+    return record, ok_train and ok_index
 
-    search.shutdown()
-    training.shutdown()
-    search.service.wait_idle(30_000)
-    window.close()
+
+def close_window(session: Session) -> None:
+    from PySide6.QtCore import QSettings
+
+    session.search.shutdown()
+    session.training.shutdown()
+    session.search.service.wait_idle(30_000)
+    session.window.close()
     QSettings("Crossfold", "Crossfold").sync()  # written now, not at exit: main() removes the temp config dir
 
+
+def report(phases: list[dict[str, Any]], info: dict) -> bool:
+    """The table, the verdict on the target and the load average at the end (added to ``info``); passed?"""
     print_table(phases)
     load = phases[-1]
     passed = load["max_ms"] <= TARGET_MS
@@ -733,14 +786,33 @@ def measure(args: argparse.Namespace, workspace: Path, platform: str, info: dict
     info["load_average_1min_at_end"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     print(f"load average at the end: {info['load_average_1min_at_end']} (other processes on 2 cores add stalls: "
           "see 'waiting for a core')")
-    if not (ok_train and ok_index):
+    return passed
+
+
+def measure(args: argparse.Namespace, workspace: Path, platform: str, info: dict, prep: dict,
+            scratch: Path) -> dict[str, Any]:
+    session = open_window(workspace)
+    driver, warm_s = warm_up(session.window)
+    probe = StallProbe(args.interval_ms, scratch / "stall-dumps.txt")
+    phases = [run_phase("idle", probe, driver, None, args.seconds, args.max_seconds)]
+
+    cat = session.ws.catalog()
+    run_b_id = cat.require_run(RUN_B).id
+    cat.close()
+    load, jobs, load_s = run_load_phase(args, session, probe, driver)
+    phases.append(load)
+    record, ok = check_jobs(session, jobs, run_b_id, load_s)
+    close_window(session)
+
+    passed = report(phases, info)
+    if not ok:
         raise SystemExit("error: a job of the load phase did not succeed (see above); no result written")
     return {
         "benchmark": "gui_responsiveness", "machine": info,
         "config": {**vars(args), "workspace": str(workspace), "platform": platform, "action_ms": ACTION_MS,
                    "type_ms": TYPE_MS, "queries": QUERIES, "window": [1400, 900]},
         "target_max_stall_ms": TARGET_MS, "preparation": prep, "warmup_s": warm_s,
-        "phases": phases, "jobs": jobs, "pass": passed,
+        "phases": phases, "jobs": record, "pass": passed,
     }
 
 

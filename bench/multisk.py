@@ -24,6 +24,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.losses.sinkhorn import multi_assignment  # noqa: E402
-from engine.losses.sinkhorn_reference import multi_assignment_reference  # noqa: E402
+from engine.losses.sinkhorn import multi_assignment
+from engine.losses.sinkhorn_reference import multi_assignment_reference
 
 SPEEDUP_TARGET = 20.0
 TOLERANCE = 1e-5
@@ -73,8 +74,8 @@ def make_scores(n: int, k: int, dim: int, seed: int) -> torch.Tensor:
     return feats @ anchors.T
 
 
-def timed(fn, repeats: int, device: str, warmup: bool = True) -> tuple[float, list[float], object]:
-    def sync():
+def timed(fn: Callable[[], object], repeats: int, device: str, warmup: bool = True) -> tuple[float, list[float], object]:
+    def sync() -> None:
         if device == "cuda":
             torch.cuda.synchronize()
 

@@ -1,4 +1,4 @@
-"""Search: hnswlib (through ``engine.index.store``) against exact numpy brute force, in one process.
+"""Search: hnswlib (through ``engine.index``) against exact numpy brute force, in one process.
 
     .venv/bin/python bench/search.py                 # N = 10k and 100k random unit 256-d vectors
     .venv/bin/python bench/search.py --data lowrank --json bench/results/search_lowrank.json
@@ -6,7 +6,7 @@
     .venv/bin/python bench/search.py --efs 64 128 256 --queries 500
 
 Per N: build time (all cores), file size, save / verify / load times, then for each search ``ef``:
-recall@k against exact search and single-thread latency p50/p99 of :func:`engine.index.store.query`
+recall@k against exact search and single-thread latency p50/p99 of :func:`engine.index.queries.query`
 (one query per call, ``num_threads=1``; wall time, and the thread's CPU time, which leaves out the time a
 busy machine makes it wait for a core), plus hnswlib's bare ``knn_query``, one filtered row (10% of the ids
 allowed) and the exact numpy brute force (``x @ q`` + top-k, BLAS single-threaded unless
@@ -31,23 +31,25 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-import hnswlib  # noqa: E402
-import numpy as np  # noqa: E402
+import hnswlib
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import describe, machine  # noqa: E402
+from machine import describe, machine
 
-from engine.index import store  # noqa: E402
-from engine.index.params import IndexParams  # noqa: E402
+from engine.index import ann, checksums, loading, publish
+from engine.index.inputs import thread_count
+from engine.index.params import IndexParams
+from engine.index.queries import query
 
 RECALL_TARGET = 0.98
 P99_TARGET_MS = 5.0
@@ -134,27 +136,27 @@ class Timer:
 
 
 # ---- the ANN part --------------------------------------------------------------------------------------------
-def build_timed(base: np.ndarray, ids: np.ndarray, params: IndexParams, threads: int) -> tuple[store.AnnIndex, float]:
+def build_timed(base: np.ndarray, ids: np.ndarray, params: IndexParams, threads: int) -> tuple[ann.AnnIndex, float]:
     start = time.perf_counter()
-    index = store.build(base, ids, params, num_threads=threads)
+    index = ann.build(base, ids, params, num_threads=threads)
     return index, time.perf_counter() - start
 
 
-def bench_ef(index: store.AnnIndex, queries: np.ndarray, truth_ids: np.ndarray, k: int, ef: int) -> dict:
-    """Recall@k and single-thread latency of ``store.query`` (one query per call) at search ``ef``."""
+def bench_ef(index: ann.AnnIndex, queries: np.ndarray, truth_ids: np.ndarray, k: int, ef: int) -> dict:
+    """Recall@k and single-thread latency of ``query`` (one query per call) at search ``ef``."""
     index.ef = ef
     for i in range(min(20, queries.shape[0])):  # warm-up
-        store.query(index, queries[i], k)
+        query(index, queries[i], k)
     found = np.empty((queries.shape[0], k), np.int64)
     timer = Timer()
     for i in range(queries.shape[0]):
         with timer:
-            labels, _ = store.query(index, queries[i], k, num_threads=1)
+            labels, _ = query(index, queries[i], k, num_threads=1)
         found[i] = labels[0]
     return {"ef": ef, "recall": recall_at_k(found, truth_ids), **timer.summary()}
 
 
-def bench_raw_hnswlib(index: store.AnnIndex, queries: np.ndarray, k: int, ef: int) -> dict:
+def bench_raw_hnswlib(index: ann.AnnIndex, queries: np.ndarray, k: int, ef: int) -> dict:
     """The same queries straight through hnswlib's ``knn_query`` (the wrapper's overhead is the difference)."""
     index.ef = ef
     timer = Timer()
@@ -165,10 +167,10 @@ def bench_raw_hnswlib(index: store.AnnIndex, queries: np.ndarray, k: int, ef: in
     return {"ef": ef, **timer.summary()}
 
 
-def bench_filtered(index: store.AnnIndex, base: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int,
+def bench_filtered(index: ann.AnnIndex, base: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int,
                    ef: int, fraction: float, seed: int) -> dict:
     """Queries restricted to a random ``fraction`` of the ids (over-fetch + ``np.isin``; exact below the
-    store's threshold): recall against exact search over the allowed rows, and latency."""
+    query's threshold): recall against exact search over the allowed rows, and latency."""
     rng = np.random.default_rng(seed + 7)
     rows = np.sort(rng.choice(ids.size, size=max(k, int(ids.size * fraction)), replace=False))
     allowed = ids[rows]
@@ -178,7 +180,7 @@ def bench_filtered(index: store.AnnIndex, base: np.ndarray, ids: np.ndarray, que
     timer = Timer()
     for i in range(queries.shape[0]):
         with timer:
-            labels, _ = store.query(index, queries[i], k, allowed=allowed, num_threads=1)
+            labels, _ = query(index, queries[i], k, allowed=allowed, num_threads=1)
         found[i] = labels[0]
     ok = bool(np.isin(found, allowed).all())
     return {"ef": ef, "allowed_fraction": fraction, "allowed": int(allowed.size), "only_allowed": ok,
@@ -197,30 +199,30 @@ def bench_exact(base: np.ndarray, queries: np.ndarray, truth_rows: np.ndarray, k
     return {"ef": None, "recall": recall_at_k(found, truth_rows[: queries.shape[0]]), **timer.summary()}
 
 
-def bench_files(index: store.AnnIndex) -> dict:
+def bench_files(index: ann.AnnIndex) -> dict:
     """Atomic save, verification (sha256 of the whole file) cold and remembered, and a verified load."""
     with tempfile.TemporaryDirectory(prefix="crossfold-bench-") as tmp:
         path = Path(tmp) / "bench.hnsw"
         start = time.perf_counter()
-        manifest = store.save(index, path, checkpoint_sha256="bench")
+        manifest = publish.save(index, path, checkpoint_sha256="bench")
         save_s = time.perf_counter() - start
-        store.forget_checksums()
+        checksums.forget_checksums()
         start = time.perf_counter()
-        loaded = store.load(manifest, "bench")
+        loaded = loading.load(manifest, "bench")
         load_cold_s = time.perf_counter() - start
         del loaded
         # The checksum is remembered only for files older than the timestamp granularity (racy files are hashed
         # again): wait that long, hash once, then time a remembered verification and load.
-        time.sleep(store.RACY_NS / 1e9 + 0.2)
-        store.forget_checksums()
+        time.sleep(checksums.RACY_NS / 1e9 + 0.2)
+        checksums.forget_checksums()
         start = time.perf_counter()
-        store.verify(manifest, "bench")
+        loading.verify(manifest, "bench")
         verify_cold_s = time.perf_counter() - start
         start = time.perf_counter()
-        store.verify(manifest, "bench")
+        loading.verify(manifest, "bench")
         verify_cached_s = time.perf_counter() - start
         start = time.perf_counter()
-        loaded = store.load(manifest, "bench")
+        loaded = loading.load(manifest, "bench")
         load_cached_s = time.perf_counter() - start
         del loaded
         return {"file_bytes": manifest.file_size, "save_s": save_s, "verify_cold_s": verify_cold_s,
@@ -280,7 +282,7 @@ def print_table(results: list[dict], k: int) -> None:
                   f"{row['p99_ms']:>8.3f} | {row['cpu_p99_ms']:>8.3f} | {row['qps_1thread']:>10,.0f} | {build:>8} |")
 
         for i, row in enumerate(res["ef_sweep"]):
-            line("hnsw (store.query)", row, f"{res['build_s']:.1f}" if i == 0 else "")
+            line("hnsw (queries.query)", row, f"{res['build_s']:.1f}" if i == 0 else "")
         line("hnsw raw knn_query", res["hnswlib_raw"])
         line(f"hnsw {res['filtered']['allowed_fraction']:.0%} allowed", res["filtered"])
         line("exact numpy", res["exact"])
@@ -375,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--e2e-repeats", type=int, default=10)
     ap.add_argument("--skip-ann", action="store_true", help="only the end-to-end part")
     args = ap.parse_args(argv)
-    args.threads = store._threads(args.threads or None)
+    args.threads = thread_count(args.threads or None)
     sizes = list(args.sizes) + ([1_000_000] if args.million and 1_000_000 not in args.sizes else [])
 
     info = machine_info()

@@ -61,8 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import describe, machine  # noqa: E402
 
-LOSSES = ("clip", "mxm", "gcl", "sspc")
-
+from engine.losses.names import LOSS_NAMES as LOSSES  # noqa: E402
 
 # ------------------------------------------------------------------------------------------------- helpers
 
@@ -297,7 +296,7 @@ def build_data_row(args: argparse.Namespace, device: torch.device, loss: str, st
     shapes = kind == "shape-text"
     views = args.views if shapes else 1
     ours = OurStep(args, device, loss, shapes)
-    store, normalize = choose_store(store_mode, catalog, ws.renders, args.data, args.model, ours.preprocess,
+    store, normalize = choose_store(store_mode, catalog, ws.packed, args.data, args.model, ours.preprocess,
                                     [p for i in items for p in i.visuals])
     plan = plan_training(job_cores(), args.workers, decode=store is None)
     dataset = MultifoldDataset(items, views, args.captions, ours.preprocess, ours.tokenizer, seed=args.seed,
@@ -396,8 +395,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+@dataclass
+class Setup:
+    """What ``main`` settles before building rows: the device and the settings its defaults depend on."""
+
+    device: torch.device
+    precision: str  # the precision the step runs as on this device
+    warmup: int
+    losses: list[str]
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+
+def settle(args: argparse.Namespace) -> Setup:
+    """Threads, device, the device-dependent defaults (model, batch) and TF32 on CUDA."""
     from engine.run.device import effective_precision, pick_device
 
     if args.threads:
@@ -411,47 +424,70 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    info = machine(str(device))
-    print(f"machine: {describe(info)}")
-    print(f"model {args.model}, batch {args.batch_size}, precision {args.precision} (runs as {precision}), "
-          f"{args.steps} timed steps per row in {args.rounds} rounds after {warmup} warm-up steps"
-          + (", torch.compile (ours)" if args.compile else "") + (", channels_last" if args.channels_last else ""),
-          flush=True)
+    return Setup(device, precision, warmup, losses)
 
+
+def build_rows(args: argparse.Namespace, setup: Setup) -> list[Row]:
+    """The plain row, then per loss our V=1 C=1 and multifold rows, then the data rows."""
+    device = setup.device
     t_build = time.perf_counter()
-    rows: list[Row] = [build_plain(args, device, precision)]
-    for loss in losses:
+    rows: list[Row] = [build_plain(args, device, setup.precision)]
+    for loss in setup.losses:
         if not args.no_single:
             rows.append(build_ours(args, device, loss, 1, 1, shapes=False))
         if not args.no_multifold:
             rows.append(build_ours(args, device, loss, args.views, args.captions, shapes=True))
     if args.data:
         for store_mode in (("files", "packed") if args.store == "both" else (args.store,)):
-            rows.append(build_data_row(args, device, losses[0], store_mode))
+            rows.append(build_data_row(args, device, setup.losses[0], store_mode))
     print(f"built {len(rows)} rows in {time.perf_counter() - t_build:.1f} s; warming up ...", flush=True)
+    return rows
 
-    # warm-up (interleaved too); SSPC rows continue until its queue is full and the term is on
+
+def fill_sspc_queue(row: Row) -> int:
+    """SSPC rows step on until its queue is full and the term is on (at most 500 steps); the extra steps."""
+    ours = getattr(row, "ours", None)
+    if ours is None or ours.config.loss != "sspc":
+        return 0
+    extra = 0
+    while ours.last_parts.get("queue_fill", 1.0) < 1.0 and extra < 500:
+        row.step()
+        extra += 1
+    if ours.last_parts.get("queue_fill", 1.0) < 1.0:
+        row.notes.append("SSPC queue still not full after warm-up: its term is off in the timing")
+    return extra
+
+
+def warm_up(rows: list[Row], warmup: int, device: torch.device) -> None:
+    """``warmup`` untimed steps per row (interleaved too); SSPC rows until their queue is full."""
     for row in rows:
         t0 = time.perf_counter()
-        n = warmup
         if row.block is not None:
             row.warm(warmup)  # type: ignore[attr-defined]  # one loader, ``warmup`` batches
         else:
             for _ in range(warmup):
                 row.step()
-        ours = getattr(row, "ours", None)
-        if ours is not None and ours.config.loss == "sspc":
-            extra = 0
-            while ours.last_parts.get("queue_fill", 1.0) < 1.0 and extra < 500:
-                row.step()
-                extra += 1
-            n += extra
-            if ours.last_parts.get("queue_fill", 1.0) < 1.0:
-                row.notes.append("SSPC queue still not full after warm-up: its term is off in the timing")
+        n = warmup + fill_sspc_queue(row)
         row.warmup_steps = n
         sync(device)
         print(f"  warm-up {row.name}: {n} steps, {time.perf_counter() - t0:.1f} s", flush=True)
 
+
+def time_block(row: Row, per_round: int, device: torch.device) -> dict[str, float]:
+    """One round of one row: its data block, or ``per_round`` steps timed between syncs."""
+    if row.block is not None:
+        seconds, wait = row.block(per_round)
+        return {"steps": row.data_steps, "seconds": seconds, "wait": wait}  # type: ignore[attr-defined]
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(per_round):
+        row.step()
+    sync(device)
+    return {"steps": per_round, "seconds": time.perf_counter() - t0}
+
+
+def time_rounds(rows: list[Row], args: argparse.Namespace, device: torch.device) -> None:
+    """``--rounds`` rounds, every row a block of ``--steps / --rounds`` steps in each (and its step peak on CUDA)."""
     per_round = max(1, args.steps // args.rounds)
     cuda = device.type == "cuda"
     for r in range(args.rounds):
@@ -460,38 +496,31 @@ def main(argv: list[str] | None = None) -> int:
                 sync(device)
                 held = torch.cuda.memory_allocated(device)
                 torch.cuda.reset_peak_memory_stats(device)
-            if row.block is not None:
-                seconds, wait = row.block(per_round)
-                row.rounds.append({"steps": row.data_steps, "seconds": seconds, "wait": wait})  # type: ignore[attr-defined]
-            else:
-                sync(device)
-                t0 = time.perf_counter()
-                for _ in range(per_round):
-                    row.step()
-                sync(device)
-                row.rounds.append({"steps": per_round, "seconds": time.perf_counter() - t0})
+            row.rounds.append(time_block(row, per_round, device))
             if cuda:
                 row.rounds[-1]["step_peak_gib"] = (torch.cuda.max_memory_allocated(device) - held) / 2**30
         print(f"  round {r + 1}/{args.rounds} done", flush=True)
 
-    results = [row.result() for row in rows]
+
+def relative_to_plain(results: list[dict[str, Any]]) -> None:
+    """``x_plain_samples`` and ``x_plain_observations`` of every row, against the first (plain) row."""
     plain = results[0]
     for res in results:
         res["x_plain_samples"] = res["samples_per_s"] / plain["samples_per_s"]
         obs = res["samples_per_s"] * (res["views"] + res["captions"])
         res["x_plain_observations"] = obs / (plain["samples_per_s"] * 2)
-    if device.type == "cuda":
-        info["max_memory_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
 
+
+def print_table(results: list[dict[str, Any]], args: argparse.Namespace, setup: Setup, info: dict) -> None:
     print()
     print(f"machine: {describe(info)}")
-    print(f"model {args.model}, batch {args.batch_size}, {precision}, {args.steps} timed steps per row "
+    print(f"model {args.model}, batch {args.batch_size}, {setup.precision}, {args.steps} timed steps per row "
           f"({args.rounds} interleaved rounds), warm-up excluded. sample = one item.")
     headers = ["row", "samples/s", "images/s", "captions/s", "ms/step", "±round", "×plain", "×plain obs"]
     table = [[r["row"], f"{r['samples_per_s']:.1f}", f"{r['images_per_s']:.1f}", f"{r['captions_per_s']:.1f}",
               f"{r['ms_per_step']:.1f}", f"{r['round_spread_pct']:.0f}%", f"{r['x_plain_samples']:.2f}",
               f"{r['x_plain_observations']:.2f}"] for r in results]
-    if cuda:
+    if setup.cuda:
         headers.append("step peak GiB")
         for t, r in zip(table, results, strict=True):
             t.append(f"{r['step_peak_gib']:.2f}" if r["step_peak_gib"] is not None else "-")
@@ -508,13 +537,37 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['row']}: {note}")
     print("×plain obs = (images+captions)/s relative to the plain loop's (1 image + 1 caption per sample).")
 
+
+def write_json(args: argparse.Namespace, setup: Setup, info: dict, results: list[dict[str, Any]]) -> None:
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in vars(args).items() if k != "json"}
-    settings.update(warmup=warmup, effective_precision=precision, losses=losses)
+    settings.update(warmup=setup.warmup, effective_precision=setup.precision, losses=setup.losses)
     out.write_text(json.dumps({"benchmark": "train_throughput", "machine": info, "settings": settings,
                                "rows": results}, indent=1))
     print(f"wrote {out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup = settle(args)
+    info = machine(str(setup.device))
+    print(f"machine: {describe(info)}")
+    print(f"model {args.model}, batch {args.batch_size}, precision {args.precision} (runs as {setup.precision}), "
+          f"{args.steps} timed steps per row in {args.rounds} rounds after {setup.warmup} warm-up steps"
+          + (", torch.compile (ours)" if args.compile else "") + (", channels_last" if args.channels_last else ""),
+          flush=True)
+
+    rows = build_rows(args, setup)
+    warm_up(rows, setup.warmup, setup.device)
+    time_rounds(rows, args, setup.device)
+
+    results = [row.result() for row in rows]
+    relative_to_plain(results)
+    if setup.cuda:
+        info["max_memory_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    print_table(results, args, setup, info)
+    write_json(args, setup, info, results)
     return 0
 
 

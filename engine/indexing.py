@@ -26,8 +26,8 @@ from engine.data.rendering import views_at_size
 from engine.evaluate.encode import encode_image_files, encode_texts, pool_shapes
 from engine.index import calibration as calib
 from engine.index import registry
+from engine.index.errors import StaleIndexError
 from engine.index.params import IndexParams
-from engine.index.store import StaleIndexError
 from engine.run.restore import RestoredRun, restore_run
 from engine.workspace import Workspace
 

@@ -1,5 +1,5 @@
 """The events of a job run with ``--events -`` (``trainer import / index / render / demo-data / demo``): JSON lines
-on stdout that the app reads while the job runs (:class:`app.jobs.EngineJob`).
+on stdout that the app reads while the job runs (:class:`app.engine_job.EngineJob`).
 
 Kinds (docs/EVENTS.md): :class:`JobProgress` (one stage's count), :class:`JobStage` (``trainer demo``: a stage
 begins), :class:`JobRun` (``trainer index --pretrained``: its run) and :class:`JobDone` (the command's report, its

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import PurePath
 
 from engine.errors import CrossfoldError
@@ -27,6 +28,8 @@ def name_problem(value: str) -> str | None:
         return "it contains '..'"
     if value.startswith("."):
         return "it starts with a dot"
+    if value.startswith("-"):
+        return "it starts with '-' (a command line would read it as an option)"
     if len(value) > MAX_NAME_LENGTH:
         return f"it is {len(value)} characters long (at most {MAX_NAME_LENGTH})"
     if not _ALLOWED.fullmatch(value):
@@ -42,6 +45,13 @@ def check_name(kind: str, value: str) -> str:
     if problem is not None:
         raise InvalidName(f"{kind} name {value!r} is not allowed: {problem}")
     return value
+
+
+def default_run_name(dataset: str, loss: str, at: datetime | None = None) -> str:
+    """``<dataset>-<loss>-<UTC time>``: a training run's name when none is given (``trainer train`` and the app's
+    form)."""
+    stamp = (at or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    return f"{dataset or 'run'}-{loss}-{stamp}"
 
 
 def default_pretrained_run_name(dataset: str, model: str, pretrained: str) -> str:

@@ -1,6 +1,6 @@
 """Background priority for engine processes started by the app.
 
-The app sets ``CROSSFOLD_NICE`` (see ``app.jobs.engine_environment``) so that training, indexing and imports
+The app sets ``CROSSFOLD_NICE`` (see ``app.engine_job.engine_environment``) so that training, indexing and imports
 run below the GUI: on a 2-core machine they would otherwise keep both cores busy and the GUI thread would
 wait for a core on every repaint. Run from a terminal, the trainer keeps the priority it was given.
 """

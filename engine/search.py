@@ -32,7 +32,8 @@ from engine.data.images import model_image_size, open_rgb
 from engine.errors import CrossfoldError
 from engine.index import calibration as calib
 from engine.index import registry
-from engine.index.store import AnnIndex, MissingIndexError, StaleIndexError
+from engine.index.ann import AnnIndex
+from engine.index.errors import MissingIndexError, StaleIndexError
 from engine.models.fusion import fuse
 from engine.run.restore import RestoredRun, restore_run
 from engine.workspace import Workspace

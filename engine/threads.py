@@ -6,10 +6,10 @@ Three inputs decide the share:
   quota (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``) — a container with two CPUs' quota on
   a 64-core host has two cores, not 64 (:func:`available_cores`);
 * the Crossfold engine jobs running in the same workspace: each registers itself with a small file
-  ``<workspace>/jobs/<pid>.json`` while it runs (:func:`register_job`; ``trainer`` does it for its heavy
-  commands, so the app's trainings, index builds, renders and imports are all counted). A file whose process is
-  gone (or whose pid now belongs to another process: the start time recorded with it differs) is ignored and
-  removed (:func:`live_jobs`);
+  ``<pid>.json`` in the workspace's jobs folder (:attr:`engine.workspace.Workspace.jobs`) while it runs
+  (:func:`register_job`; ``trainer`` does it for its heavy commands, so the app's trainings, index builds, renders
+  and imports are all counted). A file whose process is gone (or whose pid now belongs to another process: the
+  start time recorded with it differs) is ignored and removed (:func:`live_jobs`);
 * the result: ``cores // live jobs`` (at least 1) — two trainings on 2 cores get one core each instead of
   each running two threads and thrashing (:func:`job_cores`).
 
@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import write_atomic
+from engine.processes import live_process
 
-JOBS_DIR = "jobs"
 OPENMP_QUIET = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
 
 _registered: Path | None = None  # the jobs folder this process registered in (job_cores() reads it)
@@ -138,49 +138,29 @@ class JobRecord:
     pid: int
     kind: str  # train | index | render | import | evaluate | pack | ...
     started: float  # time.time() at registration
-    proc_start: str | None  # the process's start time in /proc (guards against a reused pid)
+    created: float | None  # the process's start time, seconds since the epoch (guards against a reused pid)
 
 
-def _proc_start(pid: int, root: Path = Path("/")) -> str | None:
-    """Field 22 of ``/proc/<pid>/stat`` (start time in clock ticks since boot); None without /proc."""
-    try:
-        stat = (root / "proc" / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    # the command name (field 2) may contain spaces and parentheses: split after its closing parenthesis
-    rest = stat.rsplit(")", 1)[-1].split()
-    return rest[19] if len(rest) > 19 else None
+def _alive(record: JobRecord) -> bool:
+    """Whether the record's process still runs: its pid is live and that process started when the record says.
+
+    A record without a start time (an older version's, which kept ``proc_start`` in /proc clock ticks instead)
+    cannot be told from a reused pid: it counts as gone, and is pruned.
+    """
+    proc = live_process(record.pid)
+    return proc is not None and record.created is not None and proc.started_at(record.created)
 
 
-def _alive(record: JobRecord, root: Path) -> bool:
-    try:
-        os.kill(record.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # someone else's process: it exists
-    except OSError:
-        return False
-    if record.proc_start is not None:
-        now = _proc_start(record.pid, root)
-        if now is not None and now != record.proc_start:
-            return False  # the pid was reused by another process
-    return True
-
-
-def jobs_dir(workspace_root: Path) -> Path:
-    return Path(workspace_root) / JOBS_DIR
-
-
-def write_job(folder: Path, kind: str, pid: int | None = None, root: Path = Path("/")) -> Path:
+def write_job(folder: Path, kind: str, pid: int | None = None) -> Path:
     """Record job ``pid`` (default: this process) in ``folder``; written whole (temp file + rename)."""
     pid = os.getpid() if pid is None else pid
     folder.mkdir(parents=True, exist_ok=True)
-    record = JobRecord(pid, kind, round(time.time(), 3), _proc_start(pid, root))
+    proc = live_process(pid)
+    record = JobRecord(pid, kind, round(time.time(), 3), proc.started if proc is not None else None)
     return write_atomic(folder / f"{pid}.json", json.dumps(asdict(record)))
 
 
-def live_jobs(folder: Path, root: Path = Path("/"), prune: bool = True) -> list[JobRecord]:
+def live_jobs(folder: Path, prune: bool = True) -> list[JobRecord]:
     """The registered jobs whose processes still run; stale files are removed when ``prune``."""
     found: list[JobRecord] = []
     try:
@@ -190,11 +170,12 @@ def live_jobs(folder: Path, root: Path = Path("/"), prune: bool = True) -> list[
     for path in entries:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            created = data.get("created")
             record = JobRecord(int(data["pid"]), str(data.get("kind", "")), float(data.get("started", 0.0)),
-                               data.get("proc_start"))
-        except (OSError, ValueError, KeyError, TypeError):
+                               float(created) if created is not None else None)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue  # being written, or not ours
-        if _alive(record, root):
+        if _alive(record):
             found.append(record)
         elif prune:
             with contextlib.suppress(OSError):
@@ -203,14 +184,14 @@ def live_jobs(folder: Path, root: Path = Path("/"), prune: bool = True) -> list[
 
 
 @contextlib.contextmanager
-def register_job(workspace_root: Path, kind: str) -> Iterator[Path]:
-    """Register this process as a running engine job of the workspace for the duration of the block.
+def register_job(folder: Path, kind: str) -> Iterator[Path]:
+    """Register this process as a running engine job in ``folder`` (its workspace's jobs folder,
+    :attr:`engine.workspace.Workspace.jobs`) for the duration of the block.
 
     Re-entrant: an inner registration of the same process (``trainer train`` calling the engine's ``train``)
     leaves the outer one's file alone.
     """
     global _registered
-    folder = jobs_dir(workspace_root)
     path = folder / f"{os.getpid()}.json"
     owner = not path.exists()
     if owner:
@@ -234,7 +215,7 @@ def job_cores(folder: Path | None = None, root: Path = Path("/"), cores: int | N
     folder = folder if folder is not None else _registered
     if folder is None:
         return cores
-    jobs = live_jobs(folder, root)
+    jobs = live_jobs(folder)
     n = len(jobs) + (0 if any(j.pid == os.getpid() for j in jobs) else 1)
     return max(1, cores // max(1, n))
 

@@ -1,4 +1,16 @@
-"""The workspace: one folder holding the catalogue, renders, runs, indexes and logs.
+"""The workspace: one folder holding the catalogue, its backups, renders, runs, indexes, logs and job records.
+
+:class:`Workspace` is the one owner of its layout: every top-level file and folder is one of its properties (a
+run's folder inside ``runs/``: :class:`engine.run.folder.RunFolder`)::
+
+    catalog.sqlite   the catalogue (SQLite, WAL)
+    backups/         copies of the catalogue (before each migration, and daily)
+    renders/         the render cache; renders/packed/ the packed (decode-free) pixel stores
+    datasets/        generated data (the demo sets)
+    runs/<name>/     one folder per run
+    indexes/<run>/   the search indexes of a run
+    logs/            one report per import
+    jobs/            one record per engine job running in this workspace (:mod:`engine.threads`)
 
 Resolution order: an explicit path (``--workspace``) > ``CROSSFOLD_WORKSPACE`` > the XDG data
 directory (``$XDG_DATA_HOME/crossfold``, via platformdirs).
@@ -9,10 +21,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 
 from engine.errors import CrossfoldError
+
+if TYPE_CHECKING:
+    from engine.catalog import Catalog
 
 ENV_VAR = "CROSSFOLD_WORKSPACE"
 CATALOG_FILE = "catalog.sqlite"
@@ -58,8 +74,18 @@ class Workspace:
         return self.root / CATALOG_FILE
 
     @property
+    def backups(self) -> Path:
+        """Copies of the catalogue (:mod:`engine.catalog.backup`)."""
+        return self.root / "backups"
+
+    @property
     def renders(self) -> Path:
         return self.root / "renders"
+
+    @property
+    def packed(self) -> Path:
+        """The packed pixel stores (:mod:`engine.data.packed`), beside the render cache they are made from."""
+        return self.renders / "packed"
 
     @property
     def datasets(self) -> Path:
@@ -78,7 +104,12 @@ class Workspace:
     def logs(self) -> Path:
         return self.root / "logs"
 
-    def catalog(self):  # -> Catalog (import here keeps this module dependency-free)
-        from engine.catalog import Catalog
+    @property
+    def jobs(self) -> Path:
+        """One record per running engine job of this workspace (:func:`engine.threads.register_job`)."""
+        return self.root / "jobs"
 
-        return Catalog(self.catalog_path)
+    def catalog(self) -> Catalog:
+        from engine.catalog import Catalog  # here: a workspace opened only for its paths loads no SQLAlchemy
+
+        return Catalog(self.catalog_path, backups=self.backups)

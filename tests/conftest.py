@@ -21,7 +21,7 @@ TOY_RUN = "toy-gcl"
 
 
 @pytest.fixture(scope="session")
-def trained_toy(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def trained_toy(tmp_path_factory: pytest.TempPathFactory):
     """A toy shape workspace with run ``toy-gcl`` (GCL, 80 steps) and its indexes — built once per session.
 
     Treat it as read-only; copy it with ``copy_workspace`` to change it."""
@@ -45,7 +45,7 @@ def trained_toy(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     return root
 
 
-def copy_workspace(src, dst):  # noqa: ANN001, ANN201
+def copy_workspace(src, dst):
     """Copy a workspace, pointing its runs and index rows at the copy (item views stay in ``src``)."""
     import shutil
 

@@ -60,14 +60,14 @@ def _as_job(args: argparse.Namespace) -> Iterator[None]:
     workspace and, unless it is a training (whose loop keeps adjusting), takes its share of the cores as its
     thread count (``OMP_NUM_THREADS``, before torch is imported; a value the user set stays)."""
     from engine.threads import job_cores, quiet_openmp, register_job
-    from engine.workspace import resolve_workspace
+    from engine.workspace import Workspace, resolve_workspace
 
     quiet_openmp()
     root = resolve_workspace(getattr(args, "workspace", None)) if args.command in HEAVY_COMMANDS else None
     if root is None or not root.is_dir():
         yield
         return
-    with register_job(root, args.command):
+    with register_job(Workspace(root).jobs, args.command):
         if args.command != "train":
             os.environ.setdefault("OMP_NUM_THREADS", str(job_cores()))
         yield

@@ -7,6 +7,7 @@ import sys
 from tqdm import tqdm
 
 from engine.fmt import num
+from engine.metric_keys import headline_metrics
 from engine.run.events import Cancelled, Done, Eval, Failed, Progress, RunEvent, Started
 
 
@@ -25,7 +26,7 @@ class TrainBar:
                                  sps=num(event.samples_per_second, 0, fixed=True), refresh=False)
             self.bar.refresh()
         elif isinstance(event, Eval) and self.bar is not None:
-            r1 = {k: v for k, v in event.metrics.items() if k.endswith("_R@1")}
+            r1 = headline_metrics(event.metrics)
             self.bar.write(f"eval {event.split} @ {event.step}: "
                            + "  ".join(f"{k}={v:.3f}" for k, v in r1.items()))
         elif isinstance(event, (Done, Cancelled, Failed)) and self.bar is not None:

@@ -1,6 +1,6 @@
 """Import a dataset in a real format: ``trainer import FORMAT PATH --name N ... --events -``.
 
-The import runs as a child process (:class:`EngineJob`, a :class:`~app.job.Job`): the dialog shows its
+The import runs as a child process (:class:`EngineJob`, a :class:`~app.job_interface.Job`): the dialog shows its
 progress, can cancel it, and at the end shows the report: counts, and every skipped record (file, where, why)
 in a table.
 Signals: ``imported(dict report)`` when it succeeded, ``failed(str)`` when it did not.
@@ -8,7 +8,7 @@ Signals: ``imported(dict report)`` when it succeeded, ``failed(str)`` when it di
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import html
 from pathlib import Path
 from typing import Any
 
@@ -34,44 +34,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.job import connect_job, show_progress
-from app.jobs import EngineJob
+from app.engine_job import EngineJob
+from app.job_interface import connect_job, show_progress
+from engine.data.import_formats import CSV, FORMAT_BY_NAME, IMAGES, IMPORT_FORMATS, MESHES, ImportFormat
 from engine.workspace import Workspace
 
 
-@dataclass(frozen=True)
-class FormatInfo:
-    name: str
-    label: str
-    hint: str
-    root: str  # "images" or "meshes": which root option the format takes
-    folder: bool = False  # the source is a folder, not a file
-    file_filter: str = "All files (*)"
+def file_filter(info: ImportFormat) -> str:
+    """The file dialog's filter for a format's source files: ``JSON (*.json);;All files (*)``."""
+    patterns = " ".join(f"*{suffix}" for suffix in info.suffixes)
+    return f"{info.file_types} ({patterns});;All files (*)" if info.suffixes else "All files (*)"
 
 
-FORMATS: tuple[FormatInfo, ...] = (
-    FormatInfo("flickr-token", "Flickr8k / Flickr30k token file",
-               "<image>#<n><TAB><caption> per line (results_20130124.token). Images resolve against the "
-               "images folder (default: the file's folder).", "images",
-               file_filter="Token files (*.token *.txt);;All files (*)"),
-    FormatInfo("karpathy", "Karpathy split JSON",
-               "dataset_coco.json, dataset_flickr30k.json, dataset_flickr8k.json; the splits are kept.", "images",
-               file_filter="JSON (*.json);;All files (*)"),
-    FormatInfo("coco", "COCO captions JSON",
-               "captions_train2017.json and the like; images resolve against the images folder.", "images",
-               file_filter="JSON (*.json);;All files (*)"),
-    FormatInfo("csv", "CSV / TSV table",
-               "One row per (image, caption); name the image and caption columns below.", "images",
-               file_filter="Tables (*.csv *.tsv *.txt);;All files (*)"),
-    FormatInfo("folder", "Folder of images or meshes",
-               "Each image or mesh with a same-name .txt of captions (one per line); sub-folders are "
-               "categories.", "images", folder=True),
-    FormatInfo("text2shape", "Text2Shape captions CSV",
-               "captions.tablechair.csv; shapes are found under the meshes folder (ShapeNet layout, flat "
-               "<modelId>.obj files, or <modelId>/*.png pre-rendered views).", "meshes",
-               file_filter="CSV (*.csv);;All files (*)"),
-)
-FORMAT_BY_NAME = {f.name: f for f in FORMATS}
 REPORT_COLUMNS = ("File", "Where", "Reason")
 
 
@@ -88,11 +62,11 @@ def import_args(
     """The ``trainer`` arguments of an import (without ``--workspace``)."""
     args = ["import", fmt, path, "--name", name]
     info = FORMAT_BY_NAME[fmt]
-    if info.root == "images" and images_root:
+    if info.root == IMAGES and images_root:
         args += ["--images-root", images_root]
-    if info.root == "meshes" and meshes_root:
+    if info.root == MESHES and meshes_root:
         args += ["--meshes-root", meshes_root]
-    if fmt == "csv":
+    if fmt == CSV:
         if img_key:
             args += ["--img-key", img_key]
         if caption_key:
@@ -183,8 +157,8 @@ class ImportDialog(QDialog):
     def _build_fields(self) -> None:
         """The form's fields: format (and its hint), source, roots, name, CSV columns."""
         self.format = QComboBox()
-        for info in FORMATS:
-            self.format.addItem(info.label, info.name)
+        for info in IMPORT_FORMATS:
+            self.format.addItem(info.title, info.name)
         self.hint = QLabel()
         self.hint.setWordWrap(True)
         self.hint.setStyleSheet("color: #5f6368;")
@@ -267,18 +241,18 @@ class ImportDialog(QDialog):
     def set_format(self, fmt: str) -> None:
         self.format.setCurrentIndex(self.format.findData(fmt))
 
-    def current_format(self) -> FormatInfo:
+    def current_format(self) -> ImportFormat:
         return FORMAT_BY_NAME[self.format.currentData()]
 
     def _format_changed(self) -> None:
         info = self.current_format()
-        self.hint.setText(info.hint)
+        self.hint.setText(info.description)
         self.source.folder = info.folder
-        self.source.file_filter = info.file_filter
+        self.source.file_filter = file_filter(info)
         self.source.edit.setPlaceholderText("folder" if info.folder else "captions file")
-        self.form.setRowVisible(self.images_root, info.root == "images" and not info.folder)
-        self.form.setRowVisible(self.meshes_root, info.root == "meshes")
-        self.csv_box.setVisible(info.name == "csv")
+        self.form.setRowVisible(self.images_root, info.root == IMAGES and not info.folder)
+        self.form.setRowVisible(self.meshes_root, info.root == MESHES)
+        self.csv_box.setVisible(info.name == CSV)
 
     def _mark_name_edited(self) -> None:
         self._name_edited = bool(self.name.text())
@@ -379,13 +353,13 @@ class ImportDialog(QDialog):
         self._set_running(False)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.state.setText(f"<span style='color:#b03a2e'>{_esc(message)}</span>")
+        self.state.setText(f"<span style='color:#b03a2e'>{html.escape(message)}</span>")
         self.failed.emit(message)
 
     def _show_report(self, report: dict[str, Any]) -> None:
         skipped = int(report.get("skipped", len(report.get("problems", []))))
         self.state.setText(
-            f"Imported <b>{_esc(str(report.get('dataset', '')))}</b>: {report.get('items_added', 0)} new items, "
+            f"Imported <b>{html.escape(str(report.get('dataset', '')))}</b>: {report.get('items_added', 0)} new items, "
             f"{report.get('observations_added', 0)} new observations, {skipped} skipped."
         )
         problems = report.get("problems") or []
@@ -408,7 +382,3 @@ class ImportDialog(QDialog):
             self.cancel_import()
             return
         super().reject()
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -2,7 +2,7 @@
 file) and the zero-shot run's name, for ``trainer index --model M --pretrained P --dataset D --name N``.
 
 The dialog only asks and checks what it can without reading files (a name that is a valid run name, a file that
-exists: one stat); the page runs the command as an :class:`~app.jobs.EngineJob`, whose one-line error says what
+exists: one stat); the page runs the command as an :class:`~app.engine_job.EngineJob`, whose one-line error says what
 the engine found wrong (a tag not in the cache, a file that holds no weights, a name already taken).
 """
 

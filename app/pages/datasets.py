@@ -33,13 +33,14 @@ from PySide6.QtWidgets import (
 
 from app.dialogs.import_dialog import ImportDialog
 from app.dialogs.pretrained_index import PretrainedIndexDialog, PretrainedIndexRequest
-from app.job import connect_job, show_progress
-from app.jobs import EngineJob
+from app.engine_job import EngineJob, LineEvent
+from app.job_interface import connect_job, show_progress
 from app.thumbnails import ThumbnailCache, shared_cache
 from app.widgets.item_detail import ItemDetailView
 from app.widgets.item_grid import Background, CatalogHandle, ItemGrid, ItemGridModel
 from engine.catalog import DatasetSummary
 from engine.catalog.browse import DatasetFacets, dataset_facets
+from engine.job_events import JobRun
 from engine.workspace import Workspace
 
 COLUMNS = ("Name", "Kind", "Format", "Items", "Captions", "Images", "Views", "Train / val / test", "Categories")
@@ -557,7 +558,7 @@ class DatasetsPage(QWidget):
                     finished=lambda _report: self._pretrained_ended(request, "finished", ""),
                     failed=lambda message: self._pretrained_ended(request, "failed", message),
                     cancelled=lambda: self._pretrained_ended(request, "cancelled", ""))
-        job.event.connect(lambda event: self._pretrained_event(request, event))
+        job.typed_event.connect(lambda event: self._pretrained_event(request, event))
         self.pretrained_job = job
         self.job_label.setText(f"Loading {request.model} ({request.pretrained}) for {request.dataset}…")
         self.job_progress.setRange(0, 0)
@@ -566,11 +567,10 @@ class DatasetsPage(QWidget):
         job.start()
         return True
 
-    def _pretrained_event(self, request: PretrainedIndexRequest, event: dict) -> None:
-        if event.get("event") == "run":
-            verb = "made" if event.get("created", True) else "reused"
-            self.job_label.setText(f"Zero-shot run {event.get('run', request.name)} {verb}: indexing "
-                                   f"{request.dataset}…")
+    def _pretrained_event(self, request: PretrainedIndexRequest, event: LineEvent) -> None:
+        if isinstance(event, JobRun):
+            verb = "made" if event.created else "reused"
+            self.job_label.setText(f"Zero-shot run {event.run or request.name} {verb}: indexing {request.dataset}…")
 
     def _pretrained_progress(self, done: int, total: int, stage: str) -> None:
         show_progress(self.job_progress, done, total, f"{stage or 'encoding'}: %v / %m" if total > 0 else None)

@@ -12,7 +12,7 @@ run's encoder and indexes answer (by default ``engine.search.default_run`` for t
 two runs side by side.
 
 When the run has no usable index for the target, the page says so and offers to build it: ``trainer index``
-as a child process (:class:`~app.jobs.EngineJob`), its progress events driving a progress bar; then the query
+as a child process (:class:`~app.engine_job.EngineJob`), its progress events driving a progress bar; then the query
 runs again.
 
 Nothing here waits on the GUI thread: searches run in :class:`~app.search_worker.SearchService` (one
@@ -22,6 +22,7 @@ workers, thumbnails in the :class:`~app.thumbnails.ThumbnailCache`.
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.job import connect_job, show_progress
-from app.jobs import EngineJob
+from app.engine_job import EngineJob
+from app.job_interface import connect_job, show_progress
 from app.search_worker import TARGET_LABELS, IndexNeeded, RunList, SearchQuery, SearchService, list_runs
 from app.thumbnails import ThumbnailCache, shared_cache
 from app.widgets.ab_compare import ABCompare
@@ -328,9 +329,9 @@ class SearchPage(QWidget):
         if result is not None and result.not_confident:
             c = result.calibration or {}
             self.confidence_banner.setText(
-                f"<b>{_esc(result.banner()[0].upper() + result.banner()[1:])}.</b> Even the best result scores "
+                f"<b>{html.escape(result.banner()[0].upper() + result.banner()[1:])}.</b> Even the best result scores "
                 f"no higher than a typical non-match ({c.get('threshold', 0):.3f}, measured on "
-                f"{c.get('queries', 0)} {_esc(str(c.get('split', '')))} captions): treat these as guesses.")
+                f"{c.get('queries', 0)} {html.escape(str(c.get('split', '')))} captions): treat these as guesses.")
             self.confidence_banner.setToolTip("A run is calibrated when its index is built: the scores of captions "
                                               "against their own item and against other items.")
             self.confidence_banner.show()
@@ -490,8 +491,8 @@ class SearchPage(QWidget):
                                                     image=self._image, item_id=self._item_id, k=self.k_spin.value(),
                                                     mesh=self._mesh)
             self.ab.set_query(None if q.empty else q)
-            self.status.setText("" if q.empty else f"Comparing two runs on {_esc(self._describe(q))} "
-                                f"({_esc(TARGET_LABELS[q.target].lower())}): pick them above each side.")
+            self.status.setText("" if q.empty else f"Comparing two runs on {html.escape(self._describe(q))} "
+                                f"({html.escape(TARGET_LABELS[q.target].lower())}): pick them above each side.")
             return
         q = self.current_query()
         if q is None:
@@ -510,10 +511,10 @@ class SearchPage(QWidget):
         self.query = q
         self._token = self.service.search(CHANNEL, q)
         loading = self.service.searcher(q.run) is None
-        rendering = f"Rendering {_esc(Path(q.mesh).name)} and searching" if q.mesh else "Searching"
-        self.status.setText(f"Loading run <b>{_esc(q.run)}</b> (its model and indexes)…" if loading
-                            else f"{rendering} {_esc(TARGET_LABELS[q.target].lower())} for "
-                                 f"{_esc(self._describe(q))}…")
+        rendering = f"Rendering {html.escape(Path(q.mesh).name)} and searching" if q.mesh else "Searching"
+        self.status.setText(f"Loading run <b>{html.escape(q.run)}</b> (its model and indexes)…" if loading
+                            else f"{rendering} {html.escape(TARGET_LABELS[q.target].lower())} for "
+                                 f"{html.escape(self._describe(q))}…")
 
     def _show_empty(self, message: str) -> None:
         """``message`` is plain text (the grid paints it as it is)."""
@@ -534,12 +535,12 @@ class SearchPage(QWidget):
         t = result.timings_ms
         total = sum(t.values())
         parts = ", ".join(f"{k} {v:.0f} ms" for k, v in t.items())
-        what = _esc(self._describe(self.query)) if self.query else "the query"
+        what = html.escape(self._describe(self.query)) if self.query else "the query"
         fused = " (fused)" if self.query and self.query.text.strip() and (
             self.query.image or self.query.mesh or self.query.item_id is not None) else ""
         self.status.setText(
             f"<b>{len(result.hits)}</b> {TARGET_LABELS[result.target].lower()} for {what}{fused} · run "
-            f"<b>{_esc(result.run)}</b> on {_esc(result.dataset)} · {total:.0f} ms")
+            f"<b>{html.escape(result.run)}</b> on {html.escape(result.dataset)} · {total:.0f} ms")
         self.status.setToolTip(f"Time taken: {parts}")
         self.results_shown.emit(len(result.hits))
 
@@ -564,7 +565,7 @@ class SearchPage(QWidget):
         self.result = None
         self._show_confidence(None)
         self.grid.clear(first)
-        self.status.setText(f"<span style='color:#c5221f'>Search failed:</span> {_esc(first)}")
+        self.status.setText(f"<span style='color:#c5221f'>Search failed:</span> {html.escape(first)}")
         self.search_failed.emit(message)
 
     def _busy_changed(self, channel: str, _busy: bool) -> None:
@@ -580,8 +581,8 @@ class SearchPage(QWidget):
             self.build_button.hide()
         else:
             verb = "Rebuild" if need.stale else "Build"
-            self.index_message.setText(f"{_esc(need.message)} {verb} it now? It encodes every caption and picture "
-                                       f"of <b>{_esc(need.dataset)}</b> with the run's best checkpoint.")
+            self.index_message.setText(f"{html.escape(need.message)} {verb} it now? It encodes every caption and "
+                                       f"picture of <b>{html.escape(need.dataset)}</b> with the run's best checkpoint.")
             self.build_button.setText(f"{verb} index")
             self.build_button.setEnabled(True)
             self.build_button.show()
@@ -603,8 +604,8 @@ class SearchPage(QWidget):
         connect_job(job, progress=self._build_progress, finished=lambda _report: self._build_ended(""),
                     failed=self._build_ended, cancelled=lambda: self._build_ended("cancelled"))
         self.build_job = job
-        self.index_message.setText(f"Building the indexes of run <b>{_esc(need.run)}</b> on "
-                                   f"<b>{_esc(need.dataset)}</b>…")
+        self.index_message.setText(f"Building the indexes of run <b>{html.escape(need.run)}</b> on "
+                                   f"<b>{html.escape(need.dataset)}</b>…")
         self.build_button.setEnabled(False)
         self.build_button.setText("Building…")
         self.build_progress.setRange(0, 0)  # busy until the first progress event
@@ -640,7 +641,7 @@ class SearchPage(QWidget):
             return
         self.build_progress.hide()
         self.index_message.setText(f"<span style='color:#c5221f'>Building the index failed:</span> "
-                                   f"{_esc(error)}")
+                                   f"{html.escape(error)}")
         self.build_button.setText("Retry")
         self.build_button.setEnabled(True)
         self.build_button.show()
@@ -705,7 +706,7 @@ class SearchPage(QWidget):
         """What the query strip says of the text in the box: combined with the subject, or not there."""
         text = self.query_edit.text().strip()
         if text:
-            return (f"<span style='color:#5f6368'> combined with the text “{_esc(text)}”: results match both "
+            return (f"<span style='color:#5f6368'> combined with the text “{html.escape(text)}”: results match both "
                     f"(clear the text to search by the {what} alone)</span>")
         return f"<span style='color:#5f6368'> — results like this {what}; type to combine it with text</span>"
 
@@ -713,14 +714,14 @@ class SearchPage(QWidget):
         path = None
         if self._image:
             path = self._image
-            self.subject_label.setText(f"<b>Image</b> {_esc(Path(self._image).name)}{self._combined('image')}")
+            self.subject_label.setText(f"<b>Image</b> {html.escape(Path(self._image).name)}{self._combined('image')}")
         elif self._mesh:
-            self.subject_label.setText(f"<b>Mesh</b> {_esc(Path(self._mesh).name)}"
+            self.subject_label.setText(f"<b>Mesh</b> {html.escape(Path(self._mesh).name)}"
                                        f"<span style='color:#5f6368'> — rendered like the run's shapes</span>"
                                        f"{self._combined('mesh')}")
         elif self._item_id is not None:
             d = self._item
-            name = f"{_esc(d.key)} <span style='color:#5f6368'>({_esc(d.dataset)})</span>" if d else \
+            name = f"{html.escape(d.key)} <span style='color:#5f6368'>({html.escape(d.dataset)})</span>" if d else \
                 f"#{self._item_id}"
             self.subject_label.setText(f"<b>Item</b> {name}{self._combined('item')}")
             if d is not None:
@@ -791,8 +792,3 @@ class SearchPage(QWidget):
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         return QSize(1100, 760)
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-

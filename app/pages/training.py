@@ -6,6 +6,13 @@ with the curves (loss and its parts; eval metrics with a ★ at the best checkpo
 (from which the failure browser opens), the comparison of several runs (metrics side by side and the
 configuration difference) and the log. Selecting several runs overlays their curves.
 
+The page holds the runs table, the buttons and the selection; each part below the table is its own widget:
+:class:`~app.widgets.run_status.RunStatus` (the header), :class:`~app.widgets.training_curves.TrainingCurves`,
+:class:`~app.widgets.evaluation_table.EvaluationView`, :class:`~app.widgets.run_comparison.RunComparison` and
+:class:`~app.widgets.run_log.RunLog`, each reading the selected runs through the page; the runs table's Progress
+column is drawn by :class:`~app.widgets.progress_delegate.ProgressDelegate`, the form is
+:class:`~app.widgets.run_form.RunForm`.
+
 Everything slow happens elsewhere: the engine trains in a detached process (:class:`app.training_jobs.TrainingJobs`)
 that goes on when the app quits, the catalogue, the events files and the logs are read by
 :class:`app.runs.RunsModel`'s worker, and the page only appends the new points to its charts.
@@ -14,123 +21,42 @@ that goes on when the app quits, the catalogue, the events files and the logs ar
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPersistentModelIndex, QRect, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPalette
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
-    QComboBox,
     QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QMessageBox,
-    QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QSizePolicy,
     QSplitter,
-    QStyle,
-    QStyledItemDelegate,
-    QStyleOptionProgressBar,
-    QStyleOptionViewItem,
     QTableView,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from app.runs import RunsModel, RunState
-from app.runs_table import PROGRESS_COLUMN, STATUS_COLOURS, NameRole, ProgressRole, RunsTableModel
-from app.widgets.config_diff import ConfigDiff
+from app.runs_table import PROGRESS_COLUMN, NameRole, RunsTableModel
+from app.widgets.evaluation_table import EvaluationView
 from app.widgets.failure_browser import FailureBrowser
-from app.widgets.labels import direction_label
-from app.widgets.line_chart import MARKERS, LineChart, Marker, palette_colour
+from app.widgets.progress_delegate import ProgressDelegate
+from app.widgets.run_comparison import RunComparison
 from app.widgets.run_form import LaunchRequest, RunForm
+from app.widgets.run_log import RunLog
+from app.widgets.run_status import RunStatus
+from app.widgets.training_curves import TrainingCurves
 from engine.fmt import pct
 from engine.workspace import Workspace
 
-METRICS = ("R@1", "R@5", "R@10", "NDCG@5")
-EVAL_COLUMNS = ("R@1", "R@5", "R@10", "RR@1", "RR@5", "NDCG@5", "median_rank", "num_queries")
-_KEY = re.compile(r"^(?P<row>.+)_(?P<metric>(?:R|RR|NDCG)@\d+|median_rank|mean_rank|num_queries|num_candidates)$")
 RESUMABLE = ("cancelled", "failed", "interrupted")
-EVAL_HEADERS = {"median_rank": "Median rank", "num_queries": "Queries"}
-EVAL_TIPS = {
-    "R@1": "Recall at 1: the share of queries whose right answer ranks first",
-    "R@5": "Recall at 5: the share of queries whose right answer is in the top 5",
-    "R@10": "Recall at 10: the share of queries whose right answer is in the top 10",
-    "RR@1": "Recall rate at 1, the Text2Shape papers' name for the same number as R@1: the share of queries "
-            "with a right answer ranked first (shown to compare with published results)",
-    "RR@5": "Recall rate at 5, the Text2Shape papers' name for the same number as R@5: the share of queries "
-            "with a right answer in the top 5 (shown to compare with published results)",
-    "NDCG@5": "Normalised discounted cumulative gain over the top 5: every right answer counts, higher ranks "
-              "count more (1 = all of them first)",
-    "median_rank": "The middle rank of the right answers (1 is best)",
-    "num_queries": "How many queries were evaluated in this direction",
-}
-
-
-def parse_metrics(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """``{"text_to_shape_R@1": .5}`` -> ``{"text_to_shape": {"R@1": .5}}``, the ``mean`` row last."""
-    rows: dict[str, dict[str, float]] = {}
-    for key, value in metrics.items():
-        m = _KEY.match(key)
-        if m and isinstance(value, (int, float)):
-            rows.setdefault(m.group("row"), {})[m.group("metric")] = float(value)
-    if "mean" in rows:
-        rows["mean"] = rows.pop("mean")
-    return rows
-
-
-def rate(value: Any) -> str:
-    """A rate in a table whose caption says %: ``0.5`` -> ``50.0``."""
-    return pct(value, unit="", missing="–")
-
-
-def duration(seconds: Any) -> str:
-    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 0:
-        return "–"
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600}h {s % 3600 // 60:02d}m"
-    if s >= 60:
-        return f"{s // 60}m {s % 60:02d}s"
-    return f"{s}s"
-
-
-class ProgressDelegate(QStyledItemDelegate):
-    """Draws the Progress column as a bar with ``step/total`` on it."""
-
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
-              index: QModelIndex | QPersistentModelIndex) -> None:
-        text = index.data(Qt.ItemDataRole.DisplayRole) or ""
-        if not text:
-            super().paint(painter, option, index)
-            return
-        if option.state & QStyle.StateFlag.State_Selected:
-            painter.fillRect(option.rect, option.palette.highlight())
-        bar = QStyleOptionProgressBar()
-        bar.rect = QRect(option.rect.adjusted(3, 4, -3, -4))
-        bar.minimum, bar.maximum = 0, 1000
-        bar.progress = int(round(1000 * float(index.data(ProgressRole) or 0.0)))
-        bar.text = text
-        bar.textVisible = True
-        bar.textAlignment = Qt.AlignmentFlag.AlignCenter
-        bar.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Horizontal
-        bar.palette = QPalette(option.palette)
-        status = index.sibling(index.row(), PROGRESS_COLUMN - 1).data(Qt.ItemDataRole.DisplayRole)
-        bar.palette.setColor(QPalette.ColorRole.Highlight, QColor(STATUS_COLOURS.get(status, "#1565c0")))
-        widget = option.widget
-        style = widget.style() if widget is not None else None
-        if style is not None:
-            style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, widget)
 
 
 class TrainingPage(QWidget):
@@ -151,9 +77,6 @@ class TrainingPage(QWidget):
         self.runs = RunsModel(workspace, self)
         self.table_model = RunsTableModel(self.runs, self)
         self._selected: list[str] = []
-        self._drawn: dict[tuple[str, str], int] = {}
-        self._eval_seen: dict[str, int] = {}
-        self._log_shown: tuple[str, int] | None = None
         self._pending_select: str | None = None
         self._auto_selected = False
         self._browsers: list[FailureBrowser] = []
@@ -163,11 +86,11 @@ class TrainingPage(QWidget):
         self._build_runs_table()
         runs_box = self._build_runs_box()
         self._build_run_header()
-        curves = self._build_curves()
-        evaluation = self._build_evaluation()
-        compare = self._build_compare()
+        self._build_curves()
+        self._build_evaluation()
+        self._build_compare()
         self._build_log_view()
-        details = self._build_details(curves, evaluation, compare)
+        details = self._build_details()
 
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(runs_box)
@@ -265,125 +188,46 @@ class TrainingPage(QWidget):
 
     def _build_run_header(self) -> None:
         """Right bottom: the selected run's title, progress bar and figures."""
-        self.run_title = QLabel("")
-        self.run_title.setTextFormat(Qt.TextFormat.RichText)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setTextVisible(True)
-        self.progress.setFormat("")
-        self.stats = QLabel("")
-        self.stats.setTextFormat(Qt.TextFormat.RichText)
-        self.stats.setWordWrap(True)
+        self.run_status = RunStatus(self._states)
+        self.run_title, self.progress, self.stats = self.run_status.run_title, self.run_status.progress, \
+            self.run_status.stats
 
-    def _build_curves(self) -> QWidget:
+    def _build_curves(self) -> None:
         """The Curves tab: loss and validation charts."""
-        self.loss_chart = LineChart("Training loss", "step", "")
-        self.loss_chart.empty_text = "Select a run to see its loss"
-        self.eval_chart = LineChart("Validation", "step", "")
-        self.eval_chart.y_format = "percent"
-        self.eval_chart.y_floor, self.eval_chart.y_ceiling = 0.0, 1.0  # autoscaled inside 0-100 %
-        self.eval_chart.empty_text = "No evaluation yet"
-        self.loss_chart.x_integer = self.eval_chart.x_integer = True
-        self.show_parts = QCheckBox("loss parts")
-        self.show_parts.setChecked(True)
-        self.show_parts.toggled.connect(self._redraw)
-        self.metric_choice = QComboBox()
-        self.metric_choice.addItems(METRICS)
-        self.metric_choice.currentIndexChanged.connect(self._redraw)
-        chart_controls = QHBoxLayout()
-        chart_controls.addWidget(self.show_parts)
-        chart_controls.addStretch(1)
-        chart_controls.addWidget(self._build_scale_toggle())
-        chart_controls.addWidget(QLabel("Metric"))
-        chart_controls.addWidget(self.metric_choice)
-        charts = QHBoxLayout()
-        charts.addWidget(self.loss_chart, 1)
-        charts.addWidget(self.eval_chart, 1)
-        curves = QWidget()
-        curves_layout = QVBoxLayout(curves)
-        curves_layout.setContentsMargins(4, 4, 4, 4)
-        curves_layout.addLayout(chart_controls)
-        curves_layout.addLayout(charts, 1)
-        return curves
+        self.curves = TrainingCurves(self._states)
+        self.loss_chart, self.eval_chart = self.curves.loss_chart, self.curves.eval_chart
+        self.show_parts, self.metric_choice = self.curves.show_parts, self.curves.metric_choice
+        self.full_scale = self.curves.full_scale
 
-    def _build_evaluation(self) -> QWidget:
+    def _build_evaluation(self) -> None:
         """The Evaluation tab: retrieval metrics per direction."""
-        self.eval_split = QComboBox()
-        self.eval_split.addItems(["val: best checkpoint", "val: latest", "test"])
-        self.eval_split.currentIndexChanged.connect(self._fill_eval_table)
-        self.eval_caption = QLabel("")
-        self.eval_table = QTableWidget(0, len(EVAL_COLUMNS))
-        self._set_eval_headers()
-        self.eval_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.eval_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.eval_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.eval_table.verticalHeader().setDefaultSectionSize(22)
-        self.eval_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.eval_table.doubleClicked.connect(lambda _i: self.open_failures())
-        self.eval_failures_button = QPushButton("Browse failures of this direction…")
-        self.eval_failures_button.clicked.connect(lambda: self.open_failures())
-        eval_top = QHBoxLayout()
-        eval_top.addWidget(QLabel("Split"))
-        eval_top.addWidget(self.eval_split)
-        eval_top.addWidget(self.eval_caption, 1)
-        eval_top.addWidget(self.eval_failures_button)
-        evaluation = QWidget()
-        eval_layout = QVBoxLayout(evaluation)
-        eval_layout.setContentsMargins(4, 4, 4, 4)
-        eval_layout.addLayout(eval_top)
-        eval_layout.addWidget(self.eval_table, 1)
-        return evaluation
+        self.evaluation = EvaluationView(self._states)
+        self.evaluation.failuresRequested.connect(lambda: self.open_failures())
+        self.eval_split, self.eval_caption = self.evaluation.eval_split, self.evaluation.eval_caption
+        self.eval_table, self.eval_failures_button = self.evaluation.eval_table, self.evaluation.eval_failures_button
 
-    def _build_compare(self) -> QWidget:
+    def _build_compare(self) -> None:
         """The Compare tab: the selected runs side by side, and their config diff."""
-        self.compare_caption = QLabel("Select several runs (Ctrl+click) to compare them side by side.")
-        self.compare_table = QTableWidget(0, 0)
-        self.compare_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.compare_table.verticalHeader().setDefaultSectionSize(22)
-        self.config_diff = ConfigDiff()
-        compare_split = QSplitter(Qt.Orientation.Vertical)
-        top = QWidget()
-        top_layout = QVBoxLayout(top)
-        top_layout.setContentsMargins(0, 0, 0, 0)
-        top_layout.addWidget(self.compare_caption)
-        top_layout.addWidget(self.compare_table, 1)
-        compare_split.addWidget(top)
-        compare_split.addWidget(self.config_diff)
-        compare_split.setStretchFactor(0, 3)
-        compare_split.setStretchFactor(1, 2)
-        compare = QWidget()
-        compare_layout = QVBoxLayout(compare)
-        compare_layout.setContentsMargins(4, 4, 4, 4)
-        compare_layout.addWidget(compare_split)
-        return compare
+        self.comparison = RunComparison(self._states)
+        self.compare_caption, self.compare_table = self.comparison.compare_caption, self.comparison.compare_table
+        self.config_diff = self.comparison.config_diff
 
     def _build_log_view(self) -> None:
         """The Log tab: the run's log and events."""
-        self.log_view = QPlainTextEdit()
-        self.log_view.setReadOnly(True)
-        self.log_view.setMaximumBlockCount(5000)
-        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        mono = QFont("monospace")
-        mono.setStyleHint(QFont.StyleHint.TypeWriter)
-        self.log_view.setFont(mono)
+        self.log_view = RunLog(self._states)
 
-    def _build_details(self, curves: QWidget, evaluation: QWidget, compare: QWidget) -> QWidget:
+    def _build_details(self) -> QWidget:
         """The selected run(s): header, figures and the tabs."""
         self.tabs = QTabWidget()
-        self.tabs.addTab(curves, "Curves")
-        self.tabs.addTab(evaluation, "Evaluation")
-        self.tabs.addTab(compare, "Compare")
+        self.tabs.addTab(self.curves, "Curves")
+        self.tabs.addTab(self.evaluation, "Evaluation")
+        self.tabs.addTab(self.comparison, "Compare")
         self.tabs.addTab(self.log_view, "Log")
 
         details = QWidget()
         details_layout = QVBoxLayout(details)
         details_layout.setContentsMargins(0, 0, 0, 0)
-        head = QHBoxLayout()
-        head.addWidget(self.run_title)
-        head.addWidget(self.progress, 1)
-        details_layout.addLayout(head)
-        details_layout.addWidget(self.stats)
+        details_layout.addWidget(self.run_status)
         details_layout.addWidget(self.tabs, 1)
         return details
 
@@ -403,24 +247,6 @@ class TrainingPage(QWidget):
             self._say(f"{name} was cancelled at step {state.step}: Resume continues it.")
         elif status in ("failed", "interrupted"):
             announce.discard(name)  # _job_finished says why
-
-    def _set_eval_headers(self) -> None:
-        """Words, not keys, for the evaluation table's columns; each explains itself in a tooltip."""
-        for c, col in enumerate(EVAL_COLUMNS):
-            item = QTableWidgetItem(EVAL_HEADERS.get(col, col))
-            item.setToolTip(EVAL_TIPS.get(col, ""))
-            self.eval_table.setHorizontalHeaderItem(c, item)
-
-    def _build_scale_toggle(self) -> QCheckBox:
-        """The validation chart follows its data; this box pins it to the whole 0-100 % scale."""
-        self.full_scale = QCheckBox("0–100 %")
-        self.full_scale.setToolTip("Show the validation chart on the full 0–100 % scale (off: zoom to the data)")
-        self.full_scale.toggled.connect(self._set_eval_scale)
-        return self.full_scale
-
-    def _set_eval_scale(self, full: bool) -> None:
-        self.eval_chart.y_min, self.eval_chart.y_max = (0.0, 1.0) if full else (None, None)
-        self.eval_chart.update()
 
     # ---- selection
     def selected_names(self) -> list[str]:
@@ -617,13 +443,9 @@ class TrainingPage(QWidget):
             return None
         state = states[0]
         if direction is None:
-            row = self.eval_table.currentRow()
-            item = self.eval_table.verticalHeaderItem(row) if row >= 0 else None
-            direction = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
-            if direction == "mean":
-                direction = None
+            direction = self.evaluation.direction()
         if split is None:
-            split = "test" if self.eval_split.currentText() == "test" else state.val_split
+            split = self.evaluation.split_of(state)
         browser = FailureBrowser(self.workspace, state.name, split, direction, k, parent=self)
         browser.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         browser.destroyed.connect(lambda _o=None, b=browser: self._browsers.remove(b) if b in self._browsers else None)
@@ -641,11 +463,11 @@ class TrainingPage(QWidget):
 
     def _show_selection(self) -> None:
         """Everything below the table for the current selection, from scratch."""
-        self._redraw()
-        self._show_progress()
-        self._fill_eval_table()
-        self._fill_compare()
-        self._fill_log(reset=True)
+        self.curves.redraw()
+        self.run_status.refresh()
+        self.evaluation.refresh()
+        self.comparison.refresh()
+        self.log_view.refresh(reset=True)
         self._update_buttons()
 
     def _update_run(self, name: str) -> None:
@@ -653,287 +475,12 @@ class TrainingPage(QWidget):
         state = self.runs.state(name)
         if state is None:
             return
-        if not self._append_points(state):
-            self._redraw()
-        evals = len(state.evals)
-        if self._eval_seen.get(name) != evals:
-            self._eval_seen[name] = evals
-            self._draw_evals()
-            self._fill_eval_table()
-        self._update_markers()
-        self._show_progress()
+        if self.curves.update_run(state):  # new evaluations
+            self.evaluation.refresh()
+        self.run_status.refresh()
         if len(self._selected) > 1:
-            self._fill_compare()
-        self._fill_log()
-
-    # ---- charts
-    def _series_sources(self, state: RunState, overlay: bool) -> list[tuple[str, list[tuple[int, float]]]]:
-        sources = [("loss", state.loss_points)]
-        if not overlay and self.show_parts.isChecked():
-            sources += [(f"part:{k}", v) for k, v in state.part_points.items()]
-        return sources
-
-    def _redraw(self) -> None:
-        self.loss_chart.clear()
-        self._drawn.clear()
-        states = self._states()
-        overlay = len(states) > 1
-        self.loss_chart.title = "Training loss" + (" — overlay" if overlay else "")
-        has_parts = len(states) == 1 and bool(states[0].part_points)
-        self.show_parts.setEnabled(has_parts)
-        self.show_parts.setToolTip("Draw the parts the loss is made of (dashed)" if has_parts else
-                                   "Only for one run whose loss has parts" if overlay or not states else
-                                   "This run's loss has no parts")
-        waiting = any(s.live or s.display_status in ("starting", "running") for s in states)
-        self.loss_chart.empty_text = ("Waiting for the first step…" if waiting else
-                                      "No steps recorded" if states else "Select a run to see its loss")
-        for i, state in enumerate(states):
-            for j, (key, points) in enumerate(self._series_sources(state, overlay)):
-                if overlay:
-                    label, colour, width = state.name, palette_colour(i), 1.6
-                elif key == "loss":
-                    label, colour, width = "loss", palette_colour(0), 2.0
-                else:
-                    label, colour, width = key.removeprefix("part:"), palette_colour(j), 1.2
-                self.loss_chart.set_series(f"{state.name}/{key}", [p[0] for p in points], [p[1] for p in points],
-                                           label=label, colour=colour, width=width, dashed=key != "loss")
-                self._drawn[(state.name, key)] = len(points)
-        self._eval_seen = {s.name: len(s.evals) for s in states}
-        self._draw_evals()
-        self._update_markers()
-
-    def _append_points(self, state: RunState) -> bool:
-        """Append what is new; False when a full redraw is needed (a series shrank or appeared)."""
-        overlay = len(self._selected) > 1
-        for key, points in self._series_sources(state, overlay):
-            drawn = self._drawn.get((state.name, key))
-            if drawn is None or drawn > len(points):
-                return False
-        for key, points in self._series_sources(state, overlay):
-            drawn = self._drawn[(state.name, key)]
-            if drawn < len(points):
-                new = points[drawn:]
-                self.loss_chart.append(f"{state.name}/{key}", [p[0] for p in new], [p[1] for p in new])
-                self._drawn[(state.name, key)] = len(points)
-        return True
-
-    def _draw_evals(self) -> None:
-        chart = self.eval_chart
-        for key in chart.series_keys():
-            chart.remove_series(key)
-        states = self._states()
-        metric = self.metric_choice.currentText()
-        overlay = len(states) > 1
-        split = states[0].val_split if len(states) == 1 else "val"
-        chart.title = f"{split.capitalize()} {metric} (%)" + (" — mean over directions, overlay" if overlay else "")
-        for i, state in enumerate(states):
-            evals = state.val_evals()
-            if overlay:
-                xs = [e.step for e in evals if f"mean_{metric}" in e.metrics]
-                ys = [e.metrics[f"mean_{metric}"] for e in evals if f"mean_{metric}" in e.metrics]
-                chart.set_series(f"{state.name}/mean", xs, ys, label=state.name, colour=palette_colour(i),
-                                 dots=True, marker=MARKERS[i % len(MARKERS)])
-                continue
-            directions: list[str] = []
-            for e in evals:
-                for d in parse_metrics(e.metrics):
-                    if d not in directions and d != "mean":
-                        directions.append(d)
-            for j, d in enumerate([*directions, "mean"]):
-                key = f"{d}_{metric}"
-                points = [(e.step, e.metrics[key]) for e in evals if key in e.metrics]
-                if not points:
-                    continue
-                chart.set_series(f"{state.name}/{d}", [p[0] for p in points], [p[1] for p in points],
-                                 label="mean" if d == "mean" else direction_label(d),
-                                 colour=QColor("#222222") if d == "mean" else palette_colour(j + 1),
-                                 width=2.4 if d == "mean" else 1.3, dots=True)
-
-    def _align_x(self) -> None:
-        """Both charts span the same steps: from 0 to the last step trained by the shown runs."""
-        last = max((s.loss_points[-1][0] for s in self._states() if s.loss_points), default=None)
-        self.loss_chart.set_x_range(0, last)
-        self.eval_chart.set_x_range(0, last)
-
-    def _update_markers(self) -> None:
-        """A ★ at each shown run's best step: on its mean eval curve and on its loss curve."""
-        self._align_x()
-        metric = self.metric_choice.currentText()
-        eval_markers, loss_markers = [], []
-        states = self._states()
-        for i, state in enumerate(states):
-            step, _ = state.best
-            if step is None:
-                continue
-            colour = palette_colour(i) if len(states) > 1 else QColor("#f2b200")  # overlaid: the run's colour
-            for e in state.val_evals():
-                if e.step == step and f"mean_{metric}" in e.metrics:
-                    eval_markers.append(Marker(step, e.metrics[f"mean_{metric}"], colour=colour))
-                    break
-            loss = next((v for s, v in reversed(state.loss_points) if s == step), None)
-            if loss is not None:
-                loss_markers.append(Marker(step, loss, colour=colour))
-        self.eval_chart.set_markers(eval_markers)
-        self.loss_chart.set_markers(loss_markers)
-
-    # ---- progress, tables, log
-    def _show_progress(self) -> None:
-        states = self._states()
-        if len(states) != 1:
-            self.run_title.setText(f"<b>{len(states)} runs selected</b>" if states else "<b>No run selected</b>")
-            self.progress.setVisible(False)
-            self.stats.setText("Curves are overlaid; the Compare tab puts their metrics side by side."
-                               if states else "")
-            return
-        s = states[0]
-        status = s.display_status
-        colour = STATUS_COLOURS.get(status, "#444444")
-        self.run_title.setText(f"<b>{s.name}</b> <span style='color:{colour}'>{status}</span>")
-        self.progress.setVisible(True)
-        total = max(1, s.total)
-        self.progress.setRange(0, total)
-        self.progress.setValue(min(s.step, total))
-        self.progress.setFormat(f"{s.step} / {s.total} steps ({100 * s.fraction:.0f}%)" if s.total else "")
-        p = s.last_progress
-        parts = []
-        if status in ("running", "starting"):
-            if p:
-                per_gpu, sps = p.samples_per_second_per_gpu, p.samples_per_second
-                gpu = f" ({per_gpu:.1f} per GPU)" if per_gpu is not None and per_gpu != sps else ""
-                parts += [f"ETA <b>{duration(p.eta_s)}</b>",
-                          f"<b>{sps:.1f}</b> samples/s{gpu}" if sps is not None else "",
-                          _fmt("loss {:.4f}", p.loss), _fmt("lr {:.2e}", p.lr)]
-            else:
-                parts.append("starting the engine…")
-        elif status == "interrupted":
-            parts.append("its process is gone (the app or the machine stopped?): Resume continues it from the "
-                         "latest checkpoint")
-        elif status == "failed":
-            parts.append(f"<span style='color:#c62828'>{_escape(s.error or s.job_error or 'failed')}</span>")
-        elif status == "cancelled":
-            parts.append(f"cancelled at step {s.step}: Resume continues it")
-        step, score = s.best
-        if step is not None:
-            parts.append(f"★ best at step {step}: mean R@1 {pct(score)}")
-        if s.device:
-            parts.append(s.device)
-        self.stats.setText(" · ".join(x for x in parts if x))
-
-    def _eval_metrics(self, state: RunState) -> tuple[dict[str, Any], str]:
-        choice = self.eval_split.currentText()
-        if choice == "test":
-            return state.latest_metrics("test"), "test split, best checkpoint"
-        if choice == "val: latest":
-            evals = state.val_evals()
-            if evals:
-                return evals[-1].metrics, f"{state.val_split} at step {evals[-1].step}"
-            return {}, ""
-        step, _ = state.best
-        return state.best_val_metrics(), f"{state.val_split} at the best step {step}" if step is not None else ""
-
-    def _fill_eval_table(self) -> None:
-        states = self._states()
-        self.eval_table.setRowCount(0)
-        if len(states) != 1:
-            self.eval_caption.setText("Select one run.")
-            return
-        metrics, where = self._eval_metrics(states[0])
-        rows = parse_metrics(metrics)
-        self.eval_caption.setText(f"{where} — rates in %; double-click a row for its failures" if rows
-                                  else "No evaluation yet.")
-        self.eval_table.setRowCount(len(rows))
-        bold = QFont(self.font())
-        bold.setBold(True)
-        for r, (direction, values) in enumerate(rows.items()):
-            head = QTableWidgetItem(direction_label(direction))
-            head.setData(Qt.ItemDataRole.UserRole, direction)
-            self.eval_table.setVerticalHeaderItem(r, head)
-            for c, col in enumerate(EVAL_COLUMNS):
-                v = values.get(col)
-                text = rate(v) if "@" in col else (f"{v:g}" if isinstance(v, (int, float)) else "–")
-                item = QTableWidgetItem(text)
-                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                if direction == "mean":
-                    item.setFont(bold)
-                self.eval_table.setItem(r, c, item)
-        if rows:
-            self.eval_table.selectRow(0)
-
-    def _fill_compare(self) -> None:
-        states = self._states()
-        self.config_diff.set_runs([(s.name, s.config) for s in states])
-        table = self.compare_table
-        table.clear()
-        if len(states) < 2:
-            self.compare_caption.setText("Select several runs (Ctrl+click in the table) to compare them side by "
-                                         "side.")
-            table.setRowCount(0)
-            table.setColumnCount(0)
-            return
-        self.compare_caption.setText("Metrics in %, the best of each row in bold.")
-        rows: list[tuple[str, list[Any], bool]] = [
-            ("loss", [s.loss or s.config.get("loss", "") for s in states], False),
-            ("status", [s.display_status for s in states], False),
-            ("steps", [f"{s.step}/{s.total}" if s.total else "" for s in states], False),
-            ("best step", [s.best[0] for s in states], False),
-        ]
-        for metric in ("R@1", "R@5", "R@10", "NDCG@5"):
-            rows.append((f"val mean {metric} (best)", [s.best_val_metrics().get(f"mean_{metric}") for s in states],
-                         True))
-        directions: list[str] = []
-        for s in states:
-            for d in parse_metrics(s.latest_metrics("test")):
-                if d not in directions:
-                    directions.append(d)
-        for d in directions:
-            for metric in ("R@1", "R@5", "NDCG@5"):
-                rows.append((f"test {direction_label(d)} {metric}",
-                             [s.latest_metrics("test").get(f"{d}_{metric}") for s in states], True))
-        table.setColumnCount(len(states))
-        table.setHorizontalHeaderLabels([s.name for s in states])
-        table.setRowCount(len(rows))
-        bold = QFont(self.font())
-        bold.setBold(True)
-        for r, (label, values, is_rate) in enumerate(rows):
-            table.setVerticalHeaderItem(r, QTableWidgetItem(label))
-            numbers = [v for v in values if isinstance(v, (int, float)) and not math.isnan(v)]
-            best = max(numbers) if is_rate and numbers else None
-            for c, v in enumerate(values):
-                text = rate(v) if is_rate else ("" if v is None else str(v))
-                item = QTableWidgetItem(text)
-                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                if best is not None and v == best and len(numbers) > 1:
-                    item.setFont(bold)
-                    item.setBackground(QColor(102, 187, 106, 60))
-                table.setItem(r, c, item)
-        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        table.horizontalHeader().setDefaultSectionSize(130)
-        for c in range(table.columnCount()):
-            table.setColumnWidth(c, 130)
-
-    def _fill_log(self, reset: bool = False) -> None:
-        states = self._states()
-        if len(states) != 1:
-            if reset:
-                self.log_view.setPlainText("Select one run to see its log." if len(states) > 1 else "")
-                self._log_shown = None
-            return
-        s = states[0]
-        if reset or self._log_shown is None or self._log_shown[0] != s.name:
-            self.log_view.setPlainText("\n".join(s.log))
-            self._log_shown = (s.name, s.log_total)
-            self.log_view.verticalScrollBar().setValue(self.log_view.verticalScrollBar().maximum())
-            return
-        shown = self._log_shown[1]
-        if s.log_total > shown:
-            start = max(0, shown - s.log_dropped)
-            bar = self.log_view.verticalScrollBar()
-            at_end = bar.value() >= bar.maximum() - 4
-            for line in s.log[start:]:
-                self.log_view.appendPlainText(line)
-            self._log_shown = (s.name, s.log_total)
-            if at_end:
-                bar.setValue(bar.maximum())
+            self.comparison.refresh()
+        self.log_view.refresh()
 
     # ---- lifetime
     def shutdown(self) -> None:
@@ -943,14 +490,6 @@ class TrainingPage(QWidget):
     def running_runs(self) -> list[str]:
         """Runs this application started that are still training (they go on after it quits)."""
         return self.runs.jobs.running(self.workspace)
-
-
-def _fmt(template: str, value: Any) -> str:
-    return template.format(value) if isinstance(value, (int, float)) else ""
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # The role the table model puts run names under (re-exported for tests and other pages).

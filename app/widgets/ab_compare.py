@@ -13,6 +13,8 @@ A and B, once both sides show the same query's answers).
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -263,8 +265,8 @@ class ABCompare(QWidget):
         a.grid.result_model.set_peer("B", ranks_b)
         b.grid.result_model.set_peer("A", ranks_a)
         if a.result.dataset != b.result.dataset:
-            self.summary.setText(f"<b>A/B</b>: the runs searched different datasets ({_esc(a.result.dataset)} and "
-                                 f"{_esc(b.result.dataset)}): no items in common to compare")
+            self.summary.setText(f"<b>A/B</b>: the runs searched different datasets ({html.escape(a.result.dataset)} "
+                                 f"and {html.escape(b.result.dataset)}): no items in common to compare")
             self.compared.emit(len(a.result.hits), len(b.result.hits))
             return
         shared = set(ranks_a) & set(ranks_b)
@@ -273,7 +275,3 @@ class ABCompare(QWidget):
         agree = "the same first result" if top1 else "different first results"
         self.summary.setText(f"<b>A/B</b>: {len(shared)} of the top {k} items in both lists · {agree}")
         self.compared.emit(len(a.result.hits), len(b.result.hits))
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -7,6 +7,7 @@ and ranked by :func:`engine.evaluate.failures.run_failures` in a worker; thumbna
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable
 
 from PySide6.QtCore import QCoreApplication, QSize, Qt, QThreadPool, Signal
@@ -112,6 +113,22 @@ class FailureBrowser(QDialog):
         self.setWindowTitle(f"Failures of {run}")
         self.resize(980, 640)
 
+        self._build_choices(split, direction, k)
+        self._build_failure_list()
+        self._build_case()
+        self._build_results()
+        controls = self._build_controls()
+        splitter = self._build_splitter()
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addWidget(self.status)
+        layout.addWidget(self._build_busy_bar())
+        layout.addWidget(splitter, 1)
+        self.compute()
+
+    def _build_choices(self, split: str, direction: str | None, k: int) -> None:
+        """What to look for (split, direction, k), the button that looks, and the status line."""
         self.split = QComboBox()
         self.split.addItems(["test", "val", "train"])
         self.split.setCurrentText(split)
@@ -129,11 +146,14 @@ class FailureBrowser(QDialog):
         self.status = QLabel("")
         self.status.setWordWrap(True)
 
+    def _build_failure_list(self) -> None:
         self.failure_list = QListWidget()
         self.failure_list.setIconSize(QSize(40, 40))
         self.failure_list.setUniformItemSizes(True)
         self.failure_list.currentRowChanged.connect(self._show_case)
 
+    def _build_case(self) -> None:
+        """The chosen failure's query and where its right item landed, pictures beside the text."""
         self.query_picture = QLabel()
         self.query_picture.setFixedSize(QUERY_THUMB, QUERY_THUMB)
         self.query_picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -147,6 +167,9 @@ class FailureBrowser(QDialog):
         self.answer_text = QLabel("")
         self.answer_text.setWordWrap(True)
         self.answer_text.setTextFormat(Qt.TextFormat.RichText)
+
+    def _build_results(self) -> None:
+        """The chosen failure's top results: rank, picture, item, caption, score."""
         self.results = QTableWidget(0, 5)
         self.results.setHorizontalHeaderLabels(["Rank", "", "Item", "Caption", "Score"])
         self.results.verticalHeader().setVisible(False)
@@ -160,6 +183,7 @@ class FailureBrowser(QDialog):
         self.results.setColumnWidth(4, 70)
         self.results.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
 
+    def _build_controls(self) -> QHBoxLayout:
         controls = QHBoxLayout()
         for label, w in (("Split", self.split), ("Direction", self.direction)):
             controls.addWidget(QLabel(label))
@@ -167,7 +191,10 @@ class FailureBrowser(QDialog):
         controls.addWidget(self.k)
         controls.addWidget(self.find_button)
         controls.addStretch(1)
+        return controls
 
+    def _build_splitter(self) -> QSplitter:
+        """The failed queries on the left, the chosen one's case and top results on the right."""
         query_box = QHBoxLayout()
         query_box.addWidget(self.query_picture)
         query_col = QVBoxLayout()
@@ -197,13 +224,7 @@ class FailureBrowser(QDialog):
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 5)
         splitter.setSizes([300, 680])
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(controls)
-        layout.addWidget(self.status)
-        layout.addWidget(self._build_busy_bar())
-        layout.addWidget(splitter, 1)
-        self.compute()
+        return splitter
 
     def _build_busy_bar(self) -> QProgressBar:
         """Shown (moving) while the failures are computed, in place of empty pictures and lists."""
@@ -304,17 +325,17 @@ class FailureBrowser(QDialog):
         self.query_picture.setVisible(picture is not None)
         if picture is not None:
             self.query_picture.setPixmap(picture)
-        text = f"<p style='font-size:large'>“{_escape(q.text)}”</p>" if q.text else ""
-        self.query_text.setText(f"<b>Query</b> — item {_escape(q.key)}"
-                                f"{' (' + _escape(q.category) + ')' if q.category else ''}{text}")
+        text = f"<p style='font-size:large'>“{html.escape(q.text)}”</p>" if q.text else ""
+        self.query_text.setText(f"<b>Query</b> — item {html.escape(q.key)}"
+                                f"{' (' + html.escape(q.category) + ')' if q.category else ''}{text}")
         answer = case.answer
         pic = self._pixmap(answer.image if answer else None, THUMB)
         self.answer_picture.setVisible(pic is not None)
         if pic is not None:
             self.answer_picture.setPixmap(pic)
-        what = f"“{_escape(answer.text)}”" if answer and answer.text else ""
+        what = f"“{html.escape(answer.text)}”" if answer and answer.text else ""
         self.answer_text.setText(
-            f"The right item <b>{_escape(q.key)}</b> landed at <b style='color:#c62828'>rank {case.rank}</b> "
+            f"The right item <b>{html.escape(q.key)}</b> landed at <b style='color:#c62828'>rank {case.rank}</b> "
             f"(score {case.correct_score:.3f}; top-{len(case.candidates)} cut-off "
             f"{case.candidates[-1].score:.3f}) {what}" if case.candidates else f"rank {case.rank}")
         self.results.setRowCount(len(case.candidates))
@@ -350,7 +371,3 @@ class FailureBrowser(QDialog):
                     item.setBackground(QColor(255, 214, 102, 70))
                     item.setToolTip(f"same category as the query ({q.category})")
                 self.results.setItem(r, c, item)
-
-
-def _escape(text: str | None) -> str:
-    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

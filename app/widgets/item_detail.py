@@ -8,6 +8,7 @@ zoom) beside its rendered views, turned upright with its dataset's up axis.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import Any
 
@@ -72,6 +73,25 @@ class ItemDetailView(QWidget):
         self._rows_by_path: dict[str, list[int]] = {}
         self._work = Background()
 
+        head = self._build_head()
+        self._build_pictures()
+        self._build_captions()
+        self._build_meta()
+        self.empty = QLabel("Select an item to see its views, captions and metadata.")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self._build_body()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 0, 0, 0)
+        layout.addLayout(head)
+        layout.addWidget(self.body, 1)
+        layout.addWidget(self.empty, 1)
+        thumbnails.ready.connect(self._thumbnail_ready)
+        self.clear()
+
+    def _build_head(self) -> QHBoxLayout:
+        """The item's key and where it is from, and the "Search with this item" button."""
         self.title = QLabel()
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.subtitle = QLabel()
@@ -86,7 +106,10 @@ class ItemDetailView(QWidget):
         titles.addWidget(self.subtitle)
         head.addLayout(titles, 1)
         head.addWidget(self.search_button, 0, Qt.AlignmentFlag.AlignTop)
+        return head
 
+    def _build_pictures(self) -> None:
+        """The rendered views (or images) as icons, beside the 3D view (hidden until an item has a mesh)."""
         self.views_label = QLabel("<b>Views</b>")
         self.views = QListWidget()
         self.views.setViewMode(QListView.ViewMode.IconMode)
@@ -105,6 +128,7 @@ class ItemDetailView(QWidget):
         self.pictures.setStretchFactor(0, 3)
         self.pictures.setStretchFactor(1, 2)
 
+    def _build_captions(self) -> None:
         self.captions_label = QLabel("<b>Captions</b>")
         self.captions = QListWidget()
         self.captions.setWordWrap(True)
@@ -113,6 +137,8 @@ class ItemDetailView(QWidget):
         self.captions.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.captions.setResizeMode(QListView.ResizeMode.Adjust)
 
+    def _build_meta(self) -> None:
+        """The metadata table: a field and its value a row."""
         self.meta_label = QLabel("<b>Metadata</b>")
         self.meta = QTableWidget(0, 2)
         self.meta.setHorizontalHeaderLabels(("Field", "Value"))
@@ -124,10 +150,8 @@ class ItemDetailView(QWidget):
         self.meta.setAlternatingRowColors(True)
         self.meta.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
 
-        self.empty = QLabel("Select an item to see its views, captions and metadata.")
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty.setWordWrap(True)
-
+    def _build_body(self) -> None:
+        """Pictures, captions and metadata one above the other, each under its label, in a splitter."""
         self.body = QSplitter(Qt.Orientation.Vertical)
         self.body.setChildrenCollapsible(False)
         for label, widget in (
@@ -146,14 +170,6 @@ class ItemDetailView(QWidget):
         self.body.setStretchFactor(1, 2)
         self.body.setStretchFactor(2, 2)
         self.body.setSizes([270, 170, 150])
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 0, 0, 0)
-        layout.addLayout(head)
-        layout.addWidget(self.body, 1)
-        layout.addWidget(self.empty, 1)
-        thumbnails.ready.connect(self._thumbnail_ready)
-        self.clear()
 
     # ---- public -----------------------------------------------------------------------------
     @property
@@ -211,9 +227,11 @@ class ItemDetailView(QWidget):
         self.body.show()
         self.search_button.setEnabled(True)
         self.search_button.show()
-        self.title.setText(f"<span style='font-size: 15pt; font-weight: 600'>{_esc(d.key)}</span>")
+        self.title.setText(f"<span style='font-size: 15pt; font-weight: 600'>{html.escape(d.key)}</span>")
         parts = [d.dataset, d.split, d.category or "no category", f"id {d.id}"]
-        self.subtitle.setText(" · ".join(_esc(p) for p in parts))
+        # an AutoText label that shows this line as plain text: escape only & < > as it always did (an escaped
+        # quote would show as "&#x27;")
+        self.subtitle.setText(" · ".join(html.escape(p, quote=False) for p in parts))
 
         pictures = list(d.views) or list(d.images)
         is_views = bool(d.views)
@@ -285,8 +303,3 @@ class ItemDetailView(QWidget):
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         return QSize(460, 600)
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-

@@ -17,6 +17,7 @@ card as icon mode would (the thumbnail above the key).
 from __future__ import annotations
 
 import bisect
+import html
 import itertools
 import threading
 from collections import OrderedDict
@@ -300,8 +301,8 @@ class ItemGridModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             return self._thumbnail(card) or self.placeholder
         if role == Qt.ItemDataRole.ToolTipRole and card:
-            caption = f"<br><i>{_escape(card.caption)}</i>" if card.caption else ""
-            return f"<b>{_escape(card.key)}</b> · {card.split} · {_escape(card.category)}{caption}"
+            caption = f"<br><i>{html.escape(card.caption)}</i>" if card.caption else ""
+            return f"<b>{html.escape(card.key)}</b> · {card.split} · {html.escape(card.category)}{caption}"
         if role == self.CardRole:
             return card
         if role == self.ThumbnailReadyRole:
@@ -314,10 +315,6 @@ class ItemGridModel(QAbstractListModel):
         if not card.thumbnail:
             return self.thumbnails.broken(self.icon_size)
         return self.thumbnails.get(card.thumbnail, self.icon_size)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class CardDelegate(QStyledItemDelegate):

@@ -105,6 +105,53 @@ def format_tick(v: float, step: float) -> str:
     return f"{v:.{min(digits, 6)}f}"
 
 
+@dataclass(frozen=True)
+class _Ink:
+    """The colours and fonts of one paint."""
+
+    text: QColor
+    faint: QColor  # axes, axis labels, the empty chart's text
+    grid: QColor
+    title: QFont
+    small: QFont  # ticks, labels, legend
+    fm: QFontMetrics  # of ``small``
+
+    @classmethod
+    def of(cls, text_colour: QColor, font: QFont) -> _Ink:
+        """The ink of a chart whose text is ``text_colour`` and whose font is ``font``."""
+        faint = QColor(text_colour)
+        faint.setAlpha(110)
+        grid = QColor(text_colour)
+        grid.setAlpha(28)
+        small = QFont(font)
+        small.setPointSizeF(max(6.5, font.pointSizeF() * 0.85))
+        title_font = QFont(font)
+        title_font.setBold(True)
+        return cls(text_colour, faint, grid, title_font, small, QFontMetrics(small))
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """Where one paint puts the data: the plot's rectangle, the ranges it shows and their ticks."""
+
+    plot: QRectF
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+    left: float  # px: the plot's left edge (the y tick labels are left of it)
+    y_ticks: list[float]
+    y_texts: list[str]
+    x_ticks: list[float]
+    x_step: float
+
+    def sx(self, x: float) -> float:
+        return self.plot.left() + (x - self.x0) / (self.x1 - self.x0) * self.plot.width()
+
+    def sy(self, y: float) -> float:
+        return self.plot.bottom() - (y - self.y0) / (self.y1 - self.y0) * self.plot.height()
+
+
 class LineChart(QWidget):
     """``set_series(key, xs, ys, ...)`` / ``append(key, xs, ys)`` / ``set_markers([...])`` / ``clear()``."""
 
@@ -237,32 +284,37 @@ class LineChart(QWidget):
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         pal = self.palette()
         p.fillRect(self.rect(), pal.base())
-        text_colour = pal.text().color()
-        faint = QColor(text_colour)
-        faint.setAlpha(110)
-        grid = QColor(text_colour)
-        grid.setAlpha(28)
-        font = QFont(self.font())
-        small = QFont(font)
-        small.setPointSizeF(max(6.5, font.pointSizeF() * 0.85))
-        fm = QFontMetrics(small)
-        title_font = QFont(font)
-        title_font.setBold(True)
-
-        top = 8
-        if self.title:
-            p.setFont(title_font)
-            p.setPen(text_colour)
-            p.drawText(QRectF(10, 4, self.width() - 20, QFontMetrics(title_font).height() + 4),
-                       Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, self.title)
-            top += QFontMetrics(title_font).height() + 2
+        ink = _Ink.of(pal.text().color(), self.font())
+        top = self._paint_title(p, ink)
         ranges = self._ranges()
-        p.setFont(small)
+        p.setFont(ink.small)
         if ranges is None:
-            p.setPen(faint)
+            p.setPen(ink.faint)
             p.drawText(self.rect().adjusted(0, top, 0, 0), Qt.AlignmentFlag.AlignCenter, self.empty_text)
             p.end()
             return
+        frame = self._frame(ranges, top, ink.fm)
+        self._paint_grid(p, frame, ink)
+        self._paint_tick_labels(p, frame, ink)
+        self._paint_axis_labels(p, frame, ink)
+        self._paint_series(p, frame, pal.base().color())
+        self._paint_marker_labels(p, frame, ink)
+        self._draw_legend(p, frame.plot, ink.small, ink.fm, ink.text, frame.sx, frame.sy)
+        p.end()
+
+    def _paint_title(self, p: QPainter, ink: _Ink) -> int:
+        """The title, if any, top left; returns where the plot may start (px from the top)."""
+        top = 8
+        if self.title:
+            p.setFont(ink.title)
+            p.setPen(ink.text)
+            p.drawText(QRectF(10, 4, self.width() - 20, QFontMetrics(ink.title).height() + 4),
+                       Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, self.title)
+            top += QFontMetrics(ink.title).height() + 2
+        return top
+
+    def _frame(self, ranges: tuple[float, float, float, float], top: int, fm: QFontMetrics) -> _Frame:
+        """The plot's rectangle below ``top``, beside its y tick labels and above its x ones, and its ticks."""
         x0, x1, y0, y1 = ranges
         y_ticks = nice_ticks(y0, y1, max(2, (self.height() - top - 40) // 45))
         y_step = (y_ticks[1] - y_ticks[0]) if len(y_ticks) > 1 else (y1 - y0 or 1)
@@ -270,38 +322,44 @@ class LineChart(QWidget):
         left = 12 + max((fm.horizontalAdvance(t) for t in y_texts), default=20) + (fm.height() if self.y_label else 0)
         bottom = fm.height() * (2 if self.x_label else 1) + 10
         plot = QRectF(left, top + 4, max(10, self.width() - left - 14), max(10, self.height() - top - 4 - bottom))
-
-        def sx(x: float) -> float:
-            return plot.left() + (x - x0) / (x1 - x0) * plot.width()
-
-        def sy(y: float) -> float:
-            return plot.bottom() - (y - y0) / (y1 - y0) * plot.height()
-
-        # grid and ticks
-        p.setPen(QPen(grid, 1))
-        for v in y_ticks:
-            if y0 <= v <= y1:
-                p.drawLine(QPointF(plot.left(), sy(v)), QPointF(plot.right(), sy(v)))
         x_ticks = nice_ticks(x0, x1, max(2, int(plot.width() // 90)), integer=self.x_integer)
         x_step = (x_ticks[1] - x_ticks[0]) if len(x_ticks) > 1 else 1
-        for v in x_ticks:
-            if x0 <= v <= x1:
-                p.drawLine(QPointF(sx(v), plot.top()), QPointF(sx(v), plot.bottom()))
-        p.setPen(QPen(faint, 1))
+        return _Frame(plot, x0, x1, y0, y1, left, y_ticks, y_texts, x_ticks, x_step)
+
+    @staticmethod
+    def _paint_grid(p: QPainter, f: _Frame, ink: _Ink) -> None:
+        """A faint line at every tick, then the two axes."""
+        plot = f.plot
+        p.setPen(QPen(ink.grid, 1))
+        for v in f.y_ticks:
+            if f.y0 <= v <= f.y1:
+                p.drawLine(QPointF(plot.left(), f.sy(v)), QPointF(plot.right(), f.sy(v)))
+        for v in f.x_ticks:
+            if f.x0 <= v <= f.x1:
+                p.drawLine(QPointF(f.sx(v), plot.top()), QPointF(f.sx(v), plot.bottom()))
+        p.setPen(QPen(ink.faint, 1))
         p.drawLine(plot.bottomLeft(), plot.bottomRight())
         p.drawLine(plot.bottomLeft(), plot.topLeft())
-        p.setPen(text_colour)
-        for v, t in zip(y_ticks, y_texts, strict=True):
-            if y0 <= v <= y1:
-                p.drawText(QRectF(0, sy(v) - fm.height() / 2, left - 6, fm.height()),
+
+    @staticmethod
+    def _paint_tick_labels(p: QPainter, f: _Frame, ink: _Ink) -> None:
+        fm = ink.fm
+        p.setPen(ink.text)
+        for v, t in zip(f.y_ticks, f.y_texts, strict=True):
+            if f.y0 <= v <= f.y1:
+                p.drawText(QRectF(0, f.sy(v) - fm.height() / 2, f.left - 6, fm.height()),
                            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, t)
-        for v in x_ticks:
-            if x0 <= v <= x1:
-                t = format_tick(v, x_step)
+        for v in f.x_ticks:
+            if f.x0 <= v <= f.x1:
+                t = format_tick(v, f.x_step)
                 w = fm.horizontalAdvance(t)
-                p.drawText(QRectF(sx(v) - w / 2 - 2, plot.bottom() + 3, w + 4, fm.height()),
+                p.drawText(QRectF(f.sx(v) - w / 2 - 2, f.plot.bottom() + 3, w + 4, fm.height()),
                            Qt.AlignmentFlag.AlignCenter, t)
-        p.setPen(faint)
+
+    def _paint_axis_labels(self, p: QPainter, f: _Frame, ink: _Ink) -> None:
+        """The x label under the x tick labels; the y label turned, left of the y ones."""
+        fm, plot = ink.fm, f.plot
+        p.setPen(ink.faint)
         if self.x_label:
             p.drawText(QRectF(plot.left(), plot.bottom() + fm.height() + 4, plot.width(), fm.height()),
                        Qt.AlignmentFlag.AlignHCenter, self.x_label)
@@ -313,51 +371,57 @@ class LineChart(QWidget):
                        self.y_label)
             p.restore()
 
-        # series
+    def _paint_series(self, p: QPainter, f: _Frame, outline: QColor) -> None:
+        """Every series, then the markers' stars, clipped to the plot (a little beyond: dots on its edge)."""
         p.save()
-        p.setClipRect(plot.adjusted(-3, -3, 3, 3))
+        p.setClipRect(f.plot.adjusted(-3, -3, 3, 3))
         for s in self._series.values():
-            pen = QPen(s.colour, s.width)
-            pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-            pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
-            if s.dashed:
-                pen.setStyle(Qt.PenStyle.DashLine)
-            p.setPen(pen)
-            pts = self._screen_points(s, sx, sy, plot)
-            if len(pts) == 1 and not s.dots:
-                p.setBrush(s.colour)
-                p.drawEllipse(pts[0], 2.5, 2.5)
-            elif len(pts) > 1:
-                p.setBrush(Qt.BrushStyle.NoBrush)
-                dense = len(pts) > plot.width()  # decimated: vertical strokes, a thin aliased pen is enough
-                if dense:
-                    thin = QPen(pen)
-                    thin.setWidthF(1.0)
-                    thin.setCapStyle(Qt.PenCapStyle.FlatCap)
-                    thin.setJoinStyle(Qt.PenJoinStyle.BevelJoin)
-                    thin.setStyle(Qt.PenStyle.SolidLine)
-                    p.setPen(thin)
-                p.setRenderHint(QPainter.RenderHint.Antialiasing, not dense)
-                p.drawPolyline(QPolygonF(pts))
-                p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-            if s.dots and len(s.xs) <= plot.width() / 4:
-                for x, y in zip(s.xs, s.ys, strict=False):
-                    if math.isfinite(x) and math.isfinite(y):
-                        self._draw_marker(p, QPointF(sx(x), sy(y)), s.marker, s.colour, pal.base().color())
+            self._paint_one_series(p, s, f, outline)
         for m in self._markers:
-            self._draw_star(p, QPointF(sx(m.x), sy(m.y)), 8, m.colour)
+            self._draw_star(p, QPointF(f.sx(m.x), f.sy(m.y)), 8, m.colour)
         p.restore()
+
+    def _paint_one_series(self, p: QPainter, s: Series, f: _Frame, outline: QColor) -> None:
+        """One series: its line (a dot when it has one point), and its markers when it has room for them."""
+        pen = QPen(s.colour, s.width)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        if s.dashed:
+            pen.setStyle(Qt.PenStyle.DashLine)
+        p.setPen(pen)
+        pts = self._screen_points(s, f.sx, f.sy, f.plot)
+        if len(pts) == 1 and not s.dots:
+            p.setBrush(s.colour)
+            p.drawEllipse(pts[0], 2.5, 2.5)
+        elif len(pts) > 1:
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            dense = len(pts) > f.plot.width()  # decimated: vertical strokes, a thin aliased pen is enough
+            if dense:
+                thin = QPen(pen)
+                thin.setWidthF(1.0)
+                thin.setCapStyle(Qt.PenCapStyle.FlatCap)
+                thin.setJoinStyle(Qt.PenJoinStyle.BevelJoin)
+                thin.setStyle(Qt.PenStyle.SolidLine)
+                p.setPen(thin)
+            p.setRenderHint(QPainter.RenderHint.Antialiasing, not dense)
+            p.drawPolyline(QPolygonF(pts))
+            p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        if s.dots and len(s.xs) <= f.plot.width() / 4:
+            for x, y in zip(s.xs, s.ys, strict=False):
+                if math.isfinite(x) and math.isfinite(y):
+                    self._draw_marker(p, QPointF(f.sx(x), f.sy(y)), s.marker, s.colour, outline)
+
+    def _paint_marker_labels(self, p: QPainter, f: _Frame, ink: _Ink) -> None:
+        """Each labelled marker's label, above its star (below when there is no room), inside the plot."""
+        fm, plot = ink.fm, f.plot
         for m in self._markers:
             if m.label:
-                c = QPointF(sx(m.x), sy(m.y))
+                c = QPointF(f.sx(m.x), f.sy(m.y))
                 w = fm.horizontalAdvance(m.label)
                 x = min(max(c.x() - w / 2, plot.left()), plot.right() - w)
                 y = c.y() - 12 - fm.height() if c.y() - 12 - fm.height() > plot.top() else c.y() + 10
-                p.setPen(text_colour)
+                p.setPen(ink.text)
                 p.drawText(QRectF(x, y, w + 2, fm.height()), Qt.AlignmentFlag.AlignCenter, m.label)
-
-        self._draw_legend(p, plot, small, fm, text_colour, sx, sy)
-        p.end()
 
     def _y_text(self, v: float, step: float) -> str:
         if self.y_format == "percent":

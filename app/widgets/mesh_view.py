@@ -106,7 +106,7 @@ class _RenderThread:
         lower_this_thread()
         from engine.errors import CrossfoldError
         from engine.render import MultiViewRenderer, load_mesh
-        from engine.render.renderer import orbit_pose
+        from engine.render.cameras import orbit_pose
 
         renderer = MultiViewRenderer()  # this thread's own GL context
         loaded: tuple[str, str] | None = None

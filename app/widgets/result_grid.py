@@ -15,6 +15,7 @@ For an A/B comparison, :meth:`ResultModel.set_peer` marks each card with its ran
 
 from __future__ import annotations
 
+import html
 from collections import OrderedDict
 from typing import Any
 
@@ -175,16 +176,13 @@ def caption_of(hit: Hit) -> str:
     return hit.captions[0] if hit.captions else ""
 
 
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def tooltip(hit: Hit) -> str:
-    lines = [f"<b>{_esc(hit.key)}</b> · {_esc(hit.dataset)} · {_esc(hit.split)} · {_esc(hit.category or '—')}",
+    lines = [f"<b>{html.escape(hit.key)}</b> · {html.escape(hit.dataset)} · {html.escape(hit.split)} · "
+             f"{html.escape(hit.category or '—')}",
              f"rank {hit.rank} · score {hit.score:.4f}{_confidence_note(hit)} · {len(hit.thumbnails)} picture(s)"]
     if hit.matched_text and hit.matched_text in hit.captions:
-        lines.append(f"matched: <i>{_esc(hit.matched_text)}</i>")
-    lines += [f"• {_esc(c)}" for c in hit.captions[:8]]
+        lines.append(f"matched: <i>{html.escape(hit.matched_text)}</i>")
+    lines += [f"• {html.escape(c)}" for c in hit.captions[:8]]
     if len(hit.captions) > 8:
         lines.append(f"… {len(hit.captions) - 8} more")
     return "<br>".join(lines)
@@ -355,7 +353,28 @@ class ResultDelegate(QStyledItemDelegate):
         path = QPainterPath()
         path.addRoundedRect(QRectF(rect), 8, 8)
         painter.fillPath(path, pal.color(QPalette.ColorRole.Base))
-        # picture, centred in its box
+        box = self._paint_picture(painter, rect, pm)
+
+        # the picture stays clear: only an A/B comparison marks it (bottom left) with the other run's rank
+        painter.setFont(small)
+        fm_small = QFontMetrics(small)
+        if peer is not None:
+            label, rank = peer
+            text = f"{label} #{rank}" if rank is not None else f"not in {label}"
+            colour = QColor("#188038") if rank is not None else QColor("#b06000")
+            self._badge(painter, fm_small, QPoint(box.left() + 5, box.bottom() - 5 - fm_small.height() - 4),
+                        text, colour, QColor("white"), left=True)
+
+        # key and score badge; rank · category · split · views; caption
+        width = rect.width() - 2 * PAD
+        x = rect.left() + PAD
+        y = self._paint_heading(painter, pal, hit, bold, small, QPoint(x, box.bottom() + 6), width)
+        self._paint_caption(painter, pal, hit, base, QPoint(x, y), width)
+        if len(hit.captions) > 1:
+            self._paint_more_captions(painter, option, rect, hit, small)
+
+    def _paint_picture(self, painter: QPainter, rect: QRect, pm: Any) -> QRect:
+        """The picture box at the top of the card, the picture centred in it; returns the box."""
         box = QRect(rect.left() + PAD - 2, rect.top() + PAD - 2, self.thumb, self.thumb)
         box_path = QPainterPath()
         box_path.addRoundedRect(QRectF(box), 6, 6)
@@ -371,21 +390,14 @@ class ResultDelegate(QStyledItemDelegate):
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             painter.drawPixmap(target, pm)
             painter.restore()
+        return box
 
-        # the picture stays clear: only an A/B comparison marks it (bottom left) with the other run's rank
-        painter.setFont(small)
+    def _paint_heading(self, painter: QPainter, pal: QPalette, hit: Hit, bold: QFont, small: QFont, at: QPoint,
+                       width: int) -> int:
+        """The key and the score badge, then rank · category · split · views, from ``at``; returns the y
+        below them."""
+        x, y = at.x(), at.y()
         fm_small = QFontMetrics(small)
-        if peer is not None:
-            label, rank = peer
-            text = f"{label} #{rank}" if rank is not None else f"not in {label}"
-            colour = QColor("#188038") if rank is not None else QColor("#b06000")
-            self._badge(painter, fm_small, QPoint(box.left() + 5, box.bottom() - 5 - fm_small.height() - 4),
-                        text, colour, QColor("white"), left=True)
-
-        # key and score badge; rank · category · split · views; caption
-        width = rect.width() - 2 * PAD
-        x = rect.left() + PAD
-        y = box.bottom() + 6
         fm_bold = QFontMetrics(bold)
         badge_text, badge_colour = score_badge(hit)
         badge_w = fm_small.horizontalAdvance(badge_text) + 10
@@ -404,8 +416,12 @@ class ResultDelegate(QStyledItemDelegate):
         sub = " · ".join(p for p in (f"#{hit.rank}", hit.category, hit.split, views) if p)
         painter.drawText(QRect(x, y, width, fm_small.lineSpacing()), Qt.AlignmentFlag.AlignLeft,
                          fm_small.elidedText(sub, Qt.TextElideMode.ElideRight, width))
-        y += fm_small.lineSpacing() + 4
+        return y + fm_small.lineSpacing() + 4
 
+    def _paint_caption(self, painter: QPainter, pal: QPalette, hit: Hit, base: QFont, at: QPoint,
+                       width: int) -> None:
+        """The first caption (the matched one marked by an accent bar), wrapped, from ``at``."""
+        x, y = at.x(), at.y()
         caption = caption_of(hit)
         matched = bool(hit.matched_text) and caption == hit.matched_text
         fm = QFontMetrics(base)
@@ -419,15 +435,17 @@ class ResultDelegate(QStyledItemDelegate):
             painter.drawText(QRect(x + indent, y, width - indent, fm.lineSpacing()), Qt.AlignmentFlag.AlignLeft, line)
             y += fm.lineSpacing()
 
+    def _paint_more_captions(self, painter: QPainter, option: QStyleOptionViewItem, rect: QRect, hit: Hit,
+                             small: QFont) -> None:
+        """How many more captions the hit has, right of the "More like this" link."""
         link = self.link_rect(option, rect)
-        if len(hit.captions) > 1:
-            painter.setFont(small)
-            painter.setPen(MUTED)
-            room = QRect(link.right() + 6, link.top(), rect.right() - PAD - link.right() - 6, link.height())
-            more = f"+{len(hit.captions) - 1} captions"
-            if fm_small.horizontalAdvance(more) > room.width():
-                more = f"+{len(hit.captions) - 1}"
-            painter.drawText(room, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, more)
+        painter.setFont(small)
+        painter.setPen(MUTED)
+        room = QRect(link.right() + 6, link.top(), rect.right() - PAD - link.right() - 6, link.height())
+        more = f"+{len(hit.captions) - 1} captions"
+        if QFontMetrics(small).horizontalAdvance(more) > room.width():
+            more = f"+{len(hit.captions) - 1}"
+        painter.drawText(room, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, more)
 
     @staticmethod
     def _badge(painter: QPainter, fm: QFontMetrics, anchor: QPoint, text: str, fill: QColor, ink: QColor,

@@ -2,18 +2,17 @@
 device, seed, name; under Advanced, validation and checkpoint frequency, loader workers, warmup, and open_clip's
 tower locks.
 
-Checked before launch: first what the form alone can tell (a dataset chosen, a number where one is
-needed, a valid name), then, in a worker, what needs the catalogue (the batch fits in the dataset's train
-items, the name is not taken, CUDA is there when asked for). Every problem is listed in plain words
-under the Launch button; only a clean form emits ``launchRequested``.
+The fields start at ``TrainConfig``'s defaults (but for the loss and the length: :data:`FORM_LOSS`,
+:data:`FORM_STEPS`). What is checked before launch, and the command line launched, is Qt-free and lives in
+:mod:`app.run_form_checks`: first what the values alone tell (then ``TrainConfig.validate``), then, in a
+worker, what needs the catalogue. Every problem is listed in plain words under the Launch button and beside the
+field it is about; only a clean form emits ``launchRequested``.
 """
 
 from __future__ import annotations
 
-import re
+import html
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -31,138 +30,52 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.run_form_checks import (
+    DEFAULT_MODELS,
+    FORM_LOSS,
+    FORM_STEPS,
+    DatasetInfo,
+    FormChoices,
+    LaunchRequest,
+    Problem,
+    check_launch,
+    config_defaults,
+    default_name,
+    field_of,
+    form_problems,
+    launch_args,
+    load_models,
+    lr_text,
+    read_choices,
+    schema_problems,
+    weights_problems,
+)
 from app.runs import open_catalog
 from app.tasks import submit
 from app.widgets.weights_picker import FILE, TAG, WeightsPicker
-from engine.models.names import DEFAULT_MODEL, looks_like_path, model_names, shipped_model_names
-from engine.run.config import config_fields
-from engine.run.flags import config_to_flags
+from engine.losses.names import LOSS_NAMES, LOSS_SUMMARIES
+from engine.run.config import DEVICE_NAMES
 from engine.workspace import Workspace
 
-LOSSES = (
-    ("clip", "CLIP: one view and one caption per item (InfoNCE)"),
-    ("mxm", "MXM-CLR: every view against every caption of a batch (multifold)"),
-    ("gcl", "GCL: adds fused view+caption embeddings as keys"),
-    ("sspc", "SSPC: semi-supervised prototypes with the Multi-SK solver"),
-)
-DEVICES = ("auto", "cpu", "cuda")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-#: The tower-lock fields (``TrainConfig``'s, open_clip's flags), each with its default.
-LOCK_FIELDS = {"lock_image": False, "lock_image_unlocked_groups": 0, "lock_image_freeze_bn_stats": False,
-               "lock_text": False, "lock_text_unlocked_layers": 0, "lock_text_freeze_layer_norm": False}
-#: The models offered before the full list is read: ours, the default first.
-DEFAULT_MODELS = tuple(sorted(shipped_model_names(), key=lambda n: (n != DEFAULT_MODEL, n)))
-
-
-@dataclass
-class DatasetInfo:
-    name: str
-    kind: str
-    items: int
-    by_split: dict[str, int]
-    views: int
-    images: int
-    captions: int
-
-
-@dataclass
-class FormChoices:
-    datasets: list[DatasetInfo] = field(default_factory=list)
-    models: list[str] = field(default_factory=list)
-    runs: list[str] = field(default_factory=list)
-    last_dataset: str = ""  # the dataset of the latest run: the form's first choice
-
-
-@dataclass
-class LaunchRequest:
-    name: str
-    args: list[str]
-    values: dict[str, Any]
+__all__ = ["DatasetInfo", "FormChoices", "LaunchRequest", "RunForm", "load_choices"]
 
 
 def load_choices(workspace: Workspace) -> FormChoices:
     """Datasets with their counts and the run names in use (a worker's job; models come from load_models)."""
     catalog = open_catalog(workspace)
     try:
-        datasets = [
-            DatasetInfo(s.name, s.kind, s.items, dict(s.by_split), s.by_modality.get("view", 0),
-                        s.by_modality.get("image", 0), s.by_modality.get("text", 0))
-            for s in catalog.summaries()
-        ]
-        rows = catalog.runs()
-        names = {d.name for d in datasets}
-        last = next((str((r.config or {}).get("dataset", "")) for r in reversed(rows)
-                     if (r.config or {}).get("dataset") in names), "")
+        return read_choices(catalog)
     finally:
         catalog.close()
-    return FormChoices(datasets, [], [r.name for r in rows], last)
 
 
-def load_models() -> list[str]:
-    """Model names, ours first (:func:`engine.models.names.model_names`, read without importing open_clip)."""
-    return model_names()
-
-
-def check_launch(workspace: Workspace, values: dict[str, Any]) -> list[str]:
-    """What the catalogue says against these values: messages, [] when the run can start (a worker's job)."""
-    from engine.data.multifold import EmptySplitError, load_items
-
-    errors: list[str] = []
+def _check_launch(workspace: Workspace, values: dict[str, Any]) -> list[Problem]:
+    """:func:`~app.run_form_checks.check_launch` on the workspace's catalogue (a worker's job)."""
     catalog = open_catalog(workspace)
     try:
-        dataset = values["dataset"]
-        if catalog.dataset(dataset) is None:
-            errors.append(f"Dataset {dataset!r} is not in the catalogue any more: pick another one.")
-        else:
-            try:
-                _, items = load_items(catalog, dataset, "train")
-            except EmptySplitError as exc:
-                errors.append(f"{dataset} cannot be trained on: {exc}.")
-            else:
-                batch = int(values["batch_size"])
-                if batch > len(items):
-                    errors.append(f"Batch size {batch} is larger than the {len(items)} train items of {dataset}: "
-                                  f"use {len(items)} or less.")
-        name = values.get("name") or ""
-        if name and catalog.run(name) is not None:
-            errors.append(f"A run named {name!r} already exists: choose another name (or select that run in "
-                          "the table and resume it).")
-        elif name and (workspace.runs / name / "checkpoints").exists():
-            errors.append(f"The folder {workspace.runs / name} already holds checkpoints: choose another name.")
+        return check_launch(catalog, workspace, values)
     finally:
         catalog.close()
-    errors += check_pretrained(values)
-    if values.get("device") == "cuda":
-        from engine.run.device import cuda_available
-
-        if not cuda_available():
-            errors.append("CUDA is not available on this machine: choose device auto or cpu.")
-    return errors
-
-
-def check_pretrained(values: dict[str, Any]) -> list[str]:
-    """What is wrong with the weights a run starts from, looking at the disk (a worker's job): a tag must be in the
-    local HuggingFace cache (runs the app starts are offline); a file must hold a state dict."""
-    pretrained, model = values.get("pretrained"), str(values.get("model") or "")
-    if not pretrained or pretrained.startswith("hf-hub:"):
-        return []
-    from engine.models.pretrained import PretrainedError, hub_cache_dir, read_weights, state_dict_of, tag_cached
-
-    if not looks_like_path(pretrained):
-        if tag_cached(model, pretrained):
-            return []
-        return [f"Pretrained tag {pretrained!r} of {model} is not in the local HuggingFace cache ({hub_cache_dir()}) "
-                "and runs started here do not download: fetch it there first (any open_clip download does), or "
-                "choose a weights file."]
-    try:
-        state_dict_of(read_weights(pretrained), pretrained)
-    except PretrainedError as exc:
-        return [f"Weights file {exc}"]
-    return []
-
-
-def default_name(dataset: str, loss: str) -> str:
-    return f"{dataset or 'run'}-{loss}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
 
 
 def _spin(lo: int, hi: int, value: int, tip: str = "", suffix: str = "") -> QSpinBox:
@@ -212,7 +125,8 @@ class RunForm(QWidget):
 
     # ---- building the widgets (called once, by __init__) ---------------------------------------
     def _build_fields(self) -> None:
-        """The form's fields, each with its default and tooltip."""
+        """The form's fields, each with its default (``TrainConfig``'s) and tooltip."""
+        default = config_defaults()
         self.dataset = QComboBox()
         self.dataset.setToolTip("The catalogue dataset to train on (its train split; val for checkpoints)")
         self.dataset.currentIndexChanged.connect(self._dataset_changed)
@@ -220,53 +134,58 @@ class RunForm(QWidget):
         self.dataset_info.setWordWrap(True)
         self.dataset_info.setStyleSheet("color: palette(mid);")
         self.loss = QComboBox()
-        for name, tip in LOSSES:
+        for name in LOSS_NAMES:
             self.loss.addItem(name)
-            self.loss.setItemData(self.loss.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
-        self.loss.setCurrentText("mxm")
+            self.loss.setItemData(self.loss.count() - 1, LOSS_SUMMARIES[name], Qt.ItemDataRole.ToolTipRole)
+        self.loss.setCurrentText(FORM_LOSS)
         self.model = QComboBox()
         self.model.setEditable(True)
         self.model.addItems(DEFAULT_MODELS)
+        self.model.setCurrentText(default["model"])
         self.model.setToolTip("An open_clip model name or one of our small configs (cf-…)")
         self.start_from = WeightsPicker(allow_random=True)
         self.start_from.setToolTip("The weights training starts from: random, an open_clip pretrained tag of the "
                                    "model, or a weights file (--pretrained)")
         self.start_from.set_model(self.model.currentText())
         self.model.currentTextChanged.connect(self.start_from.set_model)
-        self.length = _spin(1, 10_000_000, 200, "How long to train")
+        self.length = _spin(1, 10_000_000, FORM_STEPS, "How long to train")
         self.length_unit = QComboBox()
         self.length_unit.addItems(["steps", "epochs"])
-        self.batch = _spin(1, 1_000_000, 32, "Items per batch (per process)")
-        self.views = _spin(1, 256, 2, "Views (or images) sampled per item in a batch")
-        self.captions = _spin(1, 256, 2, "Captions sampled per item in a batch")
-        self.lr = QLineEdit("5e-4")
+        self.batch = _spin(1, 1_000_000, default["batch_size"], "Items per batch (per process)")
+        self.views = _spin(1, 256, default["views_per_item"], "Views (or images) sampled per item in a batch")
+        self.captions = _spin(1, 256, default["captions_per_item"], "Captions sampled per item in a batch")
+        self.lr = QLineEdit(lr_text(default["lr"]))
         self.lr.setToolTip("Peak learning rate (AdamW, warmup then cosine)")
         self.device = QComboBox()
-        self.device.addItems(DEVICES)
-        self.seed = _spin(0, 2**31 - 1, 0, "Random seed (batches, views and captions, initialisation)")
+        self.device.addItems(DEVICE_NAMES)
+        self.device.setCurrentText(default["device"])
+        self.seed = _spin(0, 2**31 - 1, default["seed"], "Random seed (batches, views and captions, initialisation)")
         self.name = QLineEdit()
         self.name.setPlaceholderText("automatic: dataset-loss-time")
         self.name.setToolTip("Run name: letters, digits, '.', '_' and '-'")
-        self.val_every = _spin(1, 10_000_000, 100, "Evaluate on the val split every N steps (and at the end)")
-        self.save_every = _spin(1, 10_000_000, 100, "Write a checkpoint every N steps (and at the end)")
-        self.workers = _spin(0, 64, 2, "Data loader processes (0: load in the training process)")
-        self.warmup = _spin(0, 10_000_000, 20, "Learning-rate warmup steps")
+        self.val_every = _spin(1, 10_000_000, default["val_frequency"],
+                               "Evaluate on the val split every N steps (and at the end)")
+        self.save_every = _spin(1, 10_000_000, default["save_frequency"],
+                                "Write a checkpoint every N steps (and at the end)")
+        self.workers = _spin(0, 64, default["workers"], "Data loader processes (0: load in the training process)")
+        self.warmup = _spin(0, 10_000_000, default["warmup"], "Learning-rate warmup steps")
         self._build_lock_fields()
 
     def _build_lock_fields(self) -> None:
         """open_clip's tower locks (its flag names in the tooltips); a lock's options only when it is on."""
+        default = config_defaults()
         self.lock_image = QCheckBox("Lock")
         self.lock_image.setToolTip("--lock-image: the image tower is not trained (keeps the weights it starts from)")
-        self.lock_image_groups = _spin(0, 1000, 0, "--lock-image-unlocked-groups: leave the last N layer groups of "
-                                       "the locked image tower trainable")
+        self.lock_image_groups = _spin(0, 1000, default["lock_image_unlocked_groups"], "--lock-image-unlocked-groups: "
+                                       "leave the last N layer groups of the locked image tower trainable")
         self.lock_image_groups.setPrefix("unlocked groups: ")
         self.lock_image_bn = QCheckBox("freeze BatchNorm stats")
         self.lock_image_bn.setToolTip("--lock-image-freeze-bn-stats: freeze the BatchNorm running statistics of "
                                       "the locked image tower")
         self.lock_text = QCheckBox("Lock")
         self.lock_text.setToolTip("--lock-text: the text tower is not trained (keeps the weights it starts from)")
-        self.lock_text_layers = _spin(0, 1000, 0, "--lock-text-unlocked-layers: leave the last N layers of the "
-                                      "locked text tower trainable")
+        self.lock_text_layers = _spin(0, 1000, default["lock_text_unlocked_layers"], "--lock-text-unlocked-layers: "
+                                      "leave the last N layers of the locked text tower trainable")
         self.lock_text_layers.setPrefix("unlocked layers: ")
         self.lock_text_ln = QCheckBox("freeze LayerNorm")
         self.lock_text_ln.setToolTip("--lock-text-freeze-layer-norm: freeze LayerNorm of the locked text tower's "
@@ -362,11 +281,6 @@ class RunForm(QWidget):
         self.start_from.changed.connect(self._clear_message)
         self.loss.currentIndexChanged.connect(self._update_placeholder)
 
-    #: which field a message is about (the first pattern found in it, lower case)
-    FIELD_WORDS = (("weights", "pretrained"), ("pretrained tag", "pretrained"), ("learning rate", "lr"),
-                   ("batch size", "batch"), ("run name", "name"), ("run named", "name"),
-                   ("model", "model"), ("dataset", "dataset"))
-
     def _build_field_errors(self, form: QFormLayout, advanced: QFormLayout) -> None:
         """A hidden red line under each field a message can be about; the Advanced rows' labels get the main
         form's label width so both columns line up."""
@@ -392,9 +306,10 @@ class RunForm(QWidget):
             if item is not None and item.widget() is not None:
                 item.widget().setMinimumWidth(width)
 
-    def field_of(self, message: str) -> str | None:
-        low = message.lower()
-        return next((key for word, key in self.FIELD_WORDS if word in low), None)
+    @staticmethod
+    def field_of(message: str) -> str | None:
+        """The field a message is about (a :class:`~app.run_form_checks.Problem`'s), None for the form."""
+        return field_of(message)
 
     def _mark_fields(self, errors: list[str]) -> None:
         """Each message beside its field, the field outlined in red; a field without a message unmarked."""
@@ -452,8 +367,7 @@ class RunForm(QWidget):
         self.loaded.emit(0)
 
     def _dataset_info(self) -> DatasetInfo | None:
-        name = self.dataset.currentText()
-        return next((d for d in self.choices.datasets if d.name == name), None)
+        return self.choices.dataset(self.dataset.currentText())
 
     def _dataset_changed(self) -> None:
         info = self._dataset_info()
@@ -505,13 +419,28 @@ class RunForm(QWidget):
     def lock_values(self) -> dict[str, Any]:
         """The tower locks; a lock's options only while it is on (else their defaults)."""
         image, text = self.lock_image.isChecked(), self.lock_text.isChecked()
-        return {"lock_image": image, "lock_image_unlocked_groups": self.lock_image_groups.value() if image else 0,
-                "lock_image_freeze_bn_stats": image and self.lock_image_bn.isChecked(),
-                "lock_text": text, "lock_text_unlocked_layers": self.lock_text_layers.value() if text else 0,
-                "lock_text_freeze_layer_norm": text and self.lock_text_ln.isChecked()}
+        chosen = {"lock_image": (True, image),
+                  "lock_image_unlocked_groups": (image, self.lock_image_groups.value()),
+                  "lock_image_freeze_bn_stats": (image, self.lock_image_bn.isChecked()),
+                  "lock_text": (True, text),
+                  "lock_text_unlocked_layers": (text, self.lock_text_layers.value()),
+                  "lock_text_freeze_layer_norm": (text, self.lock_text_ln.isChecked())}
+        default = config_defaults()
+        return {key: value if on else default[key] for key, (on, value) in chosen.items()}
 
     def set_values(self, config: dict[str, Any]) -> None:
         """Fill the form from a run config (``TrainConfig`` field names); unknown keys are ignored."""
+        self._set_what(config)
+        self._set_locks(config)
+        self._set_length(config)
+        self._set_numbers(config)
+        if config.get("device") in DEVICE_NAMES:
+            self.device.setCurrentText(str(config["device"]))
+        if "name" in config:
+            self.name.setText(str(config.get("name") or ""))
+
+    def _set_what(self, config: dict[str, Any]) -> None:
+        """Dataset, loss, model and the weights to start from."""
         if config.get("dataset") and self.dataset.findText(str(config["dataset"])) >= 0:
             self.dataset.setCurrentText(str(config["dataset"]))
         if config.get("loss"):
@@ -520,6 +449,8 @@ class RunForm(QWidget):
             self.model.setCurrentText(str(config["model"]))
         if "pretrained" in config:
             self.start_from.set_value(config.get("pretrained"))
+
+    def _set_locks(self, config: dict[str, Any]) -> None:
         for key, box in (("lock_image", self.lock_image), ("lock_image_freeze_bn_stats", self.lock_image_bn),
                          ("lock_text", self.lock_text), ("lock_text_freeze_layer_norm", self.lock_text_ln)):
             if key in config:
@@ -528,12 +459,16 @@ class RunForm(QWidget):
                           ("lock_text_unlocked_layers", self.lock_text_layers)):
             if key in config:
                 spin.setValue(int(config[key] or 0))
+
+    def _set_length(self, config: dict[str, Any]) -> None:
         if config.get("max_steps"):
             self.length_unit.setCurrentText("steps")
             self.length.setValue(int(config["max_steps"]))
         elif config.get("epochs"):
             self.length_unit.setCurrentText("epochs")
             self.length.setValue(int(config["epochs"]))
+
+    def _set_numbers(self, config: dict[str, Any]) -> None:
         for key, box in (("batch_size", self.batch), ("views_per_item", self.views),
                          ("captions_per_item", self.captions), ("seed", self.seed), ("val_frequency", self.val_every),
                          ("save_frequency", self.save_every), ("workers", self.workers), ("warmup", self.warmup)):
@@ -541,83 +476,23 @@ class RunForm(QWidget):
                 box.setValue(int(config[key]))
         if config.get("lr") is not None:
             self.lr.setText(f"{float(config['lr']):g}")
-        if config.get("device") in DEVICES:
-            self.device.setCurrentText(str(config["device"]))
-        if "name" in config:
-            self.name.setText(str(config.get("name") or ""))
 
-    def local_errors(self, values: dict[str, Any]) -> list[str]:
-        """What is wrong with the values on their own (no catalogue needed)."""
-        errors = []
-        if not self.choices.datasets:
-            errors.append("There is no dataset in this workspace yet: import one on the Datasets page (or run "
-                          "`trainer demo-data`), then come back.")
-        elif not values["dataset"]:
-            errors.append("Choose a dataset to train on.")
-        if not values["model"]:
-            errors.append(f"Choose a model (for a first try: {DEFAULT_MODEL}).")
-        elif self.choices.models and values["model"] not in self.choices.models:
-            errors.append(f"Model {values['model']!r} is unknown: pick one from the list "
-                          f"(ours: {', '.join(DEFAULT_MODELS)}).")
-        errors += self.weights_errors(values)
-        try:
-            lr = float(values["lr"])
-        except ValueError:
-            errors.append(f"Learning rate {values['lr']!r} is not a number: write it like 5e-4 or 0.0005.")
-        else:
-            if not lr > 0 or lr != lr:
-                errors.append("The learning rate must be a positive number, such as 5e-4.")
-            elif lr >= 1:
-                errors.append(f"A learning rate of {lr:g} would make training diverge: use something like 5e-4.")
-        name = values["name"]
-        if name and not NAME_RE.match(name):
-            errors.append("A run name may only hold letters, digits, '.', '_' and '-' (it names a folder), "
-                          "and starts with a letter or digit.")
-        elif name and name in set(self.taken_names()) | set(self.choices.runs):
-            errors.append(f"A run named {name!r} already exists: choose another name (or select that run in the "
-                          "table and resume it).")
-        info = self._dataset_info()
-        if info is not None and info.by_split.get("train", 0) and values["batch_size"] > info.by_split["train"]:
-            errors.append(f"Batch size {values['batch_size']} is larger than the {info.by_split['train']} train "
-                          f"items of {info.name}: use {info.by_split['train']} or less.")
-        return errors
+    def local_errors(self, values: dict[str, Any]) -> list[Problem]:
+        """What is wrong with the values on their own (no catalogue needed); when nothing the form checks is, what
+        ``TrainConfig.validate`` says."""
+        problems = form_problems(values, self.choices, self.taken_names()) + self.weights_errors(values)
+        return problems or schema_problems(values)
 
-    def weights_errors(self, values: dict[str, Any]) -> list[str]:
-        """What is wrong with "Start from" on its own: a file that is not there (one stat), a tag the model lacks
-        (once the tags are read), a lock with nothing pretrained to keep."""
-        errors = []
-        pretrained, mode, model = values.get("pretrained"), self.start_from.mode, values["model"]
-        if mode == FILE:
-            path = self.start_from.file_path()
-            if path is None:
-                errors.append("Choose the weights file to start from (or start from random initialisation).")
-            elif not path.exists():
-                errors.append(f"Weights file {path} does not exist: choose an existing file.")
-            elif not path.is_file():
-                errors.append(f"Weights file {path} is a folder: choose the file itself.")
-        elif mode == TAG:
-            tags = self.start_from.tags
-            if not pretrained:
-                errors.append("Choose a pretrained tag of the model (or start from random initialisation).")
-            elif tags is not None and tags.knows(model) and pretrained not in tags.of(model) \
-                    and not pretrained.startswith("hf-hub:"):
-                known = tags.of(model)
-                errors.append(f"Pretrained tag {pretrained!r} is not one of {model}'s (its tags: {', '.join(known)})."
-                              if known else f"{model} has no pretrained tags: start from random initialisation or "
-                              "from a weights file.")
-        if not pretrained and (values.get("lock_image") or values.get("lock_text")):
-            errors.append("A locked tower keeps the weights it starts from: choose pretrained weights under Start "
-                          "from, or clear the lock.")
-        return errors
+    def weights_errors(self, values: dict[str, Any]) -> list[Problem]:
+        """What is wrong with "Start from" on its own (:func:`~app.run_form_checks.weights_problems`)."""
+        mode = self.start_from.mode
+        return weights_problems(values, from_file=mode == FILE, file=self.start_from.file_path() if mode == FILE
+                                else None, from_tag=mode == TAG, tags=self.start_from.tags if mode == TAG else None)
 
     @staticmethod
     def build_args(values: dict[str, Any]) -> list[str]:
-        """``trainer`` arguments for these values (``train ...``; the run's events go to its events.jsonl), built
-        from the config schema like every other ``trainer train`` command line."""
-        known = {f.name for f in config_fields()}
-        config = {k: v for k, v in values.items() if k in known and k != "name"}
-        config["lr"] = float(config["lr"])
-        return ["train", *config_to_flags(config), "--name", values["name"]]
+        """``trainer`` arguments for these values (:func:`~app.run_form_checks.launch_args`)."""
+        return launch_args(values)
 
     # ---- launching
     def launch(self) -> None:
@@ -635,7 +510,7 @@ class RunForm(QWidget):
         self.launch_button.setEnabled(False)
         self.launch_button.setText("Checking…")
         ws = self.workspace
-        self._tasks.append(submit(lambda: check_launch(ws, values), lambda errs: self._checked(values, errs),
+        self._tasks.append(submit(lambda: _check_launch(ws, values), lambda errs: self._checked(values, errs),
                                   lambda msg: self._checked(values, [f"Could not check the run: "
                                                                      f"{msg.splitlines()[0]}"])))
 
@@ -655,7 +530,7 @@ class RunForm(QWidget):
 
     def _show_errors(self, errors: list[str]) -> None:
         self.errors = list(errors)
-        items = "".join(f"<li>{_escape(e)}</li>" for e in errors)
+        items = "".join(f"<li>{html.escape(e, quote=False)}</li>" for e in errors)
         self.message.setText(f"<b style='color:#c62828'>Not launched:</b>"
                              f"<ul style='margin-left:-20px; color:#c62828'>{items}</ul>")
         self.message.setVisible(True)
@@ -668,6 +543,3 @@ class RunForm(QWidget):
             self.message.setVisible(False)
             self._mark_fields([])
 
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,4 +1,6 @@
-"""Copies of the catalogue made with SQLite's online backup API, in ``<workspace>/backups/``.
+"""Copies of the catalogue made with SQLite's online backup API, in the folder the catalogue is given (a
+workspace's ``backups/``: :attr:`engine.workspace.Workspace.backups`; a catalogue opened on its own keeps them
+beside its file, :func:`beside`).
 
 A copy is written to a temporary file in that folder and renamed into place, so a half-written copy
 never replaces (or looks like) a good one. Copies are made before a schema migration and at most once
@@ -16,17 +18,16 @@ from engine.atomic import replacing
 
 KEEP = 5
 DAILY_S = 24 * 3600
-BACKUP_DIR = "backups"
 _PREFIX, _SUFFIX = "catalog-", ".sqlite"
 
 
-def backups_dir(catalog_path: Path) -> Path:
-    return catalog_path.parent / BACKUP_DIR
+def beside(catalog_path: Path) -> Path:
+    """The backups folder of a catalogue opened without one: ``backups/`` beside its file."""
+    return catalog_path.parent / "backups"
 
 
-def backups(catalog_path: Path) -> list[Path]:
-    """Complete backups, newest first (temporary files never match)."""
-    folder = backups_dir(catalog_path)
+def backups(folder: Path) -> list[Path]:
+    """The complete backups in ``folder``, newest first (temporary files never match)."""
     try:
         found = [p for p in folder.iterdir() if p.name.startswith(_PREFIX) and p.name.endswith(_SUFFIX)
                  and p.is_file()]
@@ -35,8 +36,8 @@ def backups(catalog_path: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.name, reverse=True)
 
 
-def newest_backup(catalog_path: Path) -> Path | None:
-    found = backups(catalog_path)
+def newest_backup(folder: Path) -> Path | None:
+    found = backups(folder)
     return found[0] if found else None
 
 
@@ -45,9 +46,8 @@ def backup_time(path: Path) -> str:
     return datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def backup_catalog(catalog_path: Path, keep: int = KEEP) -> Path:
-    """Copy the catalogue (consistently, even while others use it) to a new backup; prune old ones."""
-    folder = backups_dir(catalog_path)
+def backup_catalog(catalog_path: Path, folder: Path, keep: int = KEEP) -> Path:
+    """Copy the catalogue (consistently, even while others use it) to a new backup in ``folder``; prune old ones."""
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     final = folder / f"{_PREFIX}{stamp}{_SUFFIX}"
@@ -62,18 +62,18 @@ def backup_catalog(catalog_path: Path, keep: int = KEEP) -> Path:
                 dst.close()
         finally:
             src.close()
-    prune(catalog_path, keep)
+    prune(folder, keep)
     return final
 
 
-def prune(catalog_path: Path, keep: int = KEEP) -> None:
-    for old in backups(catalog_path)[keep:]:
+def prune(folder: Path, keep: int = KEEP) -> None:
+    for old in backups(folder)[keep:]:
         old.unlink(missing_ok=True)
 
 
-def backup_due(catalog_path: Path, every_s: float = DAILY_S) -> bool:
-    """True when no backup is younger than ``every_s`` (one directory listing, one stat)."""
-    newest = newest_backup(catalog_path)
+def backup_due(folder: Path, every_s: float = DAILY_S) -> bool:
+    """True when no backup in ``folder`` is younger than ``every_s`` (one directory listing, one stat)."""
+    newest = newest_backup(folder)
     if newest is None:
         return True
     try:

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.0 models of the catalogue (docs/ARCHITECTURE.md, "Workspace and catalogue").
+"""SQLAlchemy 2.0 models of the catalogue (docs/ARCHITECTURE.md, "The one way data flows": Catalogue).
 
 Observation modalities: ``text`` (a caption), ``image`` (an image of an image-text item) and
 ``view`` (one rendered or pre-rendered view of a shape; ``view_index`` orders them). A shape's

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.catalog.backup import backup_catalog, backup_due, is_good
+from engine.catalog.backup import backup_catalog, backup_due, beside, is_good
 from engine.catalog.damage import DB_ERRORS, CatalogDamaged, empty_but_backed_up, translate
 from engine.catalog.models import DATASET_KINDS, MODALITIES, Dataset, Item, Observation, Run, utcnow
 from engine.catalog.records import AddResult, DatasetSummary, ItemRecord
@@ -30,30 +30,33 @@ class CatalogError(CrossfoldError, LookupError):
 
 
 class Catalog:
-    def __init__(self, path: str | Path, backups: bool = True) -> None:
+    def __init__(self, path: str | Path, backups: Path | bool = True) -> None:
         """Open (creating or migrating) the catalogue; :class:`CatalogDamaged` when SQLite cannot read it.
 
-        With ``backups``, a copy is made before a migration and at most once a day on open."""
+        ``backups``: the folder of its backups (a workspace's ``backups/``), ``True`` for ``backups/`` beside the
+        file, ``False`` for none. A copy is made there before a migration and at most once a day on open."""
         self.path = Path(path)
+        self.backups: Path | None = beside(self.path) if backups is True else (Path(backups) if backups else None)
         if self.path.is_dir():
-            raise CatalogDamaged(self.path, "it is a directory, not a database file")
-        if empty_but_backed_up(self.path):
-            raise CatalogDamaged(self.path, "it is empty, 0 bytes")
+            raise CatalogDamaged(self.path, "it is a directory, not a database file", self.backups)
+        if empty_but_backed_up(self.path, self.backups):
+            raise CatalogDamaged(self.path, "it is empty, 0 bytes", self.backups)
         self.engine = make_engine(self.path)
         new = not self.path.exists()
         try:
             with schema_lock(self.path):  # two threads or processes opening a new catalogue create it once
-                backup = (lambda: backup_catalog(self.path)) if backups and not new else None
+                folder = self.backups
+                backup = (lambda: backup_catalog(self.path, folder)) if folder is not None and not new else None
                 self.schema_version = ensure_schema(self.engine, before_migration=backup)
                 with self.engine.connect() as conn:
                     missing = missing_tables(conn)
                 if missing:
-                    raise CatalogDamaged(self.path, f"table {', '.join(missing)} is missing")
-                if backups and not new:
-                    _daily_backup(self.path)
+                    raise CatalogDamaged(self.path, f"table {', '.join(missing)} is missing", self.backups)
+                if self.backups is not None and not new:
+                    _daily_backup(self.path, self.backups)
         except DB_ERRORS as exc:
             self.engine.dispose()
-            raise (translate(exc, self.path) or exc) from None
+            raise (translate(exc, self.path, self.backups) or exc) from None
         except BaseException:
             self.engine.dispose()
             raise
@@ -69,7 +72,7 @@ class Catalog:
             with self._sessions.begin() as session:
                 yield session
         except DB_ERRORS as exc:
-            translated = translate(exc, self.path)
+            translated = translate(exc, self.path, self.backups)
             if translated is None:
                 raise
             raise translated from None
@@ -493,11 +496,11 @@ def _summaries(s: Session, dataset_id: int | None) -> list[DatasetSummary]:
     ]
 
 
-def _daily_backup(path: Path) -> None:
+def _daily_backup(path: Path, folder: Path) -> None:
     """A backup when the newest is a day old and the file passes ``quick_check``; a failure only warns."""
     try:
-        if backup_due(path) and is_good(path):
-            backup_catalog(path)
+        if backup_due(folder) and is_good(path):
+            backup_catalog(path, folder)
     except (OSError, sqlite3.Error) as exc:
         log.warning("no backup of %s: %s", path, exc)
 

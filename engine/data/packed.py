@@ -3,7 +3,7 @@
 Training from PNG files decodes and resizes every view of every batch again; on a small machine that decoding
 takes the cores the training step needs. The packed store does it once: one file per dataset and input size,
 
-    <workspace>/renders/packed/<dataset>-<size>.u8
+    <workspace>/renders/packed/<dataset>-<size>.u8      (the folder: :attr:`engine.workspace.Workspace.packed`)
 
 holding ``N`` images of ``H x W x 3`` uint8 pixels back to back (row ``r`` at byte ``r * H * W * 3``; the
 views of a shape are consecutive rows, in view order), then a JSON index, then its length (8 bytes, little
@@ -41,7 +41,6 @@ from engine.atomic import replacing
 from engine.data.images import DECODE, open_rgb
 from engine.errors import CrossfoldError
 
-PACKED_DIR = "packed"
 SUFFIX = ".u8"
 MAGIC = b"CFPACK01"
 VERSION = 1
@@ -145,10 +144,11 @@ def pixel_transform_for_size(size: int) -> Callable[..., Any]:
 # ------------------------------------------------------------------------------------------------- files
 
 
-def store_path(renders: Path, dataset: str, size: tuple[int, int]) -> Path:
+def store_path(packed: Path, dataset: str, size: tuple[int, int]) -> Path:
+    """The store of ``dataset`` at ``size`` in the folder of packed stores (a workspace's ``packed``)."""
     name = re.sub(r"[^A-Za-z0-9._-]", "_", dataset)
     tag = f"{size[0]}" if size[0] == size[1] else f"{size[0]}x{size[1]}"
-    return Path(renders) / PACKED_DIR / f"{name}-{tag}{SUFFIX}"
+    return Path(packed) / f"{name}-{tag}{SUFFIX}"
 
 
 def stamp(paths: Iterable[str]) -> str:
@@ -186,7 +186,7 @@ class PackReport:
 
 
 def pack_dataset(
-    catalog: Any, renders: Path, dataset: str, preprocess: Callable[..., Any], threads: int | None = None,
+    catalog: Any, packed: Path, dataset: str, preprocess: Callable[..., Any], threads: int | None = None,
     on_progress: Callable[[int, int], None] | None = None, force: bool = False,
 ) -> PackReport:
     """Write (or keep, when up to date) the packed store of ``dataset`` for ``preprocess``'s pixel transform."""
@@ -195,7 +195,7 @@ def pack_dataset(
     if not paths:
         hint = " (render it first: `trainer render`)" if modality == "view" else ""
         raise CrossfoldError(f"dataset {dataset!r} has no {modality}s to pack{hint}")
-    path = store_path(renders, dataset, pixel.size)
+    path = store_path(packed, dataset, pixel.size)
     if not force:
         try:
             store = PackedStore.open(path, pixel, paths)
@@ -318,7 +318,7 @@ def pack_hint(dataset: str, model: str) -> str:
 
 
 def choose_store(
-    mode: str, catalog: Any, renders: Path, dataset: str, model: str, preprocess: Callable[..., Any],
+    mode: str, catalog: Any, packed: Path, dataset: str, model: str, preprocess: Callable[..., Any],
     needed: Sequence[str], on_note: Callable[[str], None] | None = None,
 ) -> tuple[PackedStore | None, PixelNormalizer | None]:
     """The store training reads (None: the PNG files) and the batch normalizer that goes with it.
@@ -336,7 +336,7 @@ def choose_store(
         if mode == "packed":
             raise CrossfoldError(f"--store packed: {exc}") from None
         return None, None
-    path = store_path(renders, dataset, pixel.size)
+    path = store_path(packed, dataset, pixel.size)
     try:
         return PackedStore.open(path, pixel, needed), normalizer
     except StoreUnavailable as exc:
@@ -345,5 +345,5 @@ def choose_store(
                 on_note(f"views of {dataset!r} are decoded from image files each step (packed store {exc}); "
                         f"{pack_hint(dataset, model)}")
             return None, None
-    pack_dataset(catalog, renders, dataset, preprocess, force=True)
+    pack_dataset(catalog, packed, dataset, preprocess, force=True)
     return PackedStore.open(path, pixel, needed), normalizer

@@ -16,6 +16,7 @@ from engine.catalog.damage import empty_but_backed_up
 from engine.catalog.models import Base
 from engine.catalog.run_status import INTERRUPTED, effective_status
 from engine.doctor.runs_on_disk import run_dirs
+from engine.run.folder import RunFolder
 from engine.workspace import Workspace
 
 INDEX_SUFFIX = ".hnsw"
@@ -53,13 +54,14 @@ class DoctorReport:
                 "findings": [asdict(f) for f in self.findings]}
 
 
-def catalog_problem(path: Path) -> str | None:
-    """Why SQLite cannot use the catalogue file (``PRAGMA integrity_check``, the schema's tables), or None."""
+def catalog_problem(path: Path, backups: Path) -> str | None:
+    """Why SQLite cannot use the catalogue file (``PRAGMA integrity_check``, the schema's tables), or None
+    (``backups``: the folder of its backups)."""
     if not path.exists():
         return None  # a new workspace: the catalogue is created on first use
     if path.is_dir():
         return "it is a directory, not a database file"
-    if empty_but_backed_up(path):
+    if empty_but_backed_up(path, backups):
         return "it is empty, 0 bytes"
     return file_problem(path)
 
@@ -91,8 +93,8 @@ def file_problem(path: Path) -> str | None:
 def check(workspace: Workspace) -> DoctorReport:
     """Every check; the catalogue's contents are only checked when the file itself is good."""
     path = workspace.catalog_path
-    report = DoctorReport(str(workspace.root), str(path), backups=[str(p) for p in backups(path)])
-    report.catalog_problem = catalog_problem(path)
+    report = DoctorReport(str(workspace.root), str(path), backups=[str(p) for p in backups(workspace.backups)])
+    report.catalog_problem = catalog_problem(path, workspace.backups)
     if report.catalog_problem is not None:
         report.add(path, f"damaged ({report.catalog_problem})", "run 'trainer doctor --repair'")
         return report
@@ -109,7 +111,7 @@ def check_contents(workspace: Workspace, catalog: Any, report: DoctorReport) -> 
     rows = {r.name: r for r in catalog.runs()}
     on_disk = run_dirs(workspace)
     for name, run in rows.items():
-        if not Path(run.run_dir or workspace.runs / name).is_dir():
+        if not (Path(run.run_dir) if run.run_dir else RunFolder.of(workspace, name).path).is_dir():
             report.add(f"run {name}", f"its folder {run.run_dir} is gone", "delete the run or restore the folder",
                        "warning")
         if effective_status(run) == INTERRUPTED and run.status == "running":
@@ -119,13 +121,15 @@ def check_contents(workspace: Workspace, catalog: Any, report: DoctorReport) -> 
             report.add(f"run {name}", f"its dataset {run.config['dataset']!r} is not in the catalogue",
                        "re-import the dataset (see the import logs in logs/)", "warning")
     for name in sorted(set(on_disk) - set(rows)):
-        report.add(on_disk[name], f"run {name} is not in the catalogue", "repair re-reads it from config.yaml")
+        report.add(on_disk[name], f"run {name} is not in the catalogue", f"repair re-reads it from {RunFolder.CONFIG}")
     _check_indexes(workspace, catalog, report, {r.id: r.name for r in rows.values()}, datasets)
 
 
 def _check_indexes(workspace: Workspace, catalog: Any, report: DoctorReport, run_names: dict[int, str],
                    datasets: dict[int, str]) -> None:
-    from engine.index import registry, store
+    from engine.index import registry
+    from engine.index.errors import StaleIndexError
+    from engine.index.loading import verify
 
     recorded: set[Path] = set()
     for row in registry.rows(catalog):
@@ -133,8 +137,8 @@ def _check_indexes(workspace: Workspace, catalog: Any, report: DoctorReport, run
         recorded.add(Path(row.path).resolve())
         rebuild = f"rebuild it with 'trainer index --run {run}'" if run else "rebuild it with 'trainer index'"
         try:
-            store.verify(registry.manifest_of(row, run))
-        except store.StaleIndexError as exc:
+            verify(registry.manifest_of(row, run))
+        except StaleIndexError as exc:
             report.add(row.path, f"index of {datasets.get(row.dataset_id, '?')} ({row.modality}): {exc.problem}",
                        rebuild)
     if workspace.indexes.is_dir():

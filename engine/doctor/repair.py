@@ -29,12 +29,12 @@ _SIDE_FILES = ("-wal", "-shm", "-journal")
 def repair(workspace: Workspace) -> DoctorReport:
     path = workspace.catalog_path
     report = DoctorReport(str(workspace.root), str(path))
-    problem = catalog_problem(path)
+    problem = catalog_problem(path, workspace.backups)
     if problem is not None:
         report.catalog_problem = None
         aside = move_aside(path)
         report.add(path, f"damaged ({problem})", f"moved aside to {aside}", "fixed")
-        restored = restore_newest_good_backup(path, report)
+        restored = restore_newest_good_backup(path, workspace.backups, report)
         if restored is None:
             report.add(path, "no good backup", "started an empty catalogue", "fixed")
     catalog = workspace.catalog()
@@ -44,7 +44,7 @@ def repair(workspace: Workspace) -> DoctorReport:
         check_contents(workspace, catalog, report)
     finally:
         catalog.close()
-    report.backups = [str(p) for p in backups(path)]
+    report.backups = [str(p) for p in backups(workspace.backups)]
     return report
 
 
@@ -63,9 +63,10 @@ def move_aside(path: Path) -> Path:
     return aside
 
 
-def restore_newest_good_backup(path: Path, report: DoctorReport) -> Path | None:
-    """Copy the newest backup that passes the checks into place (temp file + rename); None if none does."""
-    for backup in backups(path):
+def restore_newest_good_backup(path: Path, folder: Path, report: DoctorReport) -> Path | None:
+    """Copy the newest backup in ``folder`` that passes the checks into place (temp file + rename); None if none
+    does."""
+    for backup in backups(folder):
         problem = file_problem(backup)
         if problem is not None:
             report.add(backup, f"backup unusable ({problem})", "skipped", "warning")

@@ -10,7 +10,8 @@ from engine.evaluate.retrieval import (
     rank_direction,
     rank_failures,
 )
-from engine.evaluate.table import format_table, parse_metrics
+from engine.evaluate.table import format_table
+from engine.metric_keys import parse_metrics
 
 __all__ = [
     "Ranking",

@@ -22,6 +22,7 @@ from engine.data.multifold import ItemObservations, load_items
 from engine.evaluate.encode import EncodedSplit, encode_items
 from engine.evaluate.retrieval import parse_direction, rank_failures
 from engine.evaluate.split import first_caption_mask
+from engine.metric_keys import direction_name
 from engine.models.fusion import fuse
 
 
@@ -74,7 +75,9 @@ class FailureReport:
 def failure_directions(kind: str) -> list[str]:
     """The directions the run's evaluation reports, for a dataset kind (``shape-text`` or ``image-text``)."""
     v = "shape" if kind == "shape-text" else "image"
-    return [f"text_to_{v}", f"{v}_to_text", f"text_to_{v}_text", f"{v}_text_to_text"]
+    fused = f"{v}_text"
+    return [direction_name("text", v), direction_name(v, "text"), direction_name("text", fused),
+            direction_name(fused, "text")]
 
 
 def split_rows(

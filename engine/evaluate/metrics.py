@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from engine.errors import CrossfoldError
+from engine.metric_keys import rate_name
 
 #: Default number of score cells (rows x candidates) handled at once; the temporary int64 and bool
 #: matrices of one chunk then stay around 32 MiB each.
@@ -157,11 +158,11 @@ class Ranking:
         ``{prefix}median_rank`` / ``{prefix}mean_rank``. Values are fractions in [0, 1], ranks 1-based."""
         out: dict[str, float] = {}
         for k in ks:
-            out[f"{prefix}R@{k}"] = self.recall(k)
+            out[prefix + rate_name("R", k)] = self.recall(k)
         for k in ks if rr_ks is None else rr_ks:
-            out[f"{prefix}RR@{k}"] = self.recall(k)
+            out[prefix + rate_name("RR", k)] = self.recall(k)
         for k in sorted(self.ndcg):
-            out[f"{prefix}NDCG@{k}"] = self.mean_ndcg(k)
+            out[prefix + rate_name("NDCG", k)] = self.mean_ndcg(k)
         out[f"{prefix}median_rank"] = self.median_rank()
         out[f"{prefix}mean_rank"] = self.mean_rank()
         return out

@@ -22,7 +22,6 @@ directions ``mean_R@1``, ``mean_RR@1``, ``mean_NDCG@5``. Rates are fractions in 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -30,28 +29,18 @@ import torch
 from torch import Tensor
 
 from engine.evaluate.metrics import Ranking, chunk_rows, fold_max_inverse, rank_chunk, rank_chunks
+from engine.metric_keys import direction_means, direction_name, metric_key, split_direction
 
 TEXT = "text"
-FOLD_SUFFIX = "_maxfold"
 FOLD_MODES = ("none", "max")
 
 Direction = tuple[str, str]
-_RATE = re.compile(r"^(R|RR|NDCG)@\d+$")
-
-
-def direction_name(query: str, candidate: str, folded: bool = False) -> str:
-    """``text_to_shape``; ``text_to_view_maxfold`` when the candidates were max-folded into items."""
-    return f"{query}_to_{candidate}" + (FOLD_SUFFIX if folded else "")
 
 
 def parse_direction(direction: Direction | str) -> Direction:
     """``("text", "shape")`` or ``"text_to_shape"`` -> ``("text", "shape")``."""
     if isinstance(direction, str):
-        name = direction.removesuffix(FOLD_SUFFIX)
-        parts = name.split("_to_")
-        if len(parts) != 2 or not all(parts):
-            raise ValueError(f"direction {direction!r} is not named '<query>_to_<candidate>'")
-        return parts[0], parts[1]
+        return split_direction(direction)
     query, candidate = direction
     return str(query), str(candidate)
 
@@ -203,20 +192,16 @@ def evaluate_retrieval(
             raise ValueError(f"no retrieval direction among modalities {sorted(emb)}")
     ndcg_ks = (ndcg_k,) if isinstance(ndcg_k, int) else tuple(ndcg_k)
     metrics: dict[str, float] = {}
-    per_metric: dict[str, list[float]] = {}
     for direction in directions:
         name, ranking, candidate_ids = rank_direction(emb, items, direction, ndcg_ks=ndcg_ks, fold=fold,
                                                       chunk_size=chunk_size)
-        if f"{name}_mean_rank" in metrics:
+        if metric_key(name, "mean_rank") in metrics:
             raise ValueError(f"direction {name!r} is listed twice")
         for key, value in ranking.summary(ks, rr_ks).items():
-            metrics[f"{name}_{key}"] = value
-            if _RATE.match(key) and not math.isnan(value):
-                per_metric.setdefault(key, []).append(value)
-        metrics[f"{name}_num_queries"] = float(ranking.valid.sum())
-        metrics[f"{name}_num_candidates"] = float(candidate_ids.numel())
-    for key, values in per_metric.items():
-        metrics[f"mean_{key}"] = sum(values) / len(values)
+            metrics[metric_key(name, key)] = value
+        metrics[metric_key(name, "num_queries")] = float(ranking.valid.sum())
+        metrics[metric_key(name, "num_candidates")] = float(candidate_ids.numel())
+    metrics.update(direction_means(metrics, skip_nan=True))
     return metrics
 
 

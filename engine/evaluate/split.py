@@ -19,6 +19,7 @@ from engine.catalog import Catalog
 from engine.data.multifold import ItemObservations, load_items
 from engine.evaluate.encode import EncodedSplit, encode_items
 from engine.evaluate.retrieval import evaluate_retrieval
+from engine.metric_keys import direction_means, summary_metrics
 from engine.models.fusion import fuse
 
 
@@ -50,12 +51,9 @@ def retrieval_metrics(encoded: EncodedSplit, visual: str) -> dict[str, float]:
 
 def with_means(metrics: dict[str, float]) -> dict[str, float]:
     """Recompute ``mean_<metric>`` over every direction present (the calls above each had their own)."""
-    out = {k: v for k, v in metrics.items() if not k.startswith("mean_")}
-    groups: dict[str, list[float]] = {}
-    for key, value in out.items():
-        if "_to_" in key and "@" in key:
-            groups.setdefault(key.rsplit("_", 1)[1], []).append(value)
-    out.update({f"mean_{name}": sum(vals) / len(vals) for name, vals in groups.items()})
+    summary = summary_metrics(metrics)
+    out = {k: v for k, v in metrics.items() if k not in summary}
+    out.update(direction_means(out))
     return out
 
 

@@ -3,43 +3,26 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 
-from engine.evaluate.retrieval import FOLD_SUFFIX
-
-DEFAULT_COLUMNS = ("R@1", "R@5", "R@10", "RR@1", "RR@5", "NDCG@5")
-_KEY = re.compile(
-    r"^(?P<row>.+)_(?P<metric>(?:R|RR|NDCG)@\d+|median_rank|mean_rank|num_queries|num_candidates)$"
+from engine.metric_keys import (
+    FOLD_SUFFIX,
+    SUMMARY_ROW,
+    TABLE_RATES,
+    is_folded,
+    is_rate,
+    parse_metrics,
+    rate_order,
 )
-_RATE = re.compile(r"^(R|RR|NDCG)@(\d+)$")
+
+DEFAULT_COLUMNS = TABLE_RATES
 _EXTRA = (("median_rank", "MedR"), ("num_queries", "queries"), ("num_candidates", "candidates"))
-SUMMARY_ROW = "mean"
-
-
-def _rate_order(metric: str) -> tuple[int, int]:
-    m = _RATE.match(metric)
-    assert m is not None
-    return ("R", "RR", "NDCG").index(m.group(1)), int(m.group(2))
-
-
-def parse_metrics(metrics: Mapping[str, float]) -> dict[str, dict[str, float]]:
-    """``{"text_to_shape_R@1": 0.5, ...}`` -> ``{"text_to_shape": {"R@1": 0.5, ...}, ...}`` in first-seen
-    order, the ``mean`` summary row last; keys that are not ``<row>_<metric>`` are ignored."""
-    rows: dict[str, dict[str, float]] = {}
-    for key, value in metrics.items():
-        m = _KEY.match(key)
-        if m:
-            rows.setdefault(m.group("row"), {})[m.group("metric")] = float(value)
-    if SUMMARY_ROW in rows:
-        rows[SUMMARY_ROW] = rows.pop(SUMMARY_ROW)
-    return rows
 
 
 def _cell(metric: str, value: float | None) -> str:
     if value is None or math.isnan(value):
         return "-"
-    if _RATE.match(metric):
+    if is_rate(metric):
         return f"{100.0 * value:.1f}"
     if value == int(value):
         return str(int(value))
@@ -58,7 +41,7 @@ def format_table(metrics: Mapping[str, float], columns: Sequence[str] | None = N
         return "(no retrieval metrics)"
     present = {metric for values in rows.values() for metric in values}
     if columns is None:
-        rates = sorted({*DEFAULT_COLUMNS, *(m for m in present if _RATE.match(m))}, key=_rate_order)
+        rates = sorted({*DEFAULT_COLUMNS, *(m for m in present if is_rate(m))}, key=rate_order)
         cols = [(m, m) for m in rates]
         cols += [(m, title) for m, title in _EXTRA if m in present]
     else:
@@ -73,7 +56,7 @@ def format_table(metrics: Mapping[str, float], columns: Sequence[str] | None = N
     lines = [render(header), "  ".join("-" * w for w in widths), *(render(line) for line in body)]
     lines.append("R@k = RR@k (%): a query is a hit when any of its ground truths is in the top k. "
                  "NDCG@k (%): binary relevance, ideal DCG over min(|G|, k) hits.")
-    if any(row.endswith(FOLD_SUFFIX) for row in rows):
+    if any(is_folded(row) for row in rows):
         lines.append(f"'{FOLD_SUFFIX[1:]}': candidates are items scored by their best observation (max-fold); "
                      "other targets are ranked row by row (shape = one pooled embedding per item; "
                      "text = captions, any caption of the item counts).")

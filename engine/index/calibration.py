@@ -47,7 +47,7 @@ import numpy as np
 
 from engine.atomic import write_atomic
 from engine.index import registry
-from engine.index.store import AnnIndex
+from engine.index.ann import AnnIndex
 
 LEVELS = 101  # quantiles 0, 1, ..., 100 %
 MAX_QUERIES = 256  # captions measured

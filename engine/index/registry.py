@@ -25,10 +25,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.catalog.models import IndexRow, Run, utcnow
-from engine.index import store
+from engine.index import ann, loading, publish
+from engine.index.ann import AnnIndex
+from engine.index.errors import CorruptIndexError, MissingIndexError, StaleIndexError
 from engine.index.labels import check_modality
+from engine.index.manifest import IndexManifest
 from engine.index.params import IndexParams
-from engine.index.store import AnnIndex, IndexManifest, MissingIndexError, StaleIndexError
 
 try:
     import fcntl
@@ -103,7 +105,7 @@ def rows(catalog: Any, run_id: int | None = None, dataset_id: int | None = None)
 
 
 def manifest_of(row: IndexRow, run_name: str | None = None) -> IndexManifest:
-    """A row as the manifest :func:`engine.index.store.load` checks a file against."""
+    """A row as the manifest :func:`engine.index.loading.load` checks a file against."""
     p = dict(row.params or {})
     run = run_name if run_name is not None else (str(row.run_id) if row.run_id is not None else None)
     try:
@@ -179,10 +181,10 @@ def verify(
     and its file against the row's size and sha256; returns the manifest or raises :class:`StaleIndexError`."""
     manifest = _manifest(catalog, run_id, dataset_id, modality)
     try:
-        store.verify(manifest, checkpoint_sha256, expected_count)
-    except (store.CorruptIndexError, MissingIndexError):
+        loading.verify(manifest, checkpoint_sha256, expected_count)
+    except (CorruptIndexError, MissingIndexError):
         manifest = _after_writer(catalog, manifest, run_id, dataset_id, modality)
-        store.verify(manifest, checkpoint_sha256, expected_count)
+        loading.verify(manifest, checkpoint_sha256, expected_count)
     return manifest
 
 
@@ -203,10 +205,10 @@ def open_index(
     command; never hands out an index that does not match."""
     manifest = _manifest(catalog, run_id, dataset_id, modality)
     try:
-        return store.load(manifest, checkpoint_sha256, expected_count, ef=ef, num_threads=num_threads)
-    except (store.CorruptIndexError, MissingIndexError):
+        return loading.load(manifest, checkpoint_sha256, expected_count, ef=ef, num_threads=num_threads)
+    except (CorruptIndexError, MissingIndexError):
         manifest = _after_writer(catalog, manifest, run_id, dataset_id, modality)
-        return store.load(manifest, checkpoint_sha256, expected_count, ef=ef, num_threads=num_threads)
+        return loading.load(manifest, checkpoint_sha256, expected_count, ef=ef, num_threads=num_threads)
 
 
 def _after_writer(catalog: Any, old: IndexManifest, run_id: int | None, dataset_id: int, modality: str
@@ -220,7 +222,7 @@ def _after_writer(catalog: Any, old: IndexManifest, run_id: int | None, dataset_
 def _publish(catalog: Any, index: AnnIndex, path: Path, checkpoint_sha256: str, run_id: int | None,
              dataset_id: int, modality: str, run: str | None) -> IndexRow:
     """Temp file -> row updated -> rename -> commit (the temp file is removed on any failure)."""
-    with store.write_temp(index, path, checkpoint_sha256, run) as pending:
+    with publish.write_temp(index, path, checkpoint_sha256, run) as pending:
         with catalog.session() as s:
             row = _upsert(s, pending.manifest, run_id, dataset_id, modality)
             pending.publish()
@@ -239,7 +241,7 @@ def build_index(
     checkpoint_sha256: str,
     params: IndexParams | None = None,
     num_threads: int | None = None,
-    on_progress: store.Progress | None = None,
+    on_progress: ann.Progress | None = None,
 ) -> IndexRow:
     """Build the index of (run, dataset, modality) from scratch, publish it at ``path`` and record its row.
 
@@ -250,7 +252,7 @@ def build_index(
         run = _run_name(s, run_id)
         old = s.scalar(_select(run_id, dataset_id, modality))
         old_path = Path(old.path) if old is not None else None
-    index = store.build(vectors, labels, params, num_threads=num_threads, on_progress=on_progress)
+    index = ann.build(vectors, labels, params, num_threads=num_threads, on_progress=on_progress)
     with _lock(path):
         row = _publish(catalog, index, path, checkpoint_sha256, run_id, dataset_id, modality, run)
     if old_path is not None and old_path != path:
@@ -268,7 +270,7 @@ def add_to_index(
     labels: Iterable[int] | np.ndarray,
     checkpoint_sha256: str,
     num_threads: int | None = None,
-    on_progress: store.Progress | None = None,
+    on_progress: ann.Progress | None = None,
 ) -> IndexRow:
     """Add new items/observations (labels not yet in the index; present ones are skipped) without a rebuild:
     load a verified copy, grow it, write a temp file, update the row's count and checksum, rename.
@@ -277,8 +279,8 @@ def add_to_index(
     manifest = _manifest(catalog, run_id, dataset_id, modality)
     with _lock(manifest.path):
         manifest = _manifest(catalog, run_id, dataset_id, modality)  # as it is now that we are the writer
-        index = store.load(manifest, checkpoint_sha256)
-        if store.add(index, vectors, labels, num_threads=num_threads, on_progress=on_progress) == 0:
+        index = loading.load(manifest, checkpoint_sha256)
+        if ann.add(index, vectors, labels, num_threads=num_threads, on_progress=on_progress) == 0:
             return find(catalog, run_id, dataset_id, modality)  # type: ignore[return-value]
         return _publish(catalog, index, manifest.path, checkpoint_sha256, run_id, dataset_id, modality,
                         manifest.run)

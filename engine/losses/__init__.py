@@ -3,53 +3,58 @@
 ``build_loss("mxm", soft_weight=0.3)`` -> an ``MXMLoss``. ``sspc`` wraps another loss: ``build_loss("sspc",
 dims={"image": 512, "text": 512}, embed_dim=256, base="mxm", base_options={...}, num_anchors=64)``; its module
 is imported only when an SSPC loss is built.
+
+The loss names (:data:`LOSS_NAMES`, from :mod:`engine.losses.names`) come without torch: importing this package
+or ``engine.losses.names`` does not import it. The other names below are loaded lazily (PEP 562), on first use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .base import Embeddings, LossError, LossOutput, MultifoldLoss, first_per_item, positive_mask
-from .clip import ClipLoss
-from .gcl import GCLLoss
-from .mxm import MXMLoss
+from engine.losses.names import LOSS_NAMES, LOSS_SUMMARIES
 
+if TYPE_CHECKING:
+    from engine.losses.base import Embeddings, LossError, LossOutput, MultifoldLoss, first_per_item, positive_mask
+    from engine.losses.clip import ClipLoss
+    from engine.losses.gcl import GCLLoss
+    from engine.losses.mxm import MXMLoss
+    from engine.losses.registry import LOSSES, build_loss
 
-def _sspc(base: str | MultifoldLoss = "clip", base_options: Mapping[str, Any] | None = None, **options: Any):
-    """SSPC around a base loss (a name built with ``base_options``, or a loss object)."""
-    from .sspc import SSPCLoss  # lazily: the module is optional for every other loss
-
-    if isinstance(base, str):
-        if base == "sspc":
-            raise LossError("sspc cannot wrap another sspc loss")
-        base = build_loss(base, **dict(base_options or {}))
-    elif base_options:
-        raise LossError("sspc: base_options only apply when base is given by name")
-    return SSPCLoss(base=base, **options)
-
-
-LOSSES: dict[str, Callable[..., MultifoldLoss]] = {
-    "clip": ClipLoss,
-    "mxm": MXMLoss,
-    "gcl": GCLLoss,
-    "sspc": _sspc,
+# name -> the submodule that defines it (imported on first use).
+_LAZY: dict[str, str] = {
+    "Embeddings": "base",
+    "LossError": "base",
+    "LossOutput": "base",
+    "MultifoldLoss": "base",
+    "first_per_item": "base",
+    "positive_mask": "base",
+    "ClipLoss": "clip",
+    "GCLLoss": "gcl",
+    "MXMLoss": "mxm",
+    "LOSSES": "registry",
+    "build_loss": "registry",
 }
 
 
-def build_loss(name: str, **options: Any) -> MultifoldLoss:
-    """The loss registered under ``name``, constructed with ``options``; ``LossError`` for an unknown name/option."""
-    key = name.strip().lower()
-    if key not in LOSSES:
-        raise LossError(f"unknown loss {name!r}; choose one of: {', '.join(LOSSES)}")
-    try:
-        return LOSSES[key](**options)
-    except TypeError as exc:  # an option the constructor does not take
-        raise LossError(f"loss {key!r}: {exc}") from exc
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [
     "LOSSES",
+    "LOSS_NAMES",
+    "LOSS_SUMMARIES",
     "ClipLoss",
     "Embeddings",
     "GCLLoss",

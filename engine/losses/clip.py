@@ -28,6 +28,7 @@ from .base import (
     positive_mask,
     soft_cross_entropy,
 )
+from .names import CLIP
 
 VISUAL_CHOICES = ("auto", "shape", "image")
 
@@ -68,7 +69,7 @@ class ClipLoss(MultifoldLoss):
     the part names means the visual modality (the pooled shape on shape datasets).
     """
 
-    name = "clip"
+    name = CLIP
 
     def __init__(self, visual: str = "auto") -> None:
         super().__init__()

@@ -38,6 +38,7 @@ from .base import (
     positive_mask,
     soft_cross_entropy,
 )
+from .names import GCL
 
 MODALITIES = ("image", "text", "fused")
 TERMS = tuple(f"{m}_{n}" for m in MODALITIES for n in MODALITIES if m != n)
@@ -79,7 +80,7 @@ class GCLLoss(MultifoldLoss):
     datasets). ``weights`` holds the normalised weights.
     """
 
-    name = "gcl"
+    name = GCL
 
     def __init__(
         self,

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from .base import Embeddings, LossError, LossOutput, MultifoldLoss, compute_dtype, positive_mask, soft_cross_entropy
+from .names import MXM
 
 VISUAL_CHOICES = ("auto", "image", "shape")
 
@@ -51,7 +52,7 @@ class MXMLoss(MultifoldLoss):
     Parts: ``hard`` (M3) and ``soft`` (M5), weights ``1 - lambda`` and ``lambda``.
     """
 
-    name = "mxm"
+    name = MXM
 
     def __init__(self, soft_weight: float = 0.5, soft_scale: float | None = None, visual: str = "auto") -> None:
         super().__init__()

@@ -37,6 +37,7 @@ float32 and float64, CPU and CUDA. ``engine/losses/sinkhorn_reference.py`` is th
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -62,7 +63,8 @@ def required_count(num_anchors: int, required_fraction: float) -> int:
 
 
 def copy_weights(
-    num_copies: int, required: int, discrete: bool = True, *, dtype: torch.dtype = torch.float64, device=None
+    num_copies: int, required: int, discrete: bool = True, *, dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
 ) -> Tensor:
     """The weight ``w_m`` of each copy (the code's ``MMF``), shape ``[M]``."""
     if not 1 <= required <= num_copies:
@@ -74,7 +76,8 @@ def copy_weights(
     return (torch.arange(num_copies, dtype=dtype, device=device) + 1) / num_copies * 0.9 + 0.1
 
 
-def target_marginals(num_rows: int, num_anchors: int, class_dist: Tensor | None = None, **like) -> Tensor:
+def target_marginals(num_rows: int, num_anchors: int, class_dist: Tensor | None = None,
+                     **like: Any) -> Tensor:
     """The column target of every copy before re-sorting: sums to ``N``, no entry below 1 (when ``N >= K``)."""
     if class_dist is None:
         c = torch.ones(num_anchors, **like)

@@ -12,6 +12,7 @@ assignment gives zeros instead of NaN, as in the vectorised solver.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .sinkhorn import DENOM_EPS, LOW_WEIGHT
 
@@ -29,11 +30,11 @@ def replace_inf(a: np.ndarray) -> np.ndarray:
 
 
 def multi_sinkhorn_reference(
-    scores,
+    scores: ArrayLike,
     eps: float,
     iterations: int,
     required: int,
-    class_dist=None,
+    class_dist: ArrayLike | None = None,
     discrete: bool = True,
     denom_eps: float = DENOM_EPS,
 ) -> np.ndarray:
@@ -84,11 +85,11 @@ def multi_sinkhorn_reference(
 
 
 def multi_assignment_reference(
-    scores,
+    scores: ArrayLike,
     eps: float,
     iterations: int,
     required_fraction: float,
-    class_dist=None,
+    class_dist: ArrayLike | None = None,
     discrete: bool = True,
     denom_eps: float = DENOM_EPS,
 ) -> np.ndarray:

@@ -39,6 +39,7 @@ from torch.nn import functional as F
 
 from .anchors import Anchors
 from .base import Embeddings, LossError, LossOutput, MultifoldLoss
+from .names import SSPC
 from .queue import FeatureQueue
 from .sinkhorn import DENOM_EPS, multi_assignment, required_count
 
@@ -101,7 +102,7 @@ class SSPCLoss(MultifoldLoss):
     ``queue_fill`` (fraction of the queues filled, 1.0 once the term is on).
     """
 
-    name = "sspc"
+    name = SSPC
 
     def __init__(
         self,

@@ -291,7 +291,7 @@ class CrossfoldEncoder(nn.Module):
         model_name: str | None = None,
         precision: str = "fp32",
         pool_hidden: int | None = None,
-    ):
+    ) -> None:
         super().__init__()
         self.clip = clip
         self.model_name = model_name

@@ -95,7 +95,7 @@ class AttentionPool(ViewPool):
 
     name = "attention"
 
-    def __init__(self, dim: int, hidden: int | None = None):
+    def __init__(self, dim: int, hidden: int | None = None) -> None:
         super().__init__()
         hidden = hidden or dim
         self.key = nn.Linear(dim, hidden, bias=False)
@@ -111,7 +111,7 @@ class GatedAttentionPool(ViewPool):
 
     name = "gated"
 
-    def __init__(self, dim: int, hidden: int | None = None):
+    def __init__(self, dim: int, hidden: int | None = None) -> None:
         super().__init__()
         hidden = hidden or dim
         self.attn = nn.Linear(dim, hidden)

@@ -290,7 +290,7 @@ def _worker_main(conn: Connection, cache_root: str, spec: ViewSpec, roots: tuple
             reply = ("error", str(exc))
         except RenderBackendError as exc:
             reply = ("fatal", str(exc))
-        except Exception as exc:  # a GL or library error on this mesh: report it, start a fresh context
+        except Exception as exc:  # noqa: BLE001 - a GL or library error on this mesh: report it, start a fresh context
             reply = ("error", f"{path}: {type(exc).__name__}: {exc}")
             reset_shared_renderer()
         try:

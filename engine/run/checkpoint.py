@@ -2,14 +2,17 @@
 
 A checkpoint is a dict of tensors and plain values only (so ``torch.load(weights_only=True)`` opens
 it): ``state_dict`` holds the open_clip model exactly as ``open_clip.create_model(name,
-pretrained=path)`` expects; the rest (``pool``, ``loss``, ``optimizer``, ``scaler``, ``rng``, ``step``,
-``epoch``, ``batch_in_epoch``, ``config``, ``metrics``) is ours.
+pretrained=path)`` expects; the rest is ours: ``name``, ``model`` and ``model_name`` (the open_clip name),
+``pooling``, ``pool`` (the view pooling's weights), ``preprocess_cfg``, ``step``, ``epoch``, ``config`` (the run's
+options) and ``best`` (``best_score``, ``best_step``, ``best_checkpoint``, ``val``: the best validation so far;
+empty before one). A training checkpoint adds what exact resume needs, ``loss``, ``optimizer``, ``scaler`` and
+``rng`` (``{"torch": ...}``); a zero-shot run's (:mod:`engine.train.zero_shot`) adds ``kind`` (``pretrained``).
+Where checkpoints go and how step checkpoints are named: :class:`engine.run.folder.RunFolder`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +21,6 @@ import torch
 from engine.atomic import replacing
 from engine.errors import CrossfoldError
 from engine.models.weights_fit import unreadable_message
-
-_STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
 
 
 class CheckpointError(CrossfoldError):
@@ -45,26 +46,6 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: not a Crossfold/open_clip checkpoint (no state_dict)")
     return state
-
-
-
-def step_path(checkpoints: Path, step: int) -> Path:
-    return checkpoints / f"step_{step:08d}.pt"
-
-
-def latest(checkpoints: Path) -> Path | None:
-    """The newest complete step checkpoint (temporary files never match)."""
-    if not checkpoints.is_dir():
-        return None
-    found = [(int(m.group(1)), p) for p in checkpoints.iterdir() if (m := _STEP_FILE.match(p.name))]
-    return max(found)[1] if found else None
-
-
-def prune(checkpoints: Path, keep: int, protect: set[Path]) -> None:
-    found = sorted((int(m.group(1)), p) for p in checkpoints.iterdir() if (m := _STEP_FILE.match(p.name)))
-    for _, p in found[:-keep] if keep > 0 else []:
-        if p not in protect:
-            p.unlink(missing_ok=True)
 
 
 def sha256(path: Path) -> str:

@@ -20,17 +20,21 @@ import yaml
 
 from engine.atomic import write_atomic
 from engine.errors import CrossfoldError
+from engine.losses.names import CLIP, LOSS_NAMES, SSPC
 from engine.models.names import DEFAULT_MODEL, PRECISIONS
-from engine.names import check_name
+from engine.names import InvalidName, check_name
 
-LOSS_NAMES = ("clip", "mxm", "gcl", "sspc")
 POOLING_NAMES = ("mean", "attention")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
 STORE_CHOICES = ("auto", "packed", "files")  # engine.data.packed.STORE_CHOICES
 
 
 class ConfigError(CrossfoldError):
-    pass
+    """A run's options that cannot work; ``field``: the :class:`TrainConfig` field at fault, when one is."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class _ExplicitNone:
@@ -43,7 +47,7 @@ class _ExplicitNone:
 EXPLICIT_NONE: Any = _ExplicitNone()
 
 
-def option(default: Any = None, help: str = "", *, choices: tuple[str, ...] | None = None,  # noqa: A002
+def option(default: Any = None, help: str = "", *, choices: tuple[str, ...] | None = None,
            metavar: str | None = None, exclusive: str | None = None, factory: Any = None) -> Any:
     """A :class:`TrainConfig` field with what the CLI needs to offer it as a flag.
 
@@ -59,7 +63,7 @@ def option(default: Any = None, help: str = "", *, choices: tuple[str, ...] | No
 @dataclass
 class TrainConfig:
     dataset: str = option("", "dataset name in the catalogue")
-    loss: str = option("clip", "training objective", choices=LOSS_NAMES)
+    loss: str = option(CLIP, "training objective", choices=LOSS_NAMES)
     model: str = option(DEFAULT_MODEL, "open_clip model name or a shipped config (cf-rn-tiny-64, cf-vit-tiny-64, ...)")
     pretrained: str | None = option(None, "weights to start from: an open_clip tag of --model (laion2b_s34b_b79k, "
                                     "openai), hf-hub:org/repo, or a weights file", metavar="TAG|FILE")
@@ -107,57 +111,77 @@ class TrainConfig:
                                           metavar="JSON", factory=dict)
 
     def validate(self) -> TrainConfig:
+        """``self`` when every option is valid; else :class:`ConfigError` for the first problem found, its
+        ``field`` naming the option at fault."""
+        self._check_choices()
+        self._check_numbers()
+        self._check_combinations()
+        self._check_optimiser()
+        self._check_device_name_and_loss_options()
+        return self
+
+    def _check_choices(self) -> None:
         if not self.dataset:
-            raise ConfigError("--dataset is required")
+            raise ConfigError("--dataset is required", field="dataset")
         if self.loss not in LOSS_NAMES:
-            raise ConfigError(f"--loss must be one of {', '.join(LOSS_NAMES)}, not {self.loss!r}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
-        if self.pooling not in POOLING_NAMES:
-            raise ConfigError(f"--pooling must be one of {', '.join(POOLING_NAMES)}, not {self.pooling!r}")
-        if self.store not in STORE_CHOICES:
-            raise ConfigError(f"--store must be one of {', '.join(STORE_CHOICES)}, not {self.store!r}")
+            raise ConfigError(f"--loss must be one of {', '.join(LOSS_NAMES)}, not {self.loss!r}", field="loss")
+        for name, choices in (("precision", PRECISIONS), ("pooling", POOLING_NAMES), ("store", STORE_CHOICES)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"--{name} must be one of {', '.join(choices)}, not {getattr(self, name)!r}",
+                                  field=name)
+
+    def _check_numbers(self) -> None:
         if self.epochs is None and self.max_steps is None:
-            raise ConfigError("give --epochs or --max-steps")
+            raise ConfigError("give --epochs or --max-steps", field="max_steps")
         for name in ("batch_size", "views_per_item", "captions_per_item", "accum_freq", "save_frequency",
                      "val_frequency", "epochs", "max_steps"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ConfigError(f"--{_flag(name)} must be at least 1, not {value}")
+                raise ConfigError(f"--{_flag(name)} must be at least 1, not {value}", field=name)
         for name in ("warmup", "workers", "lock_image_unlocked_groups", "lock_text_unlocked_layers"):
             if getattr(self, name) < 0:
-                raise ConfigError(f"--{_flag(name)} must be 0 or more, not {getattr(self, name)}")
+                raise ConfigError(f"--{_flag(name)} must be 0 or more, not {getattr(self, name)}", field=name)
         for name in ("lr", "wd", "beta1", "beta2", "eps", "grad_clip_norm"):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
-                raise ConfigError(f"--{_flag(name)} must be a finite number, not {value}")
-        if self.accum_freq > 1 and self.loss == "sspc":
+                raise ConfigError(f"--{_flag(name)} must be a finite number, not {value}", field=name)
+
+    def _check_combinations(self) -> None:
+        if self.accum_freq > 1 and self.loss == SSPC:
             raise ConfigError("--accum-freq > 1 does not work with --loss sspc (its feature queue would see each "
-                              "micro-batch several times); raise --batch-size instead")
+                              "micro-batch several times); raise --batch-size instead", field="accum_freq")
         for lock, sub in (("lock_image", "lock_image_unlocked_groups"), ("lock_image", "lock_image_freeze_bn_stats"),
                           ("lock_text", "lock_text_unlocked_layers"), ("lock_text", "lock_text_freeze_layer_norm")):
             if getattr(self, sub) and not getattr(self, lock):
-                raise ConfigError(f"--{_flag(sub)} needs --{_flag(lock)}")
+                raise ConfigError(f"--{_flag(sub)} needs --{_flag(lock)}", field=sub)
         if self.local_loss:
             raise ConfigError("--local-loss is not supported yet: every process computes the loss of the whole "
-                              "global batch, since an item's positives may sit on other processes")
+                              "global batch, since an item's positives may sit on other processes", field="local_loss")
+
+    def _check_optimiser(self) -> None:
         if self.lr <= 0:
-            raise ConfigError("--lr must be positive")
+            raise ConfigError("--lr must be positive", field="lr")
         if self.wd < 0:
-            raise ConfigError("--wd must be 0 or more")
-        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            raise ConfigError("--beta1 and --beta2 must be in [0, 1)")
+            raise ConfigError("--wd must be 0 or more", field="wd")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError("--beta1 and --beta2 must be in [0, 1)", field=name)
         if self.eps <= 0:
-            raise ConfigError("--eps must be positive")
+            raise ConfigError("--eps must be positive", field="eps")
         if self.grad_clip_norm is not None and self.grad_clip_norm < 0:
-            raise ConfigError("--grad-clip-norm must be 0 or more (0 or 'none': no clipping)")
+            raise ConfigError("--grad-clip-norm must be 0 or more (0 or 'none': no clipping)", field="grad_clip_norm")
+
+    def _check_device_name_and_loss_options(self) -> None:
         if self.device not in DEVICE_NAMES and not self.device.startswith("cuda:"):
-            raise ConfigError(f"--device must be auto, cpu or cuda, not {self.device!r}")
+            raise ConfigError(f"--device must be auto, cpu or cuda, not {self.device!r}", field="device")
         if self.name is not None:
-            check_name("run", self.name)
+            try:
+                check_name("run", self.name)
+            except InvalidName as exc:
+                raise ConfigError(str(exc), field="name") from None
         if not isinstance(self.loss_options, dict):
-            raise ConfigError("--loss-options must be a JSON object, e.g. '{\"soft_weight\": 0.5}'")
-        return self
+            raise ConfigError("--loss-options must be a JSON object, e.g. '{\"soft_weight\": 0.5}'",
+                              field="loss_options")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -231,22 +255,22 @@ def _check_types(config: TrainConfig) -> None:
             if isinstance(value, float) and value.is_integer():
                 setattr(config, f.name, int(value))
                 continue
-            raise ConfigError(f"{f.name} must be a whole number, not {value!r}")
+            raise ConfigError(f"{f.name} must be a whole number, not {value!r}", field=f.name)
         if want.startswith("float"):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 try:
                     setattr(config, f.name, float(value))
                 except (TypeError, ValueError):
-                    raise ConfigError(f"{f.name} must be a number, not {value!r}") from None
+                    raise ConfigError(f"{f.name} must be a number, not {value!r}", field=f.name) from None
             else:
                 setattr(config, f.name, float(value))
         if want == "bool" and not isinstance(value, bool):
-            raise ConfigError(f"{f.name} must be true or false, not {value!r}")
+            raise ConfigError(f"{f.name} must be true or false, not {value!r}", field=f.name)
         if want.startswith("str") and not isinstance(value, str):
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 setattr(config, f.name, str(value))
             else:
-                raise ConfigError(f"{f.name} must be text, not {value!r}")
+                raise ConfigError(f"{f.name} must be text, not {value!r}", field=f.name)
 
 
 def save_config(config: TrainConfig, path: Path) -> None:

@@ -14,6 +14,7 @@ from engine.models.weights_fit import checkpoint_part, load_fitting
 from engine.run import checkpoint as ckpt
 from engine.run.config import TrainConfig
 from engine.run.device import pick_device
+from engine.run.folder import RunFolder
 
 
 @dataclass
@@ -31,15 +32,15 @@ class RestoredRun:
 
 def run_checkpoint(run_dir: Path, which: str = "best") -> Path:
     """``best`` (falling back to the latest when no validation ran), ``latest``, or a path."""
-    checkpoints = run_dir / "checkpoints"
+    folder = RunFolder(run_dir)
     if which not in ("best", "latest"):
         path = Path(which)
         if not path.is_file():
             raise ckpt.CheckpointError(f"{path}: no such checkpoint")
         return path
-    if which == "best" and (checkpoints / "best.pt").is_file():
-        return checkpoints / "best.pt"
-    found = ckpt.latest(checkpoints)
+    if which == "best" and folder.best.is_file():
+        return folder.best
+    found = folder.latest_checkpoint()
     if found is None:
         raise ckpt.CheckpointError(f"run in {run_dir} has no checkpoint yet")
     return found

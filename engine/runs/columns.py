@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 from engine.fmt import pct
+from engine.metric_keys import HEADLINE, mean_key
 from engine.runs.state import RunState
 
 
@@ -34,10 +35,10 @@ CELLS: dict[str, Callable[[RunState], str]] = {
     "Status": lambda s: s.display_status,
     "Progress": lambda s: f"{s.step}/{s.total}" if s.total else "",
     "Best": _best,
-    "Val R@1": lambda s: pct(s.best_val_metrics().get("mean_R@1")),
-    "Test R@1": _test("mean_R@1"),
-    "Test R@5": _test("mean_R@5"),
-    "NDCG@5": _test("mean_NDCG@5"),
+    "Val R@1": lambda s: pct(s.best_val_metrics().get(mean_key(HEADLINE))),
+    "Test R@1": _test(mean_key(HEADLINE)),
+    "Test R@5": _test(mean_key("R@5")),
+    "NDCG@5": _test(mean_key("NDCG@5")),
     "Started": lambda s: when(s.started_at),
 }
 COLUMNS = tuple(CELLS)

@@ -6,10 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from engine.runs.rows import EVENTS_NAME, LOG_NAME
+from engine.run.folder import RunFolder
 from engine.workspace import Workspace
-
-RUN_FILES = (EVENTS_NAME, "config.yaml", "checkpoints", LOG_NAME)
 
 
 def remove_run_dir(run_dir: Path, name: str, ws: Workspace) -> str:
@@ -21,7 +19,7 @@ def remove_run_dir(run_dir: Path, name: str, ws: Workspace) -> str:
     if not resolved.is_dir():
         return ""
     root = ws.root.resolve()
-    looks_like_run = any((resolved / p).exists() for p in RUN_FILES)
+    looks_like_run = RunFolder(resolved).looks_like_run()
     if resolved.name != name or not looks_like_run or resolved in (root, *root.parents):
         return f"kept {resolved}: it does not look like the folder of run {name}"
     shutil.rmtree(resolved, ignore_errors=True)

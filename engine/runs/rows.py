@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from engine.catalog.run_status import effective_status
-
-LOG_NAME = "trainer.log"
-EVENTS_NAME = "events.jsonl"
+from engine.run.folder import RunFolder
+from engine.workspace import Workspace
 
 
 @dataclass
@@ -29,24 +27,15 @@ class RowData:
     kind: str = "train"  # the catalogue's run kind: train, or pretrained (a zero-shot run: weights as they are)
 
 
-def row_data(run: Any, datasets: dict[int, str], runs_root: Path) -> RowData:
+def row_data(run: Any, datasets: dict[int, str], workspace: Workspace) -> RowData:
     """``run``: a catalogue :class:`~engine.catalog.models.Run`; ``datasets``: dataset names by id."""
     config = dict(run.config or {})
     return RowData(
         run.id, run.name, run.loss, datasets.get(run.dataset_id, config.get("dataset", "")), run.status, run.pid,
-        effective_status(run) == "running", run.run_dir or str(runs_root / run.name), config,
+        effective_status(run) == "running", run.run_dir or str(RunFolder.of(workspace, run.name).path), config,
         dict(run.metrics or {}), _timestamp(run.started_at), _timestamp(run.finished_at),
         str(getattr(run, "kind", None) or "train"),
     )
-
-
-def log_path(run_dir: str | Path) -> Path:
-    """Where the app puts the output of a run it starts (:mod:`app.detached`)."""
-    return Path(run_dir) / LOG_NAME
-
-
-def events_path(run_dir: str | Path) -> Path:
-    return Path(run_dir) / EVENTS_NAME
 
 
 def _timestamp(value: Any) -> float | None:

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.runs.rows import RowData, events_path, log_path, row_data
+from engine.run.folder import RunFolder
+from engine.runs.rows import RowData, row_data
 from engine.runs.tail import TailPos, TailRead, read_log, read_tail
 from engine.workspace import Workspace
 
@@ -35,15 +36,15 @@ def scan_runs(catalog: Any, workspace: Workspace, tails: dict[str, TailPos], log
     result = ScanResult([], {}, False)
 
     def read_log_of(name: str, run_dir: str) -> None:
-        path = str(log_path(run_dir))
+        path = str(RunFolder(run_dir).log)
         pos = logs.get(name)
         result.logs[name] = read = read_log(pos if pos is not None and pos.path == path else TailPos(path))
         result.more = result.more or read.more
 
     for run in catalog.runs():
-        row = row_data(run, datasets, workspace.runs)
+        row = row_data(run, datasets, workspace)
         result.rows.append(row)
-        path = str(events_path(row.run_dir))
+        path = str(RunFolder(row.run_dir).events)
         pos = tails.get(row.name)
         result.tails[row.name] = read = read_tail(pos if pos is not None and pos.path == path else TailPos(path))
         result.more = result.more or read.more
@@ -51,5 +52,5 @@ def scan_runs(catalog: Any, workspace: Workspace, tails: dict[str, TailPos], log
             read_log_of(row.name, row.run_dir)
     for name in pending:
         if name not in result.logs:
-            read_log_of(name, str(workspace.runs / name))
+            read_log_of(name, str(RunFolder.of(workspace, name).path))
     return result

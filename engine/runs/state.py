@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.catalog.models import PRETRAINED_RUN
 from engine.fmt import num, pct
+from engine.metric_keys import mean_key
 from engine.run.events import (
     Best,
     Cancelled,
@@ -228,7 +229,7 @@ class RunState:
         self.evals.append(event)
         metrics = event.metrics
         self.add_log(f"eval on {event.split} at step {event.step}: "
-                     f"mean R@1 {pct(metrics.get('mean_R@1'))}, mean R@5 {pct(metrics.get('mean_R@5'))}")
+                     f"mean R@1 {pct(metrics.get(mean_key('R@1')))}, mean R@5 {pct(metrics.get(mean_key('R@5')))}")
 
     def _on_best(self, event: Best) -> None:
         self.best_step, self.best_score, self.best_path = event.step, event.score, event.path

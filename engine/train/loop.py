@@ -11,7 +11,6 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +27,18 @@ from engine.data.rendering import views_at_size
 from engine.errors import CrossfoldError
 from engine.evaluate.split import remap_views
 from engine.losses import build_loss
+from engine.metric_keys import selection_score
 from engine.models import build_encoder
 from engine.models.checkpoint_io import clip_state_dict, preprocess_cfg
 from engine.models.lock import lock_towers
 from engine.models.weights_fit import checkpoint_part, load_fitting
-from engine.names import check_name
+from engine.names import check_name, default_run_name
 from engine.run import checkpoint as ckpt
 from engine.run import events as ev
 from engine.run.config import ConfigError, TrainConfig, save_config
 from engine.run.device import autocast_for, describe, effective_precision, pick_device
 from engine.run.events import EventWriter
+from engine.run.folder import RunFolder
 from engine.threads import ThreadPlan, job_cores, plan_training, register_job, user_thread_cap
 from engine.train.distributed import DistEnv, all_reduce_mean, init_distributed
 from engine.train.objective import TrainModule, param_groups
@@ -78,17 +79,12 @@ class _StopFlag:
                 pass
         return self
 
-    def _handle(self, signum: int, frame: Any) -> None:  # noqa: ARG002
+    def _handle(self, signum: int, frame: Any) -> None:
         self.requested = True
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-
-
-def default_run_name(config: TrainConfig) -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return f"{config.dataset}-{config.loss}-{stamp}"
 
 
 def seed_everything(seed: int) -> None:
@@ -109,28 +105,28 @@ def train(
     if device.type == "cuda" and env.distributed:
         device = torch.device("cuda", env.local_rank)
         torch.cuda.set_device(device)
-    name = check_name("run", config.name or default_run_name(config))
+    name = check_name("run", config.name or default_run_name(config.dataset, config.loss))
     catalog = workspace.catalog()
     config.name = name
     ds = catalog.require_dataset(config.dataset)
     _check_views(config, catalog, ds)
-    run_dir = workspace.runs / name
-    checkpoints = run_dir / "checkpoints"
+    folder = RunFolder.of(workspace, name)
+    run_dir = folder.path
 
-    resume_path = _resume_path(config, checkpoints)
-    if resume_path is None and checkpoints.exists() and ckpt.latest(checkpoints) is not None:
-        raise ConfigError(f"run {name!r} already has checkpoints in {checkpoints}; "
+    resume_path = _resume_path(config, folder)
+    if resume_path is None and folder.latest_checkpoint() is not None:
+        raise ConfigError(f"run {name!r} already has checkpoints in {folder.checkpoints}; "
                           "continue it with --resume latest or choose another --name")
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, run_dir / "config.yaml")
-    events = EventWriter(run_dir / "events.jsonl", stdout=events_stdout, enabled=env.is_main, listener=on_event)
+        save_config(config, folder.config)
+    events = EventWriter(folder.events, stdout=events_stdout, enabled=env.is_main, listener=on_event)
     if env.is_main:
         catalog.upsert_run(name, loss=config.loss, dataset_id=ds.id, config=config.as_dict(), status="running",
                            pid=os.getpid(), run_dir=str(run_dir))
     try:
-        with register_job(workspace.root, "train"):
-            result = _train(config, workspace, catalog, env, device, run_dir, checkpoints, resume_path, events)
+        with register_job(workspace.jobs, "train"):
+            result = _train(config, workspace, catalog, env, device, folder, resume_path, events)
     except BaseException as exc:
         message = str(exc) if isinstance(exc, CrossfoldError) else f"{type(exc).__name__}: {exc}"
         events.emit(ev.Failed(error=message))
@@ -154,13 +150,13 @@ def _check_views(config: TrainConfig, catalog: Catalog, ds: Any) -> None:
                           f"{ds.name} have")
 
 
-def _resume_path(config: TrainConfig, checkpoints: Path) -> Path | None:
+def _resume_path(config: TrainConfig, folder: RunFolder) -> Path | None:
     if not config.resume:
         return None
     if config.resume == "latest":
-        found = ckpt.latest(checkpoints)
+        found = folder.latest_checkpoint()
         if found is None:
-            raise ConfigError(f"--resume latest: no checkpoint in {checkpoints}")
+            raise ConfigError(f"--resume latest: no checkpoint in {folder.checkpoints}")
         return found
     path = Path(config.resume)
     if not path.is_file():
@@ -174,14 +170,68 @@ def _train(
     catalog: Catalog,
     env: DistEnv,
     device: torch.device,
-    run_dir: Path,
-    checkpoints: Path,
+    folder: RunFolder,
     resume_path: Path | None,
     events: EventWriter,
 ) -> RunResult:
     seed_everything(config.seed)
     kind, items = load_items(catalog, config.dataset, "train")
     shapes = kind == "shape-text"
+    encoder, preprocess, tokenizer = _build_encoder(config, catalog, env, device, folder)
+    view_map = views_at_size(catalog, workspace, config.dataset, model_image_size(encoder)) if shapes else {}
+    if view_map:  # the shapes rendered at the model's input size
+        items = remap_views(items, view_map)
+    model = _build_model(config, encoder, preprocess, tokenizer, shapes, env, device)
+    inputs = _input_pipeline(config, catalog, workspace, env, model, items)
+    if config.channels_last:
+        model.module = model.module.to(memory_format=torch.channels_last)
+    step, best = _resume(config, resume_path, model, events) if resume_path is not None else (0, {})
+    training = _Training(config, catalog, env, device, folder, events, model, inputs, view_map,
+                         forward=_parallel(config, env, device, model.module),
+                         autocast=autocast_for(config.precision, device), step=step, best=best)
+    feed = _feed(config, inputs, device, step)
+    events.emit(_started(config, env, device, inputs, step))
+    with _StopFlag() as stop, contextlib.closing(feed):
+        training.run(feed, stop)
+    if stop.requested and training.step < inputs.total:
+        return training.cancelled()
+    return training.finish()
+
+
+@dataclass
+class _Model:
+    """What a run trains: the encoder with its preprocessing and tokenizer, the objective, the module that joins
+    them, the optimiser and (amp on CUDA) the gradient scaler."""
+
+    encoder: Any
+    preprocess: Any
+    tokenizer: Any
+    loss: torch.nn.Module
+    module: TrainModule
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler | None
+
+
+@dataclass
+class _Inputs:
+    """A run's input pipeline: pixels (the packed store, else image files), the thread plan, the dataset and its
+    sampler, and how many steps the run takes."""
+
+    store: Any
+    normalize: Any
+    plan: ThreadPlan
+    notes: list[str]  # for people: said in the started event (the CLI prints it, the app logs it)
+    dataset: MultifoldDataset
+    sampler: MultifoldBatchSampler
+    step_batch: int  # items per process per optimiser step
+    steps_per_epoch: int
+    total: int
+
+
+def _build_encoder(config: TrainConfig, catalog: Catalog, env: DistEnv, device: torch.device, folder: RunFolder
+                   ) -> tuple[Any, Any, Any]:
+    """The run's encoder, its towers locked as asked, with its preprocessing and tokenizer. A model name the
+    pretrained weights resolve to (e.g. a QuickGELU tag: <model>-quickgelu) is written back to the run's config."""
     encoder, _, preprocess, tokenizer = build_encoder(
         config.model, pretrained=config.pretrained, pooling=config.pooling, device=str(device),
         precision=effective_precision(config.precision, device), grad_checkpointing=config.grad_checkpointing,
@@ -189,16 +239,19 @@ def _train(
     if encoder.model_name and encoder.model_name != config.model:  # e.g. a QuickGELU tag chose <model>-quickgelu
         config.model = encoder.model_name
         if env.is_main:
-            save_config(config, run_dir / "config.yaml")
+            save_config(config, folder.config)
             catalog.upsert_run(config.name or "", config=config.as_dict())
     lock_towers(encoder.clip, lock_image=config.lock_image,
                 lock_image_unlocked_groups=config.lock_image_unlocked_groups,
                 lock_image_freeze_bn_stats=config.lock_image_freeze_bn_stats, lock_text=config.lock_text,
                 lock_text_unlocked_layers=config.lock_text_unlocked_layers,
                 lock_text_freeze_layer_norm=config.lock_text_freeze_layer_norm)
-    view_map = views_at_size(catalog, workspace, config.dataset, model_image_size(encoder)) if shapes else {}
-    if view_map:  # the shapes rendered at the model's input size
-        items = remap_views(items, view_map)
+    return encoder, preprocess, tokenizer
+
+
+def _build_model(config: TrainConfig, encoder: Any, preprocess: Any, tokenizer: Any, shapes: bool, env: DistEnv,
+                 device: torch.device) -> _Model:
+    """The objective, the module that trains it with the encoder, AdamW over both, and the scaler."""
     loss = _build_objective(config, encoder, shapes)
     module = TrainModule(encoder, loss, shapes).to(device)
     module.env = env
@@ -209,136 +262,199 @@ def _train(
         fused=fused,
     )
     scaler = torch.amp.GradScaler("cuda") if (config.precision == "amp" and device.type == "cuda") else None
+    return _Model(encoder, preprocess, tokenizer, loss, module, optimizer, scaler)
 
-    # ---- input pipeline: pixels (packed store or files), threads, one loader for the whole run ----
-    notes: list[str] = []  # for people: said in the started event (the CLI prints it, the app logs it)
-    store, normalize = choose_store(config.store, catalog, workspace.renders, config.dataset, config.model, preprocess,
-                                    [p for item in items for p in item.visuals], on_note=notes.append)
+
+def _input_pipeline(config: TrainConfig, catalog: Catalog, workspace: Workspace, env: DistEnv, model: _Model,
+                    items: list[Any]) -> _Inputs:
+    """Pixels (packed store or files), threads, the dataset, its sampler and the run's length in steps."""
+    notes: list[str] = []
+    store, normalize = choose_store(config.store, catalog, workspace.packed, config.dataset, config.model,
+                                    model.preprocess, [p for item in items for p in item.visuals],
+                                    on_note=notes.append)
     plan = _apply_thread_plan(config, decode=store is None)
-    if config.channels_last:
-        module = module.to(memory_format=torch.channels_last)
-    dataset = MultifoldDataset(items, config.views_per_item, config.captions_per_item, preprocess, tokenizer,
-                               seed=config.seed, store=store, decode_size=model_image_size(encoder))
+    dataset = MultifoldDataset(items, config.views_per_item, config.captions_per_item, model.preprocess,
+                               model.tokenizer, seed=config.seed, store=store,
+                               decode_size=model_image_size(model.encoder))
     step_batch = config.batch_size * config.accum_freq  # items per process per optimiser step
     sampler = MultifoldBatchSampler(len(dataset), step_batch, seed=config.seed, rank=env.rank,
                                     world_size=env.world_size)
     steps_per_epoch = len(dataset) // (step_batch * env.world_size)
     total = config.max_steps if config.max_steps is not None else int(config.epochs or 1) * steps_per_epoch
+    return _Inputs(store, normalize, plan, notes, dataset, sampler, step_batch, steps_per_epoch, total)
 
-    step = 0
-    best: dict[str, Any] = {}
-    if resume_path is not None:
-        state = ckpt.load(resume_path)
-        load_fitting(encoder.clip, checkpoint_part(state, resume_path), resume_path, config.model)
-        resumable = _resumable(state, resume_path)
-        load_fitting(encoder.pool, resumable["pool"], resume_path, f"{config.model} (view pool)")
-        load_fitting(loss, resumable["loss"], resume_path, f"loss {config.loss}")
-        try:
-            optimizer.load_state_dict(resumable["optimizer"])
-        except (ValueError, KeyError, RuntimeError) as exc:
-            raise ckpt.CheckpointError(f"{resume_path}: its optimizer state does not fit this run ({exc})") from None
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(resumable["rng"]["torch"])
-        step = int(resumable["step"])
-        best = dict(state.get("best") or {})
-        events.emit(ev.Resumed(step=step, path=str(resume_path)))
 
+def _resume(config: TrainConfig, resume_path: Path, model: _Model, events: EventWriter) -> tuple[int, dict[str, Any]]:
+    """Weights, optimiser, scaler and random state from a checkpoint; the step and best so far."""
+    state = ckpt.load(resume_path)
+    load_fitting(model.encoder.clip, checkpoint_part(state, resume_path), resume_path, config.model)
+    resumable = _resumable(state, resume_path)
+    load_fitting(model.encoder.pool, resumable["pool"], resume_path, f"{config.model} (view pool)")
+    load_fitting(model.loss, resumable["loss"], resume_path, f"loss {config.loss}")
+    try:
+        model.optimizer.load_state_dict(resumable["optimizer"])
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise ckpt.CheckpointError(f"{resume_path}: its optimizer state does not fit this run ({exc})") from None
+    if model.scaler is not None and state.get("scaler"):
+        model.scaler.load_state_dict(state["scaler"])
+    torch.set_rng_state(resumable["rng"]["torch"])
+    step = int(resumable["step"])
+    best = dict(state.get("best") or {})
+    events.emit(ev.Resumed(step=step, path=str(resume_path)))
+    return step, best
+
+
+def _parallel(config: TrainConfig, env: DistEnv, device: torch.device, module: torch.nn.Module) -> Any:
+    """What a step calls forward: the module, wrapped for DDP across processes, compiled if asked."""
     train_module: torch.nn.Module = module
     if env.distributed:
         train_module = DistributedDataParallel(
             module, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=config.loss == "sspc",
         )
-    forward = torch.compile(train_module) if config.torchcompile else train_module
-    autocast = autocast_for(config.precision, device)
-    global_batch = step_batch * env.world_size
+    return torch.compile(train_module) if config.torchcompile else train_module
 
-    # one loader iterator over every remaining step (workers persist; its own generator leaves torch's RNG alone)
-    loader = DataLoader(dataset, batch_sampler=RunBatchSampler(sampler, step, total), num_workers=plan.workers,
-                        collate_fn=collate, pin_memory=device.type == "cuda" and plan.workers > 0,
+
+def _feed(config: TrainConfig, inputs: _Inputs, device: torch.device, step: int) -> BatchFeed:
+    """One loader iterator over every remaining step (workers persist; its own generator leaves torch's RNG
+    alone), feeding batches to the device."""
+    plan = inputs.plan
+    loader = DataLoader(inputs.dataset, batch_sampler=RunBatchSampler(inputs.sampler, step, inputs.total),
+                        num_workers=plan.workers, collate_fn=collate,
+                        pin_memory=device.type == "cuda" and plan.workers > 0,
                         generator=torch.Generator().manual_seed(config.seed))
-    feed = BatchFeed(loader, device, normalize=normalize, background=plan.workers == 0,
+    return BatchFeed(loader, device, normalize=inputs.normalize, background=plan.workers == 0,
                      channels_last=config.channels_last)
-    events.emit(ev.Started(run=config.name or "", total=total, step=step, device=describe(device),
-                           world_size=env.world_size, precision=effective_precision(config.precision, device),
-                           dataset=config.dataset, loss=config.loss, model=config.model, items=len(dataset),
-                           store="packed" if store is not None else "files", threads=plan.threads,
-                           workers=plan.workers, note="; ".join(notes)))
 
-    status = "done"
-    t_start, step_at_start = time.perf_counter(), step
-    t_threads = time.monotonic()
-    with _StopFlag() as stop, contextlib.closing(feed):
-        while step < total and not stop.requested:
-            epoch, start_batch = divmod(step, steps_per_epoch)
-            for batch in feed.take(steps_per_epoch - start_batch):
-                lr = cosine_lr(config.lr, config.warmup, total, step)
-                for group in optimizer.param_groups:
+
+def _started(config: TrainConfig, env: DistEnv, device: torch.device, inputs: _Inputs, step: int) -> ev.Started:
+    return ev.Started(run=config.name or "", total=inputs.total, step=step, device=describe(device),
+                      world_size=env.world_size, precision=effective_precision(config.precision, device),
+                      dataset=config.dataset, loss=config.loss, model=config.model, items=len(inputs.dataset),
+                      store="packed" if inputs.store is not None else "files", threads=inputs.plan.threads,
+                      workers=inputs.plan.workers, note="; ".join(inputs.notes))
+
+
+@dataclass
+class _Training:
+    """One process's part of a run from its first step to its end: the steps, their progress events,
+    validation with the best checkpoint, periodic checkpoints, and the closing test evaluation."""
+
+    config: TrainConfig
+    catalog: Catalog
+    env: DistEnv
+    device: torch.device
+    folder: RunFolder
+    events: EventWriter
+    model: _Model
+    inputs: _Inputs
+    view_map: dict[str, str]
+    forward: Any
+    autocast: Callable[[], Any]
+    step: int
+    best: dict[str, Any]
+
+    def run(self, feed: BatchFeed, stop: _StopFlag) -> None:
+        """Steps until the run's total, the end of the data, or a stop request (after a checkpoint)."""
+        config, inputs = self.config, self.inputs
+        t_start, step_at_start = time.perf_counter(), self.step
+        t_threads = time.monotonic()
+        while self.step < inputs.total and not stop.requested:
+            epoch, start_batch = divmod(self.step, inputs.steps_per_epoch)
+            for batch in feed.take(inputs.steps_per_epoch - start_batch):
+                lr = cosine_lr(config.lr, config.warmup, inputs.total, self.step)
+                for group in self.model.optimizer.param_groups:
                     group["lr"] = lr
-                images, tokens, item_ids = batch["images"], batch["tokens"], batch["item"]
                 if time.monotonic() - t_threads > THREADS_RECHECK_S:  # another job may have started or ended
-                    plan = _apply_thread_plan(config, decode=store is None, workers=plan.workers)
+                    inputs.plan = _apply_thread_plan(config, decode=inputs.store is None, workers=inputs.plan.workers)
                     t_threads = time.monotonic()
-                module.train()
-                optimizer.zero_grad(set_to_none=True)
-                out = _forward_backward(forward, module, images, tokens, item_ids, config.accum_freq, autocast,
-                                        scaler, step + 1)
-                if scaler is not None:
-                    scaler.unscale_(optimizer)
-                if config.grad_clip_norm:
-                    torch.nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip_norm)
-                if scaler is not None:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                _check_weights(module, step + 1, out, lr)
-                with torch.no_grad():
-                    encoder.clip.logit_scale.clamp_(0, math.log(100))
-                step += 1
-
+                out = self._optimizer_step(batch, lr)
                 elapsed = time.perf_counter() - t_start
-                rate = (step - step_at_start) * global_batch / max(elapsed, 1e-9)
-                parts = {k: all_reduce_mean(v, env) for k, v in out.detached().items()}
-                events.emit(ev.Progress(
-                    step=step, total=total, epoch=epoch, loss=parts.pop("loss"), parts=parts, lr=lr,
-                    logit_scale=float(encoder.logit_scale.detach()), samples_per_second=rate,
-                    samples_per_second_per_gpu=rate / env.world_size,
-                    eta_s=(total - step) * global_batch / max(rate, 1e-9),
-                ))
-                last = step >= total
-                if (step % config.val_frequency == 0 or last) and env.is_main:
-                    improved = _validate(config, catalog, encoder, preprocess, tokenizer, device, events, step,
-                                         best, checkpoints, view_map)
-                    if improved:
-                        state = _state(config, step, epoch, encoder, loss, optimizer, scaler, best)
-                        ckpt.save_atomic(state, checkpoints / "best.pt")
-                        events.emit(ev.Best(step=step, path=str(checkpoints / "best.pt"),
-                                            score=best["best_score"]))
-                if (step % config.save_frequency == 0 or last or stop.requested) and env.is_main:
-                    path = ckpt.save_atomic(_state(config, step, epoch, encoder, loss, optimizer, scaler, best),
-                                            ckpt.step_path(checkpoints, step))
-                    ckpt.prune(checkpoints, KEEP_CHECKPOINTS, {path})
-                    events.emit(ev.Checkpoint(step=step, path=str(path)))
+                self._progress(out, lr, epoch, (self.step - step_at_start) * self.global_batch / max(elapsed, 1e-9))
+                last = self.step >= inputs.total
+                if (self.step % config.val_frequency == 0 or last) and self.env.is_main:
+                    self._validate_and_keep_best(epoch)
+                if (self.step % config.save_frequency == 0 or last or stop.requested) and self.env.is_main:
+                    self._checkpoint(epoch)
                 if last or stop.requested:
                     break
             if feed.exhausted:
                 break
-    if stop.requested and step < total:
-        status = "cancelled"
-        events.emit(ev.Cancelled(step=step, total=total))
-        return RunResult(config.name or "", run_dir, status, step, best)
 
-    metrics = dict(best)
-    if env.is_main:
-        test = _evaluate(config, catalog, encoder, preprocess, tokenizer, device, "test", view_map)
-        if test:
-            metrics["test"] = test
-            events.emit(ev.Eval(step=step, split="test", metrics=test))
-        catalog.merge_run_metrics(config.name or "", metrics)
-    events.emit(ev.Done(step=step, total=total, metrics=metrics))
-    return RunResult(config.name or "", run_dir, status, step, metrics)
+    def _optimizer_step(self, batch: dict[str, Any], lr: float) -> Any:
+        """Forward, backward (accumulated over micro-batches), clip, update; checks the loss and the weights."""
+        config, model = self.config, self.model
+        images, tokens, item_ids = batch["images"], batch["tokens"], batch["item"]
+        model.module.train()
+        model.optimizer.zero_grad(set_to_none=True)
+        out = _forward_backward(self.forward, model.module, images, tokens, item_ids, config.accum_freq,
+                                self.autocast, model.scaler, self.step + 1)
+        if model.scaler is not None:
+            model.scaler.unscale_(model.optimizer)
+        if config.grad_clip_norm:
+            torch.nn.utils.clip_grad_norm_(model.module.parameters(), config.grad_clip_norm)
+        if model.scaler is not None:
+            model.scaler.step(model.optimizer)
+            model.scaler.update()
+        else:
+            model.optimizer.step()
+        _check_weights(model.module, self.step + 1, out, lr)
+        with torch.no_grad():
+            model.encoder.clip.logit_scale.clamp_(0, math.log(100))
+        self.step += 1
+        return out
+
+    @property
+    def global_batch(self) -> int:
+        """Items per optimiser step across all processes."""
+        return self.inputs.step_batch * self.env.world_size
+
+    def _progress(self, out: Any, lr: float, epoch: int, rate: float) -> None:
+        """The progress event of the step just taken (``rate``: samples per second across processes)."""
+        parts = {k: all_reduce_mean(v, self.env) for k, v in out.detached().items()}
+        self.events.emit(ev.Progress(
+            step=self.step, total=self.inputs.total, epoch=epoch, loss=parts.pop("loss"), parts=parts, lr=lr,
+            logit_scale=float(self.model.encoder.logit_scale.detach()), samples_per_second=rate,
+            samples_per_second_per_gpu=rate / self.env.world_size,
+            eta_s=(self.inputs.total - self.step) * self.global_batch / max(rate, 1e-9),
+        ))
+
+    def _validate_and_keep_best(self, epoch: int) -> None:
+        """Evaluate on the validation split; a new best is saved as the best checkpoint."""
+        model, folder = self.model, self.folder
+        improved = _validate(self.config, self.catalog, model.encoder, model.preprocess, model.tokenizer,
+                             self.device, self.events, self.step, self.best, folder.best, self.view_map)
+        if improved:
+            ckpt.save_atomic(self._state(epoch), folder.best)
+            self.events.emit(ev.Best(step=self.step, path=str(folder.best), score=self.best["best_score"]))
+
+    def _checkpoint(self, epoch: int) -> None:
+        path = ckpt.save_atomic(self._state(epoch), self.folder.step_checkpoint(self.step))
+        self.folder.prune_checkpoints(KEEP_CHECKPOINTS, {path})
+        self.events.emit(ev.Checkpoint(step=self.step, path=str(path)))
+
+    def _state(self, epoch: int) -> dict[str, Any]:
+        model = self.model
+        return _state(self.config, self.step, epoch, model.encoder, model.loss, model.optimizer, model.scaler,
+                      self.best)
+
+    def cancelled(self) -> RunResult:
+        self.events.emit(ev.Cancelled(step=self.step, total=self.inputs.total))
+        return RunResult(self.config.name or "", self.folder.path, "cancelled", self.step, self.best)
+
+    def finish(self) -> RunResult:
+        """The test split evaluated (main process), the metrics recorded, and the done event."""
+        config, model = self.config, self.model
+        metrics = dict(self.best)
+        if self.env.is_main:
+            test = _evaluate(config, self.catalog, model.encoder, model.preprocess, model.tokenizer, self.device,
+                             "test", self.view_map)
+            if test:
+                metrics["test"] = test
+                self.events.emit(ev.Eval(step=self.step, split="test", metrics=test))
+            self.catalog.merge_run_metrics(config.name or "", metrics)
+        self.events.emit(ev.Done(step=self.step, total=self.inputs.total, metrics=metrics))
+        return RunResult(config.name or "", self.folder.path, "done", self.step, metrics)
 
 
 def _resumable(state: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -440,27 +556,21 @@ def _evaluate(config, catalog, encoder, preprocess, tokenizer, device, split, vi
     return evaluate_split(encoder, catalog, config.dataset, split, preprocess, tokenizer, device, view_map=view_map)
 
 
-def _validate(config, catalog, encoder, preprocess, tokenizer, device, events, step, best, checkpoints,  # noqa: ANN001
+def _validate(config, catalog, encoder, preprocess, tokenizer, device, events, step, best, best_path,  # noqa: ANN001
               view_map=None) -> bool:  # noqa: ANN001
     """Evaluate on the validation split; update ``best`` in place; True when this step is the new best."""
     metrics = _evaluate(config, catalog, encoder, preprocess, tokenizer, device, config.val_split, view_map)
     if not metrics:
         return False
     events.emit(ev.Eval(step=step, split=config.val_split, metrics=metrics))
-    score = _selection_metric(metrics)
+    score = selection_score(metrics)  # mean R@1 over the directions evaluated
     catalog.merge_run_metrics(config.name or "", {"val": metrics, "val_step": step})
     if best and score <= best.get("best_score", -1.0):
         return False
     best.clear()
-    best.update({"best_score": score, "best_step": step, "best_checkpoint": str(checkpoints / "best.pt"),
+    best.update({"best_score": score, "best_step": step, "best_checkpoint": str(best_path),
                  "val": metrics})
     return True
-
-
-def _selection_metric(metrics: dict[str, float]) -> float:
-    """Mean R@1 over the directions evaluated (fused ones included)."""
-    r1 = [v for k, v in metrics.items() if k.endswith("_R@1") and not k.startswith("mean")]
-    return float(sum(r1) / len(r1)) if r1 else 0.0
 
 
 def _state(config, step, epoch, encoder, loss, optimizer, scaler, best) -> dict[str, Any]:  # noqa: ANN001

@@ -22,6 +22,7 @@ from engine.names import check_name, default_pretrained_run_name
 from engine.run import checkpoint as ckpt
 from engine.run.config import POOLING_NAMES, ConfigError, TrainConfig, save_config
 from engine.run.events import Done, EventWriter
+from engine.run.folder import RunFolder
 from engine.workspace import Workspace
 
 #: A run name names a folder: letters, digits, '.', '_' and '-', starting with a letter or digit.
@@ -59,8 +60,8 @@ def create_pretrained_run(
         raise ConfigError(f"--pooling must be one of {', '.join(POOLING_NAMES)}, not {pooling!r}")
     ds = catalog.require_dataset(dataset)
     name = check_name("run", name or default_pretrained_run_name(ds.name, model, pretrained))
-    run_dir = workspace.runs / name
-    best = run_dir / "checkpoints" / "best.pt"
+    folder = RunFolder.of(workspace, name)
+    run_dir, best = folder.path, folder.best
     existing = catalog.run(name)
     if existing is not None or run_dir.exists():
         same = (existing is not None and getattr(existing, "kind", "train") == KIND and best.is_file()
@@ -88,9 +89,9 @@ def create_pretrained_run(
         "best": {},
     }
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir / "config.yaml")
+    save_config(config, folder.config)
     ckpt.save_atomic(state, best)
-    events = EventWriter(run_dir / "events.jsonl")
+    events = EventWriter(folder.events)
     events.emit(Done(step=0, total=0, metrics={}))  # a finished run to whoever follows its events
     events.close()
     catalog.upsert_run(name, loss=LOSS_LABEL, kind=KIND, dataset_id=ds.id, config=config.as_dict(),

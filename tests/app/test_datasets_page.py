@@ -38,7 +38,7 @@ def demo_cat(demo_ws: Workspace) -> Catalog:
     return demo_ws.catalog()
 
 
-def open_page(qtbot, ws: Workspace) -> DatasetsPage:  # noqa: ANN001
+def open_page(qtbot, ws: Workspace) -> DatasetsPage:
     page = DatasetsPage(ws, thumbnails=ThumbnailCache())  # a fresh cache: nothing decoded by another test
     qtbot.addWidget(page)
     page.resize(1100, 760)
@@ -53,7 +53,7 @@ def settled(page: DatasetsPage) -> bool:
     return page.facets is not None and m.query is not None and not page.filtering
 
 
-def browse(qtbot, page: DatasetsPage, name: str) -> None:  # noqa: ANN001
+def browse(qtbot, page: DatasetsPage, name: str) -> None:
     page.select_dataset(name)
     qtbot.waitUntil(lambda: settled(page) and page.facets.name == name, timeout=WAIT)
 
@@ -63,7 +63,7 @@ def is_thumbnail(model: ItemGridModel, row: int) -> bool:
     return deco is not None and deco.cacheKey() != model.placeholder.cacheKey()
 
 
-def test_grid_shows_every_item_and_their_thumbnails_arrive(qtbot, demo_ws, demo_cat) -> None:  # noqa: ANN001
+def test_grid_shows_every_item_and_their_thumbnails_arrive(qtbot, demo_ws, demo_cat) -> None:
     page = open_page(qtbot, demo_ws)
     assert [page.table.item(r, 0).text() for r in range(page.table.rowCount())] == ["scenes-demo", "shapes-demo"]
     assert page.table.item(1, 3).text() == str(SHAPES)
@@ -89,7 +89,7 @@ def test_grid_shows_every_item_and_their_thumbnails_arrive(qtbot, demo_ws, demo_
     assert not page.grid.grab().isNull()
 
 
-def test_filters_change_the_rows(qtbot, demo_ws, demo_cat) -> None:  # noqa: ANN001
+def test_filters_change_the_rows(qtbot, demo_ws, demo_cat) -> None:
     page = open_page(qtbot, demo_ws)
     browse(qtbot, page, "shapes-demo")
     ds = demo_cat.require_dataset("shapes-demo")
@@ -133,7 +133,7 @@ def test_filters_change_the_rows(qtbot, demo_ws, demo_cat) -> None:  # noqa: ANN
     assert model.rowCount() == SHAPES
 
 
-def test_a_late_answer_for_an_old_filter_is_dropped(qtbot, demo_cat) -> None:  # noqa: ANN001
+def test_a_late_answer_for_an_old_filter_is_dropped(qtbot, demo_cat) -> None:
     gate = threading.Event()
 
     def slow_catalog() -> Catalog:  # the first query (no filter) answers only after the second one
@@ -155,7 +155,7 @@ def test_a_late_answer_for_an_old_filter_is_dropped(qtbot, demo_cat) -> None:  #
     assert [model.item_id(r) for r in range(model.rowCount())] == item_ids(demo_cat, ds.id, split="val")
 
 
-def test_selecting_an_item_shows_its_views_captions_and_metadata(qtbot, demo_ws, demo_cat) -> None:  # noqa: ANN001
+def test_selecting_an_item_shows_its_views_captions_and_metadata(qtbot, demo_ws, demo_cat) -> None:
     page = open_page(qtbot, demo_ws)
     browse(qtbot, page, "shapes-demo")
     model, detail = page.model, page.detail
@@ -209,7 +209,7 @@ def _flickr_source(tmp_path: Path, demo_cat: Catalog) -> Path:
     return token
 
 
-def test_import_dialog_imports_and_reports_the_skipped_record(qtbot, tmp_path, demo_cat) -> None:  # noqa: ANN001
+def test_import_dialog_imports_and_reports_the_skipped_record(qtbot, tmp_path, demo_cat) -> None:
     token = _flickr_source(tmp_path, demo_cat)
     ws = Workspace.open(tmp_path / "ws")
     page = open_page(qtbot, ws)
@@ -246,7 +246,7 @@ def test_import_dialog_imports_and_reports_the_skipped_record(qtbot, tmp_path, d
     assert page.current_dataset == "flickr-mini" and page.model.rowCount() == 3
 
 
-def test_import_dialog_shows_an_engine_error(qtbot, tmp_path) -> None:  # noqa: ANN001
+def test_import_dialog_shows_an_engine_error(qtbot, tmp_path) -> None:
     bad = tmp_path / "captions.json"
     bad.write_text("not json", encoding="utf-8")
     dialog = ImportDialog(Workspace.open(tmp_path / "ws"))
@@ -267,7 +267,7 @@ def test_import_args_per_format() -> None:
         "--separator", r"\t", "--events", "-"]
 
 
-def test_demo_button_creates_the_demo_datasets_and_the_list_refreshes(qtbot, tmp_path) -> None:  # noqa: ANN001
+def test_demo_button_creates_the_demo_datasets_and_the_list_refreshes(qtbot, tmp_path) -> None:
     page = open_page(qtbot, Workspace.open(tmp_path / "ws"))
     assert page.table.rowCount() == 0 and "No datasets yet" in page.status.text()
     page.demo_options = ["--shapes", "3", "--scenes", "4", "--views", "2", "--size", "32", "--workers", "1"]
@@ -283,7 +283,7 @@ def test_demo_button_creates_the_demo_datasets_and_the_list_refreshes(qtbot, tmp
     assert page.current_dataset == "shapes-demo" and page.model.rowCount() == 3
 
 
-def test_thumbnail_cache_reports_broken_files_and_stays_within_its_budget(qtbot, tmp_path, demo_cat) -> None:  # noqa: ANN001
+def test_thumbnail_cache_reports_broken_files_and_stays_within_its_budget(qtbot, tmp_path, demo_cat) -> None:
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png")
     cache = ThumbnailCache(max_bytes=3 * 64 * 64 * 4)
@@ -300,7 +300,7 @@ def test_thumbnail_cache_reports_broken_files_and_stays_within_its_budget(qtbot,
     assert sum(cache.peek(p, 64) is not None for p in paths) == 3
 
 
-def test_empty_workspace_offers_demo_and_import_where_the_grid_would_be(qtbot, tmp_path) -> None:  # noqa: ANN001
+def test_empty_workspace_offers_demo_and_import_where_the_grid_would_be(qtbot, tmp_path) -> None:
     page = open_page(qtbot, Workspace.open(tmp_path / "empty"))
     assert page.empty_panel.isVisibleTo(page) and not page.browser.isVisibleTo(page)
     assert page.empty_demo_button.text() == "Create demo datasets" and page.empty_import_button.text() == "Import…"
@@ -314,7 +314,7 @@ def test_empty_workspace_offers_demo_and_import_where_the_grid_would_be(qtbot, t
     dialog.reject()
 
 
-def test_a_filter_matching_nothing_says_so(qtbot, demo_ws) -> None:  # noqa: ANN001
+def test_a_filter_matching_nothing_says_so(qtbot, demo_ws) -> None:
     page = open_page(qtbot, demo_ws)
     browse(qtbot, page, "shapes-demo")
     assert not page.empty_panel.isVisibleTo(page) and not page.no_match.isVisibleTo(page)

@@ -45,7 +45,7 @@ def fake_catalogue(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]
     return paths
 
 
-def make_grid(qtbot, rows: int) -> tuple[ItemGrid, ItemGridModel]:  # noqa: ANN001
+def make_grid(qtbot, rows: int) -> tuple[ItemGrid, ItemGridModel]:
     model = ItemGridModel(lambda: None, ThumbnailCache(), icon_size=ICON)  # type: ignore[arg-type, return-value]
     grid = ItemGrid(model)
     qtbot.addWidget(grid)
@@ -92,14 +92,14 @@ def icon_mode_view(model: ItemGridModel) -> QListView:
     return view
 
 
-def focus(qtbot, view: QListView) -> None:  # noqa: ANN001
+def focus(qtbot, view: QListView) -> None:
     """The view is the active window and has the focus (the current card's highlight shows it)."""
     view.activateWindow()
     view.setFocus()
     qtbot.waitUntil(view.hasFocus, timeout=WAIT)
 
 
-def test_the_grid_is_a_wrapping_list_that_looks_like_icon_mode(qtbot, fake_catalogue) -> None:  # noqa: ANN001
+def test_the_grid_is_a_wrapping_list_that_looks_like_icon_mode(qtbot, fake_catalogue) -> None:
     """List mode (hit-tests by binary search while a batched layout grows), and pixel for pixel the icon-mode
     grid it replaces: thumbnails above their keys, centred in their cells, the selected key highlighted. The grid
     is laid out before its cards arrive, the icon-mode view after (it sizes every card as the one it measured)."""
@@ -129,7 +129,7 @@ def test_the_grid_is_a_wrapping_list_that_looks_like_icon_mode(qtbot, fake_catal
     assert looks == icon.grab().toImage()
 
 
-def test_scrolling_to_the_end_of_a_large_grid_fills_its_last_screen(qtbot, fake_catalogue) -> None:  # noqa: ANN001
+def test_scrolling_to_the_end_of_a_large_grid_fills_its_last_screen(qtbot, fake_catalogue) -> None:
     rows = 30_000
     grid, model = make_grid(qtbot, rows)
     qtbot.waitUntil(lambda: ready(model, rows_on_screen(grid)), timeout=WAIT)

@@ -1,5 +1,5 @@
-"""One job protocol (:class:`app.job.Job`) for the three ways the app runs work: a child ``trainer``
-(:class:`~app.jobs.EngineJob`), a detached training run (:class:`~app.detached.DetachedJob`) and a function on a
+"""One job protocol (:class:`app.job_interface.Job`) for the three ways the app runs work: a child ``trainer``
+(:class:`~app.engine_job.EngineJob`), a detached training run (:class:`~app.detached.DetachedJob`) and a function on a
 worker thread (:class:`~app.tasks.Task`). One page-level helper, that knows only the protocol, drives each of them
 to ``finished``, ``failed`` and ``cancelled``.
 
@@ -20,10 +20,10 @@ import pytest
 from PySide6.QtCore import QThreadPool
 
 from app.detached import LAUNCHED_PIDS, DetachedJob, process_alive
-from app.job import Job, connect_job, tracker
-from app.jobs import EngineJob
+from app.engine_job import EngineJob
+from app.job_interface import Job, connect_job, tracker
 from app.tasks import Task, TaskContext
-from engine.runs.rows import log_path
+from engine.run.folder import RunFolder
 from engine.workspace import Workspace
 from tests.engine.train.conftest import make_toy_workspace
 
@@ -44,7 +44,7 @@ class JobView:
                     failed=lambda message: self.endings.append(("failed", message)),
                     cancelled=lambda: self.endings.append(("cancelled", None)))
 
-    def run(self, qtbot, cancel_at_first_progress: bool = False) -> tuple[str, Any]:  # noqa: ANN001
+    def run(self, qtbot, cancel_at_first_progress: bool = False) -> tuple[str, Any]:
         """Start the job, wait until it ends; returns how (``("finished", result)``, ...)."""
         if cancel_at_first_progress:
             self.job.progress.connect(lambda *_: self.job.cancel())
@@ -58,7 +58,7 @@ class JobView:
 
 
 @pytest.fixture()
-def toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qtbot) -> Iterator[Workspace]:  # noqa: ANN001
+def toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qtbot) -> Iterator[Workspace]:
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     before = set(LAUNCHED_PIDS)
     yield make_toy_workspace(tmp_path / "toy")
@@ -76,8 +76,8 @@ def train_job(ws: Workspace, name: str, steps: int, dataset: str = "toy-shapes")
             "--batch-size", "4", "--views-per-item", "2", "--captions-per-item", "2", "--warmup", "1",
             "--workers", "0", "--device", "cpu", "--seed", "0", "--name", name,
             "--val-frequency", str(steps), "--save-frequency", str(steps)]
-    run_dir = ws.runs / name
-    return DetachedJob(args, ws.root, log_path(run_dir), run_dir / "events.jsonl", title=f"train {name}")
+    folder = RunFolder.of(ws, name)
+    return DetachedJob(args, ws.root, folder.log, folder.events, title=f"train {name}")
 
 
 def counting(context: TaskContext) -> str:
@@ -87,7 +87,7 @@ def counting(context: TaskContext) -> str:
 
 
 # ---- finished ---------------------------------------------------------------------------------------------------
-def test_a_child_trainer_finishes_with_its_done_event(qtbot, tmp_path) -> None:  # noqa: ANN001
+def test_a_child_trainer_finishes_with_its_done_event(qtbot, tmp_path) -> None:
     job = EngineJob([*DEMO, "--events", "-"], Workspace.open(tmp_path / "ws").root, title="demo data")
     view = JobView(job)
     how, result = view.run(qtbot)
@@ -95,21 +95,21 @@ def test_a_child_trainer_finishes_with_its_done_event(qtbot, tmp_path) -> None: 
     assert view.progress and all(total >= 0 and message for _done, total, message in view.progress)
 
 
-def test_a_detached_training_run_finishes_with_its_done_event(qtbot, toy: Workspace) -> None:  # noqa: ANN001
+def test_a_detached_training_run_finishes_with_its_done_event(qtbot, toy: Workspace) -> None:
     view = JobView(train_job(toy, "short", steps=3))
     how, result = view.run(qtbot)
     assert how == "finished" and result["event"] == "done" and result["step"] == 3
     assert view.progress and view.progress[-1][:2] == (3, 3)  # read from events.jsonl while it was followed
 
 
-def test_a_task_finishes_with_its_result(qtbot) -> None:  # noqa: ANN001
+def test_a_task_finishes_with_its_result(qtbot) -> None:
     view = JobView(Task(counting, title="count", context=True))
     assert view.run(qtbot) == ("finished", "counted")
     assert view.progress == [(1, 3, "counting"), (2, 3, "counting"), (3, 3, "counting")]
 
 
 # ---- failed -----------------------------------------------------------------------------------------------------
-def test_a_child_trainer_fails_with_its_one_line_error(qtbot, tmp_path) -> None:  # noqa: ANN001
+def test_a_child_trainer_fails_with_its_one_line_error(qtbot, tmp_path) -> None:
     bad = tmp_path / "captions.json"
     bad.write_text("not json", encoding="utf-8")
     ws = Workspace.open(tmp_path / "ws")
@@ -118,18 +118,18 @@ def test_a_child_trainer_fails_with_its_one_line_error(qtbot, tmp_path) -> None:
     assert how == "failed" and "captions.json" in message and "\n" not in message
 
 
-def test_a_detached_training_run_fails_with_the_trainers_error(qtbot, toy: Workspace) -> None:  # noqa: ANN001
+def test_a_detached_training_run_fails_with_the_trainers_error(qtbot, toy: Workspace) -> None:
     how, message = JobView(train_job(toy, "nodata", steps=2, dataset="no-such-dataset")).run(qtbot)
     assert how == "failed" and "no-such-dataset" in message
 
 
-def test_a_task_fails_with_the_exception(qtbot) -> None:  # noqa: ANN001
+def test_a_task_fails_with_the_exception(qtbot) -> None:
     how, message = JobView(Task(lambda: int("twelve"), title="parse")).run(qtbot)
     assert how == "failed" and "invalid literal" in message and "Traceback" in message
 
 
 # ---- cancelled --------------------------------------------------------------------------------------------------
-def test_a_child_trainer_is_cancelled(qtbot, tmp_path) -> None:  # noqa: ANN001
+def test_a_child_trainer_is_cancelled(qtbot, tmp_path) -> None:
     big = ["demo-data", "--shapes", "400", "--scenes", "800", "--views", "8", "--size", "96", "--workers", "1"]
     job = EngineJob([*big, "--events", "-"], Workspace.open(tmp_path / "ws").root, title="demo data")
     view = JobView(job)
@@ -138,7 +138,7 @@ def test_a_child_trainer_is_cancelled(qtbot, tmp_path) -> None:  # noqa: ANN001
     assert job.process.state() == job.process.ProcessState.NotRunning
 
 
-def test_a_detached_training_run_is_cancelled_gracefully(qtbot, toy: Workspace) -> None:  # noqa: ANN001
+def test_a_detached_training_run_is_cancelled_gracefully(qtbot, toy: Workspace) -> None:
     job = train_job(toy, "long", steps=100_000)
     view = JobView(job)
     assert view.run(qtbot, cancel_at_first_progress=True) == ("cancelled", None)
@@ -147,7 +147,7 @@ def test_a_detached_training_run_is_cancelled_gracefully(qtbot, toy: Workspace) 
     assert not process_alive(job.pid)
 
 
-def test_a_running_task_is_cancelled_at_its_next_check(qtbot) -> None:  # noqa: ANN001
+def test_a_running_task_is_cancelled_at_its_next_check(qtbot) -> None:
     gate = threading.Event()
     after_check: list[str] = []
 
@@ -164,7 +164,7 @@ def test_a_running_task_is_cancelled_at_its_next_check(qtbot) -> None:  # noqa: 
     assert after_check == []
 
 
-def test_a_task_cancelled_before_it_runs_never_runs(qtbot) -> None:  # noqa: ANN001
+def test_a_task_cancelled_before_it_runs_never_runs(qtbot) -> None:
     pool = QThreadPool()
     pool.setMaxThreadCount(1)
     gate = threading.Event()

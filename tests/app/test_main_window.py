@@ -25,7 +25,7 @@ def test_without_display_crossfold_says_so_in_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and "xvfb-run make run" in lines[0] and "trainer" in lines[0]
 
 
-def test_main_window_lists_datasets(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+def test_main_window_lists_datasets(qtbot, tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "w")
     cat = ws.catalog()
     ds = cat.create_dataset("toy", "image-text", "test")

@@ -51,7 +51,7 @@ def object_box(image: QImage) -> tuple[int, int, int, int]:
     return int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())
 
 
-def wait_frame(qtbot, view: MeshView) -> QImage:  # noqa: ANN001
+def wait_frame(qtbot, view: MeshView) -> QImage:
     """The frame of the latest request, once it is on screen."""
     qtbot.waitUntil(lambda: view.frame is not None and view.frame_serial == view.requested, timeout=WAIT)
     return QImage(view.frame)
@@ -65,7 +65,7 @@ def mouse(view: MeshView, kind: QMouseEvent.Type, pos: QPoint, buttons: Qt.Mouse
 
 
 @pytest.fixture()
-def view(qtbot) -> MeshView:  # noqa: ANN001
+def view(qtbot) -> MeshView:
     widget = MeshView()
     qtbot.addWidget(widget)
     widget.resize(240, 240)
@@ -123,7 +123,7 @@ def test_a_broken_mesh_says_why_and_a_new_mesh_drops_old_frames(qtbot, view: Mes
     assert view.path == str(tmp_path / "b.ply") and shown and all(s > 2 for s in shown)  # none of a.glb's
 
 
-def test_item_detail_shows_a_z_up_mesh_upright_beside_its_views(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+def test_item_detail_shows_a_z_up_mesh_upright_beside_its_views(qtbot, tmp_path: Path) -> None:
     folder = tmp_path / "meshes"
     folder.mkdir()
     _figure(folder / "figure.ply", up="z")  # ply keeps the colours

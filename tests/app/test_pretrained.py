@@ -50,7 +50,7 @@ def toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
 
 
 # ---- the run form ---------------------------------------------------------------------------------------------------
-def open_form(qtbot, ws: Workspace) -> RunForm:  # noqa: ANN001
+def open_form(qtbot, ws: Workspace) -> RunForm:
     form = RunForm(ws)
     qtbot.addWidget(form)
     with qtbot.waitSignal(form.loaded, timeout=WAIT):
@@ -63,7 +63,7 @@ def open_form(qtbot, ws: Workspace) -> RunForm:  # noqa: ANN001
 
 
 def test_run_form_starts_from_a_file_with_a_locked_text_tower(qtbot, toy: Workspace, weights: Path,
-                                                              tmp_path: Path) -> None:  # noqa: ANN001
+                                                              tmp_path: Path) -> None:
     form = open_form(qtbot, toy)
     assert form.start_from.mode == RANDOM and form.values()["pretrained"] is None  # the default
     assert "--pretrained" not in form.build_args(form.values())
@@ -105,7 +105,7 @@ def test_run_form_starts_from_a_file_with_a_locked_text_tower(qtbot, toy: Worksp
     assert form.field_errors["pretrained"].isVisible()
 
 
-def test_run_form_copies_weights_and_locks_back_from_a_config(qtbot, toy: Workspace, weights: Path) -> None:  # noqa: ANN001
+def test_run_form_copies_weights_and_locks_back_from_a_config(qtbot, toy: Workspace, weights: Path) -> None:
     form = open_form(qtbot, toy)
     form.set_values({"model": MODEL, "pretrained": str(weights), "lock_image": True, "lock_image_unlocked_groups": 1,
                      "lock_image_freeze_bn_stats": True, "lock_text": False})
@@ -123,7 +123,7 @@ def test_run_form_copies_weights_and_locks_back_from_a_config(qtbot, toy: Worksp
 
 
 # ---- the Datasets page's zero-shot index ------------------------------------------------------------------------
-def open_datasets(qtbot, ws: Workspace) -> DatasetsPage:  # noqa: ANN001
+def open_datasets(qtbot, ws: Workspace) -> DatasetsPage:
     page = DatasetsPage(ws, thumbnails=ThumbnailCache())
     qtbot.addWidget(page)
     page.resize(1100, 760)
@@ -134,7 +134,7 @@ def open_datasets(qtbot, ws: Workspace) -> DatasetsPage:  # noqa: ANN001
     return page
 
 
-def start_index(qtbot, page: DatasetsPage, weights: Path, name: str | None = None) -> str:  # noqa: ANN001
+def start_index(qtbot, page: DatasetsPage, weights: Path, name: str | None = None) -> str:
     """Open the dialog from the page's button, fill it, press Index; the run's name."""
     qtbot.mouseClick(page.pretrained_button, Qt.MouseButton.LeftButton)
     dialog = page.pretrained_dialog
@@ -147,7 +147,7 @@ def start_index(qtbot, page: DatasetsPage, weights: Path, name: str | None = Non
     return run
 
 
-def test_index_with_pretrained_weights_makes_a_zero_shot_run(qtbot, toy: Workspace, weights: Path) -> None:  # noqa: ANN001
+def test_index_with_pretrained_weights_makes_a_zero_shot_run(qtbot, toy: Workspace, weights: Path) -> None:
     page = open_datasets(qtbot, toy)
     # the dialog checks what it can on its own first
     qtbot.mouseClick(page.pretrained_button, Qt.MouseButton.LeftButton)
@@ -192,7 +192,7 @@ def test_index_with_pretrained_weights_makes_a_zero_shot_run(qtbot, toy: Workspa
     runs.close()
 
 
-def test_index_with_pretrained_weights_can_be_cancelled(qtbot, toy: Workspace, weights: Path) -> None:  # noqa: ANN001
+def test_index_with_pretrained_weights_can_be_cancelled(qtbot, toy: Workspace, weights: Path) -> None:
     page = open_datasets(qtbot, toy)
     run = start_index(qtbot, page, weights, name="to-cancel")
     job = page.pretrained_job

@@ -13,7 +13,7 @@ from engine.workspace import Workspace
 LONG = 60_000
 
 
-def test_a_bad_line_is_skipped_and_counted_and_the_run_still_follows(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_bad_line_is_skipped_and_counted_and_the_run_still_follows(qtbot, tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "w")
     run_dir = ws.runs / "r"
     run_dir.mkdir(parents=True)

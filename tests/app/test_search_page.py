@@ -40,7 +40,7 @@ def _config(name: str, steps: int) -> TrainConfig:
 
 
 @pytest.fixture(scope="module")
-def ws(trained_toy, tmp_path_factory: pytest.TempPathFactory) -> Workspace:  # noqa: ANN001
+def ws(trained_toy, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     workspace = copy_workspace(trained_toy, tmp_path_factory.mktemp("search-page") / "ws")  # run toy-gcl, indexed
     torch.set_num_threads(2)
     train(_config(BARE, 2), workspace)  # finished, never indexed
@@ -52,7 +52,7 @@ def cat(ws: Workspace) -> Catalog:
     return ws.catalog()
 
 
-def open_page(qtbot, ws: Workspace) -> SearchPage:  # noqa: ANN001
+def open_page(qtbot, ws: Workspace) -> SearchPage:
     page = SearchPage(ws, thumbnails=ThumbnailCache(), device="cpu")
     qtbot.addWidget(page)
     page.resize(1200, 800)
@@ -61,7 +61,7 @@ def open_page(qtbot, ws: Workspace) -> SearchPage:  # noqa: ANN001
     return page
 
 
-def wait_results(qtbot, page: SearchPage, text: str | None = None, target: str | None = None,  # noqa: ANN001
+def wait_results(qtbot, page: SearchPage, text: str | None = None, target: str | None = None,
                  item: int | None = None) -> list:
     """Wait until the grid shows the answer to the query asked last (and, when given, one with these parts)."""
 
@@ -75,11 +75,11 @@ def wait_results(qtbot, page: SearchPage, text: str | None = None, target: str |
     return page.grid.hits()
 
 
-def colour_of_captions(hit) -> set[str]:  # noqa: ANN001
+def colour_of_captions(hit) -> set[str]:
     return {c for c in ("red", "green", "blue", "yellow", "black", "white") if any(c in t for t in hit.captions)}
 
 
-def test_list_runs_and_index_needed(ws, cat) -> None:  # noqa: ANN001
+def test_list_runs_and_index_needed(ws, cat) -> None:
     runs = list_runs(cat)
     assert runs.defaults["shapes"] == RUN and runs.default_for("shapes") == RUN
     assert runs.get(RUN).targets == frozenset({"shapes", "captions"})
@@ -90,7 +90,7 @@ def test_list_runs_and_index_needed(ws, cat) -> None:  # noqa: ANN001
     assert need.build_args()[:3] == ["index", "--run", RUN]
 
 
-def test_typing_red_searches_as_you_type_and_shows_red_results(qtbot, ws) -> None:  # noqa: ANN001
+def test_typing_red_searches_as_you_type_and_shows_red_results(qtbot, ws) -> None:
     page = open_page(qtbot, ws)
     assert page.run == RUN  # default_run for shapes: the only run with a shapes index
     assert page.runs.names() == [BARE, RUN]  # finished runs, newest first
@@ -119,7 +119,7 @@ def test_typing_red_searches_as_you_type_and_shows_red_results(qtbot, ws) -> Non
     qtbot.waitUntil(lambda: page.result is None and page.grid.result_model.rowCount() == 0, timeout=WAIT)
 
 
-def test_new_cards_are_rendered_a_few_per_paint_pass_then_blitted(qtbot, ws) -> None:  # noqa: ANN001
+def test_new_cards_are_rendered_a_few_per_paint_pass_then_blitted(qtbot, ws) -> None:
     page = open_page(qtbot, ws)
     page.resize(1400, 900)
     qtbot.keyClicks(page.query_edit, "red")
@@ -139,7 +139,7 @@ def test_new_cards_are_rendered_a_few_per_paint_pass_then_blitted(qtbot, ws) -> 
     assert delegate.cached_cards == rendered and not grid.cards_pending
 
 
-def test_target_switch_searches_captions_and_offers_nothing_for_images(qtbot, ws) -> None:  # noqa: ANN001
+def test_target_switch_searches_captions_and_offers_nothing_for_images(qtbot, ws) -> None:
     page = open_page(qtbot, ws)
     page.query_edit.setText("a small blue square")
     page.search_now()
@@ -166,7 +166,7 @@ def test_target_switch_searches_captions_and_offers_nothing_for_images(qtbot, ws
     assert not page.index_banner.isVisibleTo(page)
 
 
-def test_search_with_item_more_like_this_and_detail(qtbot, ws, cat) -> None:  # noqa: ANN001
+def test_search_with_item_more_like_this_and_detail(qtbot, ws, cat) -> None:
     page = open_page(qtbot, ws)
     ds = cat.require_dataset("toy-shapes")
     item = next(i for i in cat.items(ds.id, limit=48) if i.category == "green")
@@ -208,7 +208,7 @@ def test_search_with_item_more_like_this_and_detail(qtbot, ws, cat) -> None:  # 
     assert page.item_id is None and page.result.query["item"] is None and not page.subject.isVisibleTo(page)
 
 
-def test_dropping_an_image_searches_with_it(qtbot, ws, cat) -> None:  # noqa: ANN001
+def test_dropping_an_image_searches_with_it(qtbot, ws, cat) -> None:
     page = open_page(qtbot, ws)
     ds = cat.require_dataset("toy-shapes")
     item = next(i for i in cat.items(ds.id, limit=48) if i.category == "yellow")
@@ -237,7 +237,7 @@ def test_dropping_an_image_searches_with_it(qtbot, ws, cat) -> None:  # noqa: AN
     assert page.subject.isVisibleTo(page) and Path(path).name in page.subject_label.text()
 
 
-def drop_on(target, path: Path) -> QDropEvent:  # noqa: ANN001
+def drop_on(target, path: Path) -> QDropEvent:
     """A real drag-enter and drop of a local file on ``target``; the drop event (to check it was accepted)."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
@@ -251,7 +251,7 @@ def drop_on(target, path: Path) -> QDropEvent:  # noqa: ANN001
     return drop
 
 
-def test_dropping_a_mesh_searches_with_it_and_a_broken_one_says_why(qtbot, ws, tmp_path: Path) -> None:  # noqa: ANN001
+def test_dropping_a_mesh_searches_with_it_and_a_broken_one_says_why(qtbot, ws, tmp_path: Path) -> None:
     import trimesh
 
     mesh = tmp_path / "chair.obj"
@@ -280,7 +280,7 @@ def test_dropping_a_mesh_searches_with_it_and_a_broken_one_says_why(qtbot, ws, t
     assert "broken.off" in page.status.text()
 
 
-def test_ab_compares_two_runs_on_the_same_query(qtbot, ws) -> None:  # noqa: ANN001
+def test_ab_compares_two_runs_on_the_same_query(qtbot, ws) -> None:
     page = open_page(qtbot, ws)
     page.query_edit.setText("a big green square")
     page.set_compare(True)
@@ -301,12 +301,12 @@ def test_ab_compares_two_runs_on_the_same_query(qtbot, ws) -> None:  # noqa: ANN
     wait_results(qtbot, page, text="a big green square")
 
 
-def test_service_serialises_a_runs_searches_and_newest_query_wins(qtbot, ws, monkeypatch) -> None:  # noqa: ANN001
+def test_service_serialises_a_runs_searches_and_newest_query_wins(qtbot, ws, monkeypatch) -> None:
     lock = threading.Lock()
     state = {"active": 0, "most": 0, "calls": 0}
     original = Searcher.search
 
-    def counting(self, **kwargs):  # noqa: ANN001, ANN003, ANN202
+    def counting(self, **kwargs):
         with lock:
             state["active"] += 1
             state["calls"] += 1
@@ -343,7 +343,7 @@ def test_service_serialises_a_runs_searches_and_newest_query_wins(qtbot, ws, mon
     service.wait_idle()
 
 
-def test_run_without_index_offers_to_build_it_then_searches(qtbot, ws, cat) -> None:  # noqa: ANN001
+def test_run_without_index_offers_to_build_it_then_searches(qtbot, ws, cat) -> None:
     # last in the module: it indexes the second run, which then becomes the default for shapes
     assert index_needed(cat, BARE, "shapes") is not None
     page = open_page(qtbot, ws)
@@ -378,7 +378,7 @@ def test_run_without_index_offers_to_build_it_then_searches(qtbot, ws, cat) -> N
     qtbot.waitUntil(lambda: "shapes" in (page.runs.get(BARE).targets if page.runs.get(BARE) else ()), timeout=WAIT)
 
 
-def test_confidence_banner_and_badges_follow_the_calibration(qtbot, ws, cat) -> None:  # noqa: ANN001
+def test_confidence_banner_and_badges_follow_the_calibration(qtbot, ws, cat) -> None:
     from app.widgets.result_grid import BAND_COLOURS, score_badge
 
     page = open_page(qtbot, ws)
@@ -410,13 +410,13 @@ def test_confidence_banner_and_badges_follow_the_calibration(qtbot, ws, cat) -> 
     assert "combined" not in page.subject_label.text() and "results like this item" in page.subject_label.text()
 
 
-def test_empty_workspace_search_says_what_to_do_in_plain_words(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+def test_empty_workspace_search_says_what_to_do_in_plain_words(qtbot, tmp_path: Path) -> None:
     page = open_page(qtbot, Workspace.open(tmp_path / "empty"))
     qtbot.waitUntil(lambda: "No finished run" in page.grid.message, timeout=WAIT)
     assert "<" not in page.grid.message and "trainer demo" in page.grid.message
 
 
-def test_ab_side_b_defaults_to_the_best_other_run_with_an_index(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+def test_ab_side_b_defaults_to_the_best_other_run_with_an_index(qtbot, tmp_path: Path) -> None:
     from app.search_worker import RunChoice, RunList
     from app.widgets.ab_compare import ABCompare, default_b
     from app.widgets.item_grid import CatalogHandle

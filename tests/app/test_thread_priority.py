@@ -18,7 +18,7 @@ def this_thread_niceness() -> int:
     return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
 
-def test_a_background_task_runs_below_the_gui_thread_and_the_gui_thread_keeps_its_priority(qtbot) -> None:  # noqa: ANN001
+def test_a_background_task_runs_below_the_gui_thread_and_the_gui_thread_keeps_its_priority(qtbot) -> None:
     gui = this_thread_niceness()
     answers: list[int] = []
     tasks = []

@@ -15,7 +15,7 @@ from engine.workspace import Workspace
 LONG = 120_000  # ms
 
 
-def _event(kind: str, **fields) -> str:  # noqa: ANN003
+def _event(kind: str, **fields) -> str:
     return json.dumps({"event": kind, "time": 0.0, **fields}) + "\n"
 
 
@@ -40,7 +40,7 @@ def add_run(ws: Workspace, name: str, evals: list[tuple[int, float]], parts: boo
                             pid=os.getpid() if status == "running" else None)
 
 
-def open_page(qtbot, ws: Workspace, names: list[str]) -> TrainingPage:  # noqa: ANN001
+def open_page(qtbot, ws: Workspace, names: list[str]) -> TrainingPage:
     page = TrainingPage(ws)
     qtbot.addWidget(page)
     page.resize(1400, 860)
@@ -49,7 +49,7 @@ def open_page(qtbot, ws: Workspace, names: list[str]) -> TrainingPage:  # noqa: 
     return page
 
 
-def test_eval_chart_follows_a_weak_run_and_overlays_stay_distinguishable(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+def test_eval_chart_follows_a_weak_run_and_overlays_stay_distinguishable(qtbot, tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "w")
     add_run(ws, "weak", [(3, 0.03), (6, 0.06), (9, 0.09)], parts=True)
     add_run(ws, "once", [(10, 0.05)])
@@ -76,7 +76,7 @@ def test_eval_chart_follows_a_weak_run_and_overlays_stay_distinguishable(qtbot, 
     assert not page.show_parts.isEnabled()  # its loss has no parts
 
 
-def test_a_starting_run_says_it_waits_and_words_replace_keys(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_starting_run_says_it_waits_and_words_replace_keys(qtbot, tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "w")
     add_run(ws, "fresh", [], status="running")
     page = open_page(qtbot, ws, ["fresh"])
@@ -93,7 +93,7 @@ def test_a_starting_run_says_it_waits_and_words_replace_keys(qtbot, tmp_path: Pa
     assert "same number as R@1" in rr.toolTip()
 
 
-def test_chart_ticks_legend_and_nested_config_rows(qtbot) -> None:  # noqa: ANN001
+def test_chart_ticks_legend_and_nested_config_rows(qtbot) -> None:
     assert nice_ticks(0, 3, 8, integer=True) == [0, 1, 2, 3]
     assert all(float(t).is_integer() for t in nice_ticks(0, 7, 10, integer=True))
     chart = LineChart("rising")
@@ -111,7 +111,7 @@ def test_chart_ticks_legend_and_nested_config_rows(qtbot) -> None:  # noqa: ANN0
     assert rows == [("augment.flip", ["True", "False"], True)]
 
 
-def test_opening_selects_the_best_run_and_says_which(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+def test_opening_selects_the_best_run_and_says_which(qtbot, tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "w")
     add_run(ws, "older-best", [(5, 0.09)])
     add_run(ws, "middling", [(5, 0.05)])

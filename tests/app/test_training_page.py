@@ -16,7 +16,8 @@ import shiboken6
 from PySide6.QtCore import Qt
 
 from app.detached import LAUNCHED_PIDS, process_alive
-from app.jobs import ENGINE_NICENESS, tracker
+from app.engine_job import ENGINE_NICENESS
+from app.job_interface import tracker
 from app.pages.training import TrainingPage
 from app.runs import RunsModel, RunState
 from app.training_jobs import training_jobs
@@ -37,7 +38,7 @@ def is_trainer(pid: int) -> bool:
         return False
 
 
-def kill_trainers(qtbot, pids: Iterable[int]) -> None:  # noqa: ANN001
+def kill_trainers(qtbot, pids: Iterable[int]) -> None:
     """SIGKILL detached trainers (they are not children of the tests: by pid) and wait until they are gone."""
     left = [pid for pid in pids if is_trainer(pid)]
     for pid in left:
@@ -49,7 +50,7 @@ def kill_trainers(qtbot, pids: Iterable[int]) -> None:  # noqa: ANN001
 
 
 @pytest.fixture()
-def toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qtbot) -> Workspace:  # noqa: ANN001
+def toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qtbot) -> Workspace:
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     ws = make_toy_workspace(tmp_path / "ws")
     before = set(LAUNCHED_PIDS)
@@ -60,7 +61,7 @@ def toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qtbot) -> Workspace:  #
     kill_trainers(qtbot, LAUNCHED_PIDS - before)  # the detached runs outlive the pages: none outlives the test
 
 
-def fill_form(page: TrainingPage, qtbot, name: str, steps: int, loss: str = "mxm") -> None:  # noqa: ANN001
+def fill_form(page: TrainingPage, qtbot, name: str, steps: int, loss: str = "mxm") -> None:
     form = page.form
     qtbot.waitUntil(lambda: form.dataset.count() > 0, timeout=LONG)
     form.dataset.setCurrentText("toy-shapes")
@@ -81,7 +82,7 @@ def fill_form(page: TrainingPage, qtbot, name: str, steps: int, loss: str = "mxm
     form.warmup.setValue(2)
 
 
-def launch(page: TrainingPage, qtbot) -> None:  # noqa: ANN001
+def launch(page: TrainingPage, qtbot) -> None:
     with qtbot.waitSignal(page.launched, timeout=LONG):
         qtbot.mouseClick(page.form.launch_button, Qt.MouseButton.LeftButton)
 
@@ -100,7 +101,7 @@ def table_text(page: TrainingPage, name: str, column: str) -> str:
 
 
 # ---- real training, launched from the form -------------------------------------------------------------------------
-def test_short_run_from_the_form_streams_points_and_finishes(qtbot, toy: Workspace) -> None:  # noqa: ANN001
+def test_short_run_from_the_form_streams_points_and_finishes(qtbot, toy: Workspace) -> None:
     page = TrainingPage(toy)
     qtbot.addWidget(page)
     page.resize(1200, 800)
@@ -141,7 +142,7 @@ def test_short_run_from_the_form_streams_points_and_finishes(qtbot, toy: Workspa
         assert "rank" in browser.answer_text.text()
 
 
-def test_cancel_is_graceful_and_resume_continues(qtbot, toy: Workspace) -> None:  # noqa: ANN001
+def test_cancel_is_graceful_and_resume_continues(qtbot, toy: Workspace) -> None:
     page = TrainingPage(toy)
     qtbot.addWidget(page)
     page.show()
@@ -164,7 +165,7 @@ def test_cancel_is_graceful_and_resume_continues(qtbot, toy: Workspace) -> None:
     qtbot.waitUntil(lambda: status(page, "long") == "cancelled", timeout=LONG)
 
 
-def test_page_reattaches_to_a_run_after_it_is_recreated(qtbot, toy: Workspace) -> None:  # noqa: ANN001
+def test_page_reattaches_to_a_run_after_it_is_recreated(qtbot, toy: Workspace) -> None:
     page = TrainingPage(toy)
     page.show()
     fill_form(page, qtbot, "followed", steps=30)
@@ -189,7 +190,7 @@ def test_page_reattaches_to_a_run_after_it_is_recreated(qtbot, toy: Workspace) -
     assert [p[0] for p in again.runs.state("followed").loss_points] == list(range(1, 31))
 
 
-def test_a_run_launched_from_the_app_outlives_it_and_is_followed_again(qtbot, toy: Workspace) -> None:  # noqa: ANN001
+def test_a_run_launched_from_the_app_outlives_it_and_is_followed_again(qtbot, toy: Workspace) -> None:
     page = TrainingPage(toy)
     page.show()
     fill_form(page, qtbot, "outlives", steps=60)
@@ -241,7 +242,7 @@ def test_a_run_launched_from_the_app_outlives_it_and_is_followed_again(qtbot, to
     assert "$ trainer train " in again.log_view.toPlainText() and "done at step 60" in again.log_view.toPlainText()
 
 
-def test_a_run_that_fails_to_start_reports_the_trainers_error(qtbot, toy: Workspace) -> None:  # noqa: ANN001
+def test_a_run_that_fails_to_start_reports_the_trainers_error(qtbot, toy: Workspace) -> None:
     model = RunsModel(toy)
     with qtbot.waitSignal(model.jobFinished, timeout=LONG) as blocker:
         model.launch("nodata", ["train", "--dataset", "no-such-dataset", "--loss", "mxm", "--model", "cf-vit-tiny-64",
@@ -261,7 +262,7 @@ def status_of(model: RunsModel, name: str) -> str:
     return state.display_status if state is not None else ""
 
 
-def test_form_rejects_bad_input_with_a_visible_message(qtbot, tmp_path: Path, toy: Workspace) -> None:  # noqa: ANN001
+def test_form_rejects_bad_input_with_a_visible_message(qtbot, tmp_path: Path, toy: Workspace) -> None:
     empty = TrainingPage(Workspace.open(tmp_path / "empty"))
     qtbot.addWidget(empty)
     empty.show()
@@ -306,11 +307,11 @@ def test_form_rejects_bad_input_with_a_visible_message(qtbot, tmp_path: Path, to
 
 
 # ---- following runs from the catalogue and events.jsonl alone (no trainer) ------------------------------------------
-def _event(kind: str, **fields) -> str:  # noqa: ANN003
+def _event(kind: str, **fields) -> str:
     return json.dumps({"event": kind, "time": 0.0, **fields}) + "\n"
 
 
-def test_runs_started_elsewhere_are_followed_by_tailing_their_events(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+def test_runs_started_elsewhere_are_followed_by_tailing_their_events(qtbot, tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "w")
     run_dir = ws.runs / "cli"
     run_dir.mkdir(parents=True)
@@ -446,7 +447,7 @@ def test_resume_flags_come_from_the_saved_config() -> None:
                      "--loss-options", '{"queue_size": 8}']
 
 
-def test_chart_and_config_diff_widgets(qtbot) -> None:  # noqa: ANN001
+def test_chart_and_config_diff_widgets(qtbot) -> None:
     chart = LineChart("loss")
     qtbot.addWidget(chart)
     chart.resize(400, 250)
@@ -468,7 +469,7 @@ def test_chart_and_config_diff_widgets(qtbot) -> None:  # noqa: ANN001
     assert diff.table.rowCount() == 2
 
 
-def test_runs_model_can_be_closed(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+def test_runs_model_can_be_closed(qtbot, tmp_path: Path) -> None:
     model = RunsModel(Workspace.open(tmp_path / "w"))
     with qtbot.waitSignal(model.refreshed, timeout=LONG):
         pass

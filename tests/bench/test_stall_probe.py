@@ -23,7 +23,7 @@ def _busy_worker(stop: threading.Event) -> None:
 
 
 def test_a_long_stall_leaves_every_threads_stack_without_faulthandlers_watchdog(
-        qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+        qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
     import gui_responsiveness as gr
 

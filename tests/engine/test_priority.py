@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.jobs import ENGINE_NICENESS, engine_environment
+from app.engine_job import ENGINE_NICENESS, engine_environment
 from engine.priority import NICE_VARIABLE
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,6 @@ from engine.threads import (
     available_cores,
     cgroup_cpu_limit,
     job_cores,
-    jobs_dir,
     live_jobs,
     plan_training,
     quiet_openmp,
@@ -20,6 +19,7 @@ from engine.threads import (
     user_thread_cap,
     write_job,
 )
+from engine.workspace import Workspace
 
 
 def _tree(root: Path, files: dict[str, str]) -> Path:
@@ -59,13 +59,13 @@ def test_cgroup_v1_quota_and_no_quota(tmp_path: Path) -> None:
 
 
 def test_live_jobs_split_the_cores_and_dead_ones_are_ignored(tmp_path: Path) -> None:
-    folder = jobs_dir(tmp_path)
+    folder = Workspace(tmp_path).jobs
     assert job_cores(folder, cores=4) == 4  # nobody else: all of them
     # another engine job: a real process, alive until we close its stdin
     other = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
     try:
         write_job(folder, "index", pid=other.pid)
-        with register_job(tmp_path, "train") as mine:
+        with register_job(folder, "train") as mine:
             assert mine.is_file()
             assert sorted(j.pid for j in live_jobs(folder)) == sorted([os.getpid(), other.pid])
             assert job_cores(folder, cores=4) == 2
@@ -83,21 +83,31 @@ def test_live_jobs_split_the_cores_and_dead_ones_are_ignored(tmp_path: Path) -> 
 
 
 def test_a_reused_pid_is_not_a_live_job(tmp_path: Path) -> None:
-    folder = jobs_dir(tmp_path)
+    folder = Workspace(tmp_path).jobs
     path = write_job(folder, "train")  # this process, with its real start time
     assert [j.pid for j in live_jobs(folder, prune=False)] == [os.getpid()]
     record = json.loads(path.read_text())
-    if record["proc_start"] is not None:  # Linux: a different start time means another process took the pid
-        record["proc_start"] = str(int(record["proc_start"]) + 1)
+    if record["created"] is not None:  # a different start time means another process took the pid
+        record["created"] = record["created"] + 60
         path.write_text(json.dumps(record))
         assert live_jobs(folder) == []
     (folder / "garbage.json").write_text("{not json")
     live_jobs(folder)  # unreadable files are skipped
 
 
+def test_a_record_of_an_older_version_is_pruned(tmp_path: Path) -> None:
+    folder = Workspace(tmp_path).jobs
+    folder.mkdir(parents=True)
+    old = folder / f"{os.getpid()}.json"  # an older version kept /proc clock ticks, which cannot be checked now
+    old.write_text(json.dumps({"pid": os.getpid(), "kind": "train", "started": 1.0, "proc_start": "12345"}))
+    assert live_jobs(folder) == []
+    assert not old.exists()
+
+
 def test_register_job_is_reentrant(tmp_path: Path) -> None:
-    with register_job(tmp_path, "train") as outer:
-        with register_job(tmp_path, "train") as inner:
+    folder = Workspace(tmp_path).jobs
+    with register_job(folder, "train") as outer:
+        with register_job(folder, "train") as inner:
             assert inner == outer
         assert outer.is_file()  # the inner one did not remove the outer registration
     assert not outer.exists()

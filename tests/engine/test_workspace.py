@@ -22,3 +22,15 @@ def test_open_creates_folder_and_catalogue(tmp_path: Path) -> None:
     ws.catalog()
     assert ws.catalog_path.is_file()
     assert ws.renders == ws.root / "renders"
+
+
+def test_workspace_owns_every_top_level_folder(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    assert ws.catalog_path == tmp_path / "catalog.sqlite"
+    assert ws.backups == tmp_path / "backups" and ws.jobs == tmp_path / "jobs"
+    assert ws.packed == tmp_path / "renders" / "packed"
+    assert (ws.datasets, ws.runs, ws.indexes, ws.logs) == (tmp_path / "datasets", tmp_path / "runs",
+                                                            tmp_path / "indexes", tmp_path / "logs")
+    catalog = ws.catalog()
+    assert catalog.backups == ws.backups  # the catalogue keeps its backups where the workspace says
+    catalog.close()

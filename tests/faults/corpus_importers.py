@@ -90,7 +90,7 @@ def _nan_mesh(path: Path) -> Path:
     return path
 
 
-def importer_cases(tmp: Path) -> list[FaultCase]:  # noqa: PLR0915 - one flat list of cases reads best
+def importer_cases(tmp: Path) -> list[FaultCase]:  # one flat list of cases reads best
     """Build every case's files under ``tmp`` and return the cases (at least 50, all six formats)."""
     out = tmp / "outside"
     secret_txt = _text(out / "secret.txt", "".join(f"{line}\n" for line in SECRET_LINES))

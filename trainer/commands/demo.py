@@ -58,9 +58,9 @@ def run(args: argparse.Namespace) -> int:
             if row is not None and row.status == "done":
                 say("train", f"run {name}: already trained")
             else:
-                from engine.run import checkpoint as ckpt
+                from engine.run.folder import RunFolder
 
-                resume = "latest" if ckpt.latest(ws.runs / name / "checkpoints") is not None else None
+                resume = "latest" if RunFolder.of(ws, name).latest_checkpoint() is not None else None
                 say("train", f"run {name}: training{' (resuming)' if resume else ''}…")
                 config = resolve_config(load_config_file(RESOURCES / config_file),
                                         {"name": name, "model": args.model, "max_steps": args.steps,

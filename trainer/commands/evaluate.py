@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.evaluate.split import evaluate_split
     from engine.evaluate.table import format_table
     from engine.run.events import Eval, EventWriter
+    from engine.run.folder import RunFolder
     from engine.run.restore import restore_run
 
     ws = open_workspace(args)
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     record = {"split": args.split, "dataset": dataset, "checkpoint": str(restored.checkpoint),
               "step": restored.step, "metrics": metrics}
     run_row = catalog.require_run(args.run)
-    writer = EventWriter(ws.runs / args.run / "events.jsonl")
+    writer = EventWriter(RunFolder.of(ws, args.run).events)
     writer.emit(Eval(step=restored.step, split=args.split, metrics=metrics, dataset=dataset,
                      checkpoint=str(restored.checkpoint)))
     writer.close()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.data.import_formats import FORMATS
 from engine.mesh_files import UP_AXES
 from trainer.argtypes import name
 from trainer.commands.common import add_events, add_json, add_workspace, emit_done, open_workspace
 from trainer.output import print_json
 from trainer.progress import bar, json_progress
 
-FORMATS = ("text2shape", "karpathy", "coco", "flickr-token", "csv", "folder")
 _SHOWN_PROBLEMS = 20
 
 

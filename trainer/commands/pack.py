@@ -47,9 +47,9 @@ def pack(ws, dataset: str, model: str | None, size: int | None, force: bool, eve
     catalog = ws.catalog()
     catalog.require_dataset(dataset)
     preprocess = model_preprocess(model, size)
-    with register_job(ws.root, "pack"), bar(f"pack {dataset}", unit="image",
+    with register_job(ws.jobs, "pack"), bar(f"pack {dataset}", unit="image",
                                               enabled=False if (events or quiet) else None) as progress:
-        return pack_dataset(catalog, ws.renders, dataset, preprocess, force=force,
+        return pack_dataset(catalog, ws.packed, dataset, preprocess, force=force,
                             on_progress=json_progress("pack") if events else progress)
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.errors import CrossfoldError
+from engine.metric_keys import summary_metrics
 from engine.runs.state import RunState
 from trainer.commands.common import add_json, add_workspace, open_workspace
 from trainer.output import print_json, print_table
@@ -60,12 +61,12 @@ def summary(s: RunState) -> dict[str, Any]:
 
 def last_error(s: RunState) -> str:
     """The failure the events reported, else (a failed or interrupted run) the error line of its log."""
+    from engine.run.folder import RunFolder
     from engine.runs.ending import log_error
-    from engine.runs.rows import log_path
 
     if s.error or s.display_status not in ("failed", "interrupted"):
         return s.error
-    return log_error(log_path(s.run_dir))
+    return log_error(RunFolder(s.run_dir).log)
 
 
 def list_runs(args: argparse.Namespace) -> int:
@@ -103,7 +104,7 @@ def show_run(args: argparse.Namespace) -> int:
     for split in (state.val_split, "test"):
         metrics = data["val" if split == state.val_split else "test"]
         if metrics:
-            means = {k: v for k, v in metrics.items() if k.startswith("mean_")}
+            means = summary_metrics(metrics)
             print(f"{split} metrics (latest): " + "  ".join(f"{k}={v:.4f}" for k, v in (means or metrics).items()
                                                              if isinstance(v, (int, float))))
     print("config:")

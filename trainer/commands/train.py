@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from engine.losses.names import loss_list
 from engine.run.config import load_config_file, resolve_config
 from engine.run.flags import add_config_arguments, flag_values
 from trainer.commands.common import add_workspace, open_workspace
@@ -17,7 +18,7 @@ from trainer.progress import interactive
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train encoders with clip, mxm, gcl or sspc")
+    p = sub.add_parser("train", help=f"train encoders with {loss_list()}")
     p.add_argument("--config", default=None, metavar="FILE.yaml", help="options file; flags override it")
     add_config_arguments(p)
     p.add_argument("--events", default=None, metavar="-", help="'-': JSON-lines events on stdout")

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.catalog.records import ItemRecord
 from engine.catalog.repository import CatalogError
+from engine.data.import_formats import COCO, CSV, FLICKR_TOKEN, FOLDER, FORMATS, KARPATHY, TEXT2SHAPE
 from engine.data.importers import coco, csv_table, flickr_token, folder, karpathy, text2shape
 from engine.data.importers.duplicates import files_in_dataset, storable, without_duplicates
 from engine.data.importers.report import ImportReport, Problem
@@ -43,14 +44,15 @@ __all__ = [
 Loader = Callable[[Path, ImportOptions, ImportReport], LoadedSource]
 
 _LOADERS: dict[str, Loader] = {
-    "text2shape": text2shape.load,
-    "karpathy": karpathy.load,
-    "coco": coco.load,
-    "flickr-token": flickr_token.load,
-    "csv": csv_table.load,
-    "folder": folder.load,
+    TEXT2SHAPE: text2shape.load,
+    KARPATHY: karpathy.load,
+    COCO: coco.load,
+    FLICKR_TOKEN: flickr_token.load,
+    CSV: csv_table.load,
+    FOLDER: folder.load,
 }
-FORMATS: tuple[str, ...] = tuple(_LOADERS)
+if set(_LOADERS) != set(FORMATS):  # a format listed in engine.data.import_formats without its loader, or not listed
+    raise ImportError(f"engine.data.importers: loaders for {sorted(_LOADERS)}, formats {sorted(FORMATS)}")
 
 _PROGRESS_EVERY_S = 0.1  # at most ~10 progress callbacks a second (a tqdm redraw each)
 

@@ -110,7 +110,7 @@ def test_migration_step_runs_once_and_records_version(tmp_path: Path, monkeypatc
     Catalog(path).close()
     calls: list[int] = []
 
-    def add_column(conn) -> None:  # noqa: ANN001
+    def add_column(conn) -> None:
         calls.append(1)
         conn.execute(text("ALTER TABLE items ADD COLUMN thumbnail TEXT"))
 

@@ -65,30 +65,30 @@ def test_damaged_catalogue_is_catalog_damaged_naming_backup_and_doctor(tmp_path:
         cat.summaries()
     message = str(caught.value)
     assert str(path) in message and "trainer doctor --repair" in message
-    assert str(backups(path)[0]) in message and "\n" not in message
+    assert str(backups(ws.backups)[0]) in message and "\n" not in message
 
 
 def test_backups_are_kept_to_the_newest_five_and_made_before_a_migration(tmp_path: Path) -> None:
     ws = good_workspace(tmp_path / "ws")
-    assert len(backups(ws.catalog_path)) == 1
+    assert len(backups(ws.backups)) == 1
     for _ in range(KEEP + 2):
-        backup_catalog(ws.catalog_path)
-    assert len(backups(ws.catalog_path)) == KEEP
+        backup_catalog(ws.catalog_path, ws.backups)
+    assert len(backups(ws.backups)) == KEEP
     assert not list((ws.root / "backups").glob(".*"))  # no temporary file left behind
-    newest = backups(ws.catalog_path)[0]
+    newest = backups(ws.backups)[0]
 
-    def add_column(conn) -> None:  # noqa: ANN001 - a real migration step of a future schema version
+    def add_column(conn) -> None:  # a real migration step of a future schema version
         conn.execute(text("ALTER TABLE items ADD COLUMN note TEXT DEFAULT ''"))
 
     schema_mod.MIGRATIONS[schema_mod.SCHEMA_VERSION + 1] = add_column
     try:
         cat = Catalog(ws.catalog_path)
         version = schema_mod.ensure_schema(cat.engine, schema_mod.SCHEMA_VERSION + 1,
-                                           before_migration=lambda: backup_catalog(ws.catalog_path))
+                                           before_migration=lambda: backup_catalog(ws.catalog_path, ws.backups))
     finally:
         del schema_mod.MIGRATIONS[schema_mod.SCHEMA_VERSION + 1]
     assert version == schema_mod.SCHEMA_VERSION + 1
-    made = backups(ws.catalog_path)[0]
+    made = backups(ws.backups)[0]
     assert made != newest
     conn = sqlite3.connect(made)  # the backup holds the catalogue as it was before the step
     columns = [r[1] for r in conn.execute("PRAGMA table_info(items)")]

@@ -139,7 +139,7 @@ def test_version_2_catalogue_gains_the_dataset_index_after_a_backup(tmp_path: Pa
     raw.execute("UPDATE schema_version SET version = 2")
     raw.commit()
     raw.close()
-    assert "ix_items_dataset" not in _index_names(path) and not backups(path)
+    assert "ix_items_dataset" not in _index_names(path) and not backups(path.parent / "backups")
 
     catalog = Catalog(path)
     assert catalog.schema_version == schema_mod.SCHEMA_VERSION == 3
@@ -147,7 +147,7 @@ def test_version_2_catalogue_gains_the_dataset_index_after_a_backup(tmp_path: Pa
     assert _version(path) == 3
     assert catalog.summary("toy") == before
     assert [i.key for i in catalog.items(ds.id, limit=3)] == ["t000000", "t000001", "t000002"]
-    made = backups(path)
+    made = backups(path.parent / "backups")
     assert len(made) == 1  # made before the step: the catalogue as it was, at version 2, without the index
     assert "ix_items_dataset" not in _index_names(made[0]) and _version(made[0]) == 2
     conn = sqlite3.connect(made[0])
@@ -155,4 +155,4 @@ def test_version_2_catalogue_gains_the_dataset_index_after_a_backup(tmp_path: Pa
     conn.close()
     catalog.close()
     Catalog(path).close()  # opened again: nothing to migrate, no second backup
-    assert backups(path) == made
+    assert backups(path.parent / "backups") == made

@@ -87,7 +87,7 @@ def tiny() -> tuple[torch.nn.Module, object]:
     return encoder.eval(), preprocess
 
 
-def test_decoding_workers_give_the_same_embeddings(tmp_path: Path, tiny) -> None:  # noqa: ANN001
+def test_decoding_workers_give_the_same_embeddings(tmp_path: Path, tiny) -> None:
     encoder, preprocess = tiny
     paths = [str(_photo(tmp_path / f"{i}.jpg", (200 + 13 * i, 150 + 7 * i))) for i in range(10)]
     inline = encode_images(encoder, paths, preprocess, torch.device("cpu"), batch_size=4, workers=0)
@@ -97,7 +97,7 @@ def test_decoding_workers_give_the_same_embeddings(tmp_path: Path, tiny) -> None
 
 
 @pytest.mark.parametrize("workers", [0, 1])
-def test_an_unreadable_image_is_named_in_one_line(tmp_path: Path, tiny, workers: int) -> None:  # noqa: ANN001
+def test_an_unreadable_image_is_named_in_one_line(tmp_path: Path, tiny, workers: int) -> None:
     encoder, preprocess = tiny
     good = [str(_photo(tmp_path / f"{i}.jpg")) for i in range(3)]
     bad = tmp_path / "truncated.jpg"
@@ -108,14 +108,14 @@ def test_an_unreadable_image_is_named_in_one_line(tmp_path: Path, tiny, workers:
     assert message.startswith(f"{bad}: cannot read the image") and "\n" not in message
 
 
-def test_images_dataset_reports_instead_of_raising(tmp_path: Path, tiny) -> None:  # noqa: ANN001
+def test_images_dataset_reports_instead_of_raising(tmp_path: Path, tiny) -> None:
     _, preprocess = tiny
     missing = tmp_path / "gone.jpg"
     tensor, error = _Images([str(missing)], preprocess, 64)[0]
     assert tensor is None and error.startswith(f"{missing}: cannot read the image")
 
 
-def test_encode_image_files_leaves_out_what_it_cannot_read(tmp_path: Path, tiny) -> None:  # noqa: ANN001
+def test_encode_image_files_leaves_out_what_it_cannot_read(tmp_path: Path, tiny) -> None:
     encoder, preprocess = tiny
     paths = [str(_photo(tmp_path / f"{i}.jpg")) for i in range(5)]
     Path(paths[1]).write_bytes(b"not a jpeg")

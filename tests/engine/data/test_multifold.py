@@ -28,7 +28,7 @@ def _tokenize(texts: list[str]) -> torch.Tensor:
 
 
 @pytest.fixture()
-def shape_items(tmp_path: Path):  # noqa: ANN201
+def shape_items(tmp_path: Path):
     ws = Workspace.open(tmp_path / "w")
     cat = ws.catalog()
     ds = cat.create_dataset("toy", "shape-text", "test")
@@ -45,7 +45,7 @@ def shape_items(tmp_path: Path):  # noqa: ANN201
     return cat
 
 
-def test_load_items_skips_items_without_views(shape_items) -> None:  # noqa: ANN001
+def test_load_items_skips_items_without_views(shape_items) -> None:
     kind, items = load_items(shape_items, "toy", "train")
     assert kind == "shape-text"
     assert [i.key for i in items] == [f"k{i}" for i in range(6)]
@@ -60,7 +60,7 @@ def test_choose_without_replacement_when_possible() -> None:
     assert set(few[:2]) == {0, 1} and len(few) == 4
 
 
-def test_dataset_shapes_item_ids_and_determinism(shape_items) -> None:  # noqa: ANN001
+def test_dataset_shapes_item_ids_and_determinism(shape_items) -> None:
     _, items = load_items(shape_items, "toy", "train")
     ds = MultifoldDataset(items, 2, 3, _preprocess, _tokenize, seed=1)
     batch = collate([ds[i] for i in range(4)])

@@ -32,7 +32,7 @@ MODEL = "cf-vit-tiny-64"
 
 
 @pytest.fixture(scope="module")
-def model_parts():  # noqa: ANN201
+def model_parts():
     _, preprocess_train, preprocess, tokenizer = build_encoder(MODEL, device="cpu")
     return preprocess_train, preprocess, tokenizer
 
@@ -47,16 +47,16 @@ def _batches(dataset: MultifoldDataset, start: int, total: int) -> list[dict[str
     return list(DataLoader(dataset, batch_sampler=sampler, num_workers=0, collate_fn=collate))
 
 
-def test_store_batches_equal_file_batches(ws: Workspace, model_parts) -> None:  # noqa: ANN001
+def test_store_batches_equal_file_batches(ws: Workspace, model_parts) -> None:
     _, preprocess, tokenizer = model_parts
     catalog = ws.catalog()
-    report = pack_dataset(catalog, ws.renders, "toy-shapes", preprocess)
+    report = pack_dataset(catalog, ws.packed, "toy-shapes", preprocess)
     assert report.action == "built" and report.images == 48 and report.size == (64, 64)
-    assert report.path == store_path(ws.renders, "toy-shapes", (64, 64)) == ws.renders / "packed" / "toy-shapes-64.u8"
-    assert pack_dataset(catalog, ws.renders, "toy-shapes", preprocess).action == "up to date"
+    assert report.path == store_path(ws.packed, "toy-shapes", (64, 64)) == ws.renders / "packed" / "toy-shapes-64.u8"
+    assert pack_dataset(catalog, ws.packed, "toy-shapes", preprocess).action == "up to date"
 
     _, items = load_items(catalog, "toy-shapes", "train")
-    store, normalize = choose_store("auto", catalog, ws.renders, "toy-shapes", MODEL, preprocess,
+    store, normalize = choose_store("auto", catalog, ws.packed, "toy-shapes", MODEL, preprocess,
                                     [p for i in items for p in i.visuals])
     assert store is not None and normalize is not None
     files = MultifoldDataset(items, 2, 2, preprocess, tokenizer, seed=3, decode_size=64)  # as the loop makes it
@@ -78,14 +78,14 @@ def test_store_batches_equal_file_batches(ws: Workspace, model_parts) -> None:  
     assert [[(1, i) for i in batch] for batch in per_epoch] == list(RunBatchSampler(per_epoch, 4, 8))
 
 
-def test_changed_view_makes_the_store_stale(ws: Workspace, model_parts) -> None:  # noqa: ANN001
+def test_changed_view_makes_the_store_stale(ws: Workspace, model_parts) -> None:
     _, preprocess, _ = model_parts
     catalog = ws.catalog()
-    pack_dataset(catalog, ws.renders, "toy-shapes", preprocess)
+    pack_dataset(catalog, ws.packed, "toy-shapes", preprocess)
     _, items = load_items(catalog, "toy-shapes", "train")
     needed = [p for i in items for p in i.visuals]
     pixel, _ = split_preprocess(preprocess)
-    path = store_path(ws.renders, "toy-shapes", pixel.size)
+    path = store_path(ws.packed, "toy-shapes", pixel.size)
     assert PackedStore.open(path, pixel, needed).count == 48
 
     changed = items[0].visuals[0]
@@ -95,21 +95,21 @@ def test_changed_view_makes_the_store_stale(ws: Workspace, model_parts) -> None:
     with pytest.raises(StoreUnavailable, match="out of date"):
         PackedStore.open(path, pixel, needed)
     notes: list[str] = []
-    assert choose_store("auto", catalog, ws.renders, "toy-shapes", MODEL, preprocess, needed,
+    assert choose_store("auto", catalog, ws.packed, "toy-shapes", MODEL, preprocess, needed,
                         on_note=notes.append) == (None, None)
     assert len(notes) == 1 and f"trainer pack toy-shapes --model {MODEL}" in notes[0]
-    assert choose_store("files", catalog, ws.renders, "toy-shapes", MODEL, preprocess, needed) == (None, None)
+    assert choose_store("files", catalog, ws.packed, "toy-shapes", MODEL, preprocess, needed) == (None, None)
     # --store packed rebuilds it, with the new pixels
-    store, _ = choose_store("packed", catalog, ws.renders, "toy-shapes", MODEL, preprocess, needed)
+    store, _ = choose_store("packed", catalog, ws.packed, "toy-shapes", MODEL, preprocess, needed)
     assert store is not None
     assert np.array_equal(store.read([changed])[0], pixel.pixels(changed))
     assert store.read([changed])[0, 32, 32].tolist() == [0, 255, 0]
 
 
-def test_re_rendered_views_make_the_store_stale(ws: Workspace, model_parts, tmp_path: Path) -> None:  # noqa: ANN001
+def test_re_rendered_views_make_the_store_stale(ws: Workspace, model_parts, tmp_path: Path) -> None:
     _, preprocess, _ = model_parts
     catalog = ws.catalog()
-    pack_dataset(catalog, ws.renders, "toy-shapes", preprocess)
+    pack_dataset(catalog, ws.packed, "toy-shapes", preprocess)
     _, items = load_items(catalog, "toy-shapes", "train")
     # a new render of item 0 lands in new cache files: the catalogue points at paths the store does not hold
     new = []
@@ -121,14 +121,14 @@ def test_re_rendered_views_make_the_store_stale(ws: Workspace, model_parts, tmp_
     _, items = load_items(catalog, "toy-shapes", "train")
     pixel, _ = split_preprocess(preprocess)
     with pytest.raises(StoreUnavailable, match="2 files not packed"):
-        PackedStore.open(store_path(ws.renders, "toy-shapes", pixel.size), pixel, [p for i in items for p in i.visuals])
-    assert pack_dataset(catalog, ws.renders, "toy-shapes", preprocess).action == "built"
+        PackedStore.open(store_path(ws.packed, "toy-shapes", pixel.size), pixel, [p for i in items for p in i.visuals])
+    assert pack_dataset(catalog, ws.packed, "toy-shapes", preprocess).action == "built"
 
 
-def test_a_failed_pack_leaves_the_good_store(ws: Workspace, model_parts, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_failed_pack_leaves_the_good_store(ws: Workspace, model_parts, tmp_path: Path) -> None:
     _, preprocess, _ = model_parts
     catalog = ws.catalog()
-    report = pack_dataset(catalog, ws.renders, "toy-shapes", preprocess)
+    report = pack_dataset(catalog, ws.packed, "toy-shapes", preprocess)
     before = report.path.read_bytes()
     _, paths = dataset_visuals(catalog, "toy-shapes")
     broken = tmp_path / "broken.png"
@@ -140,7 +140,7 @@ def test_a_failed_pack_leaves_the_good_store(ws: Workspace, model_parts, tmp_pat
     assert [p.name for p in report.path.parent.iterdir()] == [report.path.name]  # no temp file left
 
 
-def test_preprocessing_the_store_cannot_reproduce(model_parts) -> None:  # noqa: ANN001
+def test_preprocessing_the_store_cannot_reproduce(model_parts) -> None:
     preprocess_train, _, _ = model_parts
     with pytest.raises(StoreUnavailable, match="random"):
         split_preprocess(preprocess_train)

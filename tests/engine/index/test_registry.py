@@ -9,9 +9,9 @@ import pytest
 
 from engine.catalog import Catalog
 from engine.catalog.models import IndexRow
-from engine.index import registry, store
+from engine.index import ann, checksums, loading, publish, registry
+from engine.index.errors import CorruptIndexError, MissingIndexError, StaleIndexError
 from engine.index.params import IndexParams
-from engine.index.store import CorruptIndexError, MissingIndexError, StaleIndexError
 
 SMALL = IndexParams(M=16, ef_construction=100, ef=64)
 CKPT = "c" * 64
@@ -41,7 +41,7 @@ def test_build_records_the_row_with_file_size_checksum_and_params(env) -> None:
     path = Path(row.path)
     assert path == registry.default_path(path.parents[1], "run-1", "toy", "text")
     assert row.params["file_size"] == path.stat().st_size
-    assert row.params["file_sha256"] == store.file_sha256(path)
+    assert row.params["file_sha256"] == checksums.file_sha256(path)
     assert (row.params["M"], row.params["ef_construction"], row.params["ef"]) == (16, 100, 64)
     assert registry.find(catalog, run.id, ds.id, "text").id == row.id
     assert registry.find(catalog, run.id, ds.id, "shape") is None
@@ -116,7 +116,7 @@ def test_failed_rebuild_leaves_the_published_index_and_row(env, monkeypatch) -> 
     def broken(path):
         raise CorruptIndexError(path, "simulated short write")
 
-    monkeypatch.setattr(store, "check_layout", broken)
+    monkeypatch.setattr(publish, "check_layout", broken)
     with pytest.raises(CorruptIndexError, match="simulated"):
         registry.build_index(catalog, run.id, ds.id, "text", row.path, base[:10], ids[:10], "f" * 64)
     assert Path(row.path).read_bytes() == before
@@ -151,13 +151,13 @@ def test_shape_index_uses_item_ids_and_remove_drops_row_and_file(env, tmp_path: 
 def test_reader_between_a_writers_rename_and_commit_waits_and_gets_the_new_index(env) -> None:
     catalog, ds, run, row, base, ids = env
     path = Path(row.path)
-    grown = store.load(registry.manifest_of(row))
-    store.add(grown, unit(30, 16, 5), np.arange(30) + 20_000)
+    grown = loading.load(registry.manifest_of(row))
+    ann.add(grown, unit(30, 16, 5), np.arange(30) + 20_000)
     renamed = threading.Event()
 
     def writer() -> None:  # what add_to_index does, slowed down between the rename and the row update
         with registry._lock(path):
-            with store.write_temp(grown, path, CKPT) as pending:
+            with publish.write_temp(grown, path, CKPT) as pending:
                 pending.publish()
                 renamed.set()
                 time.sleep(0.3)

@@ -11,7 +11,7 @@ from engine.run.events import EventWriter, Failed, Progress, Started
 from engine.runs.tail import TailPos, read_log, read_tail
 
 
-def _event(kind: str, **fields) -> str:  # noqa: ANN003
+def _event(kind: str, **fields) -> str:
     return json.dumps({"event": kind, "time": 0.0, **fields}) + "\n"
 
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from engine.catalog import ItemRecord
-from engine.index.store import StaleIndexError
+from engine.index.errors import StaleIndexError
 from engine.indexing import index_run
 from engine.run import checkpoint as ckpt
 from engine.search import Searcher, SearchError, default_run

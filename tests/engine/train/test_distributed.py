@@ -82,7 +82,7 @@ def test_two_gloo_processes_equal_one_process(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_torchrun_two_processes_trains_and_reports_world_size(toy_workspace) -> None:  # noqa: ANN001
+def test_torchrun_two_processes_trains_and_reports_world_size(toy_workspace) -> None:
     import shutil
     import subprocess
     import sys

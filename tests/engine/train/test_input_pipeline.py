@@ -12,7 +12,7 @@ from engine.models import build_encoder
 from engine.run import checkpoint as ckpt
 from engine.run.config import TrainConfig
 from engine.run.events import Checkpoint, RunEvent, Started, read_events
-from engine.threads import jobs_dir
+from engine.run.folder import RunFolder
 from engine.train.loop import train
 from engine.workspace import Workspace
 
@@ -38,7 +38,7 @@ def _weights(ws: Workspace, run: str, step: int) -> dict[str, torch.Tensor]:
 @pytest.fixture()
 def packed_ws(toy_workspace: Workspace) -> Workspace:
     _, _, preprocess, _ = build_encoder(MODEL, device="cpu")
-    pack_dataset(toy_workspace.catalog(), toy_workspace.renders, "toy-shapes", preprocess)
+    pack_dataset(toy_workspace.catalog(), toy_workspace.packed, "toy-shapes", preprocess)
     torch.set_num_threads(2)
     return toy_workspace
 
@@ -50,7 +50,7 @@ def test_packed_run_equals_files_run_and_resumes_exactly(packed_ws: Workspace) -
     train(_config("packed", "packed"), ws, on_event=seen.append)
     started = next(e for e in seen if isinstance(e, Started))
     assert started.store == "packed" and started.workers == 0 and (started.threads or 0) >= 1
-    assert not list(jobs_dir(ws.root).glob("*.json"))  # the run's job record is gone with it
+    assert not list(ws.jobs.glob("*.json"))  # the run's job record is gone with it
     files, packed = _weights(ws, "files", 6), _weights(ws, "packed", 6)
     for key, value in files.items():  # same batches, same arithmetic: the same weights
         torch.testing.assert_close(packed[key], value, rtol=0, atol=0, msg=key)
@@ -63,7 +63,7 @@ def test_packed_run_equals_files_run_and_resumes_exactly(packed_ws: Workspace) -
 
     with pytest.raises(Crash):
         train(_config("crashed", "packed"), ws, on_event=crash_after_checkpoint)
-    assert ckpt.latest(ws.runs / "crashed" / "checkpoints").name == "step_00000003.pt"
+    assert RunFolder.of(ws, "crashed").latest_checkpoint().name == "step_00000003.pt"
     train(_config("crashed", "packed", resume="latest"), ws)
     assert any(e["event"] == "resumed" and e["step"] == 3 for e in read_events(ws.runs / "crashed" / "events.jsonl"))
     resumed = _weights(ws, "crashed", 6)

@@ -13,11 +13,12 @@ import torch
 import engine.models  # noqa: F401 - registers our shipped model configs with open_clip
 from engine.run import checkpoint as ckpt
 from engine.run.events import read_events
+from engine.run.folder import RunFolder
 from engine.workspace import Workspace
 from tests.engine.train.conftest import ROOT, child_env, run_trainer, trainer_cmd
 
 
-def _state(path) -> dict:  # noqa: ANN001
+def _state(path) -> dict:
     return ckpt.load(path)
 
 
@@ -82,7 +83,7 @@ def test_sigkill_then_resume_latest_equals_straight_run(toy_workspace: Workspace
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     checkpoints = toy_workspace.runs / "killed" / "checkpoints"
-    assert ckpt.latest(checkpoints) == checkpoints / "step_00000003.pt"
+    assert RunFolder.of(toy_workspace, "killed").latest_checkpoint() == checkpoints / "step_00000003.pt"
 
     resumed = run_trainer(toy_workspace, *args, "--resume", "latest")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -112,7 +113,7 @@ def test_sigterm_finishes_step_checkpoints_and_reports_cancelled(toy_workspace: 
     events = read_events(toy_workspace.runs / "cancel" / "events.jsonl")
     last_step = events[-1]["step"]
     assert 2 <= last_step < 10000
-    assert ckpt.latest(toy_workspace.runs / "cancel" / "checkpoints").name == f"step_{last_step:08d}.pt"
+    assert RunFolder.of(toy_workspace, "cancel").latest_checkpoint().name == f"step_{last_step:08d}.pt"
     assert toy_workspace.catalog().require_run("cancel").status == "cancelled"
 
 

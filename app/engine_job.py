@@ -1,8 +1,10 @@
 """Engine work as child processes: ``trainer <command> ... --events -`` run through ``QProcess``.
 
-:class:`EngineJob` is a :class:`~app.job.Job` (``progress`` / ``finished`` / ``failed`` / ``cancelled``,
+:class:`EngineJob` is a :class:`~app.job_interface.Job` (``progress`` / ``finished`` / ``failed`` / ``cancelled``,
 ``cancel()``). The GUI thread never waits on a job: output arrives through signals as it is printed. Every
-stdout line that is a JSON object is an event (``{"event": "progress", ...}``); other lines are log text.
+stdout line that is a JSON object is an event (``{"event": "progress", ...}``); other lines are log text. An event
+is read through its typed kind (:mod:`engine.job_events`, and :mod:`engine.run.events` for the runs that
+``trainer demo`` streams); a line of no known, well-formed kind drives nothing.
 Training runs are not children: they are started detached (:mod:`app.detached`) and outlive the app.
 """
 
@@ -13,22 +15,32 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
-from app.job import Job, JobTracker, tracker
-from engine.job_events import JobProgress, parse_job_event
+from app.job_interface import tracker
+from engine.job_events import JobDone, JobEvent, JobProgress, parse_job_event
 from engine.priority import NICE_VARIABLE
-from engine.run.events import Progress, parse_event
+from engine.run.events import Cancelled, Failed, Progress, RunEvent, parse_event
 
-__all__ = ["ENGINE_NICENESS", "REPO_ROOT", "EngineJob", "Job", "JobTracker", "engine_environment", "tracker",
-           "trainer_program"]
+__all__ = ["ENGINE_NICENESS", "REPO_ROOT", "EndEvent", "EngineJob", "LineEvent", "engine_environment",
+           "parse_line_event", "trainer_program"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Engine processes run at this niceness (``engine.priority``) so the GUI thread gets a core when it wakes up,
 # even while a training run and an index build keep every core busy.
 ENGINE_NICENESS = 10
+
+LineEvent: TypeAlias = JobEvent | RunEvent  # what a job's stdout carries
+EndEvent: TypeAlias = JobDone | Failed | Cancelled  # the events that say how a job ended
+
+
+def parse_line_event(record: Any) -> LineEvent | None:
+    """The typed event of one decoded stdout line: a job's kind first (its ``done`` is the command's report), else
+    a run's (``trainer demo`` streams its runs' events); ``None`` for anything else."""
+    job_event = parse_job_event(record)
+    return job_event if job_event is not None else parse_event(record)
 
 
 def trainer_program() -> tuple[str, list[str]]:
@@ -49,12 +61,14 @@ def engine_environment(base: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class EngineJob(QObject):
-    """One child process, as a :class:`~app.job.Job`.
+    """One child process, as a :class:`~app.job_interface.Job`.
 
     Protocol signals: ``progress(done, total, stage)`` from its ``progress`` events, then one of
     ``finished(done_event: dict | None)``, ``failed(message)``, ``cancelled()``. Also: ``event(dict)`` (every
-    event), ``log(str)`` (every other output line) and ``exited(int exit_code, str error)`` (the process
-    ended: emitted just before the protocol's ending; ``error`` is empty when the code is 0).
+    event line's JSON object, as printed), ``typed_event(object)`` (the same line as its typed event, a
+    :data:`LineEvent`, for the known, well-formed kinds), ``log(str)`` (every other output line) and
+    ``exited(int exit_code, str error)`` (the process ended: emitted just before the protocol's ending;
+    ``error`` is empty when the code is 0).
     """
 
     progress = Signal(int, int, str)
@@ -62,6 +76,7 @@ class EngineJob(QObject):
     failed = Signal(str)
     cancelled = Signal()
     event = Signal(dict)
+    typed_event = Signal(object)
     log = Signal(str)
     exited = Signal(int, str)
 
@@ -69,7 +84,8 @@ class EngineJob(QObject):
         super().__init__(parent)
         self.args = [*args, "--workspace", str(workspace)]
         self.title = title or " ".join(args[:2])
-        self.events: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []  # every event line's JSON object, as printed
+        self.ending: EndEvent | None = None  # the last event that said how the job ended
         self.last_log = ""
         self._stdout = b""
         self._stderr: list[str] = []
@@ -122,15 +138,22 @@ class EngineJob(QObject):
             if isinstance(event, dict):
                 self.events.append(event)
                 self.event.emit(event)
-                job_event, run_event = parse_job_event(event), parse_event(event)
-                if isinstance(job_event, JobProgress):
-                    self.progress.emit(job_event.done, job_event.total or 0, job_event.stage)
-                elif isinstance(run_event, Progress):  # `trainer demo` streams its runs' events too
-                    self.progress.emit(run_event.step, run_event.total or 0, "")
+                self._typed(parse_line_event(event))
                 return
         if text:
             self.last_log = text
             self.log.emit(text)
+
+    def _typed(self, event: LineEvent | None) -> None:
+        if event is None:
+            return
+        if isinstance(event, JobProgress):
+            self.progress.emit(event.done, event.total or 0, event.stage)
+        elif isinstance(event, Progress):  # `trainer demo` streams its runs' events too
+            self.progress.emit(event.step, event.total or 0, "")
+        elif isinstance(event, JobDone | Failed | Cancelled):
+            self.ending = event
+        self.typed_event.emit(event)
 
     def _read_stderr(self) -> None:
         text = bytes(self.process.readAllStandardError()).decode("utf-8", errors="replace")
@@ -147,10 +170,6 @@ class EngineJob(QObject):
                 return line.removeprefix("trainer: error:").strip()
         return self._stderr[-1] if self._stderr else ""
 
-    def last_event(self, *kinds: str) -> dict[str, Any] | None:
-        """The last event of one of these kinds (``"done"``, ...), if the engine printed one."""
-        return next((e for e in reversed(self.events) if e.get("event") in kinds), None)
-
     def _finished(self, code: int, status: QProcess.ExitStatus) -> None:
         if self._stdout:
             self._line(self._stdout.decode("utf-8", errors="replace"))
@@ -160,14 +179,13 @@ class EngineJob(QObject):
             return
         self._ended = True
         self.exited.emit(code, error)
-        terminal = self.last_event("done", "failed", "cancelled")
-        kind = terminal.get("event") if terminal is not None else None
-        if kind == "cancelled" or (self._stop_requested and (code != 0 or kind is None)):
+        ending = self.ending
+        if isinstance(ending, Cancelled) or (self._stop_requested and (code != 0 or ending is None)):
             self.cancelled.emit()
-        elif code == 0 and status == QProcess.ExitStatus.NormalExit and kind != "failed":
-            self.finished.emit(terminal)
+        elif code == 0 and status == QProcess.ExitStatus.NormalExit and not isinstance(ending, Failed):
+            self.finished.emit(ending.to_record() if ending is not None else None)
         else:
-            event_error = str(terminal.get("error") or "") if kind == "failed" and terminal is not None else ""
+            event_error = ending.error if isinstance(ending, Failed) else ""
             self.failed.emit(error or event_error or self.last_log or f"trainer exited with code {code}")
 
     def _error(self, error: QProcess.ProcessError) -> None:

@@ -2,7 +2,7 @@
 
 Three kinds of job satisfy it, and a page handles any of them the same way:
 
-* :class:`app.jobs.EngineJob`: a child ``trainer <command> --events -`` (``QProcess``); progress from its
+* :class:`app.engine_job.EngineJob`: a child ``trainer <command> --events -`` (``QProcess``); progress from its
   JSON-line ``progress`` events;
 * :class:`app.detached.DetachedJob`: a detached ``trainer train`` that outlives the app, followed by its pid;
   progress from the run's ``events.jsonl``;

@@ -4,8 +4,13 @@ launches. :class:`app.widgets.run_form.RunForm` is the widget that shows them.
 Checked before launch: first what the values alone can tell (:func:`form_problems`, :func:`weights_problems`:
 a dataset chosen, a number where one is needed, a valid name, then ``TrainConfig.validate`` through
 :func:`schema_problems`), then, in a worker, what needs the catalogue and the disk (:func:`check_launch`: the
-batch fits in the dataset's train items, the name is not taken, the weights file holds weights, CUDA is there
-when asked for). Each problem is a :class:`Problem`: the message, and the form field it is about.
+batch fits in the dataset's captioned train items, the name is not taken, the weights file holds weights, CUDA is
+there when asked for). Each problem is a :class:`Problem`: the message, and the form field it is about.
+
+A dataset with items without captions (a folder imported as it is) is also checked as soon as it is chosen: a
+worker counts its captioned train items (:func:`read_train_items`) and :func:`captions_problems` says, with the
+engine's own rule and words (``engine.data.items.too_few_captioned``, the line ``trainer train`` refuses with),
+when they are fewer than one batch.
 
 It sits beside ``app/widgets`` rather than in it: importing that package loads Qt, this module does not.
 """
@@ -18,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from engine.data.items import no_items_message, split_items, too_few_captioned
 from engine.losses.names import MXM
 from engine.models.names import DEFAULT_MODEL, looks_like_path, model_names, shipped_model_names
 from engine.names import default_run_name, name_problem
@@ -78,6 +84,22 @@ class DatasetInfo:
     views: int
     images: int
     captions: int
+    captioned_items: int | None = None  # items with at least one caption (None: not known)
+
+    @property
+    def uncaptioned(self) -> bool:
+        """Some of its items may have no caption (then the form counts its captioned train items)."""
+        return self.captioned_items is None or self.captioned_items < self.items
+
+
+@dataclass(frozen=True)
+class TrainItems:
+    """A dataset's train split as training sees it: items it can train on (a picture and a caption) and items
+    without a caption."""
+
+    dataset: str
+    captioned: int
+    uncaptioned: int
 
 
 @dataclass
@@ -102,7 +124,7 @@ def read_choices(catalog: Catalog) -> FormChoices:
     """Datasets with their counts and the run names in use (models come from :func:`load_models`)."""
     datasets = [
         DatasetInfo(s.name, s.kind, s.items, dict(s.by_split), s.by_modality.get("view", 0),
-                    s.by_modality.get("image", 0), s.by_modality.get("text", 0))
+                    s.by_modality.get("image", 0), s.by_modality.get("text", 0), s.captioned_items)
         for s in catalog.summaries()
     ]
     rows = catalog.runs()
@@ -110,6 +132,28 @@ def read_choices(catalog: Catalog) -> FormChoices:
     last = next((str((r.config or {}).get("dataset", "")) for r in reversed(rows)
                  if (r.config or {}).get("dataset") in names), "")
     return FormChoices(datasets, [], [r.name for r in rows], last)
+
+
+def read_train_items(catalog: Catalog, dataset: str) -> TrainItems:
+    """How many of ``dataset``'s train items training can use, and how many lack a caption (a worker's job)."""
+    found = split_items(catalog, dataset, "train")
+    return TrainItems(dataset, len(found.items), found.uncaptioned)
+
+
+def captions_problems(values: dict[str, Any], train: TrainItems | None) -> list[Problem]:
+    """The engine's refusal (:func:`engine.data.items.too_few_captioned`, the line ``trainer train`` gives) when
+    the chosen dataset has fewer captioned train items than one batch, on the Dataset field; [] when it has
+    enough, or when ``train`` (counted by a worker) is not the chosen dataset's."""
+    if train is None or train.dataset != values["dataset"]:
+        return []
+    message = too_few_captioned(train.dataset, train.captioned, train.uncaptioned, _batch(values),
+                                str(values["model"]), values.get("pretrained"))
+    return [Problem(message, "dataset")] if message else []
+
+
+def _batch(values: dict[str, Any]) -> int:
+    """Items per optimiser step: the batch size times the micro-batches accumulated (one process: the app's runs)."""
+    return int(values["batch_size"]) * int(values.get("accum_freq") or 1)
 
 
 def load_models() -> list[str]:
@@ -233,7 +277,6 @@ def launch_args(values: dict[str, Any]) -> list[str]:
 def check_launch(catalog: Catalog, workspace: Workspace, values: dict[str, Any]) -> list[Problem]:
     """What the catalogue, the weights on disk and the machine say against these values: [] when the run can
     start."""
-    from engine.data.multifold import EmptySplitError, load_items
     from engine.run.folder import RunFolder
 
     problems: list[Problem] = []
@@ -242,15 +285,16 @@ def check_launch(catalog: Catalog, workspace: Workspace, values: dict[str, Any])
         problems.append(Problem(f"Dataset {dataset!r} is not in the catalogue any more: pick another one.",
                                 "dataset"))
     else:
-        try:
-            _, items = load_items(catalog, dataset, "train")
-        except EmptySplitError as exc:
-            problems.append(Problem(f"{dataset} cannot be trained on: {exc}.", "dataset"))
-        else:
-            batch = int(values["batch_size"])
-            if batch > len(items):
-                problems.append(Problem(f"Batch size {batch} is larger than the {len(items)} train items of "
-                                        f"{dataset}: use {len(items)} or less.", "batch"))
+        found = split_items(catalog, dataset, "train")
+        refused = captions_problems(values, TrainItems(dataset, len(found.items), found.uncaptioned))
+        if refused:
+            problems += refused
+        elif not found.items:
+            problems.append(Problem(f"{dataset} cannot be trained on: {no_items_message(dataset, 'train', found)}.",
+                                    "dataset"))
+        elif (batch := int(values["batch_size"])) > len(found.items):
+            problems.append(Problem(f"Batch size {batch} is larger than the {len(found.items)} train items of "
+                                    f"{dataset}: use {len(found.items)} or less.", "batch"))
     name = values.get("name") or ""
     if name and catalog.run(name) is not None:
         problems.append(Problem(f"A run named {name!r} already exists: choose another name (or select that run in "

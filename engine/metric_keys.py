@@ -149,3 +149,21 @@ def selection_score(metrics: Mapping[str, Any]) -> float:
     (fused ones included); 0.0 when none was."""
     values = list(direction_values(metrics, HEADLINE).values())
     return float(sum(values) / len(values)) if values else 0.0
+
+
+# ---- by-category evaluation (zero-shot classification) --------------------------------------------------------
+# ``trainer eval --by-category``: each item ranked against one text per category (prompt templates, averaged).
+# Rates are fractions in [0, 1]. ``top1`` and ``top5`` are open_clip's ``<dataset>-zeroshot-val-top1`` / ``-top5``
+# (clip_benchmark's ``acc1`` / ``acc5``): items whose own category ranks first / in the first five;
+# ``mean_class_top1`` is the mean over categories of each category's top-1 (clip_benchmark's
+# ``mean_per_class_recall``, a balanced accuracy). These keys are not ``<row>_<metric>``: retrieval tables skip them.
+CATEGORY_TOP1 = "top1"
+CATEGORY_TOP5 = "top5"
+CATEGORY_MEAN_TOP1 = "mean_class_top1"
+CATEGORY_ITEMS = "num_items"  # items ranked (those with a category)
+CATEGORY_COUNT = "num_categories"
+CATEGORY_UNLABELLED = "num_unlabelled"  # items of the split left out: no category
+#: The rates of a by-category evaluation, in the order a table shows them.
+CATEGORY_RATES = (CATEGORY_TOP1, CATEGORY_TOP5, CATEGORY_MEAN_TOP1)
+#: One category's entries: items of it, and its top-1 and top-5 rates.
+CATEGORY_ROW = ("count", CATEGORY_TOP1, CATEGORY_TOP5)

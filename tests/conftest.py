@@ -45,6 +45,42 @@ def trained_toy(tmp_path_factory: pytest.TempPathFactory):
     return root
 
 
+FURNITURE_RUN = "furniture-clip"
+ZERO_SHOT_RUN = "zs-random"
+
+
+@pytest.fixture(scope="session")
+def trained_furniture(tmp_path_factory: pytest.TempPathFactory):
+    """Labelled toy furniture (``tests/engine/evaluate/conftest.py``: three categories, captions naming them) with
+    run ``furniture-clip`` (CLIP loss, cf-rn-tiny-64, 40 steps on CPU) and ``zs-random``, a zero-shot run of
+    randomly initialised weights (a run of kind ``pretrained``) — built once per session.
+
+    Treat it as read-only; copy it with ``copy_workspace`` to change it."""
+    import open_clip
+    import torch
+
+    import engine.models.configs  # noqa: F401  (registers our small model configs with open_clip)
+    from engine.run.config import TrainConfig
+    from engine.train.loop import train
+    from engine.train.zero_shot import create_pretrained_run
+    from tests.engine.evaluate.conftest import add_photos, make_furniture_workspace
+
+    root = tmp_path_factory.mktemp("trained-furniture") / "ws"
+    ws = make_furniture_workspace(root)
+    add_photos(ws)
+    config = TrainConfig(dataset="furniture", loss="clip", model="cf-rn-tiny-64", max_steps=40, batch_size=8,
+                         views_per_item=2, captions_per_item=1, lr=2e-3, warmup=5, workers=0, device="cpu",
+                         name=FURNITURE_RUN, val_frequency=40, save_frequency=40)
+    torch.set_num_threads(2)
+    train(config, ws)
+    torch.manual_seed(0)
+    weights = root / "random-weights.pt"
+    torch.save(open_clip.create_model("cf-rn-tiny-64").state_dict(), weights)
+    create_pretrained_run(ws, ws.catalog(), "cf-rn-tiny-64", str(weights), "furniture", name=ZERO_SHOT_RUN,
+                          device="cpu")
+    return root
+
+
 def copy_workspace(src, dst):
     """Copy a workspace, pointing its runs and index rows at the copy (item views stay in ``src``)."""
     import shutil

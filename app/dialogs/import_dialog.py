@@ -359,7 +359,8 @@ class ImportDialog(QDialog):
     def _show_report(self, report: dict[str, Any]) -> None:
         skipped = int(report.get("skipped", len(report.get("problems", []))))
         self.state.setText(
-            f"Imported <b>{html.escape(str(report.get('dataset', '')))}</b>: {report.get('items_added', 0)} new items, "
+            f"Imported <b>{html.escape(str(report.get('dataset', '')))}</b>: {report.get('items_added', 0)} new items "
+            f"({report.get('captioned_items_added', 0)} with captions), "
             f"{report.get('observations_added', 0)} new observations, {skipped} skipped."
         )
         problems = report.get("problems") or []

@@ -3,8 +3,10 @@
 Top: the datasets (name, kind, counts), the Import…, Create demo datasets and Index with a pretrained model…
 buttons (each runs the engine as a child process), and a progress bar (with Cancel) while the demo data is made or
 the selected dataset is indexed with pretrained weights (``trainer index --pretrained``: a zero-shot run). Below:
-filters (split, category, caption text — debounced), a virtualised thumbnail grid of the matching items, and the
-selected item in full (views, captions, metadata, "Search with this item").
+the selected dataset in one line (its kind, items, and how many have captions: a folder imported as it is has
+none, and can be searched but not trained on), filters (split, category, caption text — debounced; no caption
+filter for a dataset without captions), a virtualised thumbnail grid of the matching items, and the selected item
+in full (views, captions, metadata, "Search with this item").
 
 Nothing here blocks the GUI thread: catalogue queries run on workers (``engine.catalog.browse``),
 thumbnails are decoded by the :class:`ThumbnailCache`, and every answer is checked against the
@@ -13,6 +15,7 @@ request it answers, so a late answer for an old selection or filter is dropped.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -46,6 +49,21 @@ from engine.workspace import Workspace
 COLUMNS = ("Name", "Kind", "Format", "Items", "Captions", "Images", "Views", "Train / val / test", "Categories")
 ALL = ""  # the combo data meaning "no filter"
 TEXT_DEBOUNCE_MS = 300
+TEXT_PLACEHOLDER = "caption contains…"
+
+
+def summary_text(s: DatasetSummary) -> str:
+    """The selected dataset in one line: kind, items, and how many have captions (what that means when not all)."""
+    noun = "item" if s.items == 1 else "items"
+    line = (f"<b>{html.escape(s.name)}</b> · {s.kind} · {s.items:,} {noun} · "
+            f"captions: {s.captioned_items:,} of {s.items:,} {noun}")
+    if s.items and not s.captioned_items:
+        return (line + " <span style='color:#5f6368'>— search it with pretrained weights (Index with a pretrained "
+                "model…); training needs captions</span>")
+    if s.captioned_items < s.items:
+        return line + (f" <span style='color:#5f6368'>— training uses the {s.captioned_items:,} with captions"
+                       "</span>")
+    return line
 
 
 class DatasetsPage(QWidget):
@@ -81,6 +99,10 @@ class DatasetsPage(QWidget):
         self._build_job_bar()
         self.status = QLabel("Loading the catalogue…")
         self.status.setWordWrap(True)
+        self.dataset_summary = QLabel()
+        self.dataset_summary.setWordWrap(True)
+        self.dataset_summary.setTextFormat(Qt.TextFormat.RichText)
+        self.dataset_summary.hide()
 
         self._build_table()
         filters = self._build_filters()
@@ -91,6 +113,7 @@ class DatasetsPage(QWidget):
         layout.addWidget(self.job_bar)
         layout.addWidget(self.status)
         layout.addWidget(self.table)
+        layout.addWidget(self.dataset_summary)
         layout.addWidget(self.browser, 1)
         layout.addWidget(self._build_empty_panel(), 1)
         self.refresh()
@@ -209,7 +232,7 @@ class DatasetsPage(QWidget):
         self.category_filter.setMinimumContentsLength(10)
         self.category_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.text_filter = QLineEdit()
-        self.text_filter.setPlaceholderText("caption contains…")
+        self.text_filter.setPlaceholderText(TEXT_PLACEHOLDER)
         self.text_filter.setClearButtonEnabled(True)
         self.count_label = QLabel()
         self.count_label.setMinimumWidth(120)
@@ -342,7 +365,17 @@ class DatasetsPage(QWidget):
         self.pretrained_button.setEnabled(bool(self.current_dataset) and not busy)
         self.demo_button.setEnabled(not busy)
 
+    def summary(self, name: str) -> DatasetSummary | None:
+        """The listed summary of dataset ``name`` (None when it is not listed)."""
+        return next((s for s in self.summaries if s.name == name), None)
+
+    def _show_dataset_summary(self, name: str) -> None:
+        summary = self.summary(name) if name else None
+        self.dataset_summary.setText(summary_text(summary) if summary else "")
+        self.dataset_summary.setVisible(summary is not None)
+
     def _browse(self, name: str, reload: bool = False) -> None:
+        self._show_dataset_summary(name)
         if not name:
             self._facets_generation += 1
             self.facets = None
@@ -401,7 +434,11 @@ class DatasetsPage(QWidget):
             combo.setCurrentIndex(max(index, 0))
             combo.setEnabled(facets is not None)
             combo.blockSignals(False)
-        self.text_filter.setEnabled(facets is not None)
+        summary = self.summary(facets.name) if facets is not None else None
+        captionless = summary is not None and summary.items > 0 and summary.captioned_items == 0
+        self.text_filter.setEnabled(facets is not None and not captionless)
+        self.text_filter.setPlaceholderText("no captions to search in" if captionless else TEXT_PLACEHOLDER)
+        self.text_filter.setToolTip("This dataset's items have no captions" if captionless else "")
 
     # ---- items --------------------------------------------------------------------------------
     def set_filters(self, split: str | None = None, category: str | None = None, text: str | None = None) -> None:

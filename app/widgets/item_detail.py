@@ -3,7 +3,8 @@
 ``show_item(item_id)`` loads the item on a worker (an answer for an item no longer asked for is
 dropped); its pictures come from the :class:`ThumbnailCache` as they are decoded. A shape with a mesh
 file also gets an interactive 3D view (:class:`~app.widgets.mesh_view.MeshView`: drag to turn, wheel to
-zoom) beside its rendered views, turned upright with its dataset's up axis.
+zoom) beside its rendered views, turned upright with its dataset's up axis. An item without captions (a folder
+imported as it is) says "captions: none" in one plain line where the list would be.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from app.widgets.mesh_view import MeshView
 from engine.catalog import Catalog
 from engine.catalog.browse import ItemDetail, item_detail
 
+_UNBOUNDED = 16_777_215  # Qt's QWIDGETSIZE_MAX: no maximum height
 VIEW_SIZE = 96  # px: a shape's rendered views (four across, eight in two rows)
 IMAGE_SIZE = 224  # px: an image-text item's image
 
@@ -154,6 +156,7 @@ class ItemDetailView(QWidget):
         """Pictures, captions and metadata one above the other, each under its label, in a splitter."""
         self.body = QSplitter(Qt.Orientation.Vertical)
         self.body.setChildrenCollapsible(False)
+        boxes = []
         for label, widget in (
             (self.views_label, self.pictures),
             (self.captions_label, self.captions),
@@ -166,6 +169,8 @@ class ItemDetailView(QWidget):
             lay.addWidget(label)
             lay.addWidget(widget, 1)
             self.body.addWidget(box)
+            boxes.append(box)
+        self.captions_box = boxes[1]
         self.body.setStretchFactor(0, 3)
         self.body.setStretchFactor(1, 2)
         self.body.setStretchFactor(2, 2)
@@ -234,10 +239,12 @@ class ItemDetailView(QWidget):
         self.subtitle.setText(" · ".join(html.escape(p, quote=False) for p in parts))
 
         pictures = list(d.views) or list(d.images)
-        is_views = bool(d.views)
+        is_views = bool(d.views) or (bool(d.mesh_path) and not d.images)  # a shape's views, rendered or not yet
         self._set_picture_size(VIEW_SIZE if is_views or len(pictures) > 1 else IMAGE_SIZE, labelled=is_views)
         noun = "view" if is_views else "image"
-        counted = f"{len(pictures)} {noun}{'s' if len(pictures) != 1 else ''}"
+        counted = f"{len(pictures)} {noun}{'s' if len(pictures) != 1 else ''}" if pictures else (
+            "no views rendered yet" if is_views else "no image")
+        self.views.setVisible(bool(pictures))
         if d.mesh_path:
             up = f", {d.up_axis} up" if d.up_axis != "y" else ""
             self.views_label.setText(f"<b>3D</b> <span style='color:#5f6368'>(drag to turn, scroll to zoom{up})"
@@ -258,10 +265,7 @@ class ItemDetailView(QWidget):
             self._rows_by_path.setdefault(path, []).append(i)
             self._set_picture(i, path)
 
-        self.captions_label.setText(f"<b>{len(d.captions)} caption{'s' if len(d.captions) != 1 else ''}</b>")
-        self.captions.clear()
-        for i, text in enumerate(d.captions, 1):
-            self.captions.addItem(QListWidgetItem(f"{i}.  {text}"))
+        self._show_captions(d.captions)
 
         rows = [("key", d.key), ("dataset", d.dataset), ("split", d.split), ("category", d.category)]
         if d.asset_path:
@@ -274,6 +278,24 @@ class ItemDetailView(QWidget):
             value.setToolTip(v)
             self.meta.setItem(r, 1, value)
         self.loaded.emit(d.id)
+
+    def _show_captions(self, captions: tuple[str, ...]) -> None:
+        """The captions, numbered; none: the plain line "captions: none", the box shrunk to that line."""
+        self.captions.clear()
+        for i, text in enumerate(captions, 1):
+            self.captions.addItem(QListWidgetItem(f"{i}.  {text}"))
+        self.captions.setVisible(bool(captions))
+        if captions:
+            self.captions_label.setText(f"<b>{len(captions)} caption{'s' if len(captions) != 1 else ''}</b>")
+            self.captions_label.setToolTip("")
+            self.captions_box.setMaximumHeight(_UNBOUNDED)
+            return
+        self.captions_label.setText("<b>captions:</b> none")
+        self.captions_label.setToolTip("This item has no captions: it can be searched with pretrained weights, "
+                                       "not trained on (a same-stem .txt beside its file gives it one)")
+        margins = self.captions_box.layout().contentsMargins()
+        self.captions_box.setMaximumHeight(self.captions_label.sizeHint().height() + margins.top()
+                                           + margins.bottom())
 
     def _set_picture_size(self, size: int, labelled: bool = True) -> None:
         self._picture_size = size

@@ -301,8 +301,10 @@ class ItemGridModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             return self._thumbnail(card) or self.placeholder
         if role == Qt.ItemDataRole.ToolTipRole and card:
-            caption = f"<br><i>{html.escape(card.caption)}</i>" if card.caption else ""
-            return f"<b>{html.escape(card.key)}</b> · {card.split} · {html.escape(card.category)}{caption}"
+            caption = (f"<br><i>{html.escape(card.caption)}</i>" if card.caption
+                       else "<br><span style='color:#5f6368'>captions: none</span>")
+            where = " · ".join(html.escape(p) for p in (card.split, card.category) if p)
+            return f"<b>{html.escape(card.key)}</b> · {where}{caption}"
         if role == self.CardRole:
             return card
         if role == self.ThumbnailReadyRole:

@@ -7,6 +7,10 @@ The fields start at ``TrainConfig``'s defaults (but for the loss and the length:
 :mod:`app.run_form_checks`: first what the values alone tell (then ``TrainConfig.validate``), then, in a
 worker, what needs the catalogue. Every problem is listed in plain words under the Launch button and beside the
 field it is about; only a clean form emits ``launchRequested``.
+
+A dataset some of whose items have no caption (a folder imported as it is) is counted by a worker as soon as it is
+chosen: with fewer captioned train items than one batch, the Dataset field says so at once, in the words
+``trainer train`` refuses with, and stays marked until the dataset or the batch changes.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from app.run_form_checks import (
     FormChoices,
     LaunchRequest,
     Problem,
+    TrainItems,
+    captions_problems,
     check_launch,
     config_defaults,
     default_name,
@@ -47,6 +53,7 @@ from app.run_form_checks import (
     load_models,
     lr_text,
     read_choices,
+    read_train_items,
     schema_problems,
     weights_problems,
 )
@@ -78,6 +85,15 @@ def _check_launch(workspace: Workspace, values: dict[str, Any]) -> list[Problem]
         catalog.close()
 
 
+def _read_train_items(workspace: Workspace, dataset: str) -> TrainItems:
+    """:func:`~app.run_form_checks.read_train_items` on the workspace's catalogue (a worker's job)."""
+    catalog = open_catalog(workspace)
+    try:
+        return read_train_items(catalog, dataset)
+    finally:
+        catalog.close()
+
+
 def _spin(lo: int, hi: int, value: int, tip: str = "", suffix: str = "") -> QSpinBox:
     box = QSpinBox()
     box.setRange(lo, hi)
@@ -91,11 +107,13 @@ def _spin(lo: int, hi: int, value: int, tip: str = "", suffix: str = "") -> QSpi
 
 class RunForm(QWidget):
     """Signals: ``launchRequested(LaunchRequest)``, ``validated(list[str])`` (the messages of the last check;
-    empty when the launch went ahead), ``loaded(int)`` (datasets listed)."""
+    empty when the launch went ahead), ``loaded(int)`` (datasets listed), ``dataset_checked(str)`` (a dataset's
+    captioned train items counted, and the Dataset field marked or not)."""
 
     launchRequested = Signal(object)
     validated = Signal(list)
     loaded = Signal(int)
+    dataset_checked = Signal(str)
 
     def __init__(self, workspace: Workspace, parent: QWidget | None = None,
                  taken_names: Callable[[], Iterable[str]] | None = None) -> None:
@@ -107,6 +125,8 @@ class RunForm(QWidget):
         self._tasks: list[object] = []
         self._checking = False
         self._models: list[str] = []
+        self._train_items: TrainItems | None = None  # the chosen dataset's train items, counted by a worker
+        self.dataset_notes: list[Problem] = []  # what the Dataset field says before any launch
 
         self._build_fields()
         form = self._build_form()
@@ -280,6 +300,9 @@ class RunForm(QWidget):
             w.valueChanged.connect(self._clear_message)
         self.start_from.changed.connect(self._clear_message)
         self.loss.currentIndexChanged.connect(self._update_placeholder)
+        self.batch.valueChanged.connect(self._update_dataset_notes)
+        self.model.currentTextChanged.connect(self._update_dataset_notes)
+        self.start_from.changed.connect(self._update_dataset_notes)
 
     def _build_field_errors(self, form: QFormLayout, advanced: QFormLayout) -> None:
         """A hidden red line under each field a message can be about; the Advanced rows' labels get the main
@@ -312,9 +335,10 @@ class RunForm(QWidget):
         return field_of(message)
 
     def _mark_fields(self, errors: list[str]) -> None:
-        """Each message beside its field, the field outlined in red; a field without a message unmarked."""
+        """Each message beside its field, the field outlined in red; a field without a message unmarked. The
+        Dataset field's notes (:attr:`dataset_notes`) stay until the dataset or the batch changes."""
         by_field: dict[str, list[str]] = {}
-        for e in errors:
+        for e in [*errors, *(n for n in self.dataset_notes if n not in errors)]:
             key = self.field_of(e)
             if key is not None:
                 by_field.setdefault(key, []).append(e)
@@ -377,12 +401,43 @@ class RunForm(QWidget):
         else:
             splits = " / ".join(f"{info.by_split.get(s, 0)} {s}" for s in ("train", "val", "test"))
             visual = f"{info.views} views" if info.kind == "shape-text" else f"{info.images} images"
-            self.dataset_info.setText(f"{info.kind}: {splits} items, {visual}, {info.captions} captions")
+            captioned = (f" ({info.captioned_items} of {info.items} items have captions)"
+                         if info.captioned_items is not None and info.captioned_items < info.items else "")
+            self.dataset_info.setText(f"{info.kind}: {splits} items, {visual}, {info.captions} captions{captioned}")
         has_data = bool(self.choices.datasets)
         self.launch_button.setEnabled(has_data and not self._checking)
         self.launch_button.setToolTip("" if has_data else "Import a dataset (or create the demo datasets) first")
         self._update_placeholder()
         self._clear_message()
+        self._count_train_items(info)
+
+    def _count_train_items(self, info: DatasetInfo | None) -> None:
+        """Count the chosen dataset's captioned train items on a worker, when some of its items may lack a caption
+        (every item captioned: nothing to count, nothing to say)."""
+        self._train_items = None
+        self._update_dataset_notes()
+        if info is None:
+            return
+        if not info.uncaptioned:
+            self.dataset_checked.emit(info.name)
+            return
+        ws, name = self.workspace, info.name
+        self._tasks.append(submit(lambda: _read_train_items(ws, name), self._train_items_counted,
+                                  lambda _message: self.dataset_checked.emit(name)))  # launch checks it again
+
+    def _train_items_counted(self, train: TrainItems) -> None:
+        if train.dataset != self.dataset.currentText():
+            return  # an answer for a dataset no longer chosen
+        self._train_items = train
+        self._update_dataset_notes()
+        self.dataset_checked.emit(train.dataset)
+
+    def _update_dataset_notes(self, *_: Any) -> None:
+        """What the Dataset field says for the values now (the engine's rule on the counted train items)."""
+        notes = captions_problems(self.values(), self._train_items)
+        if notes != self.dataset_notes:
+            self.dataset_notes = notes
+            self._mark_fields(self.errors)
 
     def _update_placeholder(self) -> None:
         self.name.setPlaceholderText(f"automatic: {self.dataset.currentText() or 'dataset'}-"
@@ -480,7 +535,8 @@ class RunForm(QWidget):
     def local_errors(self, values: dict[str, Any]) -> list[Problem]:
         """What is wrong with the values on their own (no catalogue needed); when nothing the form checks is, what
         ``TrainConfig.validate`` says."""
-        problems = form_problems(values, self.choices, self.taken_names()) + self.weights_errors(values)
+        problems = (form_problems(values, self.choices, self.taken_names()) + self.weights_errors(values)
+                    + captions_problems(values, self._train_items))
         return problems or schema_problems(values)
 
     def weights_errors(self, values: dict[str, Any]) -> list[Problem]:

@@ -37,6 +37,7 @@ class DatasetSummary:
     categories: int
     created_at: str
     meta: dict[str, Any]
+    captioned_items: int = 0  # items with at least one caption (the others can be searched, not trained on)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +46,7 @@ class DatasetSummary:
             "source_format": self.source_format,
             "root": self.root,
             "items": self.items,
+            "captioned_items": self.captioned_items,
             "observations": self.observations,
             "by_modality": self.by_modality,
             "by_split": self.by_split,
@@ -59,3 +61,4 @@ class AddResult:
     items_added: int
     items_updated: int
     observations_added: int
+    captioned_items_added: int = 0  # of the items added, those with at least one caption

@@ -137,7 +137,7 @@ class Catalog:
         path). Re-importing a source therefore adds nothing, and a second source with more captions
         for the same keys adds only the new captions.
         """
-        items_added = items_updated = obs_added = 0
+        totals = [0, 0, 0, 0]  # items added, items updated, observations added, captioned items added
         with self.session() as s:
             existing: dict[str, int] = dict(
                 s.execute(select(Item.key, Item.id).where(Item.dataset_id == dataset_id)).all()
@@ -157,13 +157,13 @@ class Catalog:
             for record in records:
                 batch.append(record)
                 if len(batch) >= _CHUNK:
-                    a, u, o = self._add_batch(s, dataset_id, batch, existing, seen)
-                    items_added, items_updated, obs_added = items_added + a, items_updated + u, obs_added + o
+                    totals = [t + n for t, n in zip(totals, self._add_batch(s, dataset_id, batch, existing, seen),
+                                                    strict=True)]
                     batch = []
             if batch:
-                a, u, o = self._add_batch(s, dataset_id, batch, existing, seen)
-                items_added, items_updated, obs_added = items_added + a, items_updated + u, obs_added + o
-        return AddResult(items_added, items_updated, obs_added)
+                totals = [t + n for t, n in zip(totals, self._add_batch(s, dataset_id, batch, existing, seen),
+                                                strict=True)]
+        return AddResult(*totals)
 
     @staticmethod
     def _add_batch(
@@ -172,7 +172,8 @@ class Catalog:
         batch: Sequence[ItemRecord],
         existing: dict[str, int],
         seen: dict[int, set[tuple[str, str, int | None]]],
-    ) -> tuple[int, int, int]:
+    ) -> tuple[int, int, int, int]:
+        """(items added, items updated, observations added, items added with a caption) for one batch."""
         merged: dict[str, ItemRecord] = {}
         for rec in batch:  # the same key twice in one batch: merge the observations
             if rec.key in merged:
@@ -220,7 +221,7 @@ class Catalog:
                 updated += 1
         for start in range(0, len(obs_rows), _CHUNK):
             s.execute(insert(Observation), obs_rows[start : start + _CHUNK])
-        return len(new), updated, len(obs_rows)
+        return len(new), updated, len(obs_rows), sum(1 for r in new if r.captions)
 
     def replace_views(self, views: dict[int, Sequence[str]]) -> int:
         """Set the ``view`` observations of items (item id -> view paths in order)."""
@@ -458,6 +459,10 @@ def _summaries(s: Session, dataset_id: int | None) -> list[DatasetSummary]:
         by_split[ds_id][split] = n
     categories: dict[int, int] = dict(s.execute(  # type: ignore[arg-type]
         only(select(Item.dataset_id, func.count(func.distinct(Item.category)))).group_by(Item.dataset_id)).all())
+    has_caption = (select(Observation.id).where(Observation.item_id == Item.id, Observation.modality == "text")
+                   .exists())
+    captioned: dict[int, int] = dict(s.execute(  # type: ignore[arg-type]
+        only(select(Item.dataset_id, func.count()).where(has_caption)).group_by(Item.dataset_id)).all())
     by_modality: dict[int, dict[str, int]] = defaultdict(dict)
     per_modality = [func.count().filter(Observation.modality == m) for m in MODALITIES]
     counted = only(select(Item.dataset_id, func.count(), *per_modality)
@@ -485,6 +490,7 @@ def _summaries(s: Session, dataset_id: int | None) -> list[DatasetSummary]:
             source_format=source_format,
             root=root,
             items=sum(by_split[ds_id].values()),
+            captioned_items=int(captioned.get(ds_id) or 0),
             observations=sum(by_modality[ds_id].values()),
             by_modality=by_modality[ds_id],
             by_split=by_split[ds_id],

@@ -41,8 +41,8 @@ IMPORT_FORMATS: tuple[ImportFormat, ...] = (
                  "One row per (image, caption); name the image and caption columns below.", IMAGES,
                  file_types="Tables", suffixes=(".csv", ".tsv", ".txt")),
     ImportFormat(FOLDER, "Folder of images or meshes",
-                 "Each image or mesh with a same-name .txt of captions (one per line); sub-folders are "
-                 "categories.", IMAGES, folder=True),
+                 "Every image or mesh, as it is; a same-name .txt beside one gives it captions (one per "
+                 "line); sub-folders are categories.", IMAGES, folder=True),
     ImportFormat(TEXT2SHAPE, "Text2Shape captions CSV",
                  "captions.tablechair.csv; shapes are found under the meshes folder (ShapeNet layout, flat "
                  "<modelId>.obj files, or <modelId>/*.png pre-rendered views).", MESHES,

@@ -13,53 +13,21 @@ epochs from the resume step on, as ``(epoch, item index)`` keys, so worker proce
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
-from engine.catalog import Catalog
 from engine.data.images import open_rgb
+from engine.data.items import EmptySplitError as EmptySplitError  # re-exported: the split's items live there
+from engine.data.items import ItemObservations as ItemObservations
+from engine.data.items import SplitItems as SplitItems
+from engine.data.items import load_items as load_items
+from engine.data.items import no_items_message as no_items_message
+from engine.data.items import split_items as split_items
 from engine.data.packed import PackedStore
-from engine.errors import CrossfoldError
-
-
-class EmptySplitError(CrossfoldError):
-    pass
-
-
-@dataclass(frozen=True)
-class ItemObservations:
-    item_id: int
-    key: str
-    visuals: tuple[str, ...]  # view or image paths, in view order
-    captions: tuple[str, ...]
-
-
-def load_items(catalog: Catalog, dataset: str, split: str | None) -> tuple[str, list[ItemObservations]]:
-    """Items of one split that have at least one visual observation and one caption."""
-    ds = catalog.require_dataset(dataset)
-    modality = "view" if ds.kind == "shape-text" else "image"
-    visuals: dict[int, list[str]] = defaultdict(list)
-    captions: dict[int, list[str]] = defaultdict(list)
-    for _, item_id, path, _ in catalog.observations(ds.id, modality, split):
-        visuals[item_id].append(path)
-    for _, item_id, text, _ in catalog.observations(ds.id, "text", split):
-        captions[item_id].append(text)
-    keys = {i.id: i.key for i in catalog.items(ds.id, split=split)}
-    items = [
-        ItemObservations(item_id, keys[item_id], tuple(visuals[item_id]), tuple(captions[item_id]))
-        for item_id in sorted(visuals)
-        if captions.get(item_id) and item_id in keys
-    ]
-    if not items:
-        hint = " (render it first: `trainer render`)" if modality == "view" else ""
-        raise EmptySplitError(f"dataset {dataset!r} has no {split or 'any'} items with {modality}s and captions{hint}")
-    return ds.kind, items
 
 
 def choose(rng: np.random.Generator, n: int, k: int) -> np.ndarray:

@@ -52,7 +52,8 @@ def is_fused(modality: str) -> bool:
 
 def default_directions(modalities: Iterable[str]) -> list[Direction]:
     """Every text <-> visual pair present (both ways), then each fused modality ``V_text`` as a target of
-    ``text`` and of ``V`` when those are present. Order follows ``modalities``."""
+    ``text`` and of ``V`` when those are present. Order follows ``modalities``. Without ``text`` (a split without
+    captions) there is no caption-based direction: only ``V -> V_text`` pairs remain, if any."""
     present = list(dict.fromkeys(modalities))
     visual = [m for m in present if m != TEXT and not is_fused(m)]
     fused = [m for m in present if is_fused(m)]
@@ -186,8 +187,8 @@ def evaluate_retrieval(
     ``mean_RR@k``, ``mean_NDCG@k``. Scores are dot products computed ``chunk_size`` query rows at a time; the
     similarity matrix of a direction is never held whole.
     """
-    if directions is None:
-        directions = default_directions(emb)
+    if directions is None:  # a modality without rows (a split without captions) is in no direction
+        directions = default_directions(m for m, e in emb.items() if len(e))
         if not directions:
             raise ValueError(f"no retrieval direction among modalities {sorted(emb)}")
     ndcg_ks = (ndcg_k,) if isinstance(ndcg_k, int) else tuple(ndcg_k)

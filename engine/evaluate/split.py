@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from engine.catalog import Catalog
-from engine.data.multifold import ItemObservations, load_items
+from engine.data.multifold import EmptySplitError, ItemObservations, load_items, split_items
 from engine.evaluate.encode import EncodedSplit, encode_items
 from engine.evaluate.retrieval import evaluate_retrieval
 from engine.metric_keys import direction_means, summary_metrics
@@ -69,7 +69,44 @@ def evaluate_split(
     """Retrieval metrics of ``split``; ``view_map`` reads views from other files (the dataset's shapes rendered at
     the model's input size, :func:`engine.data.rendering.views_at_size`)."""
     kind, items = load_items(catalog, dataset, split)
+    return _evaluate_items(encoder, kind, items, preprocess, tokenizer, device, view_map)
+
+
+def _evaluate_items(
+    encoder: torch.nn.Module, kind: str, items: list[ItemObservations], preprocess: Callable, tokenizer: Callable,
+    device: torch.device, view_map: dict[str, str] | None,
+) -> dict[str, float]:
     if view_map:
         items = remap_views(items, view_map)
     encoded = encode_items(encoder, kind, items, preprocess, tokenizer, device)
     return retrieval_metrics(encoded, "shape" if kind == "shape-text" else "image")
+
+
+def visual_items(catalog: Catalog, dataset: str, split: str) -> tuple[str, list[ItemObservations]]:
+    """The dataset's kind and the split's items with a visual observation, with or without captions;
+    :class:`EmptySplitError` when there are none (a shape dataset not rendered yet)."""
+    found = split_items(catalog, dataset, split, require_captions=False)
+    if not found.items:
+        hint = " (render it first: `trainer render`)" if found.modality == "view" else ""
+        raise EmptySplitError(f"dataset {dataset!r} has no {split} items with {found.modality}s{hint}")
+    return found.kind, found.items
+
+
+def evaluate_split_noted(
+    encoder: torch.nn.Module, catalog: Catalog, dataset: str, split: str, preprocess: Callable,
+    tokenizer: Callable, device: torch.device, view_map: dict[str, str] | None = None,
+) -> tuple[dict[str, float], list[str]]:
+    """:func:`evaluate_split` for ``trainer eval``, with notes for people: a split without captions has no
+    caption-based direction to evaluate, so it gives no metrics and a note saying so (never a crash or a 0 %);
+    items without captions are left out of the directions, and a note counts them."""
+    kind, items = visual_items(catalog, dataset, split)
+    captioned = [it for it in items if it.captions]
+    if not captioned:
+        return {}, [f"{dataset}/{split} has no captions: the caption directions (text <-> "
+                    f"{'shape' if kind == 'shape-text' else 'image'}) are skipped; `trainer eval --by-category` "
+                    "ranks items by their category instead"]
+    notes = []
+    if len(captioned) < len(items):
+        notes.append(f"{len(items) - len(captioned)} of the {len(items)} {split} items have no captions: "
+                     "left out of the caption directions")
+    return _evaluate_items(encoder, kind, captioned, preprocess, tokenizer, device, view_map), notes

@@ -2,7 +2,8 @@
 and, optionally, to stdout.
 
 Kinds (fields and meaning in docs/EVENTS.md): :class:`Started`, :class:`Progress`, :class:`Resumed`,
-:class:`Eval`, :class:`Best`, :class:`Checkpoint`, and one of :class:`Done`, :class:`Failed`, :class:`Cancelled`.
+:class:`Eval`, :class:`CategoryEval`, :class:`Best`, :class:`Checkpoint`, and one of :class:`Done`,
+:class:`Failed`, :class:`Cancelled`.
 Each line is ``{"event": kind, "time": unix seconds, **fields}``. :func:`parse_event` reads a line's object back
 (``None`` for an unknown kind or a malformed event: readers skip it and count it). The app and ``trainer runs``
 follow a run by reading these lines, also after a restart (:mod:`engine.runs`).
@@ -48,6 +49,7 @@ class Started(RunEvent):
     threads: int | None = None  # torch's intra-op threads at the start (the job's share of the cores)
     workers: int | None = None  # data loader processes
     note: str = ""  # something a person should know about this start (e.g. how to pack the views)
+    uncaptioned_items: int = 0  # train items left out for want of a caption (the note says so too)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +87,25 @@ class Eval(RunEvent):
     split: str
     metrics: dict[str, float]
     dataset: str | None = None
+    checkpoint: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CategoryEval(RunEvent):
+    """By-category (zero-shot classification) accuracy of ``trainer eval --by-category`` on ``split`` of
+    ``dataset`` at ``step``: ``metrics`` (keys in :mod:`engine.metric_keys`: ``top1``, ``top5``,
+    ``mean_class_top1``, ``num_items``, ``num_categories``, ``num_unlabelled``), ``per_category`` (category ->
+    ``count``, ``top1``, ``top5``), ``confusions`` (the most confused pairs: true category -> predicted -> count),
+    ``prompts`` (the templates' file, ``""`` for the default ensemble)."""
+
+    kind = "eval_categories"
+    step: int
+    split: str
+    dataset: str
+    metrics: dict[str, float]
+    per_category: dict[str, dict[str, float]] = field(default_factory=dict)
+    confusions: dict[str, dict[str, int]] = field(default_factory=dict)
+    prompts: str = ""
     checkpoint: str | None = None
 
 
@@ -130,7 +151,7 @@ class Cancelled(RunEvent):
     total: int | None = None
 
 
-KINDS = kinds_of(Started, Progress, Resumed, Eval, Best, Checkpoint, Done, Failed, Cancelled)
+KINDS = kinds_of(Started, Progress, Resumed, Eval, CategoryEval, Best, Checkpoint, Done, Failed, Cancelled)
 TERMINAL = ("done", "failed", "cancelled")
 
 

@@ -16,10 +16,11 @@ from typing import Any
 
 from engine.catalog.models import PRETRAINED_RUN
 from engine.fmt import num, pct
-from engine.metric_keys import mean_key
+from engine.metric_keys import CATEGORY_MEAN_TOP1, CATEGORY_TOP1, CATEGORY_TOP5, mean_key
 from engine.run.events import (
     Best,
     Cancelled,
+    CategoryEval,
     Checkpoint,
     Done,
     Eval,
@@ -64,6 +65,7 @@ class RunState:
     loss_points: list[tuple[int, float]] = field(default_factory=list)
     part_points: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     evals: list[Eval] = field(default_factory=list)
+    category_evals: list[CategoryEval] = field(default_factory=list)  # `trainer eval --by-category`, oldest first
     best_step: int | None = None
     best_score: float | None = None
     best_path: str = ""
@@ -113,6 +115,13 @@ class RunState:
         stored = self.metrics.get(split)
         return stored if isinstance(stored, dict) else {}
 
+    def latest_category_eval(self, split: str | None = None, dataset: str | None = None) -> CategoryEval | None:
+        """The newest by-category evaluation (of ``split`` and ``dataset`` when given), None when there is none."""
+        for e in reversed(self.category_evals):
+            if (split is None or e.split == split) and (dataset is None or e.dataset == dataset):
+                return e
+        return None
+
     def best_val_metrics(self) -> dict[str, float]:
         """The validation metrics of the best checkpoint (or the latest validation)."""
         val = self.metrics.get("val")
@@ -141,7 +150,7 @@ class RunState:
     def reset_events(self) -> None:
         self.step = self.total = 0
         self.last_progress = None
-        self.loss_points, self.part_points, self.evals = [], {}, []
+        self.loss_points, self.part_points, self.evals, self.category_evals = [], {}, [], []
         self.best_step = self.best_score = None
         self.best_path = self.last_checkpoint = ""
         self.ended = None
@@ -222,6 +231,7 @@ class RunState:
         self.loss_points = [p for p in self.loss_points if p[0] <= step]
         self.part_points = {k: [p for p in v if p[0] <= step] for k, v in self.part_points.items()}
         self.evals = [e for e in self.evals if e.step <= step]
+        self.category_evals = [e for e in self.category_evals if e.step <= step]
         self.step = step
         self.add_log(f"resumed from step {step} ({Path(event.path).name})")
 
@@ -230,6 +240,13 @@ class RunState:
         metrics = event.metrics
         self.add_log(f"eval on {event.split} at step {event.step}: "
                      f"mean R@1 {pct(metrics.get(mean_key('R@1')))}, mean R@5 {pct(metrics.get(mean_key('R@5')))}")
+
+    def _on_category_eval(self, event: CategoryEval) -> None:
+        self.category_evals.append(event)
+        m = event.metrics
+        self.add_log(f"by-category eval on {event.dataset}/{event.split} at step {event.step}: "
+                     f"top-1 {pct(m.get(CATEGORY_TOP1))}, top-5 {pct(m.get(CATEGORY_TOP5))}, "
+                     f"mean per category {pct(m.get(CATEGORY_MEAN_TOP1))}")
 
     def _on_best(self, event: Best) -> None:
         self.best_step, self.best_score, self.best_path = event.step, event.score, event.path
@@ -257,6 +274,7 @@ _HANDLERS: dict[type[RunEvent], Callable[[RunState, Any], None]] = {
     Started: RunState._on_started,
     Resumed: RunState._on_resumed,
     Eval: RunState._on_eval,
+    CategoryEval: RunState._on_category_eval,
     Best: RunState._on_best,
     Checkpoint: RunState._on_checkpoint,
     Done: RunState._on_done,

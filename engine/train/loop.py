@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader
 from engine.catalog import Catalog
 from engine.data.feed import BatchFeed
 from engine.data.images import model_image_size
-from engine.data.multifold import MultifoldBatchSampler, MultifoldDataset, RunBatchSampler, collate, load_items
+from engine.data.items import EmptySplitError, SplitItems, no_items_message, split_items, too_few_captioned
+from engine.data.multifold import MultifoldBatchSampler, MultifoldDataset, RunBatchSampler, collate
 from engine.data.packed import choose_store
 from engine.data.rendering import views_at_size
 from engine.errors import CrossfoldError
@@ -110,6 +111,7 @@ def train(
     config.name = name
     ds = catalog.require_dataset(config.dataset)
     _check_views(config, catalog, ds)
+    found = _training_items(config, catalog, env)
     folder = RunFolder.of(workspace, name)
     run_dir = folder.path
 
@@ -126,7 +128,7 @@ def train(
                            pid=os.getpid(), run_dir=str(run_dir))
     try:
         with register_job(workspace.jobs, "train"):
-            result = _train(config, workspace, catalog, env, device, folder, resume_path, events)
+            result = _train(config, workspace, catalog, env, device, folder, resume_path, events, found)
     except BaseException as exc:
         message = str(exc) if isinstance(exc, CrossfoldError) else f"{type(exc).__name__}: {exc}"
         events.emit(ev.Failed(error=message))
@@ -148,6 +150,18 @@ def _check_views(config: TrainConfig, catalog: Catalog, ds: Any) -> None:
     if most and config.views_per_item > most:
         raise ConfigError(f"--views-per-item {config.views_per_item} is more than the {most} views the items of "
                           f"{ds.name} have")
+
+
+def _training_items(config: TrainConfig, catalog: Catalog, env: DistEnv) -> SplitItems:
+    """The train split's items with captions; refused, before anything is written, when items without captions
+    leave too few to fill one batch (the way out: captions, or search with pretrained weights)."""
+    found = split_items(catalog, config.dataset, "train")
+    problem = too_few_captioned(config.dataset, len(found.items), found.uncaptioned,
+                                config.batch_size * config.accum_freq * env.world_size, config.model,
+                                config.pretrained)
+    if problem:
+        raise EmptySplitError(problem)
+    return found
 
 
 def _resume_path(config: TrainConfig, folder: RunFolder) -> Path | None:
@@ -173,10 +187,13 @@ def _train(
     folder: RunFolder,
     resume_path: Path | None,
     events: EventWriter,
+    found: SplitItems,
 ) -> RunResult:
     seed_everything(config.seed)
-    kind, items = load_items(catalog, config.dataset, "train")
-    shapes = kind == "shape-text"
+    if not found.items:
+        raise EmptySplitError(no_items_message(config.dataset, "train", found))
+    items = found.items
+    shapes = found.kind == "shape-text"
     encoder, preprocess, tokenizer = _build_encoder(config, catalog, env, device, folder)
     view_map = views_at_size(catalog, workspace, config.dataset, model_image_size(encoder)) if shapes else {}
     if view_map:  # the shapes rendered at the model's input size
@@ -190,7 +207,7 @@ def _train(
                          forward=_parallel(config, env, device, model.module),
                          autocast=autocast_for(config.precision, device), step=step, best=best)
     feed = _feed(config, inputs, device, step)
-    events.emit(_started(config, env, device, inputs, step))
+    events.emit(_started(config, env, device, inputs, step, found.uncaptioned))
     with _StopFlag() as stop, contextlib.closing(feed):
         training.run(feed, stop)
     if stop.requested and training.step < inputs.total:
@@ -327,12 +344,15 @@ def _feed(config: TrainConfig, inputs: _Inputs, device: torch.device, step: int)
                      channels_last=config.channels_last)
 
 
-def _started(config: TrainConfig, env: DistEnv, device: torch.device, inputs: _Inputs, step: int) -> ev.Started:
+def _started(config: TrainConfig, env: DistEnv, device: torch.device, inputs: _Inputs, step: int,
+             uncaptioned: int) -> ev.Started:
+    left_out = [f"left out {uncaptioned} training items without captions"] if uncaptioned else []
     return ev.Started(run=config.name or "", total=inputs.total, step=step, device=describe(device),
                       world_size=env.world_size, precision=effective_precision(config.precision, device),
                       dataset=config.dataset, loss=config.loss, model=config.model, items=len(inputs.dataset),
                       store="packed" if inputs.store is not None else "files", threads=inputs.plan.threads,
-                      workers=inputs.plan.workers, note="; ".join(inputs.notes))
+                      workers=inputs.plan.workers, uncaptioned_items=uncaptioned,
+                      note="; ".join([*left_out, *inputs.notes]))
 
 
 @dataclass

@@ -233,19 +233,38 @@ def importer_cases(tmp: Path) -> list[FaultCase]:  # one flat list of cases read
         _text(d / "dangling.txt", "A link to nothing.\n")
         return ("import", "folder", str(d))
 
+    def f_no_captions(d: Path) -> tuple[str, ...]:  # a phone's photos: no caption file at all
+        _png(d / "IMG_0001.jpg")
+        _png(d / "trip" / "IMG_0002.png")
+        _png(d / "trip" / "IMG_0003.webp")
+        _truncated_png(d / "broken.png")
+        return ("import", "folder", str(d))
+
+    def f_no_captions_meshes(d: Path) -> tuple[str, ...]:
+        _box(d / "chair" / "a.obj")
+        _box(d / "table" / "b.ply")
+        _text(d / "empty.stl", b"")
+        return ("import", "folder", str(d), "--up", "z")
+
+    def f_caption_loop(d: Path) -> tuple[str, ...]:
+        folder(d)
+        _png(d / "loop.png")
+        (d / "loop.txt").symlink_to(d / "loop.txt")
+        return ("import", "folder", str(d))
+
     def f_link_loop(d: Path) -> tuple[str, ...]:
         folder(d)
         (d / "loop.png").symlink_to(d / "loop.png")
         _text(d / "loop.txt", "A link to itself.\n")
         return ("import", "folder", str(d))
 
-    case("folder_caption_symlink_out", "symlink-out", f_caption_link, 0, 1, 1)
-    case("folder_caption_symlink_etc_passwd", "symlink-out", f_passwd, 0, 1, 1, extra_forbidden=(passwd,))
+    case("folder_caption_symlink_out", "symlink-out", f_caption_link, 0, 2, 1)  # x.png kept, its caption not
+    case("folder_caption_symlink_etc_passwd", "symlink-out", f_passwd, 0, 2, 1, extra_forbidden=(passwd,))
     case("folder_image_symlink_out", "symlink-out", f_image_link, 0, 1, 1)
     case("folder_subfolder_symlink_out", "symlink-out", f_dir_link, 0, 1, 1)
     case("folder_caption_not_utf8", "encoding", f_non_utf8, 0, 1, 2)
-    case("folder_caption_file_empty", "empty", f_empty_caption_file, 0, 1, 1)
-    case("folder_caption_file_is_folder", "dir-as-file", f_caption_dir, 0, 1, 1)
+    case("folder_caption_file_empty", "empty", f_empty_caption_file, 0, 2, 1)  # e.png: an item without captions
+    case("folder_caption_file_is_folder", "dir-as-file", f_caption_dir, 0, 2, 1)
     case("folder_truncated_png", "bad-image", f_truncated_png, 0, 1, 1)
     case("folder_garbage_png", "bad-image", f_garbage_png, 0, 1, 1)
     case("folder_folder_named_png", "dir-as-file", f_png_dir, 0, 1, 1)
@@ -260,6 +279,9 @@ def importer_cases(tmp: Path) -> list[FaultCase]:  # one flat list of cases read
     case("folder_file_name_not_utf8", "encoding", f_bad_name, 0, 1, 1)
     case("folder_dangling_symlink_out", "symlink-out", f_dangling, 0, 1, 1)
     case("folder_symlink_loop", "symlink-out", f_link_loop, 0, 1, 1)
+    case("folder_no_caption_files", "empty", f_no_captions, 0, 3, 0)
+    case("folder_no_caption_files_meshes", "empty", f_no_captions_meshes, 0, 2, 0)
+    case("folder_caption_symlink_loop", "symlink-out", f_caption_loop, 0, 2, 1)
 
     # ---- csv ---------------------------------------------------------------------------------
     def c_table(d: Path, *rows: str, header: str = "filepath,title") -> tuple[str, ...]:
@@ -301,7 +323,7 @@ def importer_cases(tmp: Path) -> list[FaultCase]:  # one flat list of cases read
     case("csv_unclosed_quote", "unclosed-quote",
          lambda d: c_table(d, 'good.png,"Never closed', "good.png,After the quote.", "good.png,Last one."), 0, 1, 3)
     case("csv_multi_line_caption", "caption",
-         lambda d: c_table(d, 'good.png,"two\nlines"', "good.png,After."), 0, 1, 2)
+         lambda d: c_table(d, 'good.png,"two\nlines"', "good.png,After."), 0, 1, 3)  # the break becomes a space
     case("csv_huge_field", "caption", lambda d: c_table(d, f"good.png,{'y' * 200_000}", "good.png,After."),
          0, 1, 2)
     case("csv_over_long_caption", "caption", lambda d: c_table(d, f"good.png,{LONG}"), 0, 1, 1)
@@ -491,6 +513,8 @@ def importer_cases(tmp: Path) -> list[FaultCase]:  # one flat list of cases read
     case("t2s_empty_mesh", "bad-mesh", s_empty_mesh, 0, 1, 1)
     case("t2s_garbage_view_dropped_mesh_kept", "bad-image", s_garbage_view, 0, 1, 1)
     case("t2s_unclosed_quote", "unclosed-quote", s_unclosed, 0, 1, 2)
+    case("t2s_multi_line_description", "caption",  # a quoted field with a line break, kept as one line
+         lambda d: s_source(d, ["2", "good", "A box\r\nwith a lid.", "Box", "", ""]), 0, 1, 2)
     case("t2s_over_long_description", "caption",
          lambda d: s_source(d, ["2", "good", LONG, "Box", "", ""]), 0, 1, 1)
     case("t2s_nul_in_model_id", "nul", lambda d: s_source(d, ["2", "a\x00b", "A NUL byte.", "Box", "", ""]), 0, 1, 1)

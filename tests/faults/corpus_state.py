@@ -286,6 +286,18 @@ def state_cases(tmp: Path) -> list[FaultCase]:
     add("checkpoint-none-left", "checkpoint", [*evaluate, "latest"], 2,
         lambda ws: shutil.rmtree(ws / "runs" / RUN / "checkpoints"))
 
+    # prompt templates of `trainer eval --by-category`
+    by_category = ["eval", "--run", RUN, "--device", "cpu", "--by-category", "--prompts"]
+    for label, make in (("no-slot", _write(lambda ws: ws / "prompts.txt", b"a photo of something\n")),
+                        ("only-comments", _write(lambda ws: ws / "prompts.txt", b"# nothing\n\n")),
+                        ("random-bytes", lambda ws: _random_bytes(ws / "prompts.txt")),
+                        ("directory", _replace_with_dir(lambda ws: ws / "prompts.txt"))):
+        name = f"eval-prompts-{label}"
+        add(name, "args", [*by_category, str(tmp / "cases" / name / "prompts.txt")], 2, make)
+    add("eval-prompts-missing", "args", [*by_category, str(tmp / "cases" / "eval-prompts-missing" / "absent.txt")],
+        2)
+    add("eval-prompts-without-by-category", "args", ["eval", "--run", RUN, "--prompts", "p.txt"], 2)
+
     # indexes of the real run, through search
     search = ["search", "--run", RUN, "--text", "a red square", "--device", "cpu"]
     for label, change in (("truncated", _truncate_file), ("appended", _append), ("flipped", _flip_middle),

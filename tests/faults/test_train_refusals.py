@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.data.multifold import split_items
+from engine.workspace import Workspace
 from tests.engine.train.conftest import TRAIN_ARGS, child_env, make_toy_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,3 +75,29 @@ def test_resume_and_pretrained_from_foreign_files(ws_root: Path, tmp_path: Path)
     assert line.endswith(f"{objects}: refused to load: it holds Python objects other than tensors "
                          "(only weights are loaded, for safety)")
     assert "weights_only" not in line
+
+
+def test_a_dataset_without_captions_cannot_train_and_says_the_way_out(tmp_path: Path) -> None:
+    """A folder of photos imported as it is (no caption files): `trainer train` refuses in one line, naming the
+    count and the ways out, and writes no run."""
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(6):
+        Image.new("RGB", (16, 16), (40 * i, 90, 200)).save(photos / f"IMG_{i:04d}.png")
+    (photos / "IMG_0000.txt").write_text("The only caption.\n", encoding="utf-8")
+    ws = tmp_path / "ws"
+    imported = subprocess.run([sys.executable, "-m", "trainer", "import", "folder", str(photos), "--name", "photos",
+                               "--workspace", str(ws)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                              env=child_env())
+    assert imported.returncode == 0, imported.stderr
+    assert "imported 'photos' (folder): 6 new items (1 with captions)," in imported.stdout
+    found = split_items(Workspace.open(ws).catalog(), "photos", "train")
+    assert len(found.items) <= 1 and found.uncaptioned >= 1
+    line = one_line(train(ws, "--dataset", "photos", "--name", "photos-run"))
+    assert line.startswith(f"trainer: error: dataset 'photos' has {len(found.items)} training items with captions "
+                           f"({found.uncaptioned} without), fewer than one batch of 4: ")
+    assert "a same-stem .txt beside each file" in line
+    assert line.endswith("trainer index --model cf-vit-tiny-64 --pretrained TAG|FILE --dataset photos")
+    assert not (ws / "runs" / "photos-run").exists()

@@ -75,6 +75,7 @@ def show_dataset(args: argparse.Namespace) -> int:
     print(f"  items:        {summary.items}  " + "  ".join(f"{k}={v}" for k, v in sorted(summary.by_split.items())))
     print(f"  observations: {summary.observations}  "
           + "  ".join(f"{k}={v}" for k, v in sorted(summary.by_modality.items())))
+    print(f"  captions:     {_captioned(summary.captioned_items, summary.items)}")
     print(f"  categories:   {', '.join(catalog.categories(ds.id)[:20])}")
     if runs:
         listed = ", ".join(f"{r['name']} ({r['status']})" for r in runs)
@@ -83,8 +84,18 @@ def show_dataset(args: argparse.Namespace) -> int:
         print(f"\n  [{item['split']}] {item['key']}  ({item['category']})")
         for caption in item["captions"][:5]:
             print(f"    - {caption}")
+        if not item["captions"]:
+            print("    captions: none")
         if item["views"]:
             print(f"    {len(item['views'])} views, e.g. {item['views'][0]}")
         for path in item["images"][:1]:
             print(f"    image: {path}")
     return 0
+
+
+def _captioned(captioned: int, items: int) -> str:
+    """How many of a dataset's items have captions, said plainly (none: searchable, not trainable)."""
+    if items and not captioned:
+        return ("none (its items can be searched with pretrained weights: `trainer index --pretrained`; "
+                "training needs captions)")
+    return f"{captioned} of {items} items have captions"

@@ -130,6 +130,7 @@ def run_import(
     records = without_duplicates(storable(loaded.records, path, report), owners, path, report)
     result = catalog.add_records(dataset.id, _with_progress(records, loaded.total, on_progress))
     report.items_added = result.items_added
+    report.captioned_items_added = result.captioned_items_added
     report.items_updated = result.items_updated
     report.observations_added = result.observations_added
     log = report.write_log(workspace.logs)
@@ -139,6 +140,7 @@ def run_import(
         "roots": [str(Path(r).resolve()) for r in (loaded.root, *options.allow_outside) if r],  # dataset_roots
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "items_added": report.items_added,
+        "captioned_items_added": report.captioned_items_added,
         "observations_added": report.observations_added,
         "skipped": report.skipped,
         "log": str(log),

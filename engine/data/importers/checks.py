@@ -76,14 +76,15 @@ def clean_caption(text: str) -> str:
     return " ".join(text.split())
 
 
-def check_caption(text: str) -> tuple[str, str | None]:
+def check_caption(text: str, line_breaks: bool = False) -> tuple[str, str | None]:
     """(the cleaned caption, None) or (``""``, why it is refused), the same in every format.
 
     Refused: a caption with a line break inside it (leading/trailing ones are stripped, as some
     COCO captions end with ``\n``), or one longer than :data:`MAX_CAPTION_CHARS` once cleaned.
+    ``line_breaks``: a caption that may legally span lines (a quoted CSV field), its breaks become spaces.
     """
     stripped = text.strip()
-    if not _LINE_BREAKS.isdisjoint(stripped):
+    if not line_breaks and not _LINE_BREAKS.isdisjoint(stripped):
         return "", f"caption spans several lines ({_preview(stripped)})"
     cleaned = clean_caption(stripped)
     if len(cleaned) > MAX_CAPTION_CHARS:

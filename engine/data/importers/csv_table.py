@@ -40,7 +40,7 @@ def load(path: Path, options: ImportOptions, report: ImportReport) -> LoadedSour
     for lineno, row in rows:
         report.records_read += 1
         where = f"line {lineno}"
-        name, (caption, problem) = row[img_key].strip(), check_caption(row[caption_key])
+        name, (caption, problem) = row[img_key].strip(), check_caption(row[caption_key], line_breaks=True)
         if not name:
             report.skip(path, where, f"empty {img_key!r}")
             continue

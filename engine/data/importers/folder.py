@@ -1,13 +1,15 @@
-"""A folder of images (png/jpg/jpeg/webp/bmp) or meshes (obj/off/ply/stl/glb/gltf), each with a
-same-stem ``.txt`` holding one caption per line (blank lines ignored).
+"""A folder of images (png/jpg/jpeg/webp/bmp) or meshes (obj/off/ply/stl/glb/gltf), each imported with or
+without a same-stem ``.txt`` holding one caption per line (blank lines ignored).
 
-The folder is walked recursively (hidden files and folders skipped, symlinked folders not
-followed); a symlinked file, or caption file, whose real path is outside the folder (and every
-``--allow-outside`` folder) is skipped and reported. A caption line longer than the caption limit
-is reported and skipped. Key: the file's path relative to the folder; category: its sub-folder (``chair`` for
-``chair/a.obj``, empty at the top). A folder holding both kinds is imported as the kind with more
-captioned files (files with a ``.txt``; all files when neither kind has one), each captioned file of the other
-kind being reported; as many of each is an ImportFailed. Images without captions beside meshes are their
+Every readable image or mesh becomes an item; one without a caption file (or whose caption file has no usable
+line) has no text observations: it can be searched with a pretrained model (``trainer index --pretrained``),
+not trained on. The folder is walked recursively (hidden files and folders skipped, symlinked folders not
+followed); a symlinked file whose real path is outside the folder (and every ``--allow-outside`` folder) is
+skipped and reported; such a caption file is reported and its item imported without it. A caption line longer
+than the caption limit is reported and skipped. Key: the file's path relative to the folder; category: its
+sub-folder (``chair`` for ``chair/a.obj``, empty at the top). A folder holding both kinds is imported as the kind
+with more captioned files (files with a ``.txt``; all files when neither kind has one), each captioned file of the
+other kind being reported; as many of each is an ImportFailed. Images without captions beside meshes are their
 textures (ShapeNet's ``images/texture0.jpg``): neither counted nor reported. Meshes make
 a ``shape-text`` dataset (rendered later by ``trainer render``), images an ``image-text`` one.
 Items are split by a hash of the key.
@@ -114,26 +116,10 @@ def _records(
     for file in files:
         key = key_inside(root, file)
         where = f"key {key}"
-        text_file = file.with_suffix(".txt")
-        if not is_file(text_file):
-            report.skip(source, where, f"no caption file {text_file.name} next to it")
-            yield None
-            continue
         try:
             real_file = real_path_inside(file, roots)
-            real_text = real_path_inside(text_file, roots)
         except PathOutsideRoot as exc:
             report.skip(source, where, str(exc))
-            yield None
-            continue
-        try:
-            captions = _captions(text_file, real_text, report)
-        except ImportFailed as exc:  # unreadable (permissions, ...): this item only
-            report.skip(source, where, str(exc))
-            yield None
-            continue
-        if not captions:
-            report.skip(source, where, f"no captions in {text_file.name}")
             yield None
             continue
         problem = mesh_problem(real_file) if is_mesh else image_problem(real_file)
@@ -147,6 +133,19 @@ def _records(
             split=split_for_key(key),
             category="" if parent == "." else parent,
             asset_path=str(real_file) if is_mesh else "",
-            captions=captions,
+            captions=_item_captions(source, where, file.with_suffix(".txt"), roots, report),
             images=[] if is_mesh else [str(real_file)],
         )
+
+
+def _item_captions(source: Path, where: str, text_file: Path, roots: tuple[Path, ...], report: ImportReport
+                   ) -> list[str]:
+    """The captions of the file beside an item: none without a caption file; a caption file that cannot be read
+    (outside the roots, permissions, ...) is reported and the item keeps no captions."""
+    if not is_file(text_file):
+        return []
+    try:
+        return _captions(text_file, real_path_inside(text_file, roots), report)
+    except (PathOutsideRoot, ImportFailed) as exc:
+        report.skip(source, where, f"caption file {text_file.name} not read: {exc}")
+        return []

@@ -2,9 +2,10 @@
 
 A missing or unreadable source raises ImportFailed naming it. A text line that is not UTF-8 is
 reported with its line number and skipped; the rest of the file goes on. :func:`csv_rows` parses
-each physical line on its own with the ``csv`` module (quoted fields may hold commas and quotes,
-not line breaks): a quote left open at the end of a line is reported there and the next line is
-read as the next record, so one stray quote cannot swallow the rest of the file into one field.
+each physical line on its own with the ``csv`` module (quoted fields may hold commas and quotes): a quote
+left open at the end of a line is followed a few lines on; when it closes into one complete row, that row (a
+quoted field with line breaks, legal CSV) is kept, else the quote is reported there and the next line is read
+as the next record, so one stray quote cannot swallow the rest of the file into one field.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def decoded_lines(path: Path, report: ImportReport, keepends: bool = False) -> I
 
 
 _SPAN_LINES = 50  # how far a quote left open is followed to see whether it closes as a multi-line field
+_STILL_OPEN = "unexpected end of data"  # the csv module's (strict) error for a quoted field not closed yet
 
 
 def _fields(line: str, delimiter: str) -> list[str]:
@@ -91,8 +93,9 @@ class _Lines:
         self._back.extendleft(reversed(lines))
 
 
-def _multi_line_row(first: str, lines: _Lines, delimiter: str, needed: int) -> int | None:
-    """The last line of the well-formed multi-line row the quote left open on ``first`` starts, or None.
+def _multi_line_row(first: str, lines: _Lines, delimiter: str, needed: int) -> tuple[int, list[str]] | None:
+    """The last line and the fields of the well-formed multi-line row the quote left open on ``first`` starts,
+    or None.
 
     Reads ahead at most :data:`_SPAN_LINES` lines / ``2 * MAX_CAPTION_CHARS`` characters; when the
     quote does not close into one strict, complete row (a stray quote), the lines read ahead are
@@ -108,14 +111,13 @@ def _multi_line_row(first: str, lines: _Lines, delimiter: str, needed: int) -> i
         size += len(nxt[1])
         try:
             rows = list(csv.reader([first, *(t for _, t in ahead)], delimiter=delimiter, strict=True))
-        except csv.Error:
+        except csv.Error as exc:
+            if str(exc) == _STILL_OPEN:  # the quoted field goes on past this line: read one more
+                continue
             break  # e.g. text right after a closing quote: the open quote was a stray one
-        if len(rows) != 1:
-            break
-        if not rows[0][-1].endswith(("\n", "\r")):
-            if len(rows[0]) >= needed:
-                return nxt[0]
-            break
+        if len(rows) == 1 and len(rows[0]) >= needed:  # the quote closed into one complete row
+            return nxt[0], rows[0]
+        break
     lines.push_back(ahead)
     return None
 
@@ -125,9 +127,11 @@ def csv_rows(
 ) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
     """The header and the rows (line number, column -> value) of a CSV/TSV file, one row a line.
 
-    ImportFailed when the file is empty or its header lacks a ``required`` column. A row with too
-    few fields to hold the required columns, a quote left open at the end of its line, or one the
-    csv module rejects, is reported and skipped; the next line is read as the next row.
+    ImportFailed when the file is empty or its header lacks a ``required`` column. A quoted field with line
+    breaks that closes into one complete row is kept (its row is numbered by its first line; the breaks stay in
+    the field: a caption reader turns them into spaces, ``check_caption(text, line_breaks=True)``). A row with too
+    few fields to hold the required columns, a quote left open that does not close so, or one the csv module
+    rejects, is reported and skipped; the next line is read as the next row.
     """
     if len(delimiter) != 1 or delimiter in "\r\n\"":
         raise ImportFailed(f"{path}: the separator must be one character, not {delimiter!r}")
@@ -159,14 +163,12 @@ def csv_rows(
             if not fields or all(not f.strip() for f in fields):
                 continue  # blank line
             if any("\n" in f or "\r" in f for f in fields):
-                last = _multi_line_row(text, lines, delimiter, needed)
-                if last is not None:
-                    report.skip(path, f"line {lineno}", f"a quoted field spans lines {lineno}-{last}: "
-                                                        "captions must be one line")
-                else:
+                spanned = _multi_line_row(text, lines, delimiter, needed)
+                if spanned is None:
                     report.skip(path, f"line {lineno}", "unclosed quote: a quoted field runs past the end "
                                                         "of the line; the next line is read as the next record")
-                continue
+                    continue
+                fields = spanned[1]  # a quoted field with line breaks (legal CSV): the row is kept
             if len(fields) < needed:
                 report.skip(path, f"line {lineno}", f"expected {len(header)} fields, found {len(fields)}")
                 continue

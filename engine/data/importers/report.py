@@ -27,6 +27,7 @@ class ImportReport:
     format: str
     source: str
     items_added: int = 0
+    captioned_items_added: int = 0  # of the items added, those with at least one caption
     items_updated: int = 0
     observations_added: int = 0
     records_read: int = 0
@@ -48,7 +49,8 @@ class ImportReport:
 
     def summary_line(self) -> str:
         return (
-            f"imported {self.dataset!r} ({self.format}): {self.items_added} new items, "
+            f"imported {self.dataset!r} ({self.format}): {self.items_added} new items "
+            f"({self.captioned_items_added} with captions), "
             f"{self.observations_added} new observations, {self.skipped} skipped"
         )
 

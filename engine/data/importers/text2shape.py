@@ -63,7 +63,7 @@ def load(path: Path, options: ImportOptions, report: ImportReport) -> LoadedSour
         if not model_id:
             report.skip(path, where, "empty modelId")
             continue
-        caption, problem = check_caption(row["description"])
+        caption, problem = check_caption(row["description"], line_breaks=True)
         if problem is not None:
             report.skip(path, where, f"{problem} for {model_id}")
             continue

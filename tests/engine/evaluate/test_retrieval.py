@@ -105,6 +105,18 @@ def test_default_directions() -> None:
     assert direction_name("text", "view", folded=True) == "text_to_view_maxfold"
 
 
+def test_without_captions_the_caption_directions_are_skipped_not_scored_zero() -> None:
+    emb, items = _hand_case()
+    no_text = {"text": torch.empty(0, 2), "shape": emb["shape"], "shape_text": emb["shape"]}
+    no_text_items = {"text": torch.empty(0, dtype=torch.long), "shape": items["shape"], "shape_text": items["shape"]}
+    metrics = evaluate_retrieval(no_text, no_text_items)
+    assert {k for k in metrics if "text_to" in k or k.startswith("text")} == set()  # no text <-> shape rows
+    assert metrics["shape_to_shape_text_R@1"] == 1.0 and metrics["mean_R@1"] == 1.0
+    with pytest.raises(ValueError, match="no retrieval direction"):
+        evaluate_retrieval({"text": torch.empty(0, 2), "shape": emb["shape"]},
+                           {"text": torch.empty(0, dtype=torch.long), "shape": items["shape"]})
+
+
 def test_ties_between_candidates_are_broken_by_row_order() -> None:
     # Two different items with the same embedding: the one in the lower row always ranks first.
     emb = {"text": _at(10, 10), "shape": _at(0, 0, 90)}

@@ -11,6 +11,7 @@ from engine.run.events import (
     KINDS,
     Best,
     Cancelled,
+    CategoryEval,
     Checkpoint,
     Done,
     Eval,
@@ -24,11 +25,14 @@ from engine.run.events import (
 
 EVERY_KIND = [
     Started(run="r", total=8, step=0, device="CPU", world_size=1, precision="fp32", dataset="d", loss="mxm",
-            model="m", items=16, store="files", threads=2, workers=0, note=""),
+            model="m", items=16, store="files", threads=2, workers=0, note="", uncaptioned_items=3),
     Progress(step=1, total=8, epoch=0, loss=2.5, parts={"hard": 1.5, "soft": 1.0}, lr=1e-3, logit_scale=2.6,
              samples_per_second=40.0, samples_per_second_per_gpu=40.0, eta_s=3.5),
     Resumed(step=4, path="/r/checkpoints/step_00000004.pt"),
     Eval(step=4, split="val", metrics={"mean_R@1": 0.5}),
+    CategoryEval(step=8, split="test", dataset="d", metrics={"top1": 0.75, "top5": 1.0, "mean_class_top1": 0.7},
+                 per_category={"chair": {"count": 3, "top1": 1.0, "top5": 1.0}}, confusions={"lamp": {"table": 2}},
+                 prompts="", checkpoint="/r/checkpoints/best.pt"),
     Best(step=4, path="/r/checkpoints/best.pt", score=0.5),
     Checkpoint(step=4, path="/r/checkpoints/step_00000004.pt"),
     Done(step=8, total=8, metrics={"best_step": 4, "test": {"mean_R@1": 0.4}}),
@@ -38,12 +42,14 @@ EVERY_KIND = [
 
 #: The keys each kind had on disk before the events were typed, in the order they were written.
 KEYS = {
+    # started: the last five were added since (readers ignore unknown keys)
     "started": ["run", "total", "step", "device", "world_size", "precision", "dataset", "loss", "model", "items",
-                "store", "threads", "workers", "note"],  # the last four added since (readers ignore unknown keys)
+                "store", "threads", "workers", "note", "uncaptioned_items"],
     "progress": ["step", "total", "epoch", "loss", "parts", "lr", "logit_scale", "samples_per_second",
                  "samples_per_second_per_gpu", "eta_s"],
     "resumed": ["step", "path"],
     "eval": ["step", "split", "metrics"],
+    "eval_categories": ["step", "split", "dataset", "metrics", "per_category", "confusions", "prompts", "checkpoint"],
     "best": ["step", "path", "score"],
     "checkpoint": ["step", "path"],
     "done": ["step", "total", "metrics"],
@@ -69,6 +75,14 @@ def test_trainer_eval_adds_its_dataset_and_checkpoint_only_when_given() -> None:
     full = Eval(step=3, split="test", metrics={"mean_R@1": 0.5}, dataset="other", checkpoint="/c/best.pt")
     assert list(full.to_record()) == ["event", "step", "split", "metrics", "dataset", "checkpoint"]
     assert parse_event({**full.to_record(), "time": 1.0}).dataset == "other"
+
+
+def test_a_by_category_eval_with_a_malformed_table_is_skipped() -> None:
+    good = {"event": "eval_categories", "step": 1, "split": "test", "dataset": "d", "metrics": {"top1": 1}}
+    assert parse_event(good) == CategoryEval(step=1, split="test", dataset="d", metrics={"top1": 1.0})
+    for bad in ({"per_category": {"chair": {"top1": "high"}}}, {"confusions": {"lamp": {"table": 1.5}}},
+                {"confusions": {"lamp": 2}}, {"metrics": None}):
+        assert parse_event({**good, **bad}) is None
 
 
 def test_old_lines_read_with_defaults_and_bad_ones_do_not() -> None:

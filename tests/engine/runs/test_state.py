@@ -8,6 +8,7 @@ from pathlib import Path
 from engine.run.events import (
     Best,
     Cancelled,
+    CategoryEval,
     Checkpoint,
     Done,
     Eval,
@@ -46,6 +47,25 @@ def test_a_run_from_start_to_done() -> None:
     assert "★ new best at step 2 (score 25.0%)" in s.log and s.log[-1] == "done at step 4"
     s.alive = False
     assert s.display_status == "done"  # the process is gone: the events say how it ended
+
+
+def test_a_by_category_eval_is_kept_apart_from_the_retrieval_metrics() -> None:
+    s = RunState("r", status="done")
+    s.apply(Eval(step=8, split="test", metrics={"mean_R@1": 0.3}))
+    first = CategoryEval(step=8, split="test", dataset="d", metrics={"top1": 0.75, "top5": 1.0,
+                                                                     "mean_class_top1": 0.5})
+    other = CategoryEval(step=8, split="test", dataset="photos", metrics={"top1": 0.25})
+    s.apply(first)
+    s.apply(other)
+    assert s.latest_metrics("test") == {"mean_R@1": 0.3}  # the retrieval metrics stay what they were
+    assert s.latest_category_eval() == other and s.latest_category_eval("test", "d") == first
+    assert s.latest_category_eval("val") is None
+    assert s.log[-2] == "by-category eval on d/test at step 8: top-1 75.0%, top-5 100.0%, mean per category 50.0%"
+    s.apply(Resumed(step=4))
+    assert s.category_evals == []
+    s.apply(other)
+    s.reset_events()
+    assert s.category_evals == []
 
 
 def test_resumed_drops_what_came_after_the_checkpoint() -> None:

@@ -5,6 +5,8 @@ An event kind is a frozen, keyword-only dataclass with a class-level ``kind`` (t
 one whose default is ``None``, is left out while it is ``None``). :func:`decode` turns a JSON object back into the
 event of its kind, or ``None`` when the kind is unknown or a field has the wrong type (a required one missing):
 readers skip such lines and count them, never crash. Unknown keys are ignored, so writers may add fields.
+A field may also be a list (``list[X]``) or a small frozen dataclass of such fields (a record inside the event,
+written as a JSON object and checked field by field as the event is).
 The kinds themselves: :mod:`engine.run.events` (a run's ``events.jsonl``) and :mod:`engine.job_events`
 (``trainer ... --events -`` on stdout); the protocol is described in docs/EVENTS.md.
 """
@@ -32,24 +34,40 @@ class Event:
             value = getattr(self, f.name)
             if value is None and f.default is None:
                 continue
-            record[f.name] = value
+            record[f.name] = _plain(value) if isinstance(value, list) else value
         return record
 
     @classmethod
     def from_record(cls: type[E], record: Mapping[str, Any]) -> E | None:
         """The event of this kind in ``record`` (its ``"event"`` key is not checked), ``None`` if malformed."""
-        hints = _hints(cls)
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in record:
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                    return None
-                continue
-            ok, value = _conform(record[f.name], hints[f.name])
-            if not ok:
-                return None
-            values[f.name] = value
-        return cls(**values)
+        ok, event = _build(cls, record)
+        return event if ok else None
+
+
+def _build(cls: type, record: Mapping[str, Any]) -> tuple[bool, Any]:
+    """``(True, cls(**fields of record))`` when every field has its type (a required one present), else
+    ``(False, None)``; keys that are not fields are ignored."""
+    hints = _hints(cls)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in record:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                return False, None
+            continue
+        ok, value = _conform(record[f.name], hints[f.name])
+        if not ok:
+            return False, None
+        values[f.name] = value
+    return True, cls(**values)
+
+
+def _plain(value: Any) -> Any:
+    """A field's value as JSON types: a record (a dataclass) inside a list becomes an object."""
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return value
 
 
 def decode(record: Any, kinds: Mapping[str, type[Event]]) -> Event | None:
@@ -94,14 +112,33 @@ def _conform(value: Any, hint: Any) -> tuple[bool, Any]:
         return isinstance(value, (int, float)), float(value) if isinstance(value, (int, float)) else None
     if hint in (int, str):
         return isinstance(value, hint), value
+    if origin is list or hint is list:
+        return _conform_list(value, args[0] if args else Any)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _build(hint, value) if isinstance(value, dict) else (False, None)
     if origin is dict or hint is dict:
-        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-            return False, None
-        item = args[1] if len(args) == 2 else Any
-        out = {}
-        for k, v in value.items():
-            ok, out[k] = _conform(v, item)
-            if not ok:
-                return False, None
-        return True, out
+        return _conform_dict(value, args[1] if len(args) == 2 else Any)
     return False, None
+
+
+def _conform_list(value: Any, item: Any) -> tuple[bool, Any]:
+    if not isinstance(value, list):
+        return False, None
+    out = []
+    for v in value:
+        ok, conformed = _conform(v, item)
+        if not ok:
+            return False, None
+        out.append(conformed)
+    return True, out
+
+
+def _conform_dict(value: Any, item: Any) -> tuple[bool, Any]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        return False, None
+    out = {}
+    for k, v in value.items():
+        ok, out[k] = _conform(v, item)
+        if not ok:
+            return False, None
+    return True, out

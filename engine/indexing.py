@@ -5,7 +5,9 @@ views of shapes; labels = observation ids) and, for shape datasets, ``shape`` (v
 labels = item ids). Shapes are seen at the model's input size: a mesh dataset rendered smaller is rendered
 again at that size first (:func:`engine.data.rendering.views_at_size`). An index already built from the same
 checkpoint grows by the new observations only; one from another checkpoint is rebuilt; an up-to-date one
-is left alone.
+is left alone. Entries whose observation or item is gone from the dataset, or whose item was added or changed at a
+later dataset revision than the index holds (a folder rescan: ``engine/data/importers/sync.py``), are dropped: the
+index is built again from the vectors it keeps plus the ones encoded now (action ``updated``).
 
 Each index is then calibrated (:mod:`engine.index.calibration`): the score distributions of captions against
 their own item and against other items, stored beside it, give search hits a confidence.
@@ -20,7 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from engine.catalog import Catalog
+from engine.catalog import Catalog, Dataset
+from engine.catalog.records import dataset_revision
 from engine.data.images import model_image_size
 from engine.data.rendering import views_at_size
 from engine.evaluate.encode import encode_image_files, encode_texts, pool_shapes
@@ -40,7 +43,7 @@ class IndexReport:
     run: str
     dataset: str
     checkpoint: str
-    modalities: dict[str, dict] = field(default_factory=dict)  # modality -> {action, count, added, path}
+    modalities: dict[str, dict] = field(default_factory=dict)  # modality -> {action, count, added, removed, path}
     seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)  # one line per image file that could not be read
 
@@ -79,42 +82,12 @@ def index_run(
         if view_map:
             obs["image"] = [(o, i, view_map.get(p, p), v) for o, i, p, v in obs["image"]]
     view_cache: dict[int, np.ndarray] = {}  # observation id -> embedding: views are encoded once for both indexes
+    revisions = catalog.item_revisions(ds.id)
     for modality in index_modalities(ds.kind):
-        if modality == "shape":
-            rows = obs["image"]
-            ids = sorted({item_id for _, item_id, _, _ in rows})
-        else:
-            rows = obs[modality]
-            ids = [obs_id for obs_id, _, _, _ in rows]
-        existing = registry.find(catalog, run_row.id, ds.id, modality)
-        path = registry.default_path(workspace.indexes, run, ds.name, modality)
-        have: set[int] = set()
-        if existing is not None and existing.checkpoint_sha256 == restored.checkpoint_sha256:
-            try:
-                index = registry.open_index(catalog, run_row.id, ds.id, modality, restored.checkpoint_sha256)
-                have = {int(i) for i in index.ids()}
-            except StaleIndexError:  # damaged or changed file: rebuild it from scratch
-                have = set()
-        new_ids = [i for i in ids if i not in have]
-        if existing is not None and have and not new_ids:
-            report.modalities[modality] = {"action": "up-to-date", "count": existing.count, "added": 0,
-                                           "path": existing.path}
-            continue
-        vectors, labels = _encode(restored, modality, rows, set(new_ids), progress, view_cache, report.skipped)
-        stage = f"index {INDEX_NAMES[modality]}"
-        progress(stage, 0, len(labels))
-        if have:
-            row = registry.add_to_index(catalog, run_row.id, ds.id, modality, vectors, labels,
-                                        restored.checkpoint_sha256,
-                                        on_progress=lambda done, total, s=stage: progress(s, done, total))
-            action = "added"
-        else:
-            row = registry.build_index(catalog, run_row.id, ds.id, modality, path, vectors, labels,
-                                       restored.checkpoint_sha256, params,
-                                       on_progress=lambda done, total, s=stage: progress(s, done, total))
-            action = "built"
-        report.modalities[modality] = {"action": action, "count": row.count, "added": len(labels),
-                                       "path": row.path}
+        rows = obs["image"] if modality == "shape" else obs[modality]
+        report.modalities[modality] = _index_one(
+            _Target(workspace, catalog, restored, run, run_row.id, ds, modality, params),
+            rows, revisions, progress, view_cache, report.skipped)
     progress("calibrate", 0, 1)
     for modality, entry in report.modalities.items():
         c = calib.ensure(catalog, run_row.id, ds.id, modality, visual, restored.checkpoint_sha256)
@@ -123,6 +96,76 @@ def index_run(
     progress("calibrate", 1, 1)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+@dataclass(frozen=True)
+class _Target:
+    """One index of the run: (run, dataset, modality), with what building it needs."""
+
+    workspace: Workspace
+    catalog: Catalog
+    restored: RestoredRun
+    run: str
+    run_id: int
+    dataset: Dataset
+    modality: str
+    params: IndexParams | None
+
+
+def _index_one(
+    t: _Target, rows: list[tuple[int, int, str, int | None]], revisions: dict[int, int], progress: Progress,
+    view_cache: dict[int, np.ndarray], skipped: list[str],
+) -> dict:
+    """Build, grow, update or keep one index; its entry of the report.
+
+    An entry is stale when its observation or item is gone from the dataset, or when its item was added or changed
+    at a dataset revision newer than the index's (a rescan: :mod:`engine.data.importers.sync`; an id freed by a
+    removed item may since name another). Stale entries are dropped (the index is built again from the vectors it
+    keeps and the ones encoded now, nothing else re-encoded) and their items encoded again if still there."""
+    catalog, restored, ds, modality = t.catalog, t.restored, t.dataset, t.modality
+    owner = ({item_id: item_id for _, item_id, _, _ in rows} if modality == "shape"
+             else {obs_id: item_id for obs_id, item_id, _, _ in rows})
+    ids = sorted(owner) if modality == "shape" else [obs_id for obs_id, _, _, _ in rows]
+    existing = registry.find(catalog, t.run_id, ds.id, modality)
+    index = None
+    if existing is not None and existing.checkpoint_sha256 == restored.checkpoint_sha256:
+        try:
+            index = registry.open_index(catalog, t.run_id, ds.id, modality, restored.checkpoint_sha256)
+        except StaleIndexError:  # damaged or changed file: rebuild it from scratch
+            index = None
+    have = {int(i) for i in index.ids()} if index is not None else set()
+    since = registry.dataset_revision(existing)
+    stale = {label for label in have if label not in owner or revisions.get(owner[label], 0) > since}
+    keep = have - stale
+    new_ids = [i for i in ids if i not in keep]
+    if existing is not None and have and not new_ids and not stale:
+        return {"action": "up-to-date", "count": existing.count, "added": 0, "removed": 0, "path": existing.path}
+    vectors, labels = _encode(restored, modality, rows, set(new_ids), progress, view_cache, skipped)
+    stage = f"index {INDEX_NAMES[modality]}"
+    progress(stage, 0, len(labels))
+    revision = dataset_revision(ds.meta)
+
+    def on_progress(done: int, total: int) -> None:
+        progress(stage, done, total)
+
+    if keep and not stale:
+        row = registry.add_to_index(catalog, t.run_id, ds.id, modality, vectors, labels, restored.checkpoint_sha256,
+                                    on_progress=on_progress, revision=revision)
+        action = "added"
+    else:
+        params = t.params
+        if keep and index is not None:  # stale entries out: the kept vectors as they are, the new ones after them
+            kept = np.fromiter(sorted(keep), dtype=np.int64, count=len(keep))
+            vectors = np.concatenate([index.vectors(kept), vectors.reshape(-1, index.dim)])
+            labels = np.concatenate([kept, labels.astype(np.int64)])
+            if params is None and existing is not None:
+                params = IndexParams.from_dict(existing.params, space=existing.space)
+        path = registry.default_path(t.workspace.indexes, t.run, ds.name, modality)
+        row = registry.build_index(catalog, t.run_id, ds.id, modality, path, vectors, labels,
+                                   restored.checkpoint_sha256, params, on_progress=on_progress, revision=revision)
+        action = "updated" if keep else "built"
+    added = len(labels) - len(keep) if action == "updated" else len(labels)
+    return {"action": action, "count": row.count, "added": added, "removed": len(stale), "path": row.path}
 
 
 def _encode(

@@ -289,13 +289,7 @@ class Searcher:
 
         t = time.perf_counter()
         allowed = self._allowed(ds, modality, split, category)
-        item_level = modality == "shape"
-        ranked = self._ranked_items(index, vector, k, allowed, item_level)
-        timings["query"] = (time.perf_counter() - t) * 1e3
-
-        t = time.perf_counter()
-        hits = self._hits(ds, ranked)
-        timings["catalogue"] = (time.perf_counter() - t) * 1e3
+        hits = self._present_hits(ds, index, vector, k, allowed, modality == "shape", timings, t)
         query = {"text": text, "image": str(image) if image else None, "item": item_key}
         if mesh is not None:
             query["mesh"] = str(mesh)
@@ -355,12 +349,34 @@ class Searcher:
                 return [(item_id, sc, lab) for item_id, (sc, lab) in ordered]
             fold *= 4
 
+    def _present_hits(
+        self, ds: Dataset, index: AnnIndex, vector: np.ndarray, k: int, allowed: np.ndarray | None,
+        item_level: bool, timings: dict[str, float], started: float,
+    ) -> list[Hit]:
+        """The best k hits whose item is still in the catalogue with its file on disk: an item removed from the
+        dataset, or whose file was deleted since (before a rescan and ``trainer index``), is never a hit; the
+        index is asked for more neighbours until k are left or it has no more."""
+        want, catalogue_s = k, 0.0
+        while True:
+            ranked = self._ranked_items(index, vector, want, allowed, item_level)
+            t = time.perf_counter()
+            hits = self._hits(ds, ranked)
+            catalogue_s += time.perf_counter() - t
+            if len(hits) >= k or len(ranked) < want or want >= index.count:
+                break
+            want = min(want * 4, index.count)
+        timings["query"] = (time.perf_counter() - started - catalogue_s) * 1e3  # the id filters' queries too
+        timings["catalogue"] = catalogue_s * 1e3
+        for rank, hit in enumerate(hits[:k], start=1):
+            hit.rank = rank
+        return hits[:k]
+
     def _hits(self, ds: Dataset, ranked: list[tuple[int, float, int | None]]) -> list[Hit]:
         items = self.catalog.items_with_observations([item_id for item_id, _, _ in ranked])
         hits = []
         for rank, (item_id, score, matched) in enumerate(ranked, start=1):
             item = items.get(item_id)
-            if item is None:  # deleted since the index was built
+            if item is None or not _file_present(item, ds.root):  # removed, or its file deleted, since indexed
                 continue
             obs = sorted(item.observations, key=lambda o: (o.view_index or 0, o.id))
             matched_text = next((o.text if o.modality == "text" else o.path for o in obs if o.id == matched), None)
@@ -371,3 +387,12 @@ class Searcher:
                 captions=[o.text for o in obs if o.modality == "text" and o.text], meta=dict(item.meta or {}),
             ))
         return hits
+
+
+def _file_present(item: Item, root: str) -> bool:
+    """Whether the file the item was imported from is still there: its mesh, else its images (a path relative to
+    the dataset's root, as rendering reads it; an item whose only files are views has nothing to lose)."""
+    paths = [item.asset_path] if item.asset_path else [o.path for o in item.observations
+                                                       if o.modality == "image" and o.path]
+    base = Path(root) if root else None
+    return all((base / p if base is not None and not Path(p).is_absolute() else Path(p)).is_file() for p in paths)

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from app.engine_job import EngineJob
 from app.job_interface import connect_job, show_progress
-from engine.data.import_formats import CSV, FORMAT_BY_NAME, IMAGES, IMPORT_FORMATS, MESHES, ImportFormat
+from engine.data.import_formats import CSV, FORMAT_BY_NAME, IMAGES, IMPORT_FORMATS, MESHES, OBJAVERSE, ImportFormat
 from engine.workspace import Workspace
 
 
@@ -58,13 +58,15 @@ def import_args(
     img_key: str = "",
     caption_key: str = "",
     separator: str = "",
+    captions: str = "",
+    lvis: str = "",
 ) -> list[str]:
     """The ``trainer`` arguments of an import (without ``--workspace``)."""
     args = ["import", fmt, path, "--name", name]
     info = FORMAT_BY_NAME[fmt]
     if info.root == IMAGES and images_root:
         args += ["--images-root", images_root]
-    if info.root == MESHES and meshes_root:
+    if info.root == MESHES and meshes_root and not info.folder:
         args += ["--meshes-root", meshes_root]
     if fmt == CSV:
         if img_key:
@@ -73,6 +75,11 @@ def import_args(
             args += ["--caption-key", caption_key]
         if separator:
             args += ["--separator", separator]
+    if fmt == OBJAVERSE:
+        if captions:
+            args += ["--captions", captions]
+        if lvis:
+            args += ["--lvis", lvis]
     return [*args, "--events", "-"]
 
 
@@ -165,6 +172,10 @@ class ImportDialog(QDialog):
         self.source = _PathField("captions file", folder=False)
         self.images_root = _PathField("default: the source's folder", folder=True)
         self.meshes_root = _PathField("default: the source's folder", folder=True)
+        self.captions = _PathField("optional: Cap3D_automated_Objaverse.csv", folder=False)
+        self.captions.file_filter = "CSV (*.csv);;All files (*)"
+        self.lvis = _PathField("optional: lvis-annotations.json", folder=False)
+        self.lvis.file_filter = "JSON (*.json *.json.gz);;All files (*)"
         self.name = QLineEdit()
         self.name.setPlaceholderText("name in the catalogue")
         self.img_key = QLineEdit("filepath")
@@ -180,6 +191,8 @@ class ImportDialog(QDialog):
         form.addRow("Source", self.source)
         form.addRow("Images folder", self.images_root)
         form.addRow("Meshes folder", self.meshes_root)
+        form.addRow("Captions (Cap3D)", self.captions)
+        form.addRow("LVIS categories", self.lvis)
         form.addRow("Dataset name", self.name)
         self.form = form
         self.csv_box = QGroupBox("CSV columns")
@@ -251,8 +264,21 @@ class ImportDialog(QDialog):
         self.source.file_filter = file_filter(info)
         self.source.edit.setPlaceholderText("folder" if info.folder else "captions file")
         self.form.setRowVisible(self.images_root, info.root == IMAGES and not info.folder)
-        self.form.setRowVisible(self.meshes_root, info.root == MESHES)
+        self.form.setRowVisible(self.meshes_root, info.root == MESHES and not info.folder)
+        self.form.setRowVisible(self.captions, info.name == OBJAVERSE)
+        self.form.setRowVisible(self.lvis, info.name == OBJAVERSE)
         self.csv_box.setVisible(info.name == CSV)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """Grow (never shrink) the dialog to the height its rows and wrapped hint now need."""
+        layout = self.layout()
+        if layout is None:  # while __init__ builds it
+            return
+        layout.activate()
+        needed = layout.totalHeightForWidth(self.width())
+        if needed > self.height():
+            self.resize(self.width(), needed)
 
     def _mark_name_edited(self) -> None:
         self._name_edited = bool(self.name.text())
@@ -266,7 +292,7 @@ class ImportDialog(QDialog):
             self.current_format().name, self.source.text(), self.name.text().strip(),
             images_root=self.images_root.text(), meshes_root=self.meshes_root.text(),
             img_key=self.img_key.text().strip(), caption_key=self.caption_key.text().strip(),
-            separator=self.separator.text(),
+            separator=self.separator.text(), captions=self.captions.text(), lvis=self.lvis.text(),
         )
 
     def _problem_with_form(self) -> str:
@@ -284,6 +310,9 @@ class ImportDialog(QDialog):
         for field, label in ((self.images_root, "images"), (self.meshes_root, "meshes")):
             if field.isVisibleTo(self) and field.text() and not Path(field.text()).expanduser().is_dir():
                 return f"The {label} folder {field.text()} does not exist."
+        for field, label in ((self.captions, "captions"), (self.lvis, "LVIS")):
+            if field.isVisibleTo(self) and field.text() and not Path(field.text()).expanduser().is_file():
+                return f"The {label} file {field.text()} is not a file."
         return ""
 
     # ---- the job ------------------------------------------------------------------------------
@@ -325,7 +354,8 @@ class ImportDialog(QDialog):
             self._show_import_parts(True)
         self.import_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-        for w in (self.format, self.source, self.images_root, self.meshes_root, self.name, self.csv_box):
+        for w in (self.format, self.source, self.images_root, self.meshes_root, self.captions, self.lvis, self.name,
+                  self.csv_box):
             w.setEnabled(not running)
 
     def _progress(self, done: int, total: int, _stage: str) -> None:

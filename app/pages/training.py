@@ -47,6 +47,7 @@ from app.runs import RunsModel, RunState
 from app.runs_table import PROGRESS_COLUMN, NameRole, RunsTableModel
 from app.widgets.evaluation_table import EvaluationView
 from app.widgets.failure_browser import FailureBrowser
+from app.widgets.mislabelled_browser import MislabelledBrowser
 from app.widgets.progress_delegate import ProgressDelegate
 from app.widgets.run_comparison import RunComparison
 from app.widgets.run_form import LaunchRequest, RunForm
@@ -79,7 +80,7 @@ class TrainingPage(QWidget):
         self._selected: list[str] = []
         self._pending_select: str | None = None
         self._auto_selected = False
-        self._browsers: list[FailureBrowser] = []
+        self._browsers: list[FailureBrowser | MislabelledBrowser] = []
         self._announce_end: set[str] = set()  # runs started here whose end the notice will announce
 
         scroll = self._build_form()
@@ -200,9 +201,11 @@ class TrainingPage(QWidget):
         self.full_scale = self.curves.full_scale
 
     def _build_evaluation(self) -> None:
-        """The Evaluation tab: retrieval metrics per direction."""
+        """The Evaluation tab: retrieval metrics per direction, and the by-category evaluation."""
         self.evaluation = EvaluationView(self._states)
         self.evaluation.failuresRequested.connect(lambda: self.open_failures())
+        self.evaluation.by_category.mislabelledRequested.connect(
+            lambda true, predicted: self.open_mislabelled((true, predicted) if true else None))
         self.eval_split, self.eval_caption = self.evaluation.eval_split, self.evaluation.eval_caption
         self.eval_table, self.eval_failures_button = self.evaluation.eval_table, self.evaluation.eval_failures_button
 
@@ -453,6 +456,18 @@ class TrainingPage(QWidget):
         browser.show()
         return browser
 
+    def open_mislabelled(self, pair: tuple[str, str] | None = None) -> MislabelledBrowser | None:
+        """The items the by-category evaluation shown labelled wrongly (``pair``: only those true -> predicted)."""
+        states, event = self._states(), self.evaluation.by_category.current()
+        if len(states) != 1 or event is None or not event.wrong:
+            return None
+        browser = MislabelledBrowser(self.workspace, states[0].name, event, pair, parent=self)
+        browser.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        browser.destroyed.connect(lambda _o=None, b=browser: self._browsers.remove(b) if b in self._browsers else None)
+        self._browsers.append(browser)
+        browser.show()
+        return browser
+
     # ---- following runs
     def _run_updated(self, name: str) -> None:
         self._announce_if_ended(name)
@@ -475,7 +490,8 @@ class TrainingPage(QWidget):
         state = self.runs.state(name)
         if state is None:
             return
-        if self.curves.update_run(state):  # new evaluations
+        new_evals = self.curves.update_run(state)  # new retrieval evaluations
+        if new_evals or self.evaluation.by_category.has_new():  # or by-category ones
             self.evaluation.refresh()
         self.run_status.refresh()
         if len(self._selected) > 1:

@@ -1,5 +1,6 @@
 """The Training page's Evaluation tab: one run's retrieval metrics, a row per direction (the mean last), on the
-validation split at the best or the latest step, or on the test split.
+validation split at the best or the latest step, or on the test split; below them its by-category evaluation
+(:class:`~app.widgets.category_eval.CategoryEvalView`, ``by_category``).
 
 ``EvaluationView(states)``: ``states()`` gives the runs shown (the page's selection; the table is for one).
 Signal: ``failuresRequested()`` (a row double-clicked or the button pressed: the page opens the failure browser
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.runs import RunState
+from app.widgets.category_eval import CategoryEvalView
 from app.widgets.labels import direction_label, rate
 from engine.metric_keys import SUMMARY_ROW, TABLE_RATES, is_rate, parse_metrics
 
@@ -49,7 +51,8 @@ TEST = "test"
 
 
 class EvaluationView(QWidget):
-    """Attributes: ``eval_split`` (which evaluation), ``eval_caption``, ``eval_table``, ``eval_failures_button``."""
+    """Attributes: ``eval_split`` (which evaluation), ``eval_caption``, ``eval_table``, ``eval_failures_button``,
+    ``by_category``."""
 
     failuresRequested = Signal()
 
@@ -75,10 +78,12 @@ class EvaluationView(QWidget):
         eval_top.addWidget(self.eval_split)
         eval_top.addWidget(self.eval_caption, 1)
         eval_top.addWidget(self.eval_failures_button)
+        self.by_category = CategoryEvalView(states)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(eval_top)
-        layout.addWidget(self.eval_table, 1)
+        layout.addWidget(self.eval_table, 2)
+        layout.addWidget(self.by_category, 3)
 
     def _set_eval_headers(self) -> None:
         """Words, not keys, for the evaluation table's columns; each explains itself in a tooltip."""
@@ -111,16 +116,18 @@ class EvaluationView(QWidget):
         return state.best_val_metrics(), f"{state.val_split} at the best step {step}" if step is not None else ""
 
     def refresh(self) -> None:
-        """The table for the run shown; a word for none or several."""
+        """The tables for the run shown; a word for none or several."""
+        self.by_category.refresh()
         states = self.states()
         self.eval_table.setRowCount(0)
         if len(states) != 1:
             self.eval_caption.setText("Select one run.")
+            self.eval_table.setVisible(True)
             return
         metrics, where = self._metrics(states[0])
         rows = parse_metrics(metrics)
         self.eval_caption.setText(f"{where} — rates in %; double-click a row for its failures" if rows
-                                  else "No evaluation yet.")
+                                  else "No retrieval evaluation on this split yet.")
         self.eval_table.setRowCount(len(rows))
         bold = QFont(self.font())
         bold.setBold(True)
@@ -138,3 +145,5 @@ class EvaluationView(QWidget):
                 self.eval_table.setItem(r, c, item)
         if rows:
             self.eval_table.selectRow(0)
+        # an empty table would only push the by-category evaluation (a zero-shot run's usual one) out of sight
+        self.eval_table.setVisible(bool(rows))

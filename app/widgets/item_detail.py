@@ -36,6 +36,7 @@ from app.widgets.item_grid import Background
 from app.widgets.mesh_view import MeshView
 from engine.catalog import Catalog
 from engine.catalog.browse import ItemDetail, item_detail
+from engine.catalog.records import BOOKKEEPING_META
 
 _UNBOUNDED = 16_777_215  # Qt's QWIDGETSIZE_MAX: no maximum height
 VIEW_SIZE = 96  # px: a shape's rendered views (four across, eight in two rows)
@@ -270,7 +271,7 @@ class ItemDetailView(QWidget):
         rows = [("key", d.key), ("dataset", d.dataset), ("split", d.split), ("category", d.category)]
         if d.asset_path:
             rows.append(("asset", d.asset_path))
-        rows += flatten_meta(d.meta)
+        rows += flatten_meta({k: v for k, v in d.meta.items() if k not in BOOKKEEPING_META})
         self.meta.setRowCount(len(rows))
         for r, (k, v) in enumerate(rows):
             self.meta.setItem(r, 0, QTableWidgetItem(k))

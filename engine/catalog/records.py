@@ -62,3 +62,17 @@ class AddResult:
     items_updated: int
     observations_added: int
     captioned_items_added: int = 0  # of the items added, those with at least one caption
+
+
+# Meta keys the importers keep for rescans (engine/data/importers/sync.py), not shown as an item's metadata:
+FILE_STAMP = "file"  # an item's: its file's size and mtime at import
+REVISION = "revision"  # a dataset's (moved on by every import that changes it) and an item's (the one that last did)
+BOOKKEEPING_META = (FILE_STAMP, REVISION)
+
+
+def dataset_revision(meta: dict[str, Any] | None) -> int:
+    """A dataset's revision (``meta["revision"]``): moved on by every import that adds, changes or removes items,
+    which carry the revision they were added or changed at (``engine/data/importers/sync.py``); 0 for a dataset
+    imported before revisions existed."""
+    value = (meta or {}).get(REVISION, 0)
+    return value if isinstance(value, int) and value >= 0 else 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections import defaultdict
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.catalog.backup import backup_catalog, backup_due, beside, is_good
 from engine.catalog.damage import DB_ERRORS, CatalogDamaged, empty_but_backed_up, translate
 from engine.catalog.models import DATASET_KINDS, MODALITIES, Dataset, Item, Observation, Run, utcnow
-from engine.catalog.records import AddResult, DatasetSummary, ItemRecord
+from engine.catalog.records import FILE_STAMP, REVISION, AddResult, DatasetSummary, ItemRecord
 from engine.catalog.schema import ensure_schema, make_engine, missing_tables, schema_lock
 from engine.errors import CrossfoldError
 from engine.names import check_name
@@ -224,22 +225,68 @@ class Catalog:
         return len(new), updated, len(obs_rows), sum(1 for r in new if r.captions)
 
     def replace_views(self, views: dict[int, Sequence[str]]) -> int:
-        """Set the ``view`` observations of items (item id -> view paths in order)."""
+        """Set the ``view`` observations of items (item id -> view paths in order).
+
+        A view row whose item, index and path stay the same keeps its id (indexes label views by observation
+        id: a rendered-again item keeps its entries, and a freed id is not handed to another item's view)."""
+        wanted = {(item_id, i): str(p) for item_id, paths in views.items() for i, p in enumerate(paths)}
         ids = list(views)
-        rows = [
-            _obs_row(item_id, "view", path=str(p), view_index=i)
-            for item_id, paths in views.items()
-            for i, p in enumerate(paths)
-        ]
+        with self.session() as s:
+            stale: list[int] = []
+            for start in range(0, len(ids), _CHUNK):
+                for obs_id, item_id, path, index in s.execute(
+                    select(Observation.id, Observation.item_id, Observation.path, Observation.view_index)
+                    .where(Observation.item_id.in_(ids[start : start + _CHUNK]), Observation.modality == "view")
+                ):
+                    if wanted.get((item_id, index)) == path:
+                        del wanted[(item_id, index)]  # kept as it is
+                    else:
+                        stale.append(obs_id)
+            for start in range(0, len(stale), _CHUNK):
+                s.execute(delete(Observation).where(Observation.id.in_(stale[start : start + _CHUNK])))
+            rows = [_obs_row(item_id, "view", path=p, view_index=i) for (item_id, i), p in sorted(wanted.items())]
+            for start in range(0, len(rows), _CHUNK):
+                s.execute(insert(Observation), rows[start : start + _CHUNK])
+        return sum(len(paths) for paths in views.values())
+
+    # ---- keeping a dataset current (engine/data/importers/sync.py) ------------------------
+    def item_stamps(self, dataset_id: int) -> dict[str, tuple[int, dict[str, Any] | None]]:
+        """key -> (item id, the file stamp recorded for it: ``meta["file"]``, None when none was)."""
+        stamp = func.json_extract(Item.meta, f"$.{FILE_STAMP}")
+        with self.session() as s:
+            rows = s.execute(select(Item.key, Item.id, stamp).where(Item.dataset_id == dataset_id)).all()
+        return {key: (item_id, _stamp(value)) for key, item_id, value in rows}
+
+    def item_revisions(self, dataset_id: int) -> dict[int, int]:
+        """item id -> the dataset revision at which it was added or last changed (0: before revisions)."""
+        revision = func.json_extract(Item.meta, f"$.{REVISION}")
+        with self.session() as s:
+            rows = s.execute(select(Item.id, revision).where(Item.dataset_id == dataset_id)).all()
+        return {item_id: int(value) if isinstance(value, int) else 0 for item_id, value in rows}
+
+    def refresh_items(self, changes: dict[int, dict[str, Any]], drop_views: bool = False) -> None:
+        """Merge ``changes[item id]`` into each item's meta (its new file stamp and revision), in one transaction;
+        ``drop_views``: their ``view`` observations go too (renders of a mesh that changed since)."""
+        ids = list(changes)
         with self.session() as s:
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
-                s.execute(
-                    delete(Observation).where(Observation.item_id.in_(chunk), Observation.modality == "view")
-                )
-            for start in range(0, len(rows), _CHUNK):
-                s.execute(insert(Observation), rows[start : start + _CHUNK])
-        return len(rows)
+                for item in s.scalars(select(Item).where(Item.id.in_(chunk))):
+                    item.meta = {**(item.meta or {}), **changes[item.id]}
+                if drop_views:
+                    s.execute(delete(Observation).where(Observation.item_id.in_(chunk),
+                                                        Observation.modality == "view"))
+
+    def remove_items(self, item_ids: Sequence[int]) -> int:
+        """Delete items with their observations (one transaction); returns how many items were deleted."""
+        ids = list(item_ids)
+        removed = 0
+        with self.session() as s:
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                s.execute(delete(Observation).where(Observation.item_id.in_(chunk)))
+                removed += s.execute(delete(Item).where(Item.id.in_(chunk))).rowcount or 0
+        return removed
 
     def set_item_meta(self, item_id: int, **meta: Any) -> None:
         with self.session() as s:
@@ -516,6 +563,17 @@ def _obs_row(
 ) -> dict[str, Any]:
     """Every row with the same columns, so SQLAlchemy sends a chunk as one multi-row INSERT."""
     return {"item_id": item_id, "modality": modality, "text": text, "path": path, "view_index": view_index}
+
+
+def _stamp(value: Any) -> dict[str, Any] | None:
+    """``json_extract``'s answer for an object: its JSON text (None when absent or not an object)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return None
+    return decoded if isinstance(decoded, dict) else None
 
 
 def _obs_key(modality: str, value: str | None, view_index: int | None) -> tuple[str, str, int | None]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 IMAGES, MESHES = "images", "meshes"
 TEXT2SHAPE, KARPATHY, COCO = "text2shape", "karpathy", "coco"
 FLICKR_TOKEN, CSV, FOLDER = "flickr-token", "csv", "folder"
+OBJAVERSE = "objaverse"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,10 @@ IMPORT_FORMATS: tuple[ImportFormat, ...] = (
                  "captions.tablechair.csv; shapes are found under the meshes folder (ShapeNet layout, flat "
                  "<modelId>.obj files, or <modelId>/*.png pre-rendered views).", MESHES,
                  file_types="CSV", suffixes=(".csv",)),
+    ImportFormat(OBJAVERSE, "Objaverse GLBs (glbs/000-xxx/<uid>.glb)",
+                 "The folder holding glbs/ (hf-objaverse-v1): one item per GLB, Y-up. Optional: Cap3D captions "
+                 "(Cap3D_automated_Objaverse.csv, uid,caption rows) and LVIS categories (lvis-annotations.json).",
+                 MESHES, folder=True),
 )
 #: The format names, in the order above (``trainer import``'s choices).
 FORMATS: tuple[str, ...] = tuple(f.name for f in IMPORT_FORMATS)

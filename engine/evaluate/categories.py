@@ -9,13 +9,17 @@ that have a category (the others are left out and counted). An item's rank is 1 
 score strictly higher than its own.
 
 Reported (keys in :mod:`engine.metric_keys`): top-1 and top-5 accuracy over items, the mean of the per-category
-top-1 (balanced accuracy), per category its item count, top-1 and top-5, and the most confused pairs
-(true -> predicted, count). Runs of every kind are evaluated alike (their encoder comes from
-:func:`engine.run.restore.restore_run`); captions play no part, so datasets without them work.
+top-1 (balanced accuracy), per category its item count, top-1 and top-5, the most confused pairs
+(true -> predicted, count), and the items labelled wrongly (:class:`~engine.run.events.CategoryMiss`: id, key,
+true, predicted, the true category's rank; the report keeps all of them, its record the :data:`MAX_WRONG` whose
+true category ranked worst, with their count: the app's list of mislabelled items). Runs of every kind are
+evaluated alike (their encoder comes from :func:`engine.run.restore.restore_run`); captions play no part, so
+datasets without them work.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -40,6 +44,7 @@ from engine.metric_keys import (
     CATEGORY_TOP5,
     CATEGORY_UNLABELLED,
 )
+from engine.run.events import CategoryMiss
 
 PLACEHOLDER = "{}"
 #: The default prompt ensembles, by dataset kind: rendered shapes and photos.
@@ -49,6 +54,9 @@ IMAGE_TEMPLATES = ("a photo of a {}.", "a photo of the {}.", "a close-up photo o
 TOP_K = 5
 #: How many of the most confused pairs a report keeps.
 TOP_CONFUSIONS = 10
+#: How many of the items labelled wrongly a record (the ``eval_categories`` event, ``--json``) lists: those whose
+#: true category ranked worst (a confusion with a near neighbour, rank 2, is the least surprising).
+MAX_WRONG = 500
 #: The longest prompt templates file read (bytes): a list of templates is a few lines.
 MAX_TEMPLATES_BYTES = 1 << 20
 
@@ -141,7 +149,7 @@ class CategoryReport:
     metrics: dict[str, float]
     per_category: dict[str, CategoryScore]  # the categories of the split's items, by name
     confusions: list[tuple[str, str, int]]  # (true, predicted, items), most first
-    wrong: list[tuple[int, str, str]] = field(default_factory=list)  # (item id, true, predicted) of every miss
+    wrong: list[CategoryMiss] = field(default_factory=list)  # every item labelled wrongly, in item id order
 
     def per_category_record(self) -> dict[str, dict[str, float]]:
         return {name: {"count": s.count, CATEGORY_TOP1: s.top1, CATEGORY_TOP5: s.top5}
@@ -154,11 +162,17 @@ class CategoryReport:
             out.setdefault(true, {})[predicted] = count
         return out
 
+    def wrong_record(self, limit: int = MAX_WRONG) -> list[CategoryMiss]:
+        """The ``limit`` items labelled wrongly whose true category ranked worst: by rank (highest first), then
+        true category, then key (the order the failure browser lists them in)."""
+        return sorted(self.wrong, key=lambda m: (-m.rank, m.true, m.key, m.item))[:limit]
+
     def to_record(self) -> dict[str, Any]:
         """What ``trainer eval --by-category --json`` prints (with the run's fields)."""
         return {"dataset": self.dataset, "split": self.split, "templates": self.templates,
                 "categories": self.categories, "metrics": self.metrics, "per_category": self.per_category_record(),
-                "confusions": [{"true": t, "predicted": p, "count": n} for t, p, n in self.confusions]}
+                "confusions": [{"true": t, "predicted": p, "count": n} for t, p, n in self.confusions],
+                "wrong": [dataclasses.asdict(m) for m in self.wrong_record()], "num_wrong": len(self.wrong)}
 
 
 def _per_category(truth: Tensor, ranks: Tensor, categories: Sequence[str]) -> dict[str, CategoryScore]:
@@ -226,13 +240,15 @@ def evaluate_categories(
     item_emb, ids = item_embeddings(encoder, kind, items, preprocess, tokenizer, device)
     index = {c: i for i, c in enumerate(categories)}
     category_of = {it.item_id: it.category for it in items}
+    key_of = {it.item_id: it.key for it in items}
     truth = torch.tensor([index[category_of[int(i)]] for i in ids.tolist()], dtype=torch.long)
-    metrics, per_category, confusions, _, predicted = score_items(item_emb, truth, class_emb, categories,
-                                                                  top_confusions)
+    metrics, per_category, confusions, ranks, predicted = score_items(item_emb, truth, class_emb, categories,
+                                                                      top_confusions)
     metrics.update({CATEGORY_ITEMS: float(len(items)), CATEGORY_COUNT: float(len(categories)),
                     CATEGORY_UNLABELLED: float(unlabelled)})
-    wrong = [(i, categories[t], categories[p])
-             for i, t, p in zip(ids.tolist(), truth.tolist(), predicted.tolist(), strict=True) if t != p]
+    wrong = [CategoryMiss(item=i, key=key_of[i], true=categories[t], predicted=categories[p], rank=r)
+             for i, t, p, r in zip(ids.tolist(), truth.tolist(), predicted.tolist(), ranks.tolist(), strict=True)
+             if t != p]
     return CategoryReport(dataset, split, kind, chosen, categories, metrics, per_category, confusions, wrong)
 
 

@@ -38,6 +38,7 @@ except ImportError:  # Windows: one writer by convention
     fcntl = None  # type: ignore[assignment]
 
 INDEX_SUFFIX = ".hnsw"
+REVISION_KEY = "dataset_revision"  # in a row's params: see dataset_revision
 
 
 def default_path(indexes_dir: str | os.PathLike[str], run_name: str, dataset_name: str, modality: str) -> Path:
@@ -130,16 +131,25 @@ def _manifest(catalog: Any, run_id: int | None, dataset_id: int, modality: str) 
         return manifest_of(row, run)
 
 
-def _upsert(s: Session, manifest: IndexManifest, run_id: int | None, dataset_id: int, modality: str) -> IndexRow:
+def dataset_revision(row: IndexRow | None) -> int:
+    """The dataset revision (``datasets.meta["revision"]``) the index was last brought up to (0: before that was
+    recorded): items added or changed at a later revision are not in it as they are now."""
+    value = (row.params or {}).get(REVISION_KEY, 0) if row is not None else 0
+    return value if isinstance(value, int) else 0
+
+
+def _upsert(s: Session, manifest: IndexManifest, run_id: int | None, dataset_id: int, modality: str,
+            revision: int | None = None) -> IndexRow:
     row = s.scalar(_select(run_id, dataset_id, modality))
     if row is None:
         row = IndexRow(run_id=run_id, dataset_id=dataset_id, modality=modality)
         s.add(row)
+    kept = dataset_revision(row) if revision is None else revision
     row.path = str(manifest.path)
     row.count = manifest.count
     row.dim = manifest.dim
     row.space = manifest.params.space
-    row.params = manifest.row_params()
+    row.params = {**manifest.row_params(), REVISION_KEY: kept}
     row.checkpoint_sha256 = manifest.checkpoint_sha256
     row.built_at = utcnow()
     s.flush()
@@ -220,11 +230,11 @@ def _after_writer(catalog: Any, old: IndexManifest, run_id: int | None, dataset_
 
 # ---- build and grow ------------------------------------------------------------------------------------------
 def _publish(catalog: Any, index: AnnIndex, path: Path, checkpoint_sha256: str, run_id: int | None,
-             dataset_id: int, modality: str, run: str | None) -> IndexRow:
+             dataset_id: int, modality: str, run: str | None, revision: int | None = None) -> IndexRow:
     """Temp file -> row updated -> rename -> commit (the temp file is removed on any failure)."""
     with publish.write_temp(index, path, checkpoint_sha256, run) as pending:
         with catalog.session() as s:
-            row = _upsert(s, pending.manifest, run_id, dataset_id, modality)
+            row = _upsert(s, pending.manifest, run_id, dataset_id, modality, revision)
             pending.publish()
     pending.attach(index)
     return row
@@ -242,8 +252,10 @@ def build_index(
     params: IndexParams | None = None,
     num_threads: int | None = None,
     on_progress: ann.Progress | None = None,
+    revision: int | None = None,
 ) -> IndexRow:
-    """Build the index of (run, dataset, modality) from scratch, publish it at ``path`` and record its row.
+    """Build the index of (run, dataset, modality) from scratch, publish it at ``path`` and record its row
+    (``revision``: the dataset revision it holds, see :func:`dataset_revision`; None keeps the row's).
 
     Any failure (bad vectors, a full disk, ...) leaves the published file and its row as they were."""
     check_modality(modality)
@@ -254,7 +266,7 @@ def build_index(
         old_path = Path(old.path) if old is not None else None
     index = ann.build(vectors, labels, params, num_threads=num_threads, on_progress=on_progress)
     with _lock(path):
-        row = _publish(catalog, index, path, checkpoint_sha256, run_id, dataset_id, modality, run)
+        row = _publish(catalog, index, path, checkpoint_sha256, run_id, dataset_id, modality, run, revision)
     if old_path is not None and old_path != path:
         with contextlib.suppress(FileNotFoundError):
             old_path.unlink()
@@ -271,6 +283,7 @@ def add_to_index(
     checkpoint_sha256: str,
     num_threads: int | None = None,
     on_progress: ann.Progress | None = None,
+    revision: int | None = None,
 ) -> IndexRow:
     """Add new items/observations (labels not yet in the index; present ones are skipped) without a rebuild:
     load a verified copy, grow it, write a temp file, update the row's count and checksum, rename.
@@ -283,4 +296,4 @@ def add_to_index(
         if ann.add(index, vectors, labels, num_threads=num_threads, on_progress=on_progress) == 0:
             return find(catalog, run_id, dataset_id, modality)  # type: ignore[return-value]
         return _publish(catalog, index, manifest.path, checkpoint_sha256, run_id, dataset_id, modality,
-                        manifest.run)
+                        manifest.run, revision)

@@ -91,12 +91,26 @@ class Eval(RunEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CategoryMiss:
+    """One item of a by-category evaluation labelled wrongly: its catalogue ``item`` id and ``key``, its ``true``
+    category, the ``predicted`` one (ranked first instead) and the ``rank`` of the true one (2 = second)."""
+
+    item: int
+    key: str
+    true: str
+    predicted: str
+    rank: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class CategoryEval(RunEvent):
     """By-category (zero-shot classification) accuracy of ``trainer eval --by-category`` on ``split`` of
     ``dataset`` at ``step``: ``metrics`` (keys in :mod:`engine.metric_keys`: ``top1``, ``top5``,
     ``mean_class_top1``, ``num_items``, ``num_categories``, ``num_unlabelled``), ``per_category`` (category ->
     ``count``, ``top1``, ``top5``), ``confusions`` (the most confused pairs: true category -> predicted -> count),
-    ``prompts`` (the templates' file, ``""`` for the default ensemble)."""
+    ``prompts`` (the templates' file, ``""`` for the default ensemble), ``wrong`` (items labelled wrongly, the
+    worst ranked first, at most :data:`engine.evaluate.categories.MAX_WRONG`) of ``num_wrong`` in all (``None``:
+    an evaluation written before they were recorded)."""
 
     kind = "eval_categories"
     step: int
@@ -107,6 +121,8 @@ class CategoryEval(RunEvent):
     confusions: dict[str, dict[str, int]] = field(default_factory=dict)
     prompts: str = ""
     checkpoint: str | None = None
+    wrong: list[CategoryMiss] = field(default_factory=list)
+    num_wrong: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

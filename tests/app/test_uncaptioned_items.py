@@ -10,6 +10,8 @@ saves what a person would see under ``$CROSSFOLD_SHOTS`` (default: the system's 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -235,3 +237,23 @@ def test_the_mark_follows_the_batch_on_a_partly_captioned_dataset(qtbot, ws: Wor
     with qtbot.waitSignal(form.dataset_checked, timeout=WAIT, check_params_cb=lambda name: name == "photos"):
         form.dataset.setCurrentText("photos")
     assert marked.text().startswith("dataset 'photos' has 0 training items with captions")
+
+
+def test_the_forms_catalogue_check_loads_neither_torch_nor_qt(ws: Workspace) -> None:
+    """The rule lives in a torch-free engine module (``engine.data.items``), so the form's worker counts and checks
+    a dataset without loading torch into the app."""
+    code = ("import sys\n"
+            "from app.run_form_checks import check_launch, read_train_items\n"
+            "from engine.workspace import Workspace\n"
+            f"ws = Workspace.open({str(ws.root)!r})\n"
+            "values = {'dataset': 'photos', 'model': 'cf-rn-tiny-64', 'pretrained': None, 'batch_size': 8,\n"
+            "          'name': 'x', 'device': 'auto'}\n"
+            "train = read_train_items(ws.catalog(), 'photos')\n"
+            "problems = check_launch(ws.catalog(), ws, values)\n"
+            "assert train.captioned == 0 and train.uncaptioned > 0, train\n"
+            "assert any(p.startswith(\"dataset 'photos' has 0 training items\") for p in problems), problems\n"
+            "loaded = [m for m in sys.modules if m.split('.')[0] in ('torch', 'open_clip', 'PySide6')]\n"
+            "assert not loaded, loaded\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -1,4 +1,4 @@
-"""Hostile inputs for `trainer import`, all six formats: :func:`importer_cases`.
+"""Hostile inputs for `trainer import`, all seven formats: :func:`importer_cases`.
 
 Every case builds its own files under ``tmp/<case name>/`` (real PNGs from PIL, real meshes from
 trimesh, real symlinks). ``tmp/outside/`` holds the files no import may read: a caption file, an
@@ -91,7 +91,7 @@ def _nan_mesh(path: Path) -> Path:
 
 
 def importer_cases(tmp: Path) -> list[FaultCase]:  # one flat list of cases reads best
-    """Build every case's files under ``tmp`` and return the cases (at least 50, all six formats)."""
+    """Build every case's files under ``tmp`` and return the cases (at least 50, all seven formats)."""
     out = tmp / "outside"
     secret_txt = _text(out / "secret.txt", "".join(f"{line}\n" for line in SECRET_LINES))
     secret_png = _png(out / "secret.png", 250)
@@ -522,4 +522,70 @@ def importer_cases(tmp: Path) -> list[FaultCase]:  # one flat list of cases read
          lambda d: ("import", "text2shape", str(_text(d / "c.csv", "a,b\n1,2\n"))), 2, 0)
     case("t2s_meshes_root_missing", "missing",
          lambda d: (*s_source(d)[:3], "--meshes-root", str(d / "nowhere")), 2, 0)
+
+    # ---- objaverse ---------------------------------------------------------------------------
+    secret_glb = _box(out / "secret.glb")
+    _box(out / "shard" / "hidden.glb")
+
+    def v_root(d: Path) -> Path:
+        """glbs/000-000/good.glb: the good record of every objaverse case."""
+        _box(d / "obj" / "glbs" / "000-000" / "good.glb")
+        return d / "obj"
+
+    def v_captions(d: Path, body: bytes) -> tuple[str, ...]:
+        return ("import", "objaverse", str(v_root(d)), "--captions",
+                str(_text(d / "cap3d.csv", b"good,A good caption.\n" + body)))
+
+    def v_lvis(d: Path, body: bytes | object) -> tuple[str, ...]:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return ("import", "objaverse", str(v_root(d)), "--lvis", str(_text(d / "lvis.json", data)))
+
+    def v_glb_link(d: Path) -> tuple[str, ...]:
+        root = v_root(d)
+        _link(root / "glbs" / "000-000" / "evil.glb", secret_glb)
+        return ("import", "objaverse", str(root), "--captions",
+                str(_csv(d / "cap3d.csv", [["good", "A good caption."], ["evil", "A GLB from outside."]])))
+
+    def v_shard_link(d: Path) -> tuple[str, ...]:
+        root = v_root(d)
+        _link(root / "glbs" / "000-001", out / "shard")
+        return ("import", "objaverse", str(root))
+
+    def v_garbage(d: Path) -> tuple[str, ...]:
+        root = v_root(d)
+        _text(root / "glbs" / "000-000" / "garbage.glb", b"glTF" + os.urandom(300))
+        _text(root / "glbs" / "000-000" / "empty.glb", b"")
+        return ("import", "objaverse", str(root))
+
+    def v_gzip_bomb(d: Path) -> tuple[str, ...]:
+        import gzip
+
+        bomb = _text(d / "lvis-annotations.json.gz", gzip.compress(b" " * (80 << 20), compresslevel=1))
+        return ("import", "objaverse", str(v_root(d)), "--lvis", str(bomb))
+
+    case("objaverse_glb_symlink_out", "symlink-out", v_glb_link, 0, 1, 1, extra_forbidden=(secret_glb,))
+    case("objaverse_shard_symlink_out", "symlink-out", v_shard_link, 0, 1, 0, extra_forbidden=(out / "shard",))
+    case("objaverse_garbage_and_empty_glb", "bad-mesh", v_garbage, 0, 1, 0)
+    case("objaverse_cap3d_bad_rows", "format",  # not UTF-8, too many / few fields, no uid, unclosed quote, too long
+         lambda d: v_captions(d, b"good,\xff\xfe bytes\ngood,a,b\ngood\n,no uid\ngood,\"never closed\n"
+                                 + b"good," + LONG.encode() + b"\ngood,\"A second\nline.\"\n"), 0, 1, 2)
+    case("objaverse_cap3d_binary", "encoding", lambda d: v_captions(d, bytes(range(256)) * 40), 0, 1, 1)
+    case("objaverse_cap3d_empty", "empty",
+         lambda d: ("import", "objaverse", str(v_root(d)), "--captions", str(_text(d / "c.csv", b""))), 2, 0)
+    case("objaverse_cap3d_is_a_folder", "dir-as-file",
+         lambda d: ("import", "objaverse", str(v_root(d)), "--captions", str(d)), 2, 0)
+    case("objaverse_lvis_not_json", "format", lambda d: v_lvis(d, b'{"chair": ["good"'), 2, 0)
+    case("objaverse_lvis_a_list", "json-types", lambda d: v_lvis(d, ["good"]), 2, 0)
+    case("objaverse_lvis_wrong_types_inside", "json-types",
+         lambda d: v_lvis(d, {"chair": 5, "mug": [1, None, {"a": 1}, ""], "": ["good"], "x" * 500: ["good"],
+                              "bad\ud800": ["good"], "box": ["good"]}), 0, 1, 0)
+    case("objaverse_lvis_nested_json", "nested-json",
+         lambda d: v_lvis(d, b'{"chair": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"), 2, 0)
+    case("objaverse_lvis_gzip_bomb", "format", v_gzip_bomb, 2, 0)
+    case("objaverse_lvis_not_gzip", "format",
+         lambda d: ("import", "objaverse", str(v_root(d)), "--lvis", str(_text(d / "l.json.gz", b"{}"))), 2, 0)
+    case("objaverse_no_glbs_folder", "format", lambda d: ("import", "objaverse", str(d)), 2, 0)
+    case("objaverse_options_for_another_format", "args",
+         lambda d: ("import", "folder", str(folder(d)), "--captions", str(_text(d / "c.csv", "good,A caption.\n"))),
+         2, 0)
     return cases

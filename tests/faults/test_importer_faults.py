@@ -17,7 +17,7 @@ def test_corpus_is_big_and_covers_every_format(tmp_path: Path) -> None:
     assert len(cases) >= 50
     assert len({c.name for c in cases}) == len(cases)
     formats = {c.argv[1] for c in cases if c.argv[0] == "import"}
-    assert formats == {"folder", "csv", "karpathy", "coco", "flickr-token", "text2shape"}
+    assert formats == {"folder", "csv", "karpathy", "coco", "flickr-token", "text2shape", "objaverse"}
     assert {c.expect_exit for c in cases} == {0, 2}
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.catalog.browse import item_detail
 from engine.metric_keys import (
     CATEGORY_COUNT,
     CATEGORY_ITEMS,
@@ -20,7 +21,7 @@ from engine.metric_keys import (
     CATEGORY_TOP5,
     CATEGORY_UNLABELLED,
 )
-from engine.run.events import CategoryEval, Eval, parse_event, read_events
+from engine.run.events import CategoryEval, CategoryMiss, Eval, parse_event, read_events
 from engine.workspace import Workspace
 from tests.conftest import FURNITURE_RUN, ZERO_SHOT_RUN, copy_workspace
 from tests.engine.evaluate.conftest import FURNITURE
@@ -52,6 +53,23 @@ def _events(ws: Workspace, run: str) -> list:
     return [parse_event(r) for r in read_events(ws.runs / run / "events.jsonl")]
 
 
+def _check_wrong(ws: Workspace, out: dict, dataset: str) -> list[dict]:
+    """The items ``--json`` lists as labelled wrongly: all of them (under the cap), the worst ranked first, each
+    the catalogue's item with its key and category, predicted another category, its own ranked below first."""
+    misses = out["wrong"]
+    assert out["num_wrong"] == len(misses) == round((1 - out["metrics"][CATEGORY_TOP1]) * out["metrics"][
+        CATEGORY_ITEMS])
+    assert [m["rank"] for m in misses] == sorted((m["rank"] for m in misses), reverse=True)
+    catalog = ws.catalog()
+    for m in misses:
+        assert set(m) == {"item", "key", "true", "predicted", "rank"}
+        detail = item_detail(catalog, m["item"])
+        assert (detail.dataset, detail.key, detail.category) == (dataset, m["key"], m["true"])
+        assert m["predicted"] in FURNITURE and m["predicted"] != m["true"]
+        assert 2 <= m["rank"] <= len(FURNITURE)
+    return misses
+
+
 @pytest.fixture(scope="module")
 def ws(trained_furniture: Path, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     return copy_workspace(trained_furniture, tmp_path_factory.mktemp("eval-categories") / "ws")
@@ -72,6 +90,9 @@ def test_by_category_reports_accuracies_and_records_them_for_the_app(ws: Workspa
     event = recorded[-1]
     assert (event.split, event.dataset, event.metrics) == ("test", "furniture", m)
     assert event.per_category == out["per_category"]
+    # the items labelled wrongly, for the app's list: the same in the event as in --json
+    misses = _check_wrong(ws, out, "furniture")
+    assert event.wrong == [CategoryMiss(**miss) for miss in misses] and event.num_wrong == wrong
     assert ws.catalog().require_run(FURNITURE_RUN).metrics["categories_test"] == m
 
     text = trainer(ws, "--run", FURNITURE_RUN, "--by-category")
@@ -94,6 +115,11 @@ def test_images_without_captions_by_category_from_a_zero_shot_run_with_a_prompts
     m = out["metrics"]
     assert (m[CATEGORY_ITEMS], m[CATEGORY_COUNT], m[CATEGORY_UNLABELLED]) == (12, 3, 2)  # two without a category
     assert 0 <= m[CATEGORY_TOP1] <= 1 and {r["count"] for r in out["per_category"].values()} == {4}
+    misses = _check_wrong(ws, out, "photos")  # random weights: many of the 12 are wrong
+    assert misses and all(not miss["key"].startswith("loose/") for miss in misses)  # those have no category
+    event = [e for e in _events(ws, ZERO_SHOT_RUN) if isinstance(e, CategoryEval)][-1]
+    assert [(w.key, w.true, w.predicted, w.rank) for w in event.wrong] == [
+        (miss["key"], miss["true"], miss["predicted"], miss["rank"]) for miss in misses]
     assert ws.catalog().require_run(ZERO_SHOT_RUN).metrics["categories_photos_test"] == m
 
 

@@ -100,7 +100,8 @@ def _by_category(args: argparse.Namespace, ws: Workspace, catalog: Catalog, rest
     writer = EventWriter(RunFolder.of(ws, args.run).events)
     writer.emit(CategoryEval(step=restored.step, split=args.split, dataset=dataset, metrics=report.metrics,
                              per_category=report.per_category_record(), confusions=report.confusions_record(),
-                             prompts=prompts, checkpoint=str(restored.checkpoint)))
+                             prompts=prompts, checkpoint=str(restored.checkpoint), wrong=report.wrong_record(),
+                             num_wrong=len(report.wrong)))
     writer.close()
     catalog.merge_run_metrics(args.run, {f"categories_{dataset}_{args.split}" if args.dataset
                                          else f"categories_{args.split}": report.metrics})

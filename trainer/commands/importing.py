@@ -18,7 +18,7 @@ _SHOWN_PROBLEMS = 20
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="import a dataset in a real format into the catalogue")
     p.add_argument("format", choices=FORMATS, metavar="FORMAT", help=" | ".join(FORMATS))
-    p.add_argument("path", type=Path, help="the captions file (or the folder, for `folder`)")
+    p.add_argument("path", type=Path, help="the captions file (or the folder, for `folder` and `objaverse`)")
     p.add_argument("--name", type=name("dataset"), required=True, help="dataset name in the catalogue")
     p.add_argument("--images-root", type=Path, default=None, metavar="DIR", help="where image paths resolve")
     p.add_argument("--meshes-root", type=Path, default=None, metavar="DIR",
@@ -26,6 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--up", choices=UP_AXES, default=None, metavar="AXIS",
                    help="meshes: the axis that points up in the files, one of " + " ".join(UP_AXES)
                    + " (default y: ShapeNet, glTF; ModelNet and Thingi10K are z)")
+    p.add_argument("--captions", type=Path, default=None, metavar="FILE",
+                   help="objaverse: Cap3D's captions CSV (Cap3D_automated_Objaverse.csv, uid,caption rows)")
+    p.add_argument("--lvis", type=Path, default=None, metavar="FILE",
+                   help="objaverse: LVIS categories (lvis-annotations.json[.gz], {category: [uid, ...]})")
     p.add_argument("--img-key", default="filepath", help="csv: image column (default filepath)")
     p.add_argument("--caption-key", default="title", help="csv: caption column (default title)")
     p.add_argument("--separator", default=None, help="csv: column separator (default: tab for .tsv, else ,)")
@@ -48,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             ws.catalog(), ws, args.format, args.path, args.name,
             images_root=args.images_root, meshes_root=args.meshes_root,
             img_key=args.img_key, caption_key=args.caption_key, separator=args.separator,
-            allow_outside=args.allow_outside, up_axis=args.up,
+            allow_outside=args.allow_outside, up_axis=args.up, captions=args.captions, lvis=args.lvis,
             on_progress=json_progress("import") if events else progress,
         )
     if events:

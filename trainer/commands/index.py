@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipped: {line}", file=sys.stderr)
     print(f"indexes of run {report.run} on {report.dataset} ({report.seconds:.1f} s)"
           + (f"; {len(report.skipped)} unreadable image files skipped" if report.skipped else ""))
-    print_table(["modality", "action", "vectors", "added", "file"],
-                [[m, d["action"], d["count"], d["added"], d["path"]] for m, d in report.modalities.items()])
+    print_table(["modality", "action", "vectors", "added", "removed", "file"],
+                [[m, d["action"], d["count"], d["added"], d.get("removed", 0), d["path"]]
+                 for m, d in report.modalities.items()])
     return 0

@@ -12,24 +12,36 @@ Nothing outside the roots the user named is read: every file's real path must li
 root or an ``allow_outside`` folder (``paths.real_path_inside``). A file already used by another
 item of the dataset (same real path) is reported and skipped (``duplicates``). Importing into an
 existing dataset merges, says so in the report's notes, and each import's source and format is
-listed in the dataset's ``meta["imports"]``.
+listed in the dataset's ``meta["imports"]``. A folder imported again into the dataset it was imported into
+synchronises it: files added, removed and changed since (``sync``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.catalog.records import ItemRecord
+from engine.catalog.records import REVISION, ItemRecord, dataset_revision
 from engine.catalog.repository import CatalogError
-from engine.data.import_formats import COCO, CSV, FLICKR_TOKEN, FOLDER, FORMATS, KARPATHY, TEXT2SHAPE
-from engine.data.importers import coco, csv_table, flickr_token, folder, karpathy, text2shape
+from engine.data.import_formats import (
+    COCO,
+    CSV,
+    FLICKR_TOKEN,
+    FOLDER,
+    FORMATS,
+    KARPATHY,
+    OBJAVERSE,
+    TEXT2SHAPE,
+)
+from engine.data.importers import coco, csv_table, flickr_token, folder, karpathy, objaverse, text2shape
 from engine.data.importers.duplicates import files_in_dataset, storable, without_duplicates
 from engine.data.importers.report import ImportReport, Problem
 from engine.data.importers.source import ImportFailed, ImportOptions, LoadedSource
+from engine.data.importers.sync import FolderSync, known_stamps, with_revision
 from engine.mesh_files import DEFAULT_UP_AXIS, UP_AXES
 
 if TYPE_CHECKING:
@@ -50,6 +62,7 @@ _LOADERS: dict[str, Loader] = {
     FLICKR_TOKEN: flickr_token.load,
     CSV: csv_table.load,
     FOLDER: folder.load,
+    OBJAVERSE: objaverse.load,
 }
 if set(_LOADERS) != set(FORMATS):  # a format listed in engine.data.import_formats without its loader, or not listed
     raise ImportError(f"engine.data.importers: loaders for {sorted(_LOADERS)}, formats {sorted(FORMATS)}")
@@ -70,6 +83,8 @@ def run_import(
     separator: str | None = None,
     allow_outside: Sequence[Path] = (),
     up_axis: str | None = None,
+    captions: Path | None = None,
+    lvis: Path | None = None,
     on_progress: Callable[[int, int | None], None] | None = None,
 ) -> ImportReport:
     """Import ``path`` in format ``fmt`` into the dataset ``name`` (created if needed).
@@ -80,7 +95,8 @@ def run_import(
 
     ``on_progress(done, total)`` is called as items are checked and handed to the catalogue
     (``total``: the number of items the source names). The report (counts and every skipped
-    record) is also written to ``workspace.logs``. ``allow_outside``: folders besides the images/
+    record) is also written to ``workspace.logs``. ``captions`` and ``lvis`` (objaverse only): Cap3D's captions
+    CSV and the LVIS annotations. ``allow_outside``: folders besides the images/
     meshes root whose files may be imported (through symlinks inside the root).
     """
     loader = _LOADERS.get(fmt)
@@ -89,6 +105,10 @@ def run_import(
     if not name or not name.strip():
         raise ImportFailed(f"{path}: the dataset name must not be empty")
     path = Path(path).expanduser()
+    given = [flag for flag, value in (("--captions", captions), ("--lvis", lvis)) if value is not None]
+    if given and fmt != OBJAVERSE:
+        verb = "applies" if len(given) == 1 else "apply"
+        raise ImportFailed(f"{path}: {' and '.join(given)} {verb} to objaverse imports only, not {fmt}")
     report = ImportReport(dataset=name, format=fmt, source=str(path.absolute()))
     options = ImportOptions(
         images_root=Path(images_root).expanduser() if images_root is not None else None,
@@ -97,9 +117,12 @@ def run_import(
         caption_key=caption_key,
         separator=separator,
         allow_outside=tuple(Path(p).expanduser() for p in allow_outside),
+        captions=Path(captions).expanduser() if captions is not None else None,
+        lvis=Path(lvis).expanduser() if lvis is not None else None,
     )
     if up_axis is not None and up_axis not in UP_AXES:
         raise ImportFailed(f"{path}: --up must be one of {', '.join(UP_AXES)}, not {up_axis!r}")
+    options = replace(options, known=known_stamps(catalog, fmt, name, report.source))
     loaded = loader(path, options, report)
     if up_axis is not None and loaded.kind != "shape-text":
         raise ImportFailed(f"{path}: --up applies to meshes; this source holds {loaded.kind} items")
@@ -127,12 +150,21 @@ def run_import(
         )
 
     owners = files_in_dataset(catalog, dataset.id) if before is not None else {}
-    records = without_duplicates(storable(loaded.records, path, report), owners, path, report)
+    revision = dataset_revision(dataset.meta) + 1  # of the items this import adds or changes
+    again = before is not None and fmt == FOLDER and any(
+        (i.get("format"), i.get("source")) == (fmt, report.source) for i in imports)
+    sync = FolderSync(catalog, dataset.id, (loaded.root, *options.allow_outside), revision,
+                      meshes=loaded.kind == "shape-text", owners=dict(owners)) if again else None
+    found = with_revision(loaded.records, revision) if before is not None else loaded.records
+    found = sync.records(found) if sync is not None else found
+    records = without_duplicates(storable(found, path, report), owners, path, report)
     result = catalog.add_records(dataset.id, _with_progress(records, loaded.total, on_progress))
     report.items_added = result.items_added
     report.captioned_items_added = result.captioned_items_added
     report.items_updated = result.items_updated
     report.observations_added = result.observations_added
+    if sync is not None:
+        sync.apply(report)
     log = report.write_log(workspace.logs)
     this = {
         "source": report.source,
@@ -146,7 +178,8 @@ def run_import(
         "log": str(log),
     }
     imports = [i for i in imports if (i.get("format"), i.get("source")) != (fmt, report.source)] + [this]
-    catalog.update_dataset_meta(dataset.id, last_import=this, imports=imports)
+    moved = {REVISION: revision} if report.items_added or (sync is not None and sync.moved) else {}
+    catalog.update_dataset_meta(dataset.id, last_import=this, imports=imports, **moved)
     return report
 
 

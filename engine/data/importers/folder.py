@@ -12,16 +12,17 @@ with more captioned files (files with a ``.txt``; all files when neither kind ha
 other kind being reported; as many of each is an ImportFailed. Images without captions beside meshes are their
 textures (ShapeNet's ``images/texture0.jpg``): neither counted nor reported. Meshes make
 a ``shape-text`` dataset (rendered later by ``trainer render``), images an ``image-text`` one.
-Items are split by a hash of the key.
+Items are split by a hash of the key. Each item keeps its file's size and mtime (``meta["file"]``): importing the
+same folder into the same dataset again synchronises it (``sync.py``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from engine.catalog.records import ItemRecord
+from engine.catalog.records import FILE_STAMP, ItemRecord
 from engine.data.importers.checks import (
     IMAGE_SUFFIXES,
     MESH_SUFFIXES,
@@ -34,6 +35,7 @@ from engine.data.importers.paths import PathOutsideRoot, allowed_roots, key_insi
 from engine.data.importers.reading import decoded_lines
 from engine.data.importers.report import ImportReport
 from engine.data.importers.source import ImportFailed, ImportOptions, LoadedSource
+from engine.data.importers.sync import file_stamp
 from engine.data.splits import split_for_key
 
 
@@ -73,7 +75,7 @@ def load(path: Path, options: ImportOptions, report: ImportReport) -> LoadedSour
     return LoadedSource(
         kind="shape-text" if is_mesh else "image-text",
         root=root,
-        records=_records(path, root, roots, keep, is_mesh, report),
+        records=_records(path, root, roots, keep, is_mesh, report, options.known),
         total=len(keep),
     )
 
@@ -111,7 +113,8 @@ def _captions(text_file: Path, real_text: Path, report: ImportReport) -> list[st
 
 
 def _records(
-    source: Path, root: Path, roots: tuple[Path, ...], files: list[Path], is_mesh: bool, report: ImportReport
+    source: Path, root: Path, roots: tuple[Path, ...], files: list[Path], is_mesh: bool, report: ImportReport,
+    known: Mapping[str, Mapping[str, int]],
 ) -> Iterator[ItemRecord | None]:
     for file in files:
         key = key_inside(root, file)
@@ -122,9 +125,15 @@ def _records(
             report.skip(source, where, str(exc))
             yield None
             continue
-        problem = mesh_problem(real_file) if is_mesh else image_problem(real_file)
-        if problem is not None:
-            report.skip(source, where, problem)
+        try:
+            stamp: dict[str, int] | None = file_stamp(real_file)
+        except OSError as exc:
+            stamp, problem = None, f"cannot be read: {exc.strerror or exc}"
+        if stamp is not None:  # a file unchanged since it was imported was checked then
+            problem = None if known.get(key) == stamp else (mesh_problem(real_file) if is_mesh
+                                                             else image_problem(real_file))
+        if problem is not None or stamp is None:
+            report.skip(source, where, problem or "cannot be read")
             yield None
             continue
         parent = file.parent.relative_to(root).as_posix()
@@ -133,6 +142,7 @@ def _records(
             split=split_for_key(key),
             category="" if parent == "." else parent,
             asset_path=str(real_file) if is_mesh else "",
+            meta={FILE_STAMP: stamp},  # how a rescan tells a changed file (importers/sync.py)
             captions=_item_captions(source, where, file.with_suffix(".txt"), roots, report),
             images=[] if is_mesh else [str(real_file)],
         )

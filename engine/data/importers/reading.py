@@ -123,11 +123,14 @@ def _multi_line_row(first: str, lines: _Lines, delimiter: str, needed: int) -> t
 
 
 def csv_rows(
-    path: Path, report: ImportReport, delimiter: str, required: tuple[str, ...], what: str
+    path: Path, report: ImportReport, delimiter: str, required: tuple[str, ...], what: str,
+    columns: tuple[str, ...] | None = None,
 ) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
     """The header and the rows (line number, column -> value) of a CSV/TSV file, one row a line.
 
-    ImportFailed when the file is empty or its header lacks a ``required`` column. A quoted field with line
+    ImportFailed when the file is empty or its header lacks a ``required`` column. ``columns``: the file has no
+    header row (Cap3D's ``uid,caption``): these are its columns, its first line is a row, and a row with more
+    fields than them is reported and skipped too. A quoted field with line
     breaks that closes into one complete row is kept (its row is numbered by its first line; the breaks stay in
     the field: a caption reader turns them into spaces, ``check_caption(text, line_breaks=True)``). A row with too
     few fields to hold the required columns, a quote left open that does not close so, or one the csv module
@@ -139,10 +142,14 @@ def csv_rows(
     first = lines.next()
     if first is None:
         raise ImportFailed(f"{path}: empty file, expected a {what} with a header row")
-    try:
-        header = [h.strip() for h in _fields(first[1], delimiter)]
-    except csv.Error as exc:
-        raise ImportFailed(f"{path}: not a {what}: {exc}") from exc
+    if columns is not None:
+        header = list(columns)
+        lines.push_back([first])
+    else:
+        try:
+            header = [h.strip() for h in _fields(first[1], delimiter)]
+        except csv.Error as exc:
+            raise ImportFailed(f"{path}: not a {what}: {exc}") from exc
     missing = [c for c in required if c not in header]
     if missing:
         shown = ", ".join(repr(h[:40]) for h in header[:8]) + (", ..." if len(header) > 8 else "")
@@ -169,7 +176,7 @@ def csv_rows(
                                                         "of the line; the next line is read as the next record")
                     continue
                 fields = spanned[1]  # a quoted field with line breaks (legal CSV): the row is kept
-            if len(fields) < needed:
+            if len(fields) < needed or (columns is not None and len(fields) > len(columns)):
                 report.skip(path, f"line {lineno}", f"expected {len(header)} fields, found {len(fields)}")
                 continue
             yield lineno, dict(zip(header, fields, strict=False))

@@ -31,6 +31,10 @@ class ImportReport:
     items_updated: int = 0
     observations_added: int = 0
     records_read: int = 0
+    synced: bool = False  # the same folder imported again: the dataset now follows it (sync.py)
+    items_removed: int = 0  # a sync: items whose file is gone, dropped with their observations
+    items_changed: int = 0  # a sync: items whose file changed (size or mtime) since it was imported
+    items_unchanged: int = 0  # a sync: items whose file is as it was
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the import did besides adding (merged, ...)
     log_path: str = ""
@@ -48,6 +52,13 @@ class ImportReport:
         return d
 
     def summary_line(self) -> str:
+        if self.synced:
+            return (
+                f"synchronised {self.dataset!r} ({self.format}): added {self.items_added}, "
+                f"removed {self.items_removed}, changed {self.items_changed}, unchanged {self.items_unchanged} "
+                f"({self.captioned_items_added} added with captions), "
+                f"{self.observations_added} new observations, {self.skipped} skipped"
+            )
         return (
             f"imported {self.dataset!r} ({self.format}): {self.items_added} new items "
             f"({self.captioned_items_added} with captions), "

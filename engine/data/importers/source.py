@@ -8,7 +8,7 @@ large import streams (parse -> check -> batched INSERT) and the progress bar mov
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,11 @@ class ImportOptions:
     caption_key: str = "title"
     separator: str | None = None
     allow_outside: tuple[Path, ...] = ()  # folders besides the root whose files may be imported
+    captions: Path | None = None  # objaverse: Cap3D's captions CSV (uid,caption rows)
+    lvis: Path | None = None  # objaverse: the LVIS annotations ({category: [uid, ...]})
+    #: folder, imported again: key -> the file stamp its item has (sync.py); a file with the same stamp is not
+    #: checked again (it was when it was imported, and has not changed since)
+    known: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
 
 @dataclass

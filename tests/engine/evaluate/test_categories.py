@@ -15,6 +15,8 @@ from PIL import Image
 
 from engine.errors import CrossfoldError
 from engine.evaluate.categories import (
+    MAX_WRONG,
+    CategoryReport,
     category_label,
     default_templates,
     evaluate_categories,
@@ -30,6 +32,7 @@ from engine.metric_keys import (
     CATEGORY_TOP5,
     CATEGORY_UNLABELLED,
 )
+from engine.run.events import CategoryMiss
 from engine.run.restore import restore_run
 from engine.workspace import Workspace
 from tests.conftest import FURNITURE_RUN, ZERO_SHOT_RUN
@@ -101,6 +104,18 @@ def test_scores_from_hand_made_embeddings() -> None:
     assert score_items(emb, truth, class_emb, categories, top_confusions=1)[2] == [("a", "b", 1)]
 
 
+def test_a_record_lists_the_worst_ranked_wrong_items_and_counts_them_all() -> None:
+    misses = [CategoryMiss(item=i, key=f"k{i:02d}", true="a", predicted="b", rank=2 + i % 4) for i in range(12)]
+    report = CategoryReport("d", "test", "image-text", ["{}"], ["a", "b"], {}, {}, [], misses)
+    assert [(m.rank, m.key) for m in report.wrong_record(limit=5)] == [(5, "k03"), (5, "k07"), (5, "k11"),
+                                                                       (4, "k02"), (4, "k06")]
+    record = report.to_record()
+    assert record["num_wrong"] == len(record["wrong"]) == 12
+    assert record["wrong"][0] == {"item": 3, "key": "k03", "true": "a", "predicted": "b", "rank": 5}
+    many = CategoryReport("d", "test", "image-text", ["{}"], ["a", "b"], {}, {}, [], misses * 50)
+    assert len(many.to_record()["wrong"]) == MAX_WRONG < 600 == many.to_record()["num_wrong"]
+
+
 # ---- on trained and zero-shot runs -------------------------------------------------------------------------------
 def _report(root: Path, run: str, split: str = "test"):
     ws = Workspace.open(root)
@@ -161,4 +176,5 @@ def test_the_numbers_match_an_independent_computation(trained_furniture: Path, r
     assert m[CATEGORY_MEAN_TOP1] == pytest.approx(expected["mean"], abs=1e-9)
     assert {n: s.top1 for n, s in report.per_category.items()} == pytest.approx(expected["per"], abs=1e-9)
     assert {(t, p): n for t, p, n in report.confusions} == dict(expected["wrong"])
-    assert len(report.wrong) == sum(expected["wrong"].values())
+    assert Counter((w.true, w.predicted) for w in report.wrong) == expected["wrong"]
+    assert all(w.rank >= 2 and w.key.startswith(f"{w.true}/") for w in report.wrong)

@@ -12,6 +12,7 @@ from engine.run.events import (
     Best,
     Cancelled,
     CategoryEval,
+    CategoryMiss,
     Checkpoint,
     Done,
     Eval,
@@ -32,7 +33,8 @@ EVERY_KIND = [
     Eval(step=4, split="val", metrics={"mean_R@1": 0.5}),
     CategoryEval(step=8, split="test", dataset="d", metrics={"top1": 0.75, "top5": 1.0, "mean_class_top1": 0.7},
                  per_category={"chair": {"count": 3, "top1": 1.0, "top5": 1.0}}, confusions={"lamp": {"table": 2}},
-                 prompts="", checkpoint="/r/checkpoints/best.pt"),
+                 prompts="", checkpoint="/r/checkpoints/best.pt",
+                 wrong=[CategoryMiss(item=7, key="lamp/l_03", true="lamp", predicted="table", rank=3)], num_wrong=2),
     Best(step=4, path="/r/checkpoints/best.pt", score=0.5),
     Checkpoint(step=4, path="/r/checkpoints/step_00000004.pt"),
     Done(step=8, total=8, metrics={"best_step": 4, "test": {"mean_R@1": 0.4}}),
@@ -49,7 +51,8 @@ KEYS = {
                  "samples_per_second_per_gpu", "eta_s"],
     "resumed": ["step", "path"],
     "eval": ["step", "split", "metrics"],
-    "eval_categories": ["step", "split", "dataset", "metrics", "per_category", "confusions", "prompts", "checkpoint"],
+    "eval_categories": ["step", "split", "dataset", "metrics", "per_category", "confusions", "prompts", "checkpoint",
+                        "wrong", "num_wrong"],
     "best": ["step", "path", "score"],
     "checkpoint": ["step", "path"],
     "done": ["step", "total", "metrics"],
@@ -79,9 +82,16 @@ def test_trainer_eval_adds_its_dataset_and_checkpoint_only_when_given() -> None:
 
 def test_a_by_category_eval_with_a_malformed_table_is_skipped() -> None:
     good = {"event": "eval_categories", "step": 1, "split": "test", "dataset": "d", "metrics": {"top1": 1}}
-    assert parse_event(good) == CategoryEval(step=1, split="test", dataset="d", metrics={"top1": 1.0})
+    old = parse_event(good)  # written before the wrong items were recorded: none listed, their count unknown
+    assert old == CategoryEval(step=1, split="test", dataset="d", metrics={"top1": 1.0})
+    assert (old.wrong, old.num_wrong) == ([], None)
+    miss = {"item": 4, "key": "a/b", "true": "lamp", "predicted": "chair", "rank": 2}
+    listed = parse_event({**good, "wrong": [miss, {**miss, "item": 5, "extra": 1}], "num_wrong": 9})
+    assert listed.wrong == [CategoryMiss(**miss), CategoryMiss(**{**miss, "item": 5})] and listed.num_wrong == 9
     for bad in ({"per_category": {"chair": {"top1": "high"}}}, {"confusions": {"lamp": {"table": 1.5}}},
-                {"confusions": {"lamp": 2}}, {"metrics": None}):
+                {"confusions": {"lamp": 2}}, {"metrics": None}, {"wrong": {"item": 4}}, {"wrong": [miss, 3]},
+                {"wrong": [{**miss, "rank": "2"}]}, {"wrong": [{**miss, "item": True}]},
+                {"wrong": [{k: v for k, v in miss.items() if k != "predicted"}]}, {"num_wrong": 1.5}):
         assert parse_event({**good, **bad}) is None
 
 

@@ -10,7 +10,9 @@ later dataset revision than the index holds (a folder rescan: ``engine/data/impo
 index is built again from the vectors it keeps plus the ones encoded now (action ``updated``).
 
 Each index is then calibrated (:mod:`engine.index.calibration`): the score distributions of captions against
-their own item and against other items, stored beside it, give search hits a confidence.
+their own item and against other items (or, where captions are too few, of the category prompts of
+:mod:`engine.evaluate.categories` against the items of their own and of other categories), stored beside it, give
+search hits a confidence; an index that neither can calibrate says why in its report entry.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from engine.catalog import Catalog, Dataset
 from engine.catalog.records import dataset_revision
 from engine.data.images import model_image_size
 from engine.data.rendering import views_at_size
+from engine.evaluate.categories import default_templates, fill
 from engine.evaluate.encode import encode_image_files, encode_texts, pool_shapes
 from engine.index import calibration as calib
 from engine.index import registry
@@ -89,13 +92,26 @@ def index_run(
             _Target(workspace, catalog, restored, run, run_row.id, ds, modality, params),
             rows, revisions, progress, view_cache, report.skipped)
     progress("calibrate", 0, 1)
+    prompts = category_prompts(restored, ds.kind)
     for modality, entry in report.modalities.items():
-        c = calib.ensure(catalog, run_row.id, ds.id, modality, visual, restored.checkpoint_sha256)
-        entry["calibration"] = None if c is None else {"split": c.split, "queries": c.queries,
-                                                       "threshold": round(c.threshold, 4)}
+        c = calib.calibrate(catalog, run_row.id, ds.id, modality, visual, restored.checkpoint_sha256,
+                            prompts=prompts)
+        entry["calibration"] = ({"not_calibrated": c.reason} if isinstance(c, calib.NotCalibrated)
+                                else c.summary())
     progress("calibrate", 1, 1)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def category_prompts(restored: RestoredRun, kind: str) -> calib.CategoryPrompts:
+    """The dataset kind's default category prompts (:mod:`engine.evaluate.categories`), encoded by the run's model
+    as its text index holds texts (L2-normalised): what calibrates an index where captions are too few."""
+
+    def embed(texts: list[str]) -> np.ndarray:
+        v = encode_texts(restored.encoder, texts, restored.tokenizer, restored.device).numpy()
+        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+    return calib.category_prompt_source(default_templates(kind), fill, embed)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ Confidence: a text query's hits carry ``confidence`` (0-1) beside the raw ``scor
 ``confident`` (is the top hit better than a typical non-match?), from the calibration measured beside the
 index (:mod:`engine.index.calibration`; measured here on first use for an index built before it existed).
 Image, item and fused queries score on another scale than the captions it was measured with: their
-``confidence`` and ``confident`` are None (raw scores only).
+``confidence`` and ``confident`` are None (raw scores only). A text query on an index that could not be calibrated
+(a dataset without captions or categories: :class:`engine.index.calibration.NotCalibrated`) is said to be so:
+``calibrated`` is False, ``not_calibrated`` the reason, every hit's ``confidence`` None; never a made-up one.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from PIL import Image
 from engine.catalog import Catalog, Dataset, Item
 from engine.data.images import model_image_size, open_rgb
 from engine.errors import CrossfoldError
+from engine.evaluate.categories import default_templates, fill
+from engine.evaluate.encode import encode_texts
 from engine.index import calibration as calib
 from engine.index import registry
 from engine.index.ann import AnnIndex
@@ -77,12 +81,27 @@ class SearchResult:
     hits: list[Hit]
     timings_ms: dict[str, float]
     confident: bool | None = None  # the top hit beats a typical non-match; None: not calibrated
-    calibration: dict[str, Any] | None = None  # split, queries and threshold of the calibration used
+    calibration: dict[str, Any] | None = None  # source, split, evidence and threshold of the calibration used
+    not_calibrated: str | None = None  # why the hits carry no confidence (text queries: the index could not be)
+
+    @property
+    def calibrated(self) -> bool:
+        return self.calibration is not None
+
+    @property
+    def dataset_not_calibrated(self) -> bool:
+        """A text query whose index (the run on this dataset) has no calibration: the page says so."""
+        return self.not_calibrated is not None and bool(self.query.get("text")) and not any(
+            self.query.get(k) for k in ("image", "item", "mesh"))
 
     def as_dict(self) -> dict[str, Any]:
         return {"run": self.run, "dataset": self.dataset, "target": self.target, "query": self.query,
                 "hits": [h.as_dict() for h in self.hits], "timings_ms": self.timings_ms,
+                "calibrated": self.calibrated, "not_calibrated": self.not_calibrated,
                 "confident": self.confident, "calibration": self.calibration}
+
+    def not_calibrated_line(self) -> str:
+        return f"run {self.run} is not calibrated for dataset {self.dataset}: {self.not_calibrated}"
 
     @property
     def not_confident(self) -> bool:
@@ -117,7 +136,7 @@ class Searcher:
         self._restored: RestoredRun | None = None
         self._device = device
         self._indexes: dict[tuple[int, str], AnnIndex] = {}
-        self._calibrations: dict[tuple[int, str], calib.Calibration | None] = {}
+        self._calibrations: dict[tuple[int, str], calib.Calibration | calib.NotCalibrated] = {}
 
     @property
     def restored(self) -> RestoredRun:
@@ -152,21 +171,30 @@ class Searcher:
                                                      self.restored.checkpoint_sha256)
         return self._indexes[key]
 
-    def calibration(self, dataset: Dataset, modality: str) -> calib.Calibration | None:
-        """The calibration of the run's ``modality`` index of ``dataset`` (stored, or measured now); None when
-        it cannot be measured (no caption index, no captions)."""
+    def calibration(self, dataset: Dataset, modality: str) -> calib.Calibration | calib.NotCalibrated:
+        """The calibration of the run's ``modality`` index of ``dataset`` (stored, or measured now: on captions,
+        else on category prompts), or why there is none."""
         key = (dataset.id, modality)
         if key not in self._calibrations:
             target = self.index(dataset, modality)
             try:
                 text = target if modality == "text" else self.index(dataset, "text")
-            except StaleIndexError:  # no usable caption index: raw scores only
-                self._calibrations[key] = None
-            else:
-                self._calibrations[key] = calib.ensure(
-                    self.catalog, self.run_row.id, dataset.id, modality, self._visual(dataset),
-                    self.restored.checkpoint_sha256, target=target, text=text)
+            except (MissingIndexError, StaleIndexError):  # no usable caption index: no captions to measure with
+                text = None
+            self._calibrations[key] = calib.calibrate(
+                self.catalog, self.run_row.id, dataset.id, modality, self._visual(dataset),
+                self.restored.checkpoint_sha256, target=target, text=text, prompts=self._prompts(dataset))
         return self._calibrations[key]
+
+    def _prompts(self, dataset: Dataset) -> calib.CategoryPrompts:
+        """The dataset kind's default category prompts, encoded (only if measuring needs them) by the run's model."""
+
+        def embed(texts: list[str]) -> np.ndarray:
+            r = self.restored
+            v = encode_texts(r.encoder, texts, r.tokenizer, r.device).numpy()
+            return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+        return calib.category_prompt_source(default_templates(dataset.kind), fill, embed)
 
     # ---- query embeddings ---------------------------------------------------------------------
     @torch.no_grad()
@@ -298,18 +326,20 @@ class Searcher:
             t = time.perf_counter()
             self._calibrate(result, self.calibration(ds, modality))
             timings["calibration"] = (time.perf_counter() - t) * 1e3
+        else:
+            result.not_calibrated = "image, mesh, item and fused queries are not calibrated: raw scores"
         return result
 
     @staticmethod
-    def _calibrate(result: SearchResult, calibration: calib.Calibration | None) -> None:
-        if calibration is None:
+    def _calibrate(result: SearchResult, calibration: calib.Calibration | calib.NotCalibrated) -> None:
+        if isinstance(calibration, calib.NotCalibrated):
+            result.not_calibrated = calibration.reason
             return
         confidences = calibration.confidence([h.score for h in result.hits])
         for hit, c in zip(result.hits, confidences, strict=True):
             hit.confidence = round(float(c), 4)
         result.confident = bool(result.hits) and calibration.confident(result.hits[0].score)
-        result.calibration = {"split": calibration.split, "queries": calibration.queries,
-                              "threshold": round(calibration.threshold, 4)}
+        result.calibration = calibration.summary()
 
     def _allowed(self, ds: Dataset, modality: str, split: str | None, category: str | None) -> np.ndarray | None:
         if not split and not category:

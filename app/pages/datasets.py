@@ -1,8 +1,10 @@
 """The Datasets page: the catalogue's datasets with their counts, and a browser of the selected one.
 
-Top: the datasets (name, kind, counts), the Import…, Create demo datasets and Index with a pretrained model…
-buttons (each runs the engine as a child process), and a progress bar (with Cancel) while the demo data is made or
-the selected dataset is indexed with pretrained weights (``trainer index --pretrained``: a zero-shot run). Below:
+Top: the datasets (name, kind, counts), the Import…, Create demo datasets, Rescan (a dataset imported from a folder:
+the folder imported again, which synchronises the dataset with it; ``app/rescan.py``) and Index with a pretrained
+model… buttons (each runs the engine as a child process), and a progress bar (with Cancel) while the demo data is
+made, the selected dataset is rescanned or indexed with pretrained weights (``trainer index --pretrained``: a
+zero-shot run). Below:
 the selected dataset in one line (its kind, items, and how many have captions: a folder imported as it is has
 none, and can be searched but not trained on), filters (split, category, caption text — debounced; no caption
 filter for a dataset without captions), a virtualised thumbnail grid of the matching items, and the selected item
@@ -38,6 +40,7 @@ from app.dialogs.import_dialog import ImportDialog
 from app.dialogs.pretrained_index import PretrainedIndexDialog, PretrainedIndexRequest
 from app.engine_job import EngineJob, LineEvent
 from app.job_interface import connect_job, show_progress
+from app.rescan import FolderImport, folder_import, rescan_args, rescan_line
 from app.thumbnails import ThumbnailCache, shared_cache
 from app.widgets.item_detail import ItemDetailView
 from app.widgets.item_grid import Background, CatalogHandle, ItemGrid, ItemGridModel
@@ -74,6 +77,8 @@ class DatasetsPage(QWidget):
     demo_finished = Signal(bool)  # the demo-data job ended (ok?)
     # a pretrained index job ended: (run name, "finished" / "failed" / "cancelled", its one-line error or "")
     pretrained_finished = Signal(str, str, str)
+    # a rescan ended: (dataset, "finished" / "failed" / "cancelled", the line the status shows)
+    rescan_finished = Signal(str, str, str)
 
     def __init__(
         self, workspace: Workspace, parent: QWidget | None = None, thumbnails: ThumbnailCache | None = None
@@ -89,11 +94,13 @@ class DatasetsPage(QWidget):
         self.import_dialog: ImportDialog | None = None
         self.pretrained_dialog: PretrainedIndexDialog | None = None
         self.pretrained_job: EngineJob | None = None
+        self.rescan_job: EngineJob | None = None
         self.bar_job: EngineJob | None = None  # the job the progress bar shows (Cancel stops it)
         self._work = Background()
         self._refresh_generation = 0
         self._facets_generation = 0
         self._pending_selection: str | None = None
+        self._status_note = ""  # said instead of the datasets' count when the next refresh lands (a rescan's line)
 
         header = self._build_header()
         self._build_job_bar()
@@ -183,6 +190,9 @@ class DatasetsPage(QWidget):
                                           "open_clip tag or a weights file) and index it: a zero-shot run to search "
                                           "and to compare trained runs with")
         self.pretrained_button.setEnabled(False)
+        self.rescan_button = QPushButton("Rescan")
+        self.rescan_button.setEnabled(False)
+        self.rescan_button.clicked.connect(self.rescan)
         self.refresh_button = QPushButton("Refresh")
         self.pretrained_button.clicked.connect(self.open_pretrained_dialog)
         self.import_button.clicked.connect(self.open_import_dialog)
@@ -192,7 +202,8 @@ class DatasetsPage(QWidget):
         header = QHBoxLayout()
         header.addWidget(self.title)
         header.addStretch(1)
-        for b in (self.import_button, self.demo_button, self.pretrained_button, self.refresh_button):
+        for b in (self.import_button, self.demo_button, self.rescan_button, self.pretrained_button,
+                  self.refresh_button):
             header.addWidget(b)
         return header
 
@@ -340,10 +351,11 @@ class DatasetsPage(QWidget):
         if row >= 0:
             self.table.selectRow(row)
         self.table.blockSignals(False)
-        self.status.setText(
+        note, self._status_note = self._status_note, ""
+        self.status.setText(note or (
             f"{len(summaries)} dataset{'s' if len(summaries) != 1 else ''} in {self.workspace.root}" if summaries
             else f"No datasets yet in {self.workspace.root}: create the demo datasets or import one."
-        )
+        ))
         self._show_empty_workspace(not summaries)
         self._update_actions()
         self._browse(names[row] if row >= 0 else "", reload=True)
@@ -364,6 +376,16 @@ class DatasetsPage(QWidget):
         busy = self.bar_job is not None  # set from start to end (a job that failed to start ends too)
         self.pretrained_button.setEnabled(bool(self.current_dataset) and not busy)
         self.demo_button.setEnabled(not busy)
+        source = self.folder_source(self.current_dataset)
+        self.rescan_button.setEnabled(source is not None and not busy)
+        self.rescan_button.setToolTip(
+            f"Import {source.folder} again: add its new files, drop the items whose file is gone, update the "
+            "changed ones" if source is not None else "Only a dataset imported from a folder can be rescanned")
+
+    def folder_source(self, name: str) -> FolderImport | None:
+        """The folder dataset ``name`` was imported from, to rescan (None when it was not imported from one)."""
+        summary = self.summary(name) if name else None
+        return folder_import(summary.meta, summary.source_format, summary.kind) if summary is not None else None
 
     def summary(self, name: str) -> DatasetSummary | None:
         """The listed summary of dataset ``name`` (None when it is not listed)."""
@@ -624,3 +646,47 @@ class DatasetsPage(QWidget):
         else:
             self.status.setText(f"Could not index {request.dataset} with {request.model}: {line}")
         self.pretrained_finished.emit(request.name, outcome, line)
+
+    # ---- rescan: a folder imported again, the dataset synchronised with it -------------------------------------------
+    def rescan(self) -> bool:
+        """Import the selected dataset's folder again (``trainer import folder DIR --name N``, as it was imported) as
+        a child process with the progress bar (False when it was not imported from a folder or a job holds the
+        bar)."""
+        dataset = self.current_dataset
+        source = self.folder_source(dataset)
+        if source is None or self.bar_job is not None:
+            return False
+        if self.rescan_job is not None:
+            self.rescan_job.deleteLater()  # the previous one, long ended
+        job = EngineJob(rescan_args(dataset, source), self.workspace.root, title=f"rescan {dataset}", parent=self)
+        connect_job(job, progress=self._rescan_progress,
+                    finished=lambda report: self._rescan_done(dataset, report),
+                    failed=lambda error: self._rescan_ended(
+                        dataset, "failed", f"Could not rescan {dataset}: {(error.splitlines() or [''])[0]}"),
+                    cancelled=lambda: self._rescan_ended(
+                        dataset, "cancelled", f"Rescan of {dataset} cancelled before it finished; Rescan again to "
+                        "complete it."))
+        self.rescan_job = job
+        self.job_label.setText(f"Rescanning {source.folder}…")
+        self.job_progress.setRange(0, 0)
+        self.job_progress.setFormat("starting…")
+        self._show_bar(job)
+        job.start()
+        return True
+
+    def _rescan_progress(self, done: int, total: int, _stage: str) -> None:
+        show_progress(self.job_progress, done, total, "%v / %m files" if total > 0 else "")
+
+    def _rescan_done(self, dataset: str, report: object) -> None:
+        report = report if isinstance(report, dict) else {}
+        if report.get("items_changed"):
+            self.thumbnails.clear()  # keyed by path: a changed file's old picture must not stay
+        self._rescan_ended(dataset, "finished", rescan_line(dataset, report))
+
+    def _rescan_ended(self, dataset: str, outcome: str, line: str) -> None:
+        self._hide_bar()
+        self.status.setText(line)
+        self._status_note = line  # kept when the refresh below lands
+        self._pending_selection = dataset
+        self.refresh()  # the counts, the grid and the item shown follow the catalogue
+        self.rescan_finished.emit(dataset, outcome, line)

@@ -55,6 +55,7 @@ from app.widgets.item_detail import ItemDetailView
 from app.widgets.item_grid import Background, CatalogHandle
 from app.widgets.result_grid import ResultGrid
 from engine.catalog.browse import ItemDetail, item_detail
+from engine.index.calibration import CATEGORY_PROMPTS
 from engine.mesh_files import MESH_SUFFIXES
 from engine.search import TARGETS, SearchResult
 from engine.workspace import Workspace
@@ -62,6 +63,10 @@ from engine.workspace import Workspace
 DEBOUNCE_MS = 250
 CHANNEL = "main"
 CHIP_SIZE = 40
+BANNER_STYLE = ("#confidence {{ background: {background}; border: 1px solid {border}; border-radius: 6px; "
+                "padding: 4px 8px; color: {text}; }}")
+NOT_CONFIDENT_COLOURS = {"background": "#fce8e6", "border": "#f6aea9", "text": "#a50e0e"}  # a warning: red
+NOT_CALIBRATED_COLOURS = {"background": "#fef7e0", "border": "#f9e0a2", "text": "#7a5400"}  # a notice: amber
 HINT = ("Describe what you are looking for, drop an image or a 3D mesh here, or use “Search with this item” on "
         "the Datasets page.")
 
@@ -311,11 +316,10 @@ class SearchPage(QWidget):
         QShortcut(QKeySequence("Ctrl+L"), self, self.query_edit.setFocus)
 
     def _build_confidence_banner(self) -> QLabel:
-        """The line shown when even the top hit is no better than a typical non-match (calibrated runs)."""
+        """The line shown when even the top hit is no better than a typical non-match (calibrated runs), or when
+        the run is not calibrated for the dataset (its hits then carry no confidence)."""
         self.confidence_banner = QLabel()
         self.confidence_banner.setObjectName("confidence")
-        self.confidence_banner.setStyleSheet("#confidence { background: #fce8e6; border: 1px solid #f6aea9; "
-                                             "border-radius: 6px; padding: 4px 8px; color: #a50e0e; }")
         self.confidence_banner.setWordWrap(True)
         self.confidence_banner.hide()
         return self.confidence_banner
@@ -325,15 +329,34 @@ class SearchPage(QWidget):
         """The grid shows a calibrated answer whose top hit is no better than a typical non-match."""
         return self.result is not None and self.result.not_confident
 
+    @property
+    def not_calibrated(self) -> bool:
+        """The grid shows a text query's answer on a run not calibrated for the dataset (no confidence)."""
+        return self.result is not None and self.result.dataset_not_calibrated
+
     def _show_confidence(self, result: SearchResult | None) -> None:
         if result is not None and result.not_confident:
             c = result.calibration or {}
+            measured = (f"{c.get('queries', 0)} category prompts" if c.get("source") == CATEGORY_PROMPTS
+                        else f"{c.get('queries', 0)} {html.escape(str(c.get('split', '')))} captions")
+            self.confidence_banner.setStyleSheet(BANNER_STYLE.format(**NOT_CONFIDENT_COLOURS))
             self.confidence_banner.setText(
                 f"<b>{html.escape(result.banner()[0].upper() + result.banner()[1:])}.</b> Even the best result scores "
-                f"no higher than a typical non-match ({c.get('threshold', 0):.3f}, measured on "
-                f"{c.get('queries', 0)} {html.escape(str(c.get('split', '')))} captions): treat these as guesses.")
+                f"no higher than a typical non-match ({c.get('threshold', 0):.3f}, measured on {measured}): treat "
+                "these as guesses.")
             self.confidence_banner.setToolTip("A run is calibrated when its index is built: the scores of captions "
-                                              "against their own item and against other items.")
+                                              "(or, without enough of them, of category prompts) against their own "
+                                              "items and against other items.")
+            self.confidence_banner.show()
+        elif result is not None and result.dataset_not_calibrated:
+            line = result.not_calibrated_line()
+            self.confidence_banner.setStyleSheet(BANNER_STYLE.format(**NOT_CALIBRATED_COLOURS))
+            self.confidence_banner.setText(
+                f"<b>{html.escape(line[0].upper() + line[1:])}.</b> The results are ranked by raw score, with no "
+                "confidence: add caption files or sort the items into category folders to calibrate it.")
+            self.confidence_banner.setToolTip("A confidence is measured, when an index is built, from the dataset's "
+                                              "captions or its categories' prompts; this dataset has not enough of "
+                                              "either.")
             self.confidence_banner.show()
         else:
             self.confidence_banner.hide()

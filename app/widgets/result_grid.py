@@ -196,7 +196,7 @@ def _confidence_note(hit: Hit) -> str:
 
 def score_badge(hit: Hit) -> tuple[str, QColor]:
     """The score badge's text and colour: the calibrated confidence and its band; the raw score, grey, when the
-    run has no calibration for this query (image, item and fused queries)."""
+    run has no calibration for this query (image, item and fused queries, or a dataset it is not calibrated for)."""
     if hit.confidence is None:
         return f"{hit.score:.3f}", BAND_COLOURS["none"]
     return f"{hit.confidence:.0%}", BAND_COLOURS[band(hit.confidence)]

@@ -86,6 +86,9 @@ def visual_items(catalog: Catalog, dataset: str, split: str) -> tuple[str, list[
     """The dataset's kind and the split's items with a visual observation, with or without captions;
     :class:`EmptySplitError` when there are none (a shape dataset not rendered yet)."""
     found = split_items(catalog, dataset, split, require_captions=False)
+    if not found.items and not found.total:  # nothing rendered is not the reason: the split holds no item
+        raise EmptySplitError(f"dataset {dataset!r} has no {split} items (each item's split is a hash of its key, "
+                              "80/10/10): choose another split (`--split train`)")
     if not found.items:
         hint = " (render it first: `trainer render`)" if found.modality == "view" else ""
         raise EmptySplitError(f"dataset {dataset!r} has no {split} items with {found.modality}s{hint}")

@@ -30,16 +30,32 @@ item of 95 % of real captions describes no item better than chance does (on the 
 queries' top hits 0.54-0.67, that threshold 0.71, real captions' top hits 0.78-0.92); the second holds where few
 captions were measured (a small val split).
 
+**Category prompts** stand in for captions where a dataset has too few of them (fewer than :data:`MIN_QUERIES`
+in every split: a folder of photos or meshes as it comes) but its items have categories (at least two): each
+category's prompt texts (the templates of :mod:`engine.evaluate.categories`, handed in by the caller as
+:class:`CategoryPrompts`, since this package must not import ``evaluate``) are queries whose true matches are the
+items of that category and whose non-matches are the items of the other categories (items without a category are
+left out: nothing is known of them). The calibration records its ``source`` (``captions`` or ``category prompts``)
+and how many queries, matching and non-matching pairs it rests on.
+
+A confidence is given only where it rests on enough evidence: at least :data:`MIN_QUERIES` queries,
+:data:`MIN_MATCH_PAIRS` matching and :data:`MIN_NONMATCH_PAIRS` non-matching pairs. Otherwise nothing is stored
+and :func:`calibrate` answers :class:`NotCalibrated` with the reason in one line (``the dataset's items have no
+captions and no categories``): hits carry no confidence, never a made-up one.
+
 Indexes built before this existed have no calibration file: :func:`ensure` measures it on first use (a
-search, on a worker: no encoder is needed, the caption vectors come from the run's ``text`` index).
+search, on a worker: no encoder is needed for captions, their vectors come from the run's ``text`` index; category
+prompts are encoded by the :class:`CategoryPrompts` the caller hands in).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +64,7 @@ import numpy as np
 from engine.atomic import write_atomic
 from engine.index import registry
 from engine.index.ann import AnnIndex
+from engine.index.errors import MissingIndexError, StaleIndexError
 
 LEVELS = 101  # quantiles 0, 1, ..., 100 %
 MAX_QUERIES = 256  # captions measured
@@ -58,6 +75,11 @@ SPLITS = ("val", "test", "train")
 SUFFIX = ".calibration.json"
 VERSION = 2  # 2: the best non-match per caption (files of version 1 are measured again)
 SEED = 0
+MIN_QUERIES = 8  # the least evidence a calibration may rest on: queries measured...
+MIN_MATCH_PAIRS = 8  # ... (query, matching item) pairs ...
+MIN_NONMATCH_PAIRS = 100  # ... and (query, other item) pairs
+CAPTIONS = "captions"  # the sources a calibration is measured on
+CATEGORY_PROMPTS = "category prompts"
 
 
 def path_for(index_path: str | os.PathLike[str]) -> Path:
@@ -75,7 +97,9 @@ class Calibration:
     split: str
     queries: int
     nonmatch_pairs: int
-    sources: dict[str, str]  # "target"/"text" -> the index file's sha256 it was measured on
+    sources: dict[str, str]  # "target"/"text" -> the index file's sha256 it was measured on ("prompts": their hash)
+    source: str = CAPTIONS  # what the queries were: the dataset's captions, or its category prompts
+    match_pairs: int = 0  # (query, matching item) pairs measured
 
     @property
     def threshold(self) -> float:
@@ -100,7 +124,8 @@ class Calibration:
 
     def as_dict(self) -> dict[str, Any]:
         return {"version": VERSION, "split": self.split, "queries": self.queries,
-                "nonmatch_pairs": self.nonmatch_pairs, "sources": self.sources,
+                "nonmatch_pairs": self.nonmatch_pairs, "sources": self.sources, "source": self.source,
+                "match_pairs": self.match_pairs,
                 "match": [round(float(x), 6) for x in self.match],
                 "nonmatch": [round(float(x), 6) for x in self.nonmatch],
                 "best_nonmatch": [round(float(x), 6) for x in self.best_nonmatch]}
@@ -113,7 +138,36 @@ class Calibration:
         if int(d.get("version", 0)) != VERSION or {match.shape, nonmatch.shape, best.shape} != {(LEVELS,)}:
             raise ValueError("not a calibration of this version")
         return cls(match, nonmatch, best, str(d["split"]), int(d["queries"]), int(d["nonmatch_pairs"]),
-                   dict(d.get("sources") or {}))
+                   dict(d.get("sources") or {}), str(d.get("source", CAPTIONS)), int(d.get("match_pairs", 0)))
+
+    def summary(self) -> dict[str, Any]:
+        """What a search result and an index report say of it: source, split, evidence, threshold."""
+        return {"source": self.source, "split": self.split, "queries": self.queries, "match_pairs": self.match_pairs,
+                "nonmatch_pairs": self.nonmatch_pairs, "threshold": round(self.threshold, 4)}
+
+    def shortfall(self) -> str | None:
+        """Why this measurement is too little evidence for a confidence, or None when it is enough."""
+        needs = ((self.queries, MIN_QUERIES, "queries"), (self.match_pairs, MIN_MATCH_PAIRS, "matching pairs"),
+                 (self.nonmatch_pairs, MIN_NONMATCH_PAIRS, "non-matching pairs"))
+        short = [f"{have} {what} ({need} needed)" for have, need, what in needs if have < need]
+        return "only " + ", ".join(short) if short else None
+
+
+@dataclass(frozen=True)
+class NotCalibrated:
+    """No calibration for an index: hits carry no confidence; ``reason`` says why in one line."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class CategoryPrompts:
+    """Category prompts as calibration queries, from the layer above: ``texts(category)`` its prompt texts (the
+    default templates of :mod:`engine.evaluate.categories` filled with its label), ``embed(texts)`` their vectors
+    as the run's text index holds them (``[n, d]``, rows in order)."""
+
+    texts: Callable[[str], list[str]]
+    embed: Callable[[list[str]], np.ndarray]
 
 
 def _half_at(f: np.ndarray, p: float) -> np.ndarray:
@@ -144,11 +198,14 @@ def measure(
     in_text = text.ids()
     queries: list[tuple[int, int, str]] = []
     split = ""
-    for split in SPLITS:
+    found: list[tuple[str, list[tuple[int, int, str]]]] = []
+    for split in SPLITS:  # the first split with enough captions, else the first with any
         rows = catalog.observations(dataset_id, "text", split)
-        queries = [(r[0], r[1], r[2]) for r in rows if _has(in_text, r[0])]
-        if queries:
+        found.append((split, [(r[0], r[1], r[2]) for r in rows if _has(in_text, r[0])]))
+        if len(found[-1][1]) >= MIN_QUERIES:
             break
+    split, queries = next(((sp, q) for sp, q in reversed(found) if len(q) >= MIN_QUERIES),
+                          next(((sp, q) for sp, q in found if q), ("", [])))
     if not queries:
         return None
     if len(queries) > max_queries:
@@ -191,15 +248,99 @@ def measure(
     starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
     col_items = owners[starts]
     per_item = np.maximum.reduceat(scores, starts, axis=1)  # [q, items]: an item scores as its best observation
-    is_own = q_item[:, None] == col_items[None, :]
+    return _distributions(per_item, q_item[:, None] == col_items[None, :], split, len(queries), CAPTIONS)
+
+
+def _distributions(per_item: np.ndarray, is_own: np.ndarray, split: str, queries: int,
+                   source: str) -> Calibration | None:
+    """The calibration of item scores ``[q, items]`` whose true matches ``is_own`` marks (None when a side is
+    empty)."""
     match = per_item[is_own]
     nonmatch = per_item[~is_own]
-    best = np.where(is_own, -np.inf, per_item).max(axis=1)  # each caption's best wrong item
+    best = np.where(is_own, -np.inf, per_item).max(axis=1)  # each query's best wrong item
     match, nonmatch, best = match[np.isfinite(match)], nonmatch[np.isfinite(nonmatch)], best[np.isfinite(best)]
     if len(match) == 0 or len(nonmatch) == 0 or len(best) == 0:
         return None
     return Calibration(np.quantile(match, _levels()), np.quantile(nonmatch, _levels()), np.quantile(best, _levels()),
-                       split, len(queries), int(nonmatch.size), {})
+                       split, queries, int(nonmatch.size), {}, source, int(match.size))
+
+
+def _target_owners(catalog: Any, dataset_id: int, modality: str, target: AnnIndex,
+                   visual: str) -> tuple[np.ndarray, np.ndarray]:
+    """The target index's labels and the item of each (a shape index's labels are items)."""
+    if modality == "shape":
+        labels = target.ids()
+        return labels, labels
+    present = target.ids()
+    pairs = [r for r in catalog.observations(dataset_id, visual) if _has(present, r[0])]
+    return (np.array([r[0] for r in pairs], dtype=np.int64), np.array([r[1] for r in pairs], dtype=np.int64))
+
+
+def category_evidence(catalog: Any, dataset_id: int, templates: int) -> tuple[dict[int, str], str | None]:
+    """The items with a category (item id -> category) and, when category prompts (``templates`` per category) could
+    not give enough evidence, why (None when they could)."""
+    categories = [c for c in catalog.categories(dataset_id) if c]
+    if not categories:
+        return {}, "no categories"
+    if len(categories) < 2:
+        return {}, f"one category ({categories[0]!r}): prompts need at least 2"
+    labelled = {i: c for c in categories for i in catalog.item_ids(dataset_id, category=c)}
+    sizes = [sum(1 for v in labelled.values() if v == c) for c in categories]
+    queries = min(len(categories), max(1, MAX_QUERIES // max(templates, 1))) * templates
+    matches = templates * sum(sizes)
+    nonmatches = templates * sum(n * (len(labelled) - n) for n in sizes)
+    short = [f"{have} {what} ({need} needed)" for have, need, what in (
+        (queries, MIN_QUERIES, "category prompts"), (matches, MIN_MATCH_PAIRS, "matching pairs"),
+        (nonmatches, MIN_NONMATCH_PAIRS, "non-matching pairs")) if have < need]
+    return labelled, ("categories too small: " + ", ".join(short)) if short else None
+
+
+def measure_categories(
+    catalog: Any, dataset_id: int, modality: str, target: AnnIndex, visual: str, prompts: CategoryPrompts,
+    max_queries: int = MAX_QUERIES, max_items: int = MAX_ITEMS,
+) -> Calibration | None:
+    """Score distributions of category prompts against the ``target`` index (``shape`` or ``image``): each prompt
+    text of a category is a query, the items of that category its true matches, those of other categories its
+    non-matches. None for the ``text`` target or without two categories of items in the index."""
+    if modality == "text":
+        return None
+    rng = np.random.default_rng(SEED)
+    categories = sorted({c for c in catalog.categories(dataset_id) if c})
+    per_category = [prompts.texts(c) for c in categories]
+    templates = max((len(t) for t in per_category), default=0)
+    labelled, _ = category_evidence(catalog, dataset_id, templates)
+    labels, owners = _target_owners(catalog, dataset_id, modality, target, visual)
+    keep = np.isin(owners, np.fromiter(labelled, dtype=np.int64, count=len(labelled)))
+    labels, owners = labels[keep], owners[keep]
+    items = np.unique(owners)
+    if len(items) > max_items:
+        items = np.sort(rng.choice(items, max_items, replace=False))
+        keep = np.isin(owners, items)
+        labels, owners = labels[keep], owners[keep]
+    present = sorted({labelled[int(i)] for i in items})
+    if len(present) < 2:
+        return None
+    limit = max(1, max_queries // max(templates, 1))
+    if len(present) > limit:  # a seeded sample of categories, all of each one's prompts
+        present = [present[i] for i in np.sort(rng.choice(len(present), limit, replace=False))]
+    texts = [(c, t) for c in present for t in prompts.texts(c)]
+    qv = np.asarray(prompts.embed([t for _, t in texts]), dtype=np.float32)
+    order = np.argsort(owners, kind="stable")
+    labels, owners = labels[order], owners[order]
+    scores = qv @ target.vectors(labels).T
+    starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+    col_categories = np.array([labelled[int(i)] for i in owners[starts]], dtype=object)
+    per_item = np.maximum.reduceat(scores, starts, axis=1)
+    is_own = np.array([c for c, _ in texts], dtype=object)[:, None] == col_categories[None, :]
+    return _distributions(per_item, is_own.astype(bool), "all", len(texts), CATEGORY_PROMPTS)
+
+
+def prompts_hash(catalog: Any, dataset_id: int, prompts: CategoryPrompts) -> str:
+    """What a category calibration depends on besides the index: the categories, their prompts and items."""
+    h = hashlib.sha256()
+    for c in sorted(c for c in catalog.categories(dataset_id) if c):
+        h.update(json.dumps([c, prompts.texts(c), catalog.item_ids(dataset_id, category=c)]).encode())
+    return h.hexdigest()
 
 
 def _has(sorted_ids: np.ndarray, value: int) -> bool:
@@ -226,35 +367,93 @@ def _sha(row: Any) -> str:
     return str((row.params or {}).get("file_sha256", ""))
 
 
-def ensure(
+def calibrate(
     catalog: Any, run_id: int, dataset_id: int, modality: str, visual: str, checkpoint_sha256: str | None,
-    target: AnnIndex | None = None, text: AnnIndex | None = None, remeasure: bool = False,
-) -> Calibration | None:
+    target: AnnIndex | None = None, text: AnnIndex | None = None, prompts: CategoryPrompts | None = None,
+    remeasure: bool = False,
+) -> Calibration | NotCalibrated:
     """The calibration of (run, dataset, target modality): the stored one if it was measured on the current
-    index files, else measured now (opening the indexes unless given) and stored. None without a text index
-    or without captions to measure with."""
+    index files (and category prompts), else measured now (opening the indexes unless given) and stored: on the
+    dataset's captions, else on its category ``prompts`` (module docstring); :class:`NotCalibrated` with the reason
+    when neither gives enough evidence (a stored file that no longer holds is then removed)."""
     target_row = registry.find(catalog, run_id, dataset_id, modality)
+    if target_row is None:
+        return NotCalibrated(f"no {modality} index")
     text_row = registry.find(catalog, run_id, dataset_id, "text")
-    if target_row is None or text_row is None:
-        return None
-    sources = {"target": _sha(target_row), "text": _sha(text_row)}
+    captions = {"target": _sha(target_row), "text": _sha(text_row) if text_row is not None else ""}
+    use_prompts = prompts is not None and modality != "text"
+
+    def by_prompts() -> dict[str, str] | None:  # asked only where prompts matter (one catalogue query a category)
+        return {**captions, "prompts": prompts_hash(catalog, dataset_id, prompts)} if use_prompts else None
+
     if not remeasure:
         stored = load(target_row.path)
-        if stored is not None and stored.sources == sources:
-            return stored
-    if target is None:
-        target = registry.open_index(catalog, run_id, dataset_id, modality, checkpoint_sha256)
-    if text is None:
-        text = target if modality == "text" else registry.open_index(catalog, run_id, dataset_id, "text",
-                                                                        checkpoint_sha256)
-    measured = measure(catalog, dataset_id, modality, target, text, visual)
-    if measured is None:
-        return None
-    calibration = Calibration(measured.match, measured.nonmatch, measured.best_nonmatch, measured.split,
-                              measured.queries, measured.nonmatch_pairs, sources)
+        if stored is not None and stored.shortfall() is None and stored.sources == (
+                captions if stored.source == CAPTIONS else by_prompts()):
+            return stored  # (a file written before evidence was counted is measured again, once)
+    reasons = []
+    measured = None
+    if text_row is not None:
+        with contextlib.suppress(MissingIndexError, StaleIndexError):  # no usable caption index: no captions
+            if target is None:
+                target = registry.open_index(catalog, run_id, dataset_id, modality, checkpoint_sha256)
+            if text is None:
+                text = target if modality == "text" else registry.open_index(catalog, run_id, dataset_id, "text",
+                                                                                checkpoint_sha256)
+    if text is not None and target is not None and text.count:
+        measured = measure(catalog, dataset_id, modality, target, text, visual)
+    short = "no captions" if measured is None else measured.shortfall()
+    sources: dict[str, str] | None = captions
+    if short is not None:
+        reasons.append(short if measured is None else f"too few captions: {short}")
+        measured, sources = None, by_prompts()
+        if use_prompts and prompts is not None:
+            measured, why = _by_categories(catalog, run_id, dataset_id, modality, target, visual, prompts,
+                                           checkpoint_sha256)
+            reasons.append(why or "")
+    if measured is None or sources is None:
+        with contextlib.suppress(OSError):
+            path_for(target_row.path).unlink(missing_ok=True)
+        return NotCalibrated(" and ".join(r for r in reasons if r))
+    calibration = replace(measured, sources=sources)
     with contextlib.suppress(OSError):  # a read-only workspace: measured again next time
         save(calibration, target_row.path)
     return calibration
+
+
+def _by_categories(
+    catalog: Any, run_id: int, dataset_id: int, modality: str, target: AnnIndex | None, visual: str,
+    prompts: CategoryPrompts, checkpoint_sha256: str | None,
+) -> tuple[Calibration | None, str | None]:
+    """A calibration on category prompts, or None and why not."""
+    categories = [c for c in catalog.categories(dataset_id) if c]
+    templates = max((len(prompts.texts(c)) for c in categories), default=0)
+    _, why = category_evidence(catalog, dataset_id, templates)
+    if why is not None:
+        return None, why
+    if target is None:
+        target = registry.open_index(catalog, run_id, dataset_id, modality, checkpoint_sha256)
+    measured = measure_categories(catalog, dataset_id, modality, target, visual, prompts)
+    if measured is None:
+        return None, "no two categories of indexed items"
+    short = measured.shortfall()
+    return (None, f"categories too small: {short}") if short else (measured, None)
+
+
+def ensure(
+    catalog: Any, run_id: int, dataset_id: int, modality: str, visual: str, checkpoint_sha256: str | None,
+    target: AnnIndex | None = None, text: AnnIndex | None = None, remeasure: bool = False,
+    prompts: CategoryPrompts | None = None,
+) -> Calibration | None:
+    """:func:`calibrate`, None where it is not calibrated."""
+    c = calibrate(catalog, run_id, dataset_id, modality, visual, checkpoint_sha256, target, text, prompts, remeasure)
+    return c if isinstance(c, Calibration) else None
+
+
+def category_prompt_source(templates: Sequence[str], fill: Callable[[str, str], str],
+                           embed: Callable[[list[str]], np.ndarray]) -> CategoryPrompts:
+    """:class:`CategoryPrompts` from prompt templates and the function that fills one with a category."""
+    return CategoryPrompts(lambda category: [fill(t, category) for t in templates], embed)
 
 
 def band(confidence: float | None) -> str:

@@ -50,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     query = " + ".join(f"{k} {v!r}" for k, v in result.query.items() if v)
     print(f"{args.target} in {result.dataset} for {query} (run {result.run})")
-    if result.not_confident:
+    if result.dataset_not_calibrated:
+        print(f"{result.not_calibrated_line()}; scores are raw, no confidence")
+    elif result.not_confident:
         print(result.banner())
     for hit in result.hits:
         matched = f"  matched: {hit.matched_text}" if hit.matched_text and args.target != "images" else ""

@@ -1,7 +1,10 @@
 # Crossfold: `make run` sets everything up and opens the app on the demo workspace;
 # `make test` sets everything up and runs the tests. `make setup` is idempotent and fast when done.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The newest supported Python that runs (a pyenv shim of a version not selected fails: each is tried); an existing
+# venv keeps its own Python. Supported: 3.13, 3.12, 3.11 (pyproject.toml's requires-python).
+SUPPORTED_PYTHONS := python3.13 python3.12 python3.11
+PYTHON ?= $(shell for p in $(SUPPORTED_PYTHONS); do $$p -c 'import sys' >/dev/null 2>&1 && { command -v $$p; break; }; done)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.crossfold-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
@@ -31,7 +34,11 @@ system-deps:
 
 # pip's "Location ... is ignored" lines come from local mirrors in some pip configs: noise, filtered out.
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if [ ! -x $(BIN)/python ]; then \
+		if [ -z "$(PYTHON)" ]; then echo "no supported Python found: Crossfold needs Python 3.11, 3.12 or 3.13"; exit 2; fi; \
+		echo "creating $(VENV) with $(PYTHON) ($$($(PYTHON) -c 'import platform; print(platform.python_version())'))"; \
+		$(PYTHON) -m venv $(VENV); \
+	fi
 	@set -o pipefail; $(BIN)/python -m pip install -q --upgrade pip 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	@echo "installing Crossfold and its dependencies into $(VENV) (torch, open_clip, PySide6, ...)"
 	@set -o pipefail; $(BIN)/python -m pip install -q -e '.[test]' 2>&1 \

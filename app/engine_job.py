@@ -10,7 +10,6 @@ Training runs are not children: they are started detached (:mod:`app.detached`) 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from typing import Any, TypeAlias
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from app.job_interface import tracker
+from engine.event_codec import loads
 from engine.job_events import JobDone, JobEvent, JobProgress, parse_job_event
 from engine.priority import NICE_VARIABLE
 from engine.run.events import Cancelled, Failed, Progress, RunEvent, parse_event
@@ -131,10 +131,7 @@ class EngineJob(QObject):
     def _line(self, line: str) -> None:
         text = line.strip()
         if text.startswith("{"):
-            try:
-                event = json.loads(text)
-            except json.JSONDecodeError:
-                event = None
+            event = loads(text)  # None for a line that does not decode, whatever its depth
             if isinstance(event, dict):
                 self.events.append(event)
                 self.event.emit(event)

@@ -112,6 +112,7 @@ class JobTracker(QObject):
     """Every running job the status bar lists (children, detached training runs, tasks added to it)."""
 
     changed = Signal(list)  # titles of the running jobs
+    added = Signal(object)  # a job just started (app.catalog_changes watches its end)
 
     def __init__(self) -> None:
         super().__init__()
@@ -123,6 +124,7 @@ class JobTracker(QObject):
         self._jobs.append(job)
         on_end(job, lambda: self._remove(job))
         self.changed.emit(self.titles())
+        self.added.emit(job)
 
     def remove(self, job: Job) -> None:
         """No longer show ``job`` (it ended, or the app stopped following it)."""

@@ -4,7 +4,8 @@ launches. :class:`app.widgets.run_form.RunForm` is the widget that shows them.
 Checked before launch: first what the values alone can tell (:func:`form_problems`, :func:`weights_problems`:
 a dataset chosen, a number where one is needed, a valid name, then ``TrainConfig.validate`` through
 :func:`schema_problems`), then, in a worker, what needs the catalogue and the disk (:func:`check_launch`: the
-batch fits in the dataset's captioned train items, the name is not taken, the weights file holds weights, CUDA is
+batch fits in the dataset's captioned train items, the name is not taken nor held by a live run,
+the weights file holds weights, CUDA is
 there when asked for). Each problem is a :class:`Problem`: the message, and the form field it is about.
 
 A dataset with items without captions (a folder imported as it is) is also checked as soon as it is chosen: a
@@ -277,6 +278,7 @@ def launch_args(values: dict[str, Any]) -> list[str]:
 def check_launch(catalog: Catalog, workspace: Workspace, values: dict[str, Any]) -> list[Problem]:
     """What the catalogue, the weights on disk and the machine say against these values: [] when the run can
     start."""
+    from engine.locks import holder, in_use
     from engine.run.folder import RunFolder
 
     problems: list[Problem] = []
@@ -296,7 +298,9 @@ def check_launch(catalog: Catalog, workspace: Workspace, values: dict[str, Any])
             problems.append(Problem(f"Batch size {batch} is larger than the {len(found.items)} train items of "
                                     f"{dataset}: use {len(found.items)} or less.", "batch"))
     name = values.get("name") or ""
-    if name and catalog.run(name) is not None:
+    if name and (found := holder(RunFolder.of(workspace, name).lock)) is not None:  # a live run writes it
+        problems.append(Problem(f"{in_use(f'run {name!r}', found)}.", "name"))
+    elif name and catalog.run(name) is not None:
         problems.append(Problem(f"A run named {name!r} already exists: choose another name (or select that run in "
                                 "the table and resume it).", "name"))
     elif name and (folder := RunFolder.of(workspace, name)).checkpoints.exists():

@@ -16,7 +16,8 @@ Rules:
 * **Newest query wins.** A new query on a channel supersedes the channel's older ones: one still waiting is
   dropped without running, and the answer of one already running is dropped when it arrives.
 * The first query of a run loads its checkpoint and indexes (seconds): on the worker, like everything else
-  here (encoding, index loading, SQL).
+  here (encoding, index loading, SQL). :meth:`SearchService.warm` does it ahead, with one query of its own whose
+  answer nobody hears (the Search page asks for it when it opens a run), so the user's first query is warm.
 """
 
 from __future__ import annotations
@@ -38,12 +39,15 @@ from engine.catalog.models import PRETRAINED_RUN
 from engine.errors import CrossfoldError
 from engine.index import registry
 from engine.index.errors import StaleIndexError
+from engine.metric_keys import validation_score
 from engine.search import TARGETS, Searcher, SearchError, SearchResult, default_run
 from engine.threads import one_torch_thread
 from engine.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
+WARM_CHANNEL = "warm"  # the warm-up query's channel: its answer is dropped
+WARM_TEXT = "a photo"
 TARGET_LABELS = {"shapes": "Shapes", "images": "Images", "captions": "Captions"}
 KIND_LABELS = {"shape-text": "shape", "image-text": "image"}
 
@@ -62,6 +66,7 @@ class SearchQuery:
     k: int = 24
     dataset: str | None = None
     mesh: str | None = None
+    up_axis: str | None = None  # a mesh query's up axis (None: its run's dataset's)
 
     @property
     def empty(self) -> bool:
@@ -113,6 +118,13 @@ class RunChoice:
     score: float | None = None  # the run's best validation mean R@1 (None: not evaluated)
     zero_shot: bool = False  # a run of kind pretrained: pretrained weights as they are, no training
     weights: str = ""  # a zero-shot run's model and weights ("MODEL, TAG|FILE")
+    kind: str = ""  # its dataset's kind ("shape-text", "image-text"; "" when the dataset is gone)
+
+    def serves(self, target: str) -> bool:
+        """It can answer ``target``: it has the index, or can build one of its own kind of data (a run is never
+        offered an index of a dataset of the other kind)."""
+        wanted = TARGETS[target][0]
+        return target in self.targets or not self.kind or wanted is None or wanted == self.kind
 
     def label(self, target: str) -> str:
         if self.zero_shot:
@@ -140,8 +152,24 @@ class RunList:
         return next((r for r in self.runs if r.name == name), None)
 
     def default_for(self, target: str) -> str | None:
-        """``default_run`` for the target; else the newest finished run (its index can be built)."""
-        return self.defaults.get(target) or (self.runs[0].name if self.runs else None)
+        """``default_run`` for the target; else the newest finished run that can build its index; else the
+        newest."""
+        serving = [r for r in self.runs if r.serves(target)]
+        return self.defaults.get(target) or next((r.name for r in serving or self.runs), None)
+
+    def best_on(self, dataset: str, target: str) -> str | None:
+        """The run trained on ``dataset`` with the best validation score that can search ``target`` (those with
+        the index first; the newest among equals); None when no run was trained on it."""
+        own = [r for r in self.runs if r.dataset == dataset and r.serves(target)]
+        ready = [r for r in own if target in r.targets] or own
+        if not ready:
+            return None
+        return max(ready, key=lambda r: (r.score if r.score is not None else float("-inf"), -ready.index(r))).name
+
+
+def target_of_kind(kind: str) -> str | None:
+    """The target that searches a dataset of ``kind``'s items ("shapes" for shape-text, "images" for image-text)."""
+    return next((t for t, (k, _m) in TARGETS.items() if k == kind), None)
 
 
 # ---- catalogue helpers (plain functions: they run on workers) -----------------------------------------------
@@ -162,13 +190,12 @@ def list_runs(catalog: Catalog) -> RunList:
         rows = registry.rows(catalog, run_id=run.id)
         targets = frozenset(t for t in TARGETS if any(_covers(kinds, row, t) for row in rows))
         dataset = names.get(run.dataset_id) or str((run.config or {}).get("dataset", ""))
-        best = (run.metrics or {}).get("best_score")
-        score = float(best) if isinstance(best, (int, float)) and best == best else None
+        score = validation_score(run.metrics)
         config = run.config or {}
         zero_shot = getattr(run, "kind", None) == PRETRAINED_RUN
         weights = f"{config.get('model', '')}, {config.get('pretrained', '')}".strip(", ") if zero_shot else ""
         choices.append(RunChoice(run.name, run.loss or str(config.get("loss", "")), dataset, targets, score,
-                                 zero_shot, weights))
+                                 zero_shot, weights, kinds.get(run.dataset_id or -1, "")))
     defaults = {}
     for target in TARGETS:
         try:
@@ -180,10 +207,13 @@ def list_runs(catalog: Catalog) -> RunList:
 
 def dataset_to_index(catalog: Catalog, run_name: str, target: str) -> str | None:
     """The dataset whose index the run needs for ``target``: the run's own when its kind fits, else the first
-    dataset of the target's kind that already has a row (a stale one), else the first of that kind."""
+    dataset of the target's kind that already has a row (a stale one), else the first of that kind; never one of
+    another kind than the run's own dataset (None then)."""
     kind, modality = TARGETS[target]
     run = catalog.require_run(run_name)
-    fitting = [d for d in catalog.datasets() if kind is None or d.kind == kind]
+    datasets = catalog.datasets()
+    own_kind = next((d.kind for d in datasets if d.id == run.dataset_id), None)
+    fitting = [d for d in datasets if (kind is None or d.kind == kind) and own_kind in (None, d.kind)]
     if not fitting:
         return None
     own = [d for d in fitting if d.id == run.dataset_id]
@@ -199,6 +229,11 @@ def index_needed(catalog: Catalog, run_name: str, target: str) -> IndexNeeded | 
     if any(_covers(kinds, row, target) for row in registry.rows(catalog, run_id=run.id)):
         return None
     dataset = dataset_to_index(catalog, run_name, target)
+    own_kind = kinds.get(run.dataset_id or -1)
+    if dataset is None and kind is not None and own_kind not in (None, kind) and kind in kinds.values():
+        return IndexNeeded(run_name, target, None,
+                           f"Run {run_name} was trained on {KIND_LABELS.get(own_kind, own_kind)} data: it does not "
+                           f"search {target}. Pick a run of a {KIND_LABELS.get(kind, kind)} dataset.")
     if dataset is None:
         what = f"{KIND_LABELS.get(kind or '', kind)}-text" if kind else "any"
         return IndexNeeded(run_name, target, None,
@@ -278,7 +313,8 @@ class _Job(QRunnable):
             item_key = item.key
             item_dataset = next((d.name for d in catalog.datasets() if d.id == item.dataset_id), None)
         answer.result = self.lane.searcher.search(
-            text=q.text.strip() or None, image=q.image or None, mesh=q.mesh or None, item_key=item_key,
+            text=q.text.strip() or None, image=q.image or None, mesh=q.mesh or None, up_axis=q.up_axis,
+            item_key=item_key,
             item_dataset=item_dataset,
             target=q.target, dataset=q.dataset, k=q.k,
         )
@@ -334,6 +370,20 @@ class SearchService(QObject):
         self._set_busy(channel, True)
         self._pump(lane)
         return token
+
+    def warm(self, run: str | None, target: str) -> None:
+        """Load ``run``'s model and indexes and run one query on a worker now, so the next query is answered warm;
+        nothing is said of it (no busy state, no answer). A run already loaded or busy is left alone."""
+        if not run or self._closed:
+            return
+        lane = self._lanes.setdefault(run, _Lane(run))
+        if lane.searcher is not None or lane.running is not None or lane.waiting:
+            return
+        token = next(self._tokens)
+        self._latest[WARM_CHANNEL] = token
+        lane.waiting[WARM_CHANNEL] = _Job(token, WARM_CHANNEL, SearchQuery(run, target, text=WARM_TEXT, k=1), lane,
+                                          self.workspace, self.catalog, self.device, self._relay)
+        self._pump(lane)
 
     def cancel(self, channel: str) -> None:
         """Forget the channel's queries: a waiting one never runs, a running one's answer is dropped."""
@@ -396,7 +446,7 @@ class SearchService(QObject):
             if lane.forget:
                 lane.searcher, lane.forget = None, False
             self._pump(lane)
-        if self._closed:
+        if self._closed or answer.channel == WARM_CHANNEL:
             return
         if not self.is_current(answer.token, answer.channel):
             self.dropped += 1

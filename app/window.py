@@ -50,7 +50,7 @@ class MainWindow(QMainWindow):
             self.pages.addWidget(page)
         self.sidebar.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.datasets_page.search_with_item.connect(self._search_with_item)
-        self.datasets_page.pretrained_finished.connect(lambda _run, _outcome, _error: self.search_page.reload_runs())
+        self.datasets_page.folder_opened.connect(self._folder_opened)
 
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -82,6 +82,7 @@ class MainWindow(QMainWindow):
     def _menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         for text, shortcut, slot in (
+            ("&Open a folder…", QKeySequence.StandardKey.Open, self._open_folder),
             ("&Import dataset…", QKeySequence("Ctrl+I"), self._import),
             ("Create &demo datasets", None, self.datasets_page.create_demo_data),
             ("&Refresh", QKeySequence.StandardKey.Refresh, self.datasets_page.refresh),
@@ -116,9 +117,20 @@ class MainWindow(QMainWindow):
         self.sidebar.setCurrentRow(0)
         self.datasets_page.open_import_dialog()
 
+    def _open_folder(self) -> None:
+        self.sidebar.setCurrentRow(0)
+        self.datasets_page.open_folder()
+
     def _search_with_item(self, item_id: int) -> None:
         self.sidebar.setCurrentRow(PAGES.index("Search"))
-        self.search_page.search_with_item(item_id)
+        summary = self.datasets_page.summary(self.datasets_page.current_dataset)
+        self.search_page.search_with_item(item_id, summary.kind if summary else "", summary.name if summary else "")
+
+    def _folder_opened(self, _dataset: str, run: str, target: str, outcome: str) -> None:
+        """"Open a folder…" finished: the Search page, on its zero-shot run."""
+        if outcome == "finished" and run:
+            self.sidebar.setCurrentRow(PAGES.index("Search"))
+            self.search_page.open_run(run, target)
 
     def _jobs_changed(self, titles: list[str]) -> None:
         self.jobs_label.setText(f"Running: {', '.join(titles)}" if titles else "No jobs running")

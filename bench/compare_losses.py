@@ -4,7 +4,7 @@
     .venv/bin/python bench/compare_losses.py --workspace /tmp/wcmp              # resumable: finished runs are reused
     .venv/bin/python bench/compare_losses.py --steps 5 --seeds 0 --datasets shapes-demo   # smoke test
 
-Every run is the shipped config ``resources/configs/{dataset}-{loss}.yaml`` (model cf-vit-tiny-64, batch 32,
+Every run is the shipped config ``engine/resources/configs/{dataset}-{loss}.yaml`` (model cf-vit-tiny-64, batch 32,
 200 steps, lr 1e-3, V/C views/captions per item as the file says) with only ``max_steps`` (``--steps``) and the
 seed changed, trained in this process with ``engine.train.loop.train`` one after the other (the machine has
 few cores), named ``cmp-{dataset}-{loss}-s{seed}`` (plus ``-{tag}`` with ``--tag``). A run that already finished
@@ -51,9 +51,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe, machine  # noqa: E402
 
 from engine.losses.names import LOSS_NAMES as LOSSES  # noqa: E402
+from engine.models.names import TRAINING_CONFIGS_DIR  # noqa: E402
 
 DATASETS = ("shapes-demo", "scenes-demo")
-CONFIGS = ROOT / "resources" / "configs"
+CONFIGS = TRAINING_CONFIGS_DIR
 
 #: (metric key in metrics["test"], column header)
 COLUMNS: dict[str, list[tuple[str, str]]] = {
@@ -74,7 +75,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
 }
 
 #: config fields that name or locate a run rather than define what it trains
-_IDENTITY = {"name", "resume", "seed", "device", "workers"}
+_IDENTITY = {"name", "resume", "seed", "device", "workers", "threads"}  # threads: fixed by --deterministic
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -91,6 +92,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pretrained", default=None, metavar="TAG|FILE",
                    help="fine-tune every loss from these weights and add their zero-shot row")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--deterministic", action="store_true",
+                   help="train each run with --deterministic: two runs of this command give identical tables")
     p.add_argument("--json", default=str(ROOT / "bench" / "results" / "compare_losses.json"), metavar="PATH")
     p.add_argument("--progress-every", type=int, default=50, metavar="N", help="print the loss every N steps")
     return p.parse_args(argv)
@@ -129,6 +132,8 @@ def run_config(dataset: str, loss: str, seed: int, args: argparse.Namespace, ove
     file_values = load_config_file(CONFIGS / f"{dataset}-{loss}.yaml")
     name = f"cmp-{dataset}-{loss}-s{seed}" + (f"-{args.tag}" if args.tag else "")
     flags: dict[str, Any] = {"seed": seed, "name": name, "device": args.device}
+    if args.deterministic:
+        flags["deterministic"] = True
     if args.steps is not None:
         flags["max_steps"] = args.steps
     for key, value in overrides.items():
@@ -412,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info,
         "settings": {"workspace": str(ws_path), "steps": args.steps, "seeds": args.seeds, "losses": args.losses,
                      "datasets": args.datasets, "overrides": overrides, "tag": args.tag,
+                     "deterministic": args.deterministic,
                      "pretrained": args.pretrained,
                      "columns": {ds: dict(COLUMNS[ds]) for ds in args.datasets}},
         "wall_s": time.perf_counter() - t_all,

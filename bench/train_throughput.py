@@ -13,7 +13,7 @@ Rows (each a model, optimizer and inputs of its own, built once; all from the sa
   does. Weight decay split as open_clip's ``main.py`` (gains/biases/logit scale excluded). No gradient clipping
   (open_clip's default).
 * ``ours``: the step of ``engine/train/loop.py``: ``TrainModule`` (``build_encoder`` + the objective
-  ``_build_objective`` builds for the run, ``loss_options`` of ``resources/configs/shapes-demo-{loss}.yaml``), AdamW
+  ``_build_objective`` builds for the run, ``loss_options`` of ``engine/resources/configs/shapes-demo-{loss}.yaml``), AdamW
   over ``param_groups`` with ``fused=True`` on CUDA, ``autocast_for`` (bf16/fp16 autocast on CUDA, plain fp32 on
   the CPU whatever was asked — so the plain loop runs in fp32 on the CPU too), GradScaler for ``amp``, the
   per-step lr from ``cosine_lr``, ``_check_finite``, gradient clipping at ``--grad-clip-norm`` (the config's 1.0),
@@ -62,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe, machine  # noqa: E402
 
 from engine.losses.names import LOSS_NAMES as LOSSES  # noqa: E402
+from engine.models.names import TRAINING_CONFIGS_DIR  # noqa: E402
 
 # ------------------------------------------------------------------------------------------------- helpers
 
@@ -252,7 +253,7 @@ class OurStep:
 def loss_options(loss: str) -> dict[str, Any]:
     from engine.run.config import load_config_file
 
-    path = ROOT / "resources" / "configs" / f"shapes-demo-{loss}.yaml"
+    path = TRAINING_CONFIGS_DIR / f"shapes-demo-{loss}.yaml"
     return dict(load_config_file(path).get("loss_options") or {}) if path.is_file() else {}
 
 

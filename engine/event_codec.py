@@ -14,6 +14,7 @@ The kinds themselves: :mod:`engine.run.events` (a run's ``events.jsonl``) and :m
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from collections.abc import Mapping
@@ -75,7 +76,21 @@ def decode(record: Any, kinds: Mapping[str, type[Event]]) -> Event | None:
     if not isinstance(record, dict):
         return None
     cls = kinds.get(record.get("event"))  # type: ignore[arg-type]
-    return cls.from_record(record) if cls is not None else None
+    if cls is None:
+        return None
+    try:
+        return cls.from_record(record)
+    except RecursionError:  # a field nested deeper than any event's: not one of ours
+        return None
+
+
+def loads(line: str | bytes) -> Any:
+    """The JSON value of one line, or ``None`` when it does not decode: not JSON, not UTF-8, or nested too deep
+    to decode (``json`` raises RecursionError, not ValueError, for that)."""
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return None
 
 
 def kinds_of(*classes: type[Event]) -> dict[str, type[Event]]:

@@ -28,12 +28,16 @@ from engine.catalog import Catalog, Dataset
 from engine.catalog.records import dataset_revision
 from engine.data.images import model_image_size
 from engine.data.rendering import views_at_size
+from engine.data.roots import require_root
+from engine.errors import CrossfoldError
 from engine.evaluate.categories import default_templates, fill
 from engine.evaluate.encode import encode_image_files, encode_texts, pool_shapes
 from engine.index import calibration as calib
 from engine.index import registry
 from engine.index.errors import StaleIndexError
 from engine.index.params import IndexParams
+from engine.locks import holding
+from engine.models import inference
 from engine.run.restore import RestoredRun, restore_run
 from engine.workspace import Workspace
 
@@ -49,10 +53,12 @@ class IndexReport:
     modalities: dict[str, dict] = field(default_factory=dict)  # modality -> {action, count, added, removed, path}
     seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)  # one line per image file that could not be read
+    inference: str = "exact"  # the inference path the vectors were encoded on (engine.models.inference)
 
     def as_dict(self) -> dict:
         return {"run": self.run, "dataset": self.dataset, "checkpoint": self.checkpoint,
-                "modalities": self.modalities, "seconds": self.seconds, "skipped": self.skipped}
+                "modalities": self.modalities, "seconds": self.seconds, "skipped": self.skipped,
+                "inference": self.inference}
 
 
 def index_modalities(kind: str) -> list[str]:
@@ -69,38 +75,45 @@ def index_run(
     params: IndexParams | None = None,
     on_progress: Progress | None = None,
     restored: RestoredRun | None = None,
+    num_threads: int | None = None,
+    exact: bool = False,
 ) -> IndexReport:
-    t0 = time.perf_counter()
-    restored = restored or restore_run(catalog, run, which, device)
-    ds = catalog.require_dataset(dataset or restored.config.dataset)
-    run_row = catalog.require_run(run)
-    visual = "view" if ds.kind == "shape-text" else "image"
-    report = IndexReport(run, ds.name, str(restored.checkpoint))
-    progress = on_progress or (lambda stage, done, total: None)
+    with holding(workspace.name_lock("index", run), f"index name {run!r}",
+                 f"building the indexes: trainer index --run {run}"):
+        t0 = time.perf_counter()
+        # the fast CPU path unless exact (never on a GPU); the path is part of the indexes' stamp
+        restored = restored or restore_run(catalog, run, which, device,
+                                           inference=lambda dev: inference.choose(dev.type, exact))
+        ds = catalog.require_dataset(dataset or restored.config.dataset)
+        run_row = catalog.require_run(run)
+        visual = "view" if ds.kind == "shape-text" else "image"
+        report = IndexReport(run, ds.name, str(restored.checkpoint), inference=restored.inference.value)
+        progress = on_progress or (lambda stage, done, total: None)
 
-    obs = {"text": catalog.observations(ds.id, "text"), "image": catalog.observations(ds.id, visual)}
-    if ds.kind == "shape-text":  # shapes rendered at the model's input size (rendered now if missing)
-        view_map = views_at_size(catalog, workspace, ds.name, model_image_size(restored.encoder),
-                                 on_progress=lambda done, total: progress("render views", done, total))
-        if view_map:
-            obs["image"] = [(o, i, view_map.get(p, p), v) for o, i, p, v in obs["image"]]
-    view_cache: dict[int, np.ndarray] = {}  # observation id -> embedding: views are encoded once for both indexes
-    revisions = catalog.item_revisions(ds.id)
-    for modality in index_modalities(ds.kind):
-        rows = obs["image"] if modality == "shape" else obs[modality]
-        report.modalities[modality] = _index_one(
-            _Target(workspace, catalog, restored, run, run_row.id, ds, modality, params),
-            rows, revisions, progress, view_cache, report.skipped)
-    progress("calibrate", 0, 1)
-    prompts = category_prompts(restored, ds.kind)
-    for modality, entry in report.modalities.items():
-        c = calib.calibrate(catalog, run_row.id, ds.id, modality, visual, restored.checkpoint_sha256,
-                            prompts=prompts)
-        entry["calibration"] = ({"not_calibrated": c.reason} if isinstance(c, calib.NotCalibrated)
-                                else c.summary())
-    progress("calibrate", 1, 1)
-    report.seconds = time.perf_counter() - t0
-    return report
+        obs = {"text": catalog.observations(ds.id, "text"), "image": catalog.observations(ds.id, visual)}
+        require_root(ds, (p for _, _, p, _ in obs["image"]))  # a moved dataset: say so, never build empty indexes
+        if ds.kind == "shape-text":  # shapes rendered at the model's input size (rendered now if missing)
+            view_map = views_at_size(catalog, workspace, ds.name, model_image_size(restored.encoder),
+                                     on_progress=lambda done, total: progress("render views", done, total))
+            if view_map:
+                obs["image"] = [(o, i, view_map.get(p, p), v) for o, i, p, v in obs["image"]]
+        view_cache: dict[int, np.ndarray] = {}  # observation id -> embedding: views are encoded once for both indexes
+        revisions = catalog.item_revisions(ds.id)
+        for modality in index_modalities(ds.kind):
+            rows = obs["image"] if modality == "shape" else obs[modality]
+            report.modalities[modality] = _index_one(
+                _Target(workspace, catalog, restored, run, run_row.id, ds, modality, params, num_threads),
+                rows, revisions, progress, view_cache, report.skipped)
+        progress("calibrate", 0, 1)
+        prompts = category_prompts(restored, ds.kind)
+        for modality, entry in report.modalities.items():
+            c = calib.calibrate(catalog, run_row.id, ds.id, modality, visual, restored.index_stamp,
+                                prompts=prompts)
+            entry["calibration"] = ({"not_calibrated": c.reason} if isinstance(c, calib.NotCalibrated)
+                                    else c.summary())
+        progress("calibrate", 1, 1)
+        report.seconds = time.perf_counter() - t0
+        return report
 
 
 def category_prompts(restored: RestoredRun, kind: str) -> calib.CategoryPrompts:
@@ -126,6 +139,7 @@ class _Target:
     dataset: Dataset
     modality: str
     params: IndexParams | None
+    num_threads: int | None = None  # hnswlib's (1: the same graph every time; None: this job's share)
 
 
 def _index_one(
@@ -144,9 +158,9 @@ def _index_one(
     ids = sorted(owner) if modality == "shape" else [obs_id for obs_id, _, _, _ in rows]
     existing = registry.find(catalog, t.run_id, ds.id, modality)
     index = None
-    if existing is not None and existing.checkpoint_sha256 == restored.checkpoint_sha256:
+    if existing is not None and existing.checkpoint_sha256 == restored.index_stamp:
         try:
-            index = registry.open_index(catalog, t.run_id, ds.id, modality, restored.checkpoint_sha256)
+            index = registry.open_index(catalog, t.run_id, ds.id, modality, restored.index_stamp)
         except StaleIndexError:  # damaged or changed file: rebuild it from scratch
             index = None
     have = {int(i) for i in index.ids()} if index is not None else set()
@@ -154,9 +168,18 @@ def _index_one(
     stale = {label for label in have if label not in owner or revisions.get(owner[label], 0) > since}
     keep = have - stale
     new_ids = [i for i in ids if i not in keep]
-    if existing is not None and have and not new_ids and not stale:
+    if existing is not None and index is not None and not new_ids and not stale:  # an empty one too (no captions)
         return {"action": "up-to-date", "count": existing.count, "added": 0, "removed": 0, "path": existing.path}
-    vectors, labels = _encode(restored, modality, rows, set(new_ids), progress, view_cache, skipped)
+    nothing = (f"{restored.checkpoint}: its model gives NaN or infinite {modality} embeddings; the weights are "
+               "damaged or diverged")
+    try:
+        vectors, labels = _encode(restored, modality, rows, set(new_ids), progress, view_cache, skipped)
+    except RuntimeError as exc:  # the fast CPU path's int8 quantizer meets the same infinities in the activations
+        if "ChooseQuantizationParams" in str(exc):
+            raise CrossfoldError(nothing) from exc
+        raise
+    if not np.isfinite(vectors).all():  # weights that encode nothing (NaN, overflow): no index can hold them
+        raise CrossfoldError(nothing)
     stage = f"index {INDEX_NAMES[modality]}"
     progress(stage, 0, len(labels))
     revision = dataset_revision(ds.meta)
@@ -165,8 +188,8 @@ def _index_one(
         progress(stage, done, total)
 
     if keep and not stale:
-        row = registry.add_to_index(catalog, t.run_id, ds.id, modality, vectors, labels, restored.checkpoint_sha256,
-                                    on_progress=on_progress, revision=revision)
+        row = registry.add_to_index(catalog, t.run_id, ds.id, modality, vectors, labels, restored.index_stamp,
+                                    on_progress=on_progress, revision=revision, num_threads=t.num_threads)
         action = "added"
     else:
         params = t.params
@@ -178,7 +201,8 @@ def _index_one(
                 params = IndexParams.from_dict(existing.params, space=existing.space)
         path = registry.default_path(t.workspace.indexes, t.run, ds.name, modality)
         row = registry.build_index(catalog, t.run_id, ds.id, modality, path, vectors, labels,
-                                   restored.checkpoint_sha256, params, on_progress=on_progress, revision=revision)
+                                   restored.index_stamp, params, on_progress=on_progress, revision=revision,
+                                   num_threads=t.num_threads)
         action = "updated" if keep else "built"
     added = len(labels) - len(keep) if action == "updated" else len(labels)
     return {"action": action, "count": row.count, "added": added, "removed": len(stale), "path": row.path}

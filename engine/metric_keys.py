@@ -151,6 +151,18 @@ def selection_score(metrics: Mapping[str, Any]) -> float:
     return float(sum(values) / len(values)) if values else 0.0
 
 
+def validation_score(run_metrics: Mapping[str, Any] | None) -> float | None:
+    """A run's validation score as the catalogue records it (``runs.metrics``): its best checkpoint's
+    ``best_score``, else the :func:`selection_score` of its last validation (``val``); None when it was never
+    validated (a zero-shot run, a run stopped before its first validation)."""
+    metrics = run_metrics or {}
+    best = metrics.get("best_score")
+    if isinstance(best, int | float) and best == best:
+        return float(best)
+    val = metrics.get("val")
+    return selection_score(val) if isinstance(val, Mapping) and direction_values(val, HEADLINE) else None
+
+
 # ---- by-category evaluation (zero-shot classification) --------------------------------------------------------
 # ``trainer eval --by-category``: each item ranked against one text per category (prompt templates, averaged).
 # Rates are fractions in [0, 1]. ``top1`` and ``top5`` are open_clip's ``<dataset>-zeroshot-val-top1`` / ``-top5``

@@ -58,7 +58,13 @@ def default_pretrained_run_name(dataset: str, model: str, pretrained: str) -> st
     """``<dataset>-<model>-<tag or file stem>``, folded to the characters a run name allows (a zero-shot run's
     default name, :mod:`engine.train.zero_shot`)."""
     source = PurePath(pretrained).stem if ("/" in pretrained or "\\" in pretrained or "." in pretrained) else pretrained
-    raw = f"{dataset}-{model.removeprefix('hf-hub:')}-{source}"
+    return folded_name(f"{dataset}-{model.removeprefix('hf-hub:')}-{source}", "pretrained")
+
+
+def folded_name(raw: str, fallback: str) -> str:
+    """``raw`` folded to a name that passes :func:`name_problem`: each run of other characters becomes '-', the ends
+    trimmed, at most :data:`MAX_NAME_LENGTH` characters; ``fallback`` when nothing is left (a default name made from
+    a folder's or a model's name)."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-._")[:MAX_NAME_LENGTH]
     name = re.sub(r"\.{2,}", ".", name)
-    return name or "pretrained"
+    return name or fallback

@@ -20,6 +20,8 @@ T = TypeVar("T")
 # (``btime``, whole seconds, recomputed when the clock is adjusted) plus the ticks since boot. A reused pid
 # belongs to a process started after the first one ended, which takes far longer than this on any system.
 SAME_START_S = 2.0
+#: No system gives a pid above this (Linux's largest ``pid_max``, 2**22); a larger number is no pid at all.
+PID_MAX = 4_194_304
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class LiveProcess:
 
 def live_process(pid: int) -> LiveProcess | None:
     """The live process with this pid, or None when there is none (gone, a zombie, or not a valid pid)."""
-    if pid <= 0:
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid <= PID_MAX:
         return None
     try:
         proc = psutil.Process(pid)
@@ -50,7 +52,7 @@ def live_process(pid: int) -> LiveProcess | None:
                 return None
             started = _ask(proc.create_time)
             cmdline = _ask(proc.cmdline)
-    except (psutil.NoSuchProcess, ValueError):  # gone (psutil.ZombieProcess is a NoSuchProcess), or a bad pid
+    except (psutil.NoSuchProcess, ValueError, OverflowError):  # gone (a zombie is a NoSuchProcess), or a bad pid
         return None
     except psutil.AccessDenied:  # it exists, but the OS says nothing more about it
         return LiveProcess(pid, None, None)

@@ -9,18 +9,21 @@ Observation hits are folded into items (an item scores as its best observation) 
 index for enough neighbours; split and category filters are SQLite id sets given to the index query
 (over-fetch + ``np.isin``), never Python callbacks. Same input, same order.
 
-Confidence: a text query's hits carry ``confidence`` (0-1) beside the raw ``score``, and the result
-``confident`` (is the top hit better than a typical non-match?), from the calibration measured beside the
-index (:mod:`engine.index.calibration`; measured here on first use for an index built before it existed).
-Image, item and fused queries score on another scale than the captions it was measured with: their
-``confidence`` and ``confident`` are None (raw scores only). A text query on an index that could not be calibrated
-(a dataset without captions or categories: :class:`engine.index.calibration.NotCalibrated`) is said to be so:
+Confidence: every query kind's hits carry ``confidence`` (0-1, the cautious end of its band) beside the raw
+``score``, and the result ``confident`` (is the top hit better than a typical non-match?), each kind from its own
+measured pairs: a text query from the calibration measured beside the index on captions or category prompts
+(:mod:`engine.index.calibration`; measured here on first use for an index built before it existed); an image,
+mesh or item query from the dataset's items as picture queries, same category a match, own item left out
+(:mod:`engine.index.calibration_pictures`, measured on first use and kept by the searcher). Fused queries (a
+picture with text) have nothing of their kind to measure. A query that is not calibrated (fused, or a dataset
+without enough captions or categories: :class:`engine.index.calibration.NotCalibrated`) is said to be so:
 ``calibrated`` is False, ``not_calibrated`` the reason, every hit's ``confidence`` None; never a made-up one.
 """
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,20 +34,27 @@ from PIL import Image
 
 from engine.catalog import Catalog, Dataset, Item
 from engine.data.images import model_image_size, open_rgb
+from engine.data.roots import relocate_command
 from engine.errors import CrossfoldError
 from engine.evaluate.categories import default_templates, fill
 from engine.evaluate.encode import encode_texts
 from engine.index import calibration as calib
 from engine.index import registry
 from engine.index.ann import AnnIndex
+from engine.index.calibration_pictures import FUSED_REASON, measure_pictures
 from engine.index.errors import MissingIndexError, StaleIndexError
+from engine.metric_keys import validation_score
+from engine.models import inference as inference_path
 from engine.models.fusion import fuse
+from engine.models.inference import InferencePath
+from engine.run.device import pick_device
 from engine.run.restore import RestoredRun, restore_run
 from engine.workspace import Workspace
 
 if TYPE_CHECKING:
     from engine.render.spec import ViewSpec
 
+TEXT_CACHE_SIZE = 256  # text query embeddings kept per searcher
 TARGETS = {"shapes": ("shape-text", "shape"), "images": ("image-text", "image"), "captions": (None, "text")}
 
 
@@ -82,7 +92,9 @@ class SearchResult:
     timings_ms: dict[str, float]
     confident: bool | None = None  # the top hit beats a typical non-match; None: not calibrated
     calibration: dict[str, Any] | None = None  # source, split, evidence and threshold of the calibration used
-    not_calibrated: str | None = None  # why the hits carry no confidence (text queries: the index could not be)
+    not_calibrated: str | None = None  # why the hits carry no confidence
+    missing: str | None = None  # why hits were left out: their files are missing (a dataset root moved or gone)
+    query_kind: str = "text"  # text, image, mesh, item or fused: what a calibration must have been measured for
 
     @property
     def calibrated(self) -> bool:
@@ -90,18 +102,22 @@ class SearchResult:
 
     @property
     def dataset_not_calibrated(self) -> bool:
-        """A text query whose index (the run on this dataset) has no calibration: the page says so."""
-        return self.not_calibrated is not None and bool(self.query.get("text")) and not any(
-            self.query.get(k) for k in ("image", "item", "mesh"))
+        """The run has no calibration for this kind of query on this dataset: the page says so."""
+        return self.not_calibrated is not None
 
     def as_dict(self) -> dict[str, Any]:
         return {"run": self.run, "dataset": self.dataset, "target": self.target, "query": self.query,
-                "hits": [h.as_dict() for h in self.hits], "timings_ms": self.timings_ms,
-                "calibrated": self.calibrated, "not_calibrated": self.not_calibrated,
-                "confident": self.confident, "calibration": self.calibration}
+                "query_kind": self.query_kind, "hits": [h.as_dict() for h in self.hits],
+                "timings_ms": self.timings_ms, "calibrated": self.calibrated, "not_calibrated": self.not_calibrated,
+                "confident": self.confident, "calibration": self.calibration, "missing": self.missing}
 
     def not_calibrated_line(self) -> str:
-        return f"run {self.run} is not calibrated for dataset {self.dataset}: {self.not_calibrated}"
+        kind = "" if self.query_kind == "text" else f" for {self.query_kind} queries on"
+        return f"run {self.run} is not calibrated{kind or ' for'} dataset {self.dataset}: {self.not_calibrated}"
+
+    def measured_line(self) -> str | None:
+        """How the calibration used was measured (None when not calibrated)."""
+        return calib.measured_line(self.calibration) if self.calibration is not None else None
 
     @property
     def not_confident(self) -> bool:
@@ -112,23 +128,35 @@ class SearchResult:
         return f"no confident match for this query with run {self.run}"
 
 
-def default_run(catalog: Catalog, target: str) -> str:
-    """The newest finished run that has an index for a dataset of the target's kind."""
+def default_run(catalog: Catalog, target: str, dataset: str | None = None) -> str:
+    """The best finished run on one dataset for ``target``: of the runs with an index of it for the target's
+    modality, the best validation score (:func:`engine.metric_keys.validation_score`; unscored runs last, the
+    newest first among equals). The dataset is ``dataset``, else the one of the target's kind indexed last."""
     kind, modality = TARGETS[target]
     kinds = {d.id: d.kind for d in catalog.datasets()}
-    for run in reversed(catalog.runs()):
-        if run.status != "done":
-            continue
-        for row in registry.rows(catalog, run_id=run.id):
-            if row.modality == modality and (kind is None or kinds.get(row.dataset_id) == kind):
-                return run.name
-    raise SearchError(f"no finished run has a {target} index yet; run `trainer demo` or `trainer index --run R`")
+    runs = [run for run in reversed(catalog.runs()) if run.status == "done"]  # newest first
+    indexed = {run.id: {row.dataset_id for row in registry.rows(catalog, run_id=run.id)
+                        if row.modality == modality and (kind is None or kinds.get(row.dataset_id) == kind)}
+               for run in runs}
+    wanted = catalog.require_dataset(dataset).id if dataset else next(
+        (run.dataset_id if run.dataset_id in ids else min(ids) for run in runs if (ids := indexed[run.id])), None)
+    candidates = [run for run in runs if wanted in indexed[run.id]]
+    if not candidates:
+        where = f" of {dataset}" if dataset else ""
+        raise SearchError(f"no finished run has a {target} index{where} yet; run `trainer demo` or "
+                          "`trainer index --run R`")
+    scores = [validation_score(run.metrics) for run in candidates]
+    best = max(range(len(candidates)), key=lambda i: (scores[i] if scores[i] is not None else float("-inf"), -i))
+    return candidates[best].name
 
 
 class Searcher:
     """Holds one run's encoder and its opened indexes; ``search`` may be called many times."""
 
-    def __init__(self, workspace: Workspace, run: str, device: str = "auto", catalog: Catalog | None = None) -> None:
+    def __init__(self, workspace: Workspace, run: str, device: str = "auto", catalog: Catalog | None = None,
+                 inference: InferencePath | None = None) -> None:
+        """``inference``: the path queries encode on (:mod:`engine.models.inference`); None: the path of the first
+        index searched (an index on another path is then stale: its rebuild is named)."""
         self.workspace = workspace
         self.catalog = catalog or workspace.catalog()
         self.run_name = run
@@ -137,11 +165,16 @@ class Searcher:
         self._device = device
         self._indexes: dict[tuple[int, str], AnnIndex] = {}
         self._calibrations: dict[tuple[int, str], calib.Calibration | calib.NotCalibrated] = {}
+        self._picture_calibrations: dict[tuple[int, str, str], calib.Calibration | calib.NotCalibrated] = {}
+        self._inference = inference
+        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()  # repeated queries (typing, A/B): LRU
 
     @property
     def restored(self) -> RestoredRun:
         if self._restored is None:
-            self._restored = restore_run(self.catalog, self.run_name, "best", self._device)
+            path = self._inference or inference_path.choose(pick_device(self._device, mps=True).type)
+            self._restored = restore_run(self.catalog, self.run_name, "best",
+                                         inference_path.query_device(path, self._device), path)
         return self._restored
 
     # ---- datasets and indexes -----------------------------------------------------------------
@@ -164,11 +197,14 @@ class Searcher:
     def index(self, dataset: Dataset, modality: str) -> AnnIndex:
         key = (dataset.id, modality)
         if key not in self._indexes:
-            if registry.find(self.catalog, self.run_row.id, dataset.id, modality) is None:
+            row = registry.find(self.catalog, self.run_row.id, dataset.id, modality)
+            if row is None:
                 raise MissingIndexError(None, f"run {self.run_name!r} has no {modality} index of {dataset.name!r}",
                                         self.run_name)
+            if self._inference is None and self._restored is None:  # queries encode as the index was built
+                self._inference = inference_path.split_stamp(row.checkpoint_sha256 or "")[1]
             self._indexes[key] = registry.open_index(self.catalog, self.run_row.id, dataset.id, modality,
-                                                     self.restored.checkpoint_sha256)
+                                                     self.restored.index_stamp)
         return self._indexes[key]
 
     def calibration(self, dataset: Dataset, modality: str) -> calib.Calibration | calib.NotCalibrated:
@@ -183,8 +219,26 @@ class Searcher:
                 text = None
             self._calibrations[key] = calib.calibrate(
                 self.catalog, self.run_row.id, dataset.id, modality, self._visual(dataset),
-                self.restored.checkpoint_sha256, target=target, text=text, prompts=self._prompts(dataset))
+                self.restored.index_stamp, target=target, text=text, prompts=self._prompts(dataset))
         return self._calibrations[key]
+
+    def picture_calibration(self, dataset: Dataset, modality: str,
+                            pooled: bool) -> calib.Calibration | calib.NotCalibrated:
+        """The calibration of picture queries against the run's ``modality`` index of ``dataset``: single pictures
+        (an image query), or ``pooled`` shapes (a mesh or item query), measured once per searcher."""
+        query = "shape" if pooled and dataset.kind == "shape-text" else "image"
+        key = (dataset.id, modality, query)
+        if key not in self._picture_calibrations:
+            try:
+                queries = self.index(dataset, query)
+            except (MissingIndexError, StaleIndexError):
+                return calib.NotCalibrated(f"no usable {query} index to measure picture queries with")
+            visual = self._visual(dataset)
+            self._picture_calibrations[key] = measure_pictures(
+                self.catalog, dataset.id, modality, self.index(dataset, modality), queries,
+                "shape" if query == "shape" else visual, visual,
+                calib.measured_splits(self.catalog, self.run_row.id, dataset.id))
+        return self._picture_calibrations[key]
 
     def _prompts(self, dataset: Dataset) -> calib.CategoryPrompts:
         """The dataset kind's default category prompts, encoded (only if measuring needs them) by the run's model."""
@@ -199,8 +253,16 @@ class Searcher:
     # ---- query embeddings ---------------------------------------------------------------------
     @torch.no_grad()
     def embed_text(self, text: str) -> np.ndarray:
-        r = self.restored
-        return r.encoder.encode_texts(r.tokenizer([text]).to(r.device))[1].float().cpu().numpy()[0]
+        cached = self._text_cache.get(text)
+        if cached is None:
+            r = self.restored
+            cached = r.encoder.encode_texts(r.tokenizer([text]).to(r.device))[1].float().cpu().numpy()[0]
+            self._text_cache[text] = cached
+            if len(self._text_cache) > TEXT_CACHE_SIZE:
+                self._text_cache.popitem(last=False)
+        else:
+            self._text_cache.move_to_end(text)
+        return cached.copy()
 
     @torch.no_grad()
     def embed_images(self, paths: list[str]) -> np.ndarray:
@@ -317,17 +379,21 @@ class Searcher:
 
         t = time.perf_counter()
         allowed = self._allowed(ds, modality, split, category)
-        hits = self._present_hits(ds, index, vector, k, allowed, modality == "shape", timings, t)
+        hits, missing = self._present_hits(ds, index, vector, k, allowed, modality == "shape", timings, t)
         query = {"text": text, "image": str(image) if image else None, "item": item_key}
         if mesh is not None:
             query["mesh"] = str(mesh)
-        result = SearchResult(self.run_name, ds.name, target, query, hits, timings)
-        if text and image is None and item is None and mesh is None:
-            t = time.perf_counter()
+        result = SearchResult(self.run_name, ds.name, target, query, hits, timings, missing=missing_line(ds, missing))
+        kinds = [k for k, v in (("image", image), ("mesh", mesh), ("item", item)) if v is not None]
+        result.query_kind = "fused" if kinds and text else (kinds[0] if kinds else "text")
+        t = time.perf_counter()
+        if result.query_kind == "text":
             self._calibrate(result, self.calibration(ds, modality))
-            timings["calibration"] = (time.perf_counter() - t) * 1e3
+        elif result.query_kind == "fused":
+            result.not_calibrated = FUSED_REASON
         else:
-            result.not_calibrated = "image, mesh, item and fused queries are not calibrated: raw scores"
+            self._calibrate(result, self.picture_calibration(ds, modality, pooled=result.query_kind != "image"))
+        timings["calibration"] = (time.perf_counter() - t) * 1e3
         return result
 
     @staticmethod
@@ -382,15 +448,16 @@ class Searcher:
     def _present_hits(
         self, ds: Dataset, index: AnnIndex, vector: np.ndarray, k: int, allowed: np.ndarray | None,
         item_level: bool, timings: dict[str, float], started: float,
-    ) -> list[Hit]:
+    ) -> tuple[list[Hit], int]:
         """The best k hits whose item is still in the catalogue with its file on disk: an item removed from the
         dataset, or whose file was deleted since (before a rescan and ``trainer index``), is never a hit; the
-        index is asked for more neighbours until k are left or it has no more."""
+        index is asked for more neighbours until k are left or it has no more. Also: how many of the items
+        ranked were left out because their files are missing."""
         want, catalogue_s = k, 0.0
         while True:
             ranked = self._ranked_items(index, vector, want, allowed, item_level)
             t = time.perf_counter()
-            hits = self._hits(ds, ranked)
+            hits, missing = self._hits(ds, ranked)
             catalogue_s += time.perf_counter() - t
             if len(hits) >= k or len(ranked) < want or want >= index.count:
                 break
@@ -399,14 +466,17 @@ class Searcher:
         timings["catalogue"] = catalogue_s * 1e3
         for rank, hit in enumerate(hits[:k], start=1):
             hit.rank = rank
-        return hits[:k]
+        return hits[:k], missing
 
-    def _hits(self, ds: Dataset, ranked: list[tuple[int, float, int | None]]) -> list[Hit]:
+    def _hits(self, ds: Dataset, ranked: list[tuple[int, float, int | None]]) -> tuple[list[Hit], int]:
         items = self.catalog.items_with_observations([item_id for item_id, _, _ in ranked])
-        hits = []
+        hits, missing = [], 0
         for rank, (item_id, score, matched) in enumerate(ranked, start=1):
             item = items.get(item_id)
-            if item is None or not _file_present(item, ds.root):  # removed, or its file deleted, since indexed
+            if item is None:  # removed since indexed
+                continue
+            if not _file_present(item, ds.root):  # its file deleted, or its dataset's root moved, since indexed
+                missing += 1
                 continue
             obs = sorted(item.observations, key=lambda o: (o.view_index or 0, o.id))
             matched_text = next((o.text if o.modality == "text" else o.path for o in obs if o.id == matched), None)
@@ -416,7 +486,19 @@ class Searcher:
                 thumbnails=[o.path for o in obs if o.modality in ("view", "image") and o.path],
                 captions=[o.text for o in obs if o.modality == "text" and o.text], meta=dict(item.meta or {}),
             ))
-        return hits
+        return hits, missing
+
+
+def missing_line(ds: Dataset, missing: int) -> str | None:
+    """One line on hits left out for their missing files: the dataset's root and how to point it at its new place
+    when the root itself is gone (never 0 hits in silence); None when none was left out."""
+    if not missing:
+        return None
+    what = (f"{missing} hit{'s' if missing != 1 else ''} of dataset {ds.name} left out: "
+            f"{'its' if missing == 1 else 'their'} files are missing")
+    if ds.root and not Path(ds.root).is_dir():
+        return f"{what} (its root {ds.root} is gone; if the data moved: {relocate_command(ds.name)})"
+    return f"{what} (deleted since indexed: 'trainer import' the folder again, then 'trainer index')"
 
 
 def _file_present(item: Item, root: str) -> bool:

@@ -9,7 +9,8 @@ Three inputs decide the share:
   ``<pid>.json`` in the workspace's jobs folder (:attr:`engine.workspace.Workspace.jobs`) while it runs
   (:func:`register_job`; ``trainer`` does it for its heavy commands, so the app's trainings, index builds, renders
   and imports are all counted). A file whose process is gone (or whose pid now belongs to another process: the
-  start time recorded with it differs) is ignored and removed (:func:`live_jobs`);
+  start time recorded with it differs, or that process is not a ``trainer``) is ignored and removed, and so is
+  a file that cannot be read or holds no plausible record (:func:`live_jobs`);
 * the result: ``cores // live jobs`` (at least 1) — two trainings on 2 cores get one core each instead of
   each running two threads and thrashing (:func:`job_cores`).
 
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import write_atomic
-from engine.processes import live_process
+from engine.processes import PID_MAX, LiveProcess, live_process
 
 OPENMP_QUIET = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
 
@@ -142,13 +143,48 @@ class JobRecord:
 
 
 def _alive(record: JobRecord) -> bool:
-    """Whether the record's process still runs: its pid is live and that process started when the record says.
+    """Whether the record's process still runs: its pid is live, that process started when the record says, and
+    it is this process or a ``trainer`` (the console script, or a Python running ``-m trainer``).
 
     A record without a start time (an older version's, which kept ``proc_start`` in /proc clock ticks instead)
     cannot be told from a reused pid: it counts as gone, and is pruned.
     """
     proc = live_process(record.pid)
-    return proc is not None and record.created is not None and proc.started_at(record.created)
+    if proc is None or record.created is None or not proc.started_at(record.created):
+        return False
+    return record.pid == os.getpid() or _runs_trainer(proc)
+
+
+def _runs_trainer(proc: LiveProcess) -> bool:
+    """Whether the process runs ``trainer``: an argument that is the console script, or ``-m trainer``."""
+    args = proc.cmdline or ()
+    for i, arg in enumerate(args):
+        if os.path.basename(arg) in ("trainer", "trainer.exe") or arg in ("-mtrainer", "-mtrainer.cli"):
+            return True
+        if arg == "-m" and i + 1 < len(args) and args[i + 1] in ("trainer", "trainer.cli"):
+            return True
+    return False
+
+
+def _record(path: Path) -> JobRecord | None:
+    """The job record in ``path``, or None when it cannot be read or is not plausible: a JSON object naming the
+    pid of its file name (a whole number a system can give), with finite times."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    pid, kind, started, created = data.get("pid"), data.get("kind", ""), data.get("started", 0.0), data.get("created")
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid <= PID_MAX or path.stem != str(pid):
+        return None
+    if not isinstance(kind, str) or not all(_finite(v) for v in (started, *([] if created is None else [created]))):
+        return None
+    return JobRecord(pid, kind, float(started), float(created) if created is not None else None)
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def write_job(folder: Path, kind: str, pid: int | None = None) -> Path:
@@ -161,21 +197,16 @@ def write_job(folder: Path, kind: str, pid: int | None = None) -> Path:
 
 
 def live_jobs(folder: Path, prune: bool = True) -> list[JobRecord]:
-    """The registered jobs whose processes still run; stale files are removed when ``prune``."""
+    """The registered jobs whose processes still run; stale, unreadable and implausible files are removed when
+    ``prune``."""
     found: list[JobRecord] = []
     try:
         entries = list(Path(folder).glob("*.json"))
     except OSError:
         return found
-    for path in entries:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            created = data.get("created")
-            record = JobRecord(int(data["pid"]), str(data.get("kind", "")), float(data.get("started", 0.0)),
-                               float(created) if created is not None else None)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            continue  # being written, or not ours
-        if _alive(record):
+    for path in entries:  # written whole (temp file + rename): a file that does not parse is damaged, not new
+        record = _record(path)
+        if record is not None and _alive(record):
             found.append(record)
         elif prune:
             with contextlib.suppress(OSError):

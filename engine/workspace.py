@@ -11,6 +11,10 @@ run's folder inside ``runs/``: :class:`engine.run.folder.RunFolder`)::
     indexes/<run>/   the search indexes of a run
     logs/            one report per import
     jobs/            one record per engine job running in this workspace (:mod:`engine.threads`)
+    locks/           the name locks of imports and index builds (:mod:`engine.locks`)
+
+The catalogue stores the paths inside the workspace relative to it (:mod:`engine.stored_paths`), so the folder
+can be moved or copied whole.
 
 Resolution order: an explicit path (``--workspace``) > ``CROSSFOLD_WORKSPACE`` > the XDG data
 directory (``$XDG_DATA_HOME/crossfold``, via platformdirs).
@@ -18,6 +22,7 @@ directory (``$XDG_DATA_HOME/crossfold``, via platformdirs).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +31,7 @@ from typing import TYPE_CHECKING
 import platformdirs
 
 from engine.errors import CrossfoldError
+from engine.names import name_problem
 
 if TYPE_CHECKING:
     from engine.catalog import Catalog
@@ -109,7 +115,20 @@ class Workspace:
         """One record per running engine job of this workspace (:func:`engine.threads.register_job`)."""
         return self.root / "jobs"
 
+    @property
+    def locks(self) -> Path:
+        """The name locks of imports and index builds (:mod:`engine.locks`; a run's is in its folder)."""
+        return self.root / "locks"
+
+    def name_lock(self, kind: str, name: str) -> Path:
+        """The lock file of dataset or index ``name`` (``kind``: ``dataset`` or ``index``; a name older than the
+        rule of :mod:`engine.names` gets a file named by its hash)."""
+        if kind not in ("dataset", "index"):
+            raise ValueError(f"no name locks of kind {kind!r}")
+        safe = name if name_problem(name) is None else hashlib.sha256(name.encode()).hexdigest()[:32]
+        return self.locks / f"{kind}-{safe}.lock"
+
     def catalog(self) -> Catalog:
         from engine.catalog import Catalog  # here: a workspace opened only for its paths loads no SQLAlchemy
 
-        return Catalog(self.catalog_path, backups=self.backups)
+        return Catalog(self.catalog_path, backups=self.backups, root=self.root)

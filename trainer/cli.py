@@ -11,7 +11,7 @@ from typing import NoReturn
 
 from engine.priority import lower_priority
 from trainer.commands import COMMANDS
-from trainer.errors import user_errors
+from trainer.errors import machine_fault, user_errors
 
 #: commands that keep cores busy: each registers itself as a running job of its workspace while it runs, so that
 #: concurrent engine jobs split the cores (``engine.threads``)
@@ -46,6 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except user_errors() as exc:
         print(f"trainer: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a full or read-only disk, wherever it struck: one line; anything else is a bug
+        fault = machine_fault(exc, getattr(args, "workspace", None))
+        if fault is None:
+            raise
+        print(f"trainer: error: {fault}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # `trainer ... | head`: the reader left, nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -67,7 +73,11 @@ def _as_job(args: argparse.Namespace) -> Iterator[None]:
     if root is None or not root.is_dir():
         yield
         return
-    with register_job(Workspace(root).jobs, args.command):
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(register_job(Workspace(root).jobs, args.command))
+        except OSError:  # a full or read-only disk: the job runs unregistered (a write it makes says why)
+            pass
         if args.command != "train":
             os.environ.setdefault("OMP_NUM_THREADS", str(job_cores()))
         yield

@@ -12,9 +12,10 @@ import html
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -34,9 +35,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.dialogs.render_dialog import RenderFields
 from app.engine_job import EngineJob
 from app.job_interface import connect_job, show_progress
+from app.mesh_source import MeshSource, mesh_source
+from app.widgets.axis_preview import AxisPreview
+from app.widgets.item_grid import Background
 from engine.data.import_formats import CSV, FORMAT_BY_NAME, IMAGES, IMPORT_FORMATS, MESHES, OBJAVERSE, ImportFormat
+from engine.mesh_files import suggested_up_axis
 from engine.workspace import Workspace
 
 
@@ -47,6 +53,7 @@ def file_filter(info: ImportFormat) -> str:
 
 
 REPORT_COLUMNS = ("File", "Where", "Reason")
+MIN_WIDTH = 720  # px: the dialog opens this wide at least (paths and the format's hint on few lines)
 
 
 def import_args(
@@ -60,6 +67,7 @@ def import_args(
     separator: str = "",
     captions: str = "",
     lvis: str = "",
+    up: str = "",
 ) -> list[str]:
     """The ``trainer`` arguments of an import (without ``--workspace``)."""
     args = ["import", fmt, path, "--name", name]
@@ -80,6 +88,8 @@ def import_args(
             args += ["--captions", captions]
         if lvis:
             args += ["--lvis", lvis]
+    if up:
+        args += ["--up", up]
     return [*args, "--events", "-"]
 
 
@@ -122,6 +132,7 @@ CANCELLED = "Import cancelled; what was already added stays in the catalogue."
 class ImportDialog(QDialog):
     imported = Signal(dict)  # the import report (the engine's ``done`` event)
     failed = Signal(str)
+    render_requested = Signal(object)  # a RenderRequest: "Render right after the import" was ticked
 
     def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -129,6 +140,7 @@ class ImportDialog(QDialog):
         self.job: EngineJob | None = None
         self.report: dict[str, Any] | None = None
         self._cancelled = False
+        self._form_problem = False  # the state line shows a problem of the form (cleared by an edit)
         self.setWindowTitle("Import a dataset")
         self.resize(760, 560)
 
@@ -149,6 +161,9 @@ class ImportDialog(QDialog):
 
         self.format.currentIndexChanged.connect(self._format_changed)
         self.source.edit.textChanged.connect(self._source_changed)
+        for signal in (self.source.edit.textChanged, self.name.textChanged, self.format.currentIndexChanged):
+            signal.connect(self._clear_form_problem)
+        self._connect_mesh_scan()
         self._name_edited = False
         self.name.textEdited.connect(self._mark_name_edited)
         self._format_changed()
@@ -158,7 +173,9 @@ class ImportDialog(QDialog):
         """The progress bar, the skipped records and the engine output: shown once an import has started."""
         for w in (self.progress, self.report_box, self.log):
             w.setVisible(shown)
+        width = max(self.width(), MIN_WIDTH)  # adjustSize alone would shrink it to its narrowest (~390 px)
         self.adjustSize()
+        self.resize(width, self.height())
 
     # ---- building the widgets (called once, by __init__) ---------------------------------------
     def _build_fields(self) -> None:
@@ -182,6 +199,7 @@ class ImportDialog(QDialog):
         self.caption_key = QLineEdit("title")
         self.separator = QLineEdit()
         self.separator.setPlaceholderText(r"default: tab for .tsv, else ,  (\t for a tab)")
+        self._build_mesh_fields()
 
     def _build_form(self) -> None:
         """The fields, labelled: ``self.form``, and ``self.csv_box`` for the CSV columns."""
@@ -194,6 +212,8 @@ class ImportDialog(QDialog):
         form.addRow("Captions (Cap3D)", self.captions)
         form.addRow("LVIS categories", self.lvis)
         form.addRow("Dataset name", self.name)
+        form.addRow("Up axis", self.axis)
+        form.addRow("After import", self.render_row)
         self.form = form
         self.csv_box = QGroupBox("CSV columns")
         csv_form = QFormLayout(self.csv_box)
@@ -268,6 +288,7 @@ class ImportDialog(QDialog):
         self.form.setRowVisible(self.captions, info.name == OBJAVERSE)
         self.form.setRowVisible(self.lvis, info.name == OBJAVERSE)
         self.csv_box.setVisible(info.name == CSV)
+        self._show_mesh_rows()
         self._fit_height()
 
     def _fit_height(self) -> None:
@@ -283,6 +304,12 @@ class ImportDialog(QDialog):
     def _mark_name_edited(self) -> None:
         self._name_edited = bool(self.name.text())
 
+    def _clear_form_problem(self, *_: object) -> None:
+        """A form problem said by the last Import click goes once the form is edited (it may be fixed)."""
+        if self._form_problem:
+            self._form_problem = False
+            self.state.setText("")
+
     def _source_changed(self, text: str) -> None:
         if not self._name_edited and text.strip():
             self.name.setText(Path(text.strip()).stem.replace(" ", "-"))
@@ -293,6 +320,7 @@ class ImportDialog(QDialog):
             images_root=self.images_root.text(), meshes_root=self.meshes_root.text(),
             img_key=self.img_key.text().strip(), caption_key=self.caption_key.text().strip(),
             separator=self.separator.text(), captions=self.captions.text(), lvis=self.lvis.text(),
+            up=self.axis.axis() if self.mesh.meshes else "",
         )
 
     def _problem_with_form(self) -> str:
@@ -315,6 +343,75 @@ class ImportDialog(QDialog):
                 return f"The {label} file {field.text()} is not a file."
         return ""
 
+    # ---- meshes: the up axis, its preview, a render after the import ----------------------------------
+    def _build_mesh_fields(self) -> None:
+        """The up axis with its preview, and "render right after the import" with views and size (shown when the
+        source holds meshes: :mod:`app.mesh_source`, a bounded scan on a worker)."""
+        self.mesh = MeshSource()
+        self._scans = Background()
+        self._scan_generation = 0
+        self._scan_timer = QTimer(self)
+        self._scan_timer.setSingleShot(True)
+        self._scan_timer.setInterval(250)
+        self._scan_timer.timeout.connect(self._scan_source)
+        self.axis = AxisPreview()
+        self.render_after = QCheckBox("Render the views right after the import")
+        self.render_after.setChecked(True)
+        self.render_after.setToolTip("Runs `trainer render` on the new dataset: its shapes need views to be "
+                                     "trained on, searched and browsed")
+        self.render_fields = RenderFields()
+        self.render_after.toggled.connect(self.render_fields.setEnabled)
+        self.render_row = QWidget()
+        row = QHBoxLayout(self.render_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.render_after)
+        row.addSpacing(12)
+        row.addWidget(self.render_fields, 1)
+
+    def _connect_mesh_scan(self) -> None:
+        for edit in (self.source.edit, self.meshes_root.edit):
+            edit.textChanged.connect(lambda _text: self._scan_timer.start())
+        self.format.currentIndexChanged.connect(lambda _index: self._scan_timer.start())
+
+    @property
+    def scanning(self) -> bool:
+        """A look for meshes in the source is waiting or under way."""
+        return self._scan_timer.isActive() or self._scans.busy > 0
+
+    def _scan_source(self) -> None:
+        self._scan_generation += 1
+        generation, info = self._scan_generation, self.current_format()
+        source, meshes_root = self.source.text(), self.meshes_root.text()
+        self._scans.run(lambda: (generation, mesh_source(info, source, meshes_root)), self._scanned)
+
+    def _scanned(self, answer: tuple[int, object, str]) -> None:
+        token, value, error = answer
+        self._scans.done(token)
+        if error or not isinstance(value, tuple):
+            return
+        generation, found = value
+        if generation != self._scan_generation:
+            return  # the source changed since
+        self.mesh = found
+        if found.preview and not self.axis.chosen:
+            self.axis.set_axis(suggested_up_axis(Path(found.preview).suffix))
+        if found.preview != self.axis.path:
+            self.axis.set_mesh(found.preview)
+        self._show_mesh_rows()
+        self._fit_height()
+
+    def _show_mesh_rows(self) -> None:
+        for row in (self.axis, self.render_row):
+            self.form.setRowVisible(row, self.mesh.meshes)
+
+    def _request_render(self, report: dict[str, Any]) -> None:
+        dataset = str(report.get("dataset") or "")
+        if dataset and self.mesh.meshes and self.render_after.isChecked():
+            request = self.render_fields.request(dataset)
+            self.state.setText(self.state.text() + f" Rendering its views ({request.views} × {request.size} px): "
+                               "the Datasets page shows the progress.")
+            self.render_requested.emit(request)
+
     # ---- the job ------------------------------------------------------------------------------
     @property
     def running(self) -> bool:
@@ -327,6 +424,7 @@ class ImportDialog(QDialog):
         problem = self._problem_with_form()
         if problem:
             self.state.setText(f"<span style='color:#b03a2e'>{problem}</span>")
+            self._form_problem = True
             return False
         self.report = None
         self._cancelled = False
@@ -355,7 +453,7 @@ class ImportDialog(QDialog):
         self.import_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         for w in (self.format, self.source, self.images_root, self.meshes_root, self.captions, self.lvis, self.name,
-                  self.csv_box):
+                  self.csv_box, self.axis, self.render_row):
             w.setEnabled(not running)
 
     def _progress(self, done: int, total: int, _stage: str) -> None:
@@ -372,6 +470,7 @@ class ImportDialog(QDialog):
         self.progress.setValue(total)
         self._show_report(report)
         self.imported.emit(report)
+        self._request_render(report)
 
     def _failed(self, error: str) -> None:
         self._ended(CANCELLED if self._cancelled else f"Import failed: {error}")
@@ -413,3 +512,7 @@ class ImportDialog(QDialog):
             self.cancel_import()
             return
         super().reject()
+
+    def hideEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        self.axis.shutdown()  # the preview's render thread (a later preview starts another)
+        super().hideEvent(event)

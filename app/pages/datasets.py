@@ -18,6 +18,8 @@ request it answers, so a late answer for an old selection or filter is dropped.
 from __future__ import annotations
 
 import html
+from dataclasses import replace
+from pathlib import PurePath
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -29,6 +31,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -37,13 +40,19 @@ from PySide6.QtWidgets import (
 )
 
 from app.dialogs.import_dialog import ImportDialog
+from app.dialogs.open_folder import OpenFolderDialog
 from app.dialogs.pretrained_index import PretrainedIndexDialog, PretrainedIndexRequest
+from app.dialogs.render_dialog import RenderDialog
 from app.engine_job import EngineJob, LineEvent
-from app.job_interface import connect_job, show_progress
+from app.job_interface import Job, connect_job, show_progress
+from app.open_folder import OpenFolderPlan, opened_line, run_of, stage_args
+from app.render_job import SHAPES, RenderRequest, needs_render, render_line, unrendered_items
 from app.rescan import FolderImport, folder_import, rescan_args, rescan_line
+from app.staged_job import Stage, StagedJob
 from app.thumbnails import ThumbnailCache, shared_cache
-from app.widgets.item_detail import ItemDetailView
+from app.widgets.item_detail import NO_MATCH, ItemDetailView
 from app.widgets.item_grid import Background, CatalogHandle, ItemGrid, ItemGridModel
+from app.widgets.render_notice import RenderNotice, not_rendered_picture
 from engine.catalog import DatasetSummary
 from engine.catalog.browse import DatasetFacets, dataset_facets
 from engine.job_events import JobRun
@@ -79,6 +88,11 @@ class DatasetsPage(QWidget):
     pretrained_finished = Signal(str, str, str)
     # a rescan ended: (dataset, "finished" / "failed" / "cancelled", the line the status shows)
     rescan_finished = Signal(str, str, str)
+    # "Open a folder…" ended: (dataset, its zero-shot run ("" unless finished), the Search target, "finished" /
+    # "failed" / "cancelled"); the status says what it did
+    folder_opened = Signal(str, str, str, str)
+    # a render of a mesh dataset's views ended: (dataset, "finished" / "failed" / "cancelled", the status line)
+    render_finished = Signal(str, str, str)
 
     def __init__(
         self, workspace: Workspace, parent: QWidget | None = None, thumbnails: ThumbnailCache | None = None
@@ -95,7 +109,12 @@ class DatasetsPage(QWidget):
         self.pretrained_dialog: PretrainedIndexDialog | None = None
         self.pretrained_job: EngineJob | None = None
         self.rescan_job: EngineJob | None = None
-        self.bar_job: EngineJob | None = None  # the job the progress bar shows (Cancel stops it)
+        self.render_job: EngineJob | None = None
+        self.render_dialog: RenderDialog | None = None
+        self.open_folder_dialog: OpenFolderDialog | None = None
+        self.open_folder_job: StagedJob | None = None
+        self.open_folder_render: dict[str, int] = {}  # OpenFolderPlan's views / size / workers (tests: tiny)
+        self.bar_job: Job | None = None  # the job the progress bar shows (Cancel stops it)
         self._work = Background()
         self._refresh_generation = 0
         self._facets_generation = 0
@@ -131,7 +150,8 @@ class DatasetsPage(QWidget):
         self.empty_panel = QWidget()
         self.empty_panel.setObjectName("emptyPanel")
         text = QLabel("<h3>No datasets yet</h3>Start with the demo datasets (small, made here in a minute, "
-                      "offline), or import your own captions and pictures.")
+                      "offline), open a folder of your own photos or meshes to search (no captions needed), or "
+                      "import a captioned dataset.")
         text.setWordWrap(True)
         text.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_demo_button = QPushButton("Create demo datasets")
@@ -139,11 +159,15 @@ class DatasetsPage(QWidget):
         self.empty_demo_button.setToolTip(self.demo_button.toolTip())
         self.empty_import_button = QPushButton("Import…")
         self.empty_import_button.setToolTip(self.import_button.toolTip())
+        self.empty_open_folder_button = QPushButton("Open a folder…")
+        self.empty_open_folder_button.setToolTip(self.open_folder_button.toolTip())
+        self.empty_open_folder_button.clicked.connect(self.open_folder)
         self.empty_demo_button.clicked.connect(self.create_demo_data)
         self.empty_import_button.clicked.connect(self.open_import_dialog)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.empty_demo_button)
+        buttons.addWidget(self.empty_open_folder_button)
         buttons.addWidget(self.empty_import_button)
         buttons.addStretch(1)
         box = QVBoxLayout(self.empty_panel)
@@ -160,6 +184,7 @@ class DatasetsPage(QWidget):
         self.no_match.setWordWrap(True)
         self.no_match.setStyleSheet("color: #5f6368; padding: 12px;")
         self.no_match.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_match.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)  # the grid's room
         self.no_match.hide()
         return self.no_match
 
@@ -183,6 +208,10 @@ class DatasetsPage(QWidget):
         self.title = QLabel("<h2 style='margin:0'>Datasets</h2>")
         self.import_button = QPushButton("Import…")
         self.import_button.setToolTip("Import a dataset (Flickr, COCO, Karpathy, CSV, folder, Text2Shape)")
+        self.open_folder_button = QPushButton("Open a folder…")
+        self.open_folder_button.setToolTip("Search a folder of photos or meshes as it is (no captions needed): import "
+                                           "it, render its meshes and index it with pretrained weights, in one job")
+        self.open_folder_button.clicked.connect(self.open_folder)
         self.demo_button = QPushButton("Create demo datasets")
         self.demo_button.setToolTip("Generate shapes-demo and scenes-demo (offline, deterministic)")
         self.pretrained_button = QPushButton("Index with a pretrained model…")
@@ -193,6 +222,10 @@ class DatasetsPage(QWidget):
         self.rescan_button = QPushButton("Rescan")
         self.rescan_button.setEnabled(False)
         self.rescan_button.clicked.connect(self.rescan)
+        self.render_button = QPushButton("Render…")
+        self.render_button.setEnabled(False)
+        self.render_button.setToolTip("Render the views of the selected mesh dataset's shapes not rendered yet")
+        self.render_button.clicked.connect(self.open_render_dialog)
         self.refresh_button = QPushButton("Refresh")
         self.pretrained_button.clicked.connect(self.open_pretrained_dialog)
         self.import_button.clicked.connect(self.open_import_dialog)
@@ -202,8 +235,8 @@ class DatasetsPage(QWidget):
         header = QHBoxLayout()
         header.addWidget(self.title)
         header.addStretch(1)
-        for b in (self.import_button, self.demo_button, self.rescan_button, self.pretrained_button,
-                  self.refresh_button):
+        for b in (self.import_button, self.open_folder_button, self.demo_button, self.rescan_button, self.render_button,
+                  self.pretrained_button, self.refresh_button):
             header.addWidget(b)
         return header
 
@@ -277,11 +310,15 @@ class DatasetsPage(QWidget):
         self.model.failed.connect(self._items_failed)
         self.grid.current_item_changed.connect(self.detail.show_item)
         self.detail.search_with_item.connect(self.search_with_item)
+        self.detail.render_requested.connect(self.open_render_dialog)
+        self.render_notice = RenderNotice()
+        self.render_notice.render_clicked.connect(self.open_render_dialog)
 
         browser_left = QWidget()
         left = QVBoxLayout(browser_left)
         left.setContentsMargins(0, 0, 0, 0)
         left.addLayout(filters)
+        left.addWidget(self.render_notice)
         left.addWidget(self._build_no_match())
         left.addWidget(self.grid, 1)
         self.browser = QSplitter(Qt.Orientation.Horizontal)
@@ -376,8 +413,11 @@ class DatasetsPage(QWidget):
         busy = self.bar_job is not None  # set from start to end (a job that failed to start ends too)
         self.pretrained_button.setEnabled(bool(self.current_dataset) and not busy)
         self.demo_button.setEnabled(not busy)
+        self.open_folder_button.setEnabled(not busy)
+        self.empty_open_folder_button.setEnabled(not busy)
         source = self.folder_source(self.current_dataset)
         self.rescan_button.setEnabled(source is not None and not busy)
+        self.render_button.setEnabled(needs_render(self.summary(self.current_dataset)) and not busy)
         self.rescan_button.setToolTip(
             f"Import {source.folder} again: add its new files, drop the items whose file is gone, update the "
             "changed ones" if source is not None else "Only a dataset imported from a folder can be rescanned")
@@ -395,6 +435,9 @@ class DatasetsPage(QWidget):
         summary = self.summary(name) if name else None
         self.dataset_summary.setText(summary_text(summary) if summary else "")
         self.dataset_summary.setVisible(summary is not None)
+        self.render_notice.show_count(unrendered_items(summary), summary.items if summary else 0)
+        shapes = summary is not None and summary.kind == SHAPES
+        self.model.missing_picture = not_rendered_picture(self.model.icon_size) if shapes else None
 
     def _browse(self, name: str, reload: bool = False) -> None:
         self._show_dataset_summary(name)
@@ -504,6 +547,7 @@ class DatasetsPage(QWidget):
         self.count_label.setText(f"{count:,} of {total:,} {noun}" if filtered else f"{count:,} {noun}")
         self.no_match.setText(self.no_match_text() if count == 0 else "")
         self.no_match.setVisible(count == 0 and self.facets is not None)
+        self.grid.setVisible(count > 0 or self.facets is None)  # no blank grid under "No item matches"
         shown = self.detail.item_id
         row = self.model.row_of(shown) if shown is not None else -1
         if row < 0 and count:
@@ -511,7 +555,7 @@ class DatasetsPage(QWidget):
         if row >= 0:
             self.grid.select_row(row)
         else:
-            self.detail.clear()
+            self.detail.clear(NO_MATCH if filtered else "")
         self.items_shown.emit(count)
 
     def _items_failed(self, message: str) -> None:
@@ -523,6 +567,7 @@ class DatasetsPage(QWidget):
         if self.import_dialog is None:
             self.import_dialog = ImportDialog(self.workspace, self)
             self.import_dialog.imported.connect(self._imported)
+            self.import_dialog.render_requested.connect(self.render)
         self.import_dialog.show()
         self.import_dialog.raise_()
         self.import_dialog.activateWindow()
@@ -563,7 +608,7 @@ class DatasetsPage(QWidget):
             self.job_cancel.setEnabled(False)
             job.cancel()
 
-    def _show_bar(self, job: EngineJob) -> None:
+    def _show_bar(self, job: Job) -> None:
         self.bar_job = job
         self.job_cancel.setEnabled(True)
         self.job_bar.show()
@@ -690,3 +735,114 @@ class DatasetsPage(QWidget):
         self._pending_selection = dataset
         self.refresh()  # the counts, the grid and the item shown follow the catalogue
         self.rescan_finished.emit(dataset, outcome, line)
+
+    # ---- render: a mesh dataset's views ---------------------------------------------------------------------------
+    def open_render_dialog(self) -> RenderDialog | None:
+        """Ask for the views and size to render the selected dataset with (None when it has nothing to render)."""
+        summary = self.summary(self.current_dataset)
+        if not needs_render(summary) or summary is None:
+            return None
+        if self.render_dialog is not None:
+            self.render_dialog.close()
+            self.render_dialog.deleteLater()
+        self.render_dialog = RenderDialog(summary.name, unrendered_items(summary), self)
+        self.render_dialog.requested.connect(self.render)
+        self.render_dialog.show()
+        return self.render_dialog
+
+    def render(self, request: RenderRequest) -> bool:
+        """Run ``trainer render DATASET --views V --size S`` as a child process with the progress bar (False when
+        a job holds the bar: the status says so)."""
+        if self.bar_job is not None:
+            self.status.setText(f"{request.dataset} is not rendered yet: Render… once the running job has ended.")
+            return False
+        if self.render_job is not None:
+            self.render_job.deleteLater()  # the previous one, long ended
+        job = EngineJob(request.args(), self.workspace.root, title=f"render {request.dataset}", parent=self)
+        connect_job(job, progress=self._render_progress,
+                    finished=lambda report: self._render_ended(request, "finished", render_line(request, report)),
+                    failed=lambda error: self._render_ended(
+                        request, "failed", f"Could not render {request.dataset}: {(error.splitlines() or [''])[0]}"),
+                    cancelled=lambda: self._render_ended(
+                        request, "cancelled", f"Rendering {request.dataset} was cancelled; what was rendered is "
+                        "kept (Render… again to finish)."))
+        self.render_job = job
+        self.job_label.setText(f"Rendering {request.dataset} ({request.views} views, {request.size} px)…")
+        self.job_progress.setRange(0, 0)
+        self.job_progress.setFormat("starting…")
+        self._show_bar(job)
+        job.start()
+        return True
+
+    def _render_progress(self, done: int, total: int, _stage: str) -> None:
+        show_progress(self.job_progress, done, total, "%v / %m shapes" if total > 0 else "")
+
+    def _render_ended(self, request: RenderRequest, outcome: str, line: str) -> None:
+        self._hide_bar()
+        self.status.setText(line)
+        self._status_note = line  # kept when the refresh below lands
+        self._pending_selection = request.dataset
+        self.refresh()  # the views replace "not rendered yet" in the grid
+        self.detail.reload()  # and in the detail
+        self.render_finished.emit(request.dataset, outcome, line)
+
+    # ---- open a folder: import, render (meshes), index with pretrained weights, as one job --------------------------
+    def open_folder(self) -> OpenFolderDialog:
+        """Ask for a folder, its dataset's name, the meshes' up axis and the weights (``dialogs/open_folder.py``)."""
+        if self.open_folder_dialog is None:
+            self.open_folder_dialog = OpenFolderDialog(self)
+            self.open_folder_dialog.requested.connect(self.start_open_folder)
+        self.open_folder_dialog.show()
+        self.open_folder_dialog.raise_()
+        self.open_folder_dialog.activateWindow()
+        return self.open_folder_dialog
+
+    def start_open_folder(self, plan: OpenFolderPlan) -> bool:
+        """Run the plan's stages (``app/open_folder.py``) as one :class:`StagedJob` with the progress bar (False when
+        a job holds the bar)."""
+        if self.bar_job is not None:
+            self.status.setText(f"Open {plan.folder} again once the running job has ended.")
+            return False
+        if self.open_folder_render:
+            plan = replace(plan, **self.open_folder_render)
+        if self.open_folder_job is not None:
+            self.open_folder_job.deleteLater()  # the previous one, long ended
+        root = self.workspace.root
+        stages = [Stage(label, lambda a=args, t=label: EngineJob(a, root, title=f"{t} {plan.name}"), quiet=args[0])
+                  for label, args in stage_args(plan)]
+        job = StagedJob(stages, f"open {plan.name}", parent=self)
+        connect_job(job, progress=self._open_folder_progress,
+                    finished=lambda results: self._open_folder_ended(plan, "finished", opened_line(plan, results),
+                                                                     run_of(results)),
+                    failed=lambda error: self._open_folder_ended(plan, "failed", f"Could not open {plan.folder}: "
+                                                                 f"{error}. What was done before is kept."),
+                    cancelled=lambda: self._open_folder_ended(
+                        plan, "cancelled", f"Opening {plan.folder} was cancelled; what was done is kept (open it "
+                        "again to finish)."))
+        job.stage_started.connect(self._open_folder_stage)
+        self.open_folder_job = job
+        self.status.setText(f"Opening {plan.folder} as dataset {plan.name}, to search with {plan.model} "
+                            f"({PurePath(plan.pretrained).name})…")
+        self.job_label.setText(f"Opening {plan.name}…")
+        self.job_progress.setRange(0, 0)
+        self.job_progress.setFormat("starting…")
+        self._show_bar(job)
+        job.start()
+        return True
+
+    def _open_folder_stage(self, index: int, _text: str) -> None:
+        if index:  # the list shows what the stage before did (the import's items, the render's views)
+            self._status_note = self.status.text()
+            self.refresh()
+            self.detail.reload()
+
+    def _open_folder_progress(self, done: int, total: int, stage: str) -> None:
+        show_progress(self.job_progress, done, total, stage if total > 0 else None)
+
+    def _open_folder_ended(self, plan: OpenFolderPlan, outcome: str, line: str, run: str = "") -> None:
+        self._hide_bar()
+        self.status.setText(line)
+        self._status_note = line  # kept when the refresh below lands
+        self._pending_selection = plan.name
+        self.refresh()
+        self.folder_opened.emit(plan.name, run, plan.target, outcome)

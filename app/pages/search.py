@@ -46,16 +46,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.catalog_changes import catalog_changes
 from app.engine_job import EngineJob
 from app.job_interface import connect_job, show_progress
-from app.search_worker import TARGET_LABELS, IndexNeeded, RunList, SearchQuery, SearchService, list_runs
+from app.mesh_source import dataset_up_axis
+from app.search_worker import (
+    TARGET_LABELS,
+    IndexNeeded,
+    RunList,
+    SearchQuery,
+    SearchService,
+    list_runs,
+    target_of_kind,
+)
 from app.thumbnails import ThumbnailCache, shared_cache
 from app.widgets.ab_compare import ABCompare
 from app.widgets.item_detail import ItemDetailView
 from app.widgets.item_grid import Background, CatalogHandle
+from app.widgets.mesh_chip import MeshChip
 from app.widgets.result_grid import ResultGrid
 from engine.catalog.browse import ItemDetail, item_detail
-from engine.index.calibration import CATEGORY_PROMPTS
 from engine.mesh_files import MESH_SUFFIXES
 from engine.search import TARGETS, SearchResult
 from engine.workspace import Workspace
@@ -125,7 +135,9 @@ class SearchPage(QWidget):
         self._item: ItemDetail | None = None
         self._item_id: int | None = None
         self._run_pinned = False  # the user picked a run: keep it when the target changes
+        self._user_run: str | None = None  # the run the user picked (it answers whenever it can)
         self._runs_loading = False
+        self._runs_again = False
         self._runs_loaded_once = False
         self._work = Background()
         self.setAcceptDrops(True)
@@ -211,6 +223,10 @@ class SearchPage(QWidget):
         chip = QHBoxLayout(self.subject)
         chip.setContentsMargins(6, 3, 6, 3)
         chip.addWidget(self.subject_picture)
+        self.subject_mesh = MeshChip()  # a mesh query: drawn, with its up axis
+        self.subject_mesh.axis_changed.connect(lambda _axis: self.search_now())
+        self.subject_mesh.hide()
+        chip.addWidget(self.subject_mesh)
         chip.addWidget(self.subject_label, 1)
         chip.addWidget(self.subject_clear)
         self.subject.hide()
@@ -249,7 +265,12 @@ class SearchPage(QWidget):
         self.busy_bar.setFixedSize(80, 10)
         self.busy_bar.setTextVisible(False)
         self.busy_bar.hide()
+        self.run_note = QLabel()  # why the run changed under the user (a target it cannot search)
+        self.run_note.setObjectName("run_note")
+        self.run_note.setStyleSheet("color: #7a5400;")
+        self.run_note.hide()
         status_row = QHBoxLayout()
+        status_row.addWidget(self.run_note)
         status_row.addWidget(self.status, 1)
         status_row.addWidget(self.busy_bar)
         return status_row
@@ -298,6 +319,7 @@ class SearchPage(QWidget):
         self.run_combo.activated.connect(self._run_picked)
         self.k_spin.valueChanged.connect(lambda _v: self._debounce.start())
         self.ab_button.toggled.connect(self.set_compare)
+        catalog_changes().changed.connect(self.reload_runs)  # a run or an index made or removed: list them again
         self.subject_clear.clicked.connect(self.clear_subject)
         self.build_button.clicked.connect(self.build_index)
         self.grid.item_activated.connect(self.open_detail)
@@ -337,26 +359,30 @@ class SearchPage(QWidget):
     def _show_confidence(self, result: SearchResult | None) -> None:
         if result is not None and result.not_confident:
             c = result.calibration or {}
-            measured = (f"{c.get('queries', 0)} category prompts" if c.get("source") == CATEGORY_PROMPTS
-                        else f"{c.get('queries', 0)} {html.escape(str(c.get('split', '')))} captions")
+            threshold = f"{c['threshold']:.3f}, " if c.get("threshold") is not None else ""
             self.confidence_banner.setStyleSheet(BANNER_STYLE.format(**NOT_CONFIDENT_COLOURS))
             self.confidence_banner.setText(
                 f"<b>{html.escape(result.banner()[0].upper() + result.banner()[1:])}.</b> Even the best result scores "
-                f"no higher than a typical non-match ({c.get('threshold', 0):.3f}, measured on {measured}): treat "
-                "these as guesses.")
+                f"no higher than a typical non-match ({threshold}{html.escape(result.measured_line() or '')}): "
+                "treat these as guesses.")
             self.confidence_banner.setToolTip("A run is calibrated when its index is built: the scores of captions "
-                                              "(or, without enough of them, of category prompts) against their own "
-                                              "items and against other items.")
+                                              "(or, without enough of them, of category prompts; for a picture, of "
+                                              "the items' own pictures by category) against their own items and "
+                                              "against other items.")
             self.confidence_banner.show()
         elif result is not None and result.dataset_not_calibrated:
-            line = result.not_calibrated_line()
+            kind = "" if result.query_kind == "text" else f", {result.query_kind} queries"
+            fix = {"fused": "", "text": ": add caption files or sort the items into category folders to calibrate it"
+                   }.get(result.query_kind, ": sort the items into category folders to calibrate it")
             self.confidence_banner.setStyleSheet(BANNER_STYLE.format(**NOT_CALIBRATED_COLOURS))
             self.confidence_banner.setText(
-                f"<b>{html.escape(line[0].upper() + line[1:])}.</b> The results are ranked by raw score, with no "
-                "confidence: add caption files or sort the items into category folders to calibrate it.")
-            self.confidence_banner.setToolTip("A confidence is measured, when an index is built, from the dataset's "
-                                              "captions or its categories' prompts; this dataset has not enough of "
-                                              "either.")
+                f"<b>Not calibrated: {html.escape(result.not_calibrated or '')}</b> (run {html.escape(result.run)} on "
+                f"dataset {html.escape(result.dataset)}{kind}). The results are ranked by raw score, with no "
+                f"confidence{fix}.")
+            self.confidence_banner.setToolTip("A confidence is measured from the dataset's captions or its categories' "
+                                              "prompts (text queries), or from its items' own pictures by category "
+                                              "(image, mesh and item queries), on enough pairs; a fused query has "
+                                              "nothing of its kind to measure.")
             self.confidence_banner.show()
         else:
             self.confidence_banner.hide()
@@ -406,11 +432,41 @@ class SearchPage(QWidget):
         self._run_picked(i)
         return True
 
+    def open_run(self, name: str, target: str) -> None:
+        """Search ``target`` with run ``name`` once the runs are read again: a run made or reused elsewhere ("Open a
+        folder…" on the Datasets page). A list read before the run existed is read once more."""
+        self.set_target(target)
+        tries = [2]
+
+        def arrived(_count: int) -> None:
+            if self.select_run(name) or tries[0] == 0:
+                self.runs_loaded.disconnect(arrived)
+                self.query_edit.setFocus()
+                return
+            tries[0] -= 1
+            self.reload_runs()
+
+        self.runs_loaded.connect(arrived)
+        self.reload_runs()
+
     def set_text(self, text: str) -> None:
         self.query_edit.setText(text)
 
-    def search_with_item(self, item_id: int) -> None:
-        """Search with a catalogue item (its views or image; fused with the text in the box, if any)."""
+    def search_with_item(self, item_id: int, kind: str = "", dataset: str = "") -> None:
+        """Search with a catalogue item (its views or image; fused with the text in the box, if any). ``kind``:
+        its dataset's kind, when the caller knows it: a photo searches images, a shape shapes; ``dataset``: its
+        dataset, whose best run answers unless the user picked a run that can."""
+        target = target_of_kind(kind)
+        if target is not None and target != self.target:
+            self.target_combo.blockSignals(True)
+            self.set_target(target)
+            self.target_combo.blockSignals(False)
+            self._target_changed(self.target_combo.currentIndex(), search=False)
+        best = self.runs.best_on(dataset, self.target) if dataset else None
+        user = self.runs.get(self._user_run or "")
+        if best and not (user is not None and user.serves(self.target) and user.dataset in (dataset, "")):
+            self._fill_runs(best)  # the best run on the item's dataset
+            self._say_run_changed(user, f"searching {dataset} with its best run, {self.run}")
         self._image = self._mesh = None
         self._item_id = int(item_id)
         self._item = None
@@ -490,6 +546,7 @@ class SearchPage(QWidget):
     def reload_runs(self) -> None:
         """Read the finished runs (and which targets each can search) on a worker."""
         if self._runs_loading:
+            self._runs_again = True  # the catalogue changed while it was read: read it once more
             return
         self._runs_loading = True
         catalog = self.catalog
@@ -500,7 +557,8 @@ class SearchPage(QWidget):
         if run is None:
             return None
         return SearchQuery(run=run, target=self.target, text=self.query_edit.text(), image=self._image,
-                           item_id=self._item_id, k=self.k_spin.value(), mesh=self._mesh)
+                           item_id=self._item_id, k=self.k_spin.value(), mesh=self._mesh,
+                           up_axis=self.subject_mesh.up_axis() if self._mesh else None)
 
     # ---- searching ----------------------------------------------------------------------------
     def _text_changed(self, _text: str) -> None:
@@ -512,7 +570,8 @@ class SearchPage(QWidget):
         if self.comparing:
             q = self.current_query() or SearchQuery(run="", target=self.target, text=self.query_edit.text(),
                                                     image=self._image, item_id=self._item_id, k=self.k_spin.value(),
-                                                    mesh=self._mesh)
+                                                    mesh=self._mesh,
+                                                    up_axis=self.subject_mesh.up_axis() if self._mesh else None)
             self.ab.set_query(None if q.empty else q)
             self.status.setText("" if q.empty else f"Comparing two runs on {html.escape(self._describe(q))} "
                                 f"({html.escape(TARGET_LABELS[q.target].lower())}): pick them above each side.")
@@ -676,6 +735,9 @@ class SearchPage(QWidget):
         token, runs, error = answer
         self._work.done(token)
         self._runs_loading = False
+        if self._runs_again:
+            self._runs_again = False
+            self.reload_runs()
         if error:
             self._show_empty(f"Could not read the runs: {error.splitlines()[0]}")
             return
@@ -683,11 +745,14 @@ class SearchPage(QWidget):
         self._runs_loaded_once = True
         previous = self.run
         self.runs = runs
-        keep = previous if (previous and self._run_pinned and runs.get(previous)) else None
+        user = runs.get(self._user_run or "")
+        keep = user.name if user is not None and user.serves(self.target) else (
+            previous if (previous and self._run_pinned and runs.get(previous)) else None)
         self._fill_runs(keep or runs.default_for(self.target) or previous)
         if self.comparing:
             self.ab.set_runs(runs, self.target)
         self.runs_loaded.emit(len(runs.runs))
+        self.service.warm(self.run, self.target)  # the model loaded and run once before the first query
         if first or self.run != previous or (self.query is None and self.result is None):
             self.search_now()
 
@@ -704,16 +769,31 @@ class SearchPage(QWidget):
         combo.setCurrentIndex(i if i >= 0 else (0 if combo.count() else -1))
         combo.blockSignals(False)
 
-    def _target_changed(self, _index: int) -> None:
-        run = self.run  # a run the user picked stays; else the target's default, else the run shown
-        want = run if (self._run_pinned and run) else (self.runs.defaults.get(self.target) or run)
+    def _target_changed(self, _index: int, search: bool = True) -> None:
+        """The run the user picked answers whenever it can search the target (the note says when it cannot); else
+        the target's default run."""
+        user = self.runs.get(self._user_run or "")
+        want = user.name if user is not None and user.serves(self.target) else (
+            self.runs.default_for(self.target) or self.run)
         self._fill_runs(want)
+        label = TARGET_LABELS.get(self.target, self.target).lower()
+        self._say_run_changed(user, f"it cannot search {label}: now searching with {self.run}")
         if self.comparing:
             self.ab.set_runs(self.runs, self.target)
-        self.search_now()
+        if search:
+            self.search_now()
+
+    def _say_run_changed(self, user: Any, why: str) -> None:
+        """The note beside the status: the run the user picked is not the one answering, and why."""
+        changed = user is not None and self.run != user.name
+        self.run_note.setText(f"Run {user.name}: {why}." if changed else "")
+        self.run_note.setVisible(changed)
 
     def _run_picked(self, _index: int) -> None:
         self._run_pinned = True
+        self._user_run = self.run
+        self.run_note.hide()
+        self.service.warm(self.run, self.target)
         self.search_now()
 
     # ---- the query's image or item ----------------------------------------------------------------
@@ -722,6 +802,9 @@ class SearchPage(QWidget):
         self._work.done(token)
         if error or detail is None or detail.id != self._item_id:
             return
+        photo = bool(detail.images) and not (detail.views or detail.mesh_path)
+        if self.target != "captions" and self.target != ("images" if photo else "shapes"):
+            self.set_target("images" if photo else "shapes")  # a photo searches images, a shape shapes
         self._item = detail
         self._show_subject()
 
@@ -755,7 +838,26 @@ class SearchPage(QWidget):
             return
         self._subject_path = path
         self._set_subject_picture()
+        self._show_mesh_chip()
         self.subject.show()
+
+    def _show_mesh_chip(self) -> None:
+        """A mesh query's picture (rendered with its up axis) in place of the chip's thumbnail; the default axis is
+        the run's dataset's, read on a worker."""
+        self.subject_picture.setVisible(not self._mesh)
+        self.subject_mesh.setVisible(bool(self._mesh))
+        self.subject_mesh.set_mesh(self._mesh)
+        choice = self.runs.get(self.run or "")
+        dataset = choice.dataset if choice is not None else ""
+        if self._mesh and dataset and dataset != self.subject_mesh.dataset:
+            catalog = self.catalog
+            self._work.run(lambda: (dataset, dataset_up_axis(catalog(), dataset)), self._dataset_axis_arrived)
+
+    def _dataset_axis_arrived(self, answer: tuple[int, Any, str]) -> None:
+        token, value, error = answer
+        self._work.done(token)
+        if not error:
+            self.subject_mesh.set_dataset_axis(*value)
 
     def _set_subject_picture(self) -> None:
         path = getattr(self, "_subject_path", None)
@@ -809,6 +911,7 @@ class SearchPage(QWidget):
     def shutdown(self) -> None:
         """Stop answering (the page is going away); a running index build is cancelled."""
         self._debounce.stop()
+        self.subject_mesh.shutdown()
         self.service.close()
         if self.build_job is not None and self.build_job.running:
             self.build_job.cancel()

@@ -53,6 +53,7 @@ from app.widgets.run_comparison import RunComparison
 from app.widgets.run_form import LaunchRequest, RunForm
 from app.widgets.run_log import RunLog
 from app.widgets.run_status import RunStatus
+from app.widgets.tensorboard_button import TensorBoardButton
 from app.widgets.training_curves import TrainingCurves
 from engine.fmt import pct
 from engine.workspace import Workspace
@@ -123,11 +124,25 @@ class TrainingPage(QWidget):
         form_layout.addWidget(self.form)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the form fits its column
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(form_box)
         scroll.setMinimumWidth(300)
         scroll.setMaximumWidth(380)
+        self._form_scroll = scroll
+        self.form.advanced_toggle.toggled.connect(self._fit_form_column)
+        self.form.start_from.changed.connect(self._fit_form_column)
+        self._fit_form_column()
         return scroll
+
+    def _fit_form_column(self, *_: object) -> None:
+        """The form's column as wide as the form needs (Advanced open, a weights file), up to its maximum: no
+        field, message or the Launch button ever goes behind the column's edge."""
+        scroll = self._form_scroll
+        box = scroll.widget()
+        box.adjustSize()
+        need = box.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 2
+        scroll.setMinimumWidth(max(300, min(scroll.maximumWidth(), need)))
 
     def _build_runs_table(self) -> None:
         """Right top: the table of runs."""
@@ -226,6 +241,8 @@ class TrainingPage(QWidget):
         self.tabs.addTab(self.evaluation, "Evaluation")
         self.tabs.addTab(self.comparison, "Compare")
         self.tabs.addTab(self.log_view, "Log")
+        self.tensorboard_button = TensorBoardButton(self.workspace)  # shown when the package is installed
+        self.tabs.setCornerWidget(self.tensorboard_button)
 
         details = QWidget()
         details_layout = QVBoxLayout(details)
@@ -500,8 +517,9 @@ class TrainingPage(QWidget):
 
     # ---- lifetime
     def shutdown(self) -> None:
-        """Stop following (runs started here keep going: they are detached processes)."""
+        """Stop following (runs started here keep going: they are detached processes) and TensorBoard."""
         self.runs.close()
+        self.tensorboard_button.stop()
 
     def running_runs(self) -> list[str]:
         """Runs this application started that are still training (they go on after it quits)."""

@@ -36,14 +36,18 @@ SIDE_COLOURS = {"A": "#1a73e8", "B": "#9334e6"}
 
 
 def default_b(runs: RunList, target: str, a: str | None) -> str | None:
-    """Side B's run: of the other runs with an index for ``target``, the one with the best validation score
-    (the newest among equals or unscored ones); else the newest other run; else ``a``."""
+    """Side B's run: another run on A's dataset when there is one (a comparison of two runs on one dataset);
+    of those, the ones with an index for ``target`` first, the best validation score first (the newest among
+    equals or unscored ones); else the newest other run; else ``a``."""
     others = [r for r in runs.runs if r.name != a]  # newest first
-    ready = [r for r in others if target in r.targets]
+    first = runs.get(a) if a else None
+    same = [r for r in others if first is not None and r.dataset == first.dataset]
+    pool = same or others
+    ready = [r for r in pool if target in r.targets]
     if ready:
         return max(ready, key=lambda r: (r.score if r.score is not None else float("-inf"),
                                          -ready.index(r))).name
-    return others[0].name if others else a
+    return pool[0].name if pool else a
 
 
 class _Side(QWidget):
@@ -143,11 +147,12 @@ class ABCompare(QWidget):
         """Fill the selectors (labels say which runs lack the target's index); keep the choices where possible."""
         self.runs, self.target = runs, target
         names = runs.names()
+        opening = a is not None  # the page opens the comparison on its run: B joins it on its dataset
         a = a or self.sides["A"].run or runs.default_for(target)
         if b is None:
             b = self.sides["B"].run
-        if b is None or b == a:  # another run: the best one that can already be searched (else the newest)
-            b = default_b(runs, target, a)
+        if b is None or b == a or (opening and not self._same_dataset(a, b)):
+            b = default_b(runs, target, a)  # another run: on A's dataset, the best that can be searched
         for side, want in ((self.sides["A"], a), (self.sides["B"], b)):
             combo = side.run_combo
             combo.blockSignals(True)
@@ -158,6 +163,10 @@ class ABCompare(QWidget):
                     combo.setItemData(combo.count() - 1, choice.tooltip(target), Qt.ItemDataRole.ToolTipRole)
             combo.setCurrentIndex(names.index(want) if want in names else (0 if names else -1))
             combo.blockSignals(False)
+
+    def _same_dataset(self, a: str | None, b: str | None) -> bool:
+        first, second = self.runs.get(a or ""), self.runs.get(b or "")
+        return first is not None and second is not None and first.dataset == second.dataset
 
     def set_run(self, name: str, run: str) -> None:
         combo = self.sides[name].run_combo

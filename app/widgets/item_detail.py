@@ -13,7 +13,7 @@ import html
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -39,7 +39,11 @@ from engine.catalog.browse import ItemDetail, item_detail
 from engine.catalog.records import BOOKKEEPING_META
 
 _UNBOUNDED = 16_777_215  # Qt's QWIDGETSIZE_MAX: no maximum height
+SELECT_AN_ITEM = "Select an item to see its views, captions and metadata."
+NO_MATCH = "No item matches the filter."
+FEW_CAPTIONS = 3  # up to this many captions, the box is as tall as they are (no mostly empty box)
 VIEW_SIZE = 96  # px: a shape's rendered views (four across, eight in two rows)
+FIT_SIZES = (VIEW_SIZE, 80, 64, 48)  # px: beside the 3D view, the largest at which every view shows
 IMAGE_SIZE = 224  # px: an image-text item's image
 
 
@@ -61,6 +65,7 @@ class ItemDetailView(QWidget):
     """Signals: ``search_with_item(int item_id)`` (the button), ``loaded(int item_id)`` once shown."""
 
     search_with_item = Signal(int)
+    render_requested = Signal()  # the "Render…" link of a shape whose views are not rendered yet
     loaded = Signal(int)
     failed = Signal(str)
 
@@ -73,6 +78,7 @@ class ItemDetailView(QWidget):
         self.detail: ItemDetail | None = None
         self._wanted: int | None = None
         self._picture_size = VIEW_SIZE
+        self._labelled = True  # the pictures are a shape's views (fitted to their room), not an item's images
         self._rows_by_path: dict[str, list[int]] = {}
         self._work = Background()
 
@@ -80,7 +86,7 @@ class ItemDetailView(QWidget):
         self._build_pictures()
         self._build_captions()
         self._build_meta()
-        self.empty = QLabel("Select an item to see its views, captions and metadata.")
+        self.empty = QLabel(SELECT_AN_ITEM)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
         self._build_body()
@@ -114,6 +120,7 @@ class ItemDetailView(QWidget):
     def _build_pictures(self) -> None:
         """The rendered views (or images) as icons, beside the 3D view (hidden until an item has a mesh)."""
         self.views_label = QLabel("<b>Views</b>")
+        self.views_label.linkActivated.connect(lambda _link: self.render_requested.emit())
         self.views = QListWidget()
         self.views.setViewMode(QListView.ViewMode.IconMode)
         self.views.setMovement(QListView.Movement.Static)
@@ -122,14 +129,15 @@ class ItemDetailView(QWidget):
         self.views.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.views.setSpacing(2)
         self._set_picture_size(VIEW_SIZE)
+        self.views.installEventFilter(self)  # resized: the views fitted again
         self.mesh_view = MeshView()
         self.mesh_view.hide()
         self.pictures = QSplitter(Qt.Orientation.Horizontal)  # the 3D view beside the rendered views
         self.pictures.setChildrenCollapsible(False)
         self.pictures.addWidget(self.mesh_view)
         self.pictures.addWidget(self.views)
-        self.pictures.setStretchFactor(0, 3)
-        self.pictures.setStretchFactor(1, 2)
+        self.pictures.setStretchFactor(0, 1)
+        self.pictures.setStretchFactor(1, 1)
 
     def _build_captions(self) -> None:
         self.captions_label = QLabel("<b>Captions</b>")
@@ -193,7 +201,16 @@ class ItemDetailView(QWidget):
         catalog = self.catalog
         self._work.run(lambda: item_detail(catalog(), item_id), self._arrived)
 
-    def clear(self) -> None:
+    def reload(self) -> None:
+        """Read the item shown again (its views were just rendered); it stays on screen until the answer."""
+        if self.detail is not None:
+            item_id = self._wanted = self.detail.id
+            catalog = self.catalog
+            self._work.run(lambda: item_detail(catalog(), item_id), self._arrived)
+
+    def clear(self, message: str = "") -> None:
+        """Show no item: ``message`` where it would be (else "Select an item…")."""
+        self.empty.setText(message or SELECT_AN_ITEM)
         self._wanted = None
         self.detail = None
         self._rows_by_path.clear()
@@ -244,7 +261,7 @@ class ItemDetailView(QWidget):
         self._set_picture_size(VIEW_SIZE if is_views or len(pictures) > 1 else IMAGE_SIZE, labelled=is_views)
         noun = "view" if is_views else "image"
         counted = f"{len(pictures)} {noun}{'s' if len(pictures) != 1 else ''}" if pictures else (
-            "no views rendered yet" if is_views else "no image")
+            "not rendered yet: <a href='render'>Render…</a>" if is_views else "no image")
         self.views.setVisible(bool(pictures))
         if d.mesh_path:
             up = f", {d.up_axis} up" if d.up_axis != "y" else ""
@@ -265,6 +282,8 @@ class ItemDetailView(QWidget):
             self.views.addItem(item)
             self._rows_by_path.setdefault(path, []).append(i)
             self._set_picture(i, path)
+        self._labelled = is_views
+        self.fit_views()
 
         self._show_captions(d.captions)
 
@@ -289,7 +308,7 @@ class ItemDetailView(QWidget):
         if captions:
             self.captions_label.setText(f"<b>{len(captions)} caption{'s' if len(captions) != 1 else ''}</b>")
             self.captions_label.setToolTip("")
-            self.captions_box.setMaximumHeight(_UNBOUNDED)
+            self.captions_box.setMaximumHeight(_UNBOUNDED if len(captions) > FEW_CAPTIONS else self._captions_height())
             return
         self.captions_label.setText("<b>captions:</b> none")
         self.captions_label.setToolTip("This item has no captions: it can be searched with pretrained weights, "
@@ -297,6 +316,42 @@ class ItemDetailView(QWidget):
         margins = self.captions_box.layout().contentsMargins()
         self.captions_box.setMaximumHeight(self.captions_label.sizeHint().height() + margins.top()
                                            + margins.bottom())
+
+    def fit_views(self) -> None:
+        """A shape's views at the largest of :data:`FIT_SIZES` at which all of them show in the room they have (beside
+        the 3D view: eight views, not two); an image keeps its size."""
+        count = self.views.count()
+        if not count or not self._labelled:
+            return
+        area = self.views.viewport().size()
+        label = self.fontMetrics().height()
+        spacing = 2 * self.views.spacing()
+        size = FIT_SIZES[-1]
+        for candidate in FIT_SIZES:
+            columns = max(1, area.width() // (candidate + 8 + spacing))
+            if -(-count // columns) * (candidate + 8 + label + spacing) <= area.height():
+                size = candidate
+                break
+        if size != self._picture_size:
+            self._set_picture_size(size, labelled=True)
+            for path, rows in self._rows_by_path.items():
+                for row in rows:
+                    self._set_picture(row, path)
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - Qt override
+        if watched is self.views and event.type() == QEvent.Type.Resize:
+            self.fit_views()
+        return super().eventFilter(watched, event)
+
+    def _captions_height(self) -> int:
+        """The captions box's height for a few captions: its label and its rows (each wrapped on up to two lines),
+        no empty space under them."""
+        margins = self.captions_box.layout().contentsMargins()
+        lines = sum(min(2, 1 + self.fontMetrics().horizontalAdvance(self.captions.item(i).text())
+                        // max(1, self.captions.viewport().width())) for i in range(self.captions.count()))
+        rows = lines * self.fontMetrics().lineSpacing() + self.captions.count() * 6 + 2 * self.captions.frameWidth()
+        return (self.captions_label.sizeHint().height() + self.captions_box.layout().spacing() + rows + margins.top()
+                + margins.bottom())
 
     def _set_picture_size(self, size: int, labelled: bool = True) -> None:
         self._picture_size = size

@@ -36,7 +36,7 @@ from PySide6.QtCore import (
     QThreadPool,
     Signal,
 )
-from PySide6.QtGui import QPainter
+from PySide6.QtGui import QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -134,6 +134,7 @@ class ItemGridModel(QAbstractListModel):
         self.thumbnails = thumbnails
         self.icon_size = icon_size
         self.placeholder = thumbnails.placeholder(icon_size)
+        self.missing_picture: QPixmap | None = None  # a card without a picture (None: the red ✕ of a broken one)
         self._ids: list[int] = []
         self._generation = 0
         self._loading = False
@@ -315,7 +316,7 @@ class ItemGridModel(QAbstractListModel):
         if card is None:
             return None
         if not card.thumbnail:
-            return self.thumbnails.broken(self.icon_size)
+            return self.missing_picture or self.thumbnails.broken(self.icon_size)
         return self.thumbnails.get(card.thumbnail, self.icon_size)
 
 

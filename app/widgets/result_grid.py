@@ -1,7 +1,9 @@
-"""Search results as a grid of cards: thumbnail, key and score badge, rank, category, split and a caption.
+"""Search results as a grid of cards: thumbnail with its confidence badge, key, rank, category, split and a caption.
 
-The score badge shows the hit's calibrated confidence, coloured by its band (``engine.index.calibration``):
-green high, amber medium, red low; grey with the raw score when the query is not calibrated.
+The confidence badge (top right of the picture) says what it is: "confidence 86 %", the hit's calibrated
+confidence (the cautious end of its band), coloured by its band (``engine.index.calibration``): green high, amber
+medium, red low; a grey "not calibrated" when the query is not (the raw score is never the main figure: it is in
+the tooltip, with how the confidence was measured).
 
 ``ResultModel`` holds the hits of one :class:`~engine.search.SearchResult`; thumbnails come from a
 :class:`~app.thumbnails.ThumbnailCache` (decoded off the GUI thread; a placeholder until they arrive).
@@ -155,10 +157,10 @@ class ResultModel(QAbstractListModel):
             label, ranks = self._peer
             return label, ranks.get(hit.item_id)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return tooltip(hit)
+            return tooltip(hit, self.result.measured_line() if self.result is not None else None)
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            sure = f", {hit.confidence:.0%} confident" if hit.confidence is not None else ""
-            return f"rank {hit.rank}, {hit.key}, score {hit.score:.3f}{sure}, {caption_of(hit)}"
+            sure = f"confidence {percent(hit.confidence)}" if hit.confidence is not None else "not calibrated"
+            return f"rank {hit.rank}, {hit.key}, {sure}, {caption_of(hit)}"
         return None
 
 
@@ -176,10 +178,14 @@ def caption_of(hit: Hit) -> str:
     return hit.captions[0] if hit.captions else ""
 
 
-def tooltip(hit: Hit) -> str:
+def tooltip(hit: Hit, measured: str | None = None) -> str:
+    """A card's tooltip: the item, its rank, confidence (and how it was measured, ``measured``) and raw score."""
     lines = [f"<b>{html.escape(hit.key)}</b> · {html.escape(hit.dataset)} · {html.escape(hit.split)} · "
              f"{html.escape(hit.category or '—')}",
-             f"rank {hit.rank} · score {hit.score:.4f}{_confidence_note(hit)} · {len(hit.thumbnails)} picture(s)"]
+             f"rank {hit.rank} · {_confidence_note(hit)} · raw score {hit.score:.4f} · {len(hit.thumbnails)} "
+             "picture(s)"]
+    if hit.confidence is not None and measured:
+        lines.append(f"<i>confidence {html.escape(measured)}</i>")
     if hit.matched_text and hit.matched_text in hit.captions:
         lines.append(f"matched: <i>{html.escape(hit.matched_text)}</i>")
     lines += [f"• {html.escape(c)}" for c in hit.captions[:8]]
@@ -190,16 +196,27 @@ def tooltip(hit: Hit) -> str:
 
 def _confidence_note(hit: Hit) -> str:
     if hit.confidence is None:
-        return " (not calibrated)"
-    return f" · {hit.confidence:.0%} confident ({band(hit.confidence)})"
+        return "not calibrated"
+    return f"confidence {percent(hit.confidence)} ({band(hit.confidence)})"
+
+
+def percent(confidence: float) -> str:
+    """``86 %``: a confidence as the badge writes it."""
+    return f"{round(confidence * 100)} %"
 
 
 def score_badge(hit: Hit) -> tuple[str, QColor]:
-    """The score badge's text and colour: the calibrated confidence and its band; the raw score, grey, when the
-    run has no calibration for this query (image, item and fused queries, or a dataset it is not calibrated for)."""
+    """The confidence badge's text and colour: "confidence 86 %" in its band's colour; "not calibrated", grey, when
+    the run has no calibration for this query (a fused query, or a dataset it is not calibrated for)."""
     if hit.confidence is None:
-        return f"{hit.score:.3f}", BAND_COLOURS["none"]
-    return f"{hit.confidence:.0%}", BAND_COLOURS[band(hit.confidence)]
+        return "not calibrated", BAND_COLOURS["none"]
+    return f"confidence {percent(hit.confidence)}", BAND_COLOURS[band(hit.confidence)]
+
+
+def elide_key(key: str, fm: QFontMetrics, width: int) -> str:
+    """A card's title: an item's key elided at its start, as the Datasets grid does (keys share their folders and
+    differ at their end: "…chair_0002.off")."""
+    return fm.elidedText(key, Qt.TextElideMode.ElideLeft, width)
 
 
 def wrap_lines(text: str, fm: QFontMetrics, width: int, max_lines: int) -> list[str]:
@@ -355,9 +372,12 @@ class ResultDelegate(QStyledItemDelegate):
         painter.fillPath(path, pal.color(QPalette.ColorRole.Base))
         box = self._paint_picture(painter, rect, pm)
 
-        # the picture stays clear: only an A/B comparison marks it (bottom left) with the other run's rank
+        # the confidence badge (top right); an A/B comparison marks the picture (bottom left) with the other run's rank
         painter.setFont(small)
         fm_small = QFontMetrics(small)
+        badge_text, badge_colour = score_badge(hit)
+        self._badge(painter, fm_small, QPoint(box.right() - 4, box.top() + 5), badge_text, badge_colour,
+                    QColor("white"), left=False)
         if peer is not None:
             label, rank = peer
             text = f"{label} #{rank}" if rank is not None else f"not in {label}"
@@ -365,7 +385,7 @@ class ResultDelegate(QStyledItemDelegate):
             self._badge(painter, fm_small, QPoint(box.left() + 5, box.bottom() - 5 - fm_small.height() - 4),
                         text, colour, QColor("white"), left=True)
 
-        # key and score badge; rank · category · split · views; caption
+        # key; rank · category · split · views; caption
         width = rect.width() - 2 * PAD
         x = rect.left() + PAD
         y = self._paint_heading(painter, pal, hit, bold, small, QPoint(x, box.bottom() + 6), width)
@@ -394,21 +414,15 @@ class ResultDelegate(QStyledItemDelegate):
 
     def _paint_heading(self, painter: QPainter, pal: QPalette, hit: Hit, bold: QFont, small: QFont, at: QPoint,
                        width: int) -> int:
-        """The key and the score badge, then rank · category · split · views, from ``at``; returns the y
-        below them."""
+        """The key, then rank · category · split · views, from ``at``; returns the y below them."""
         x, y = at.x(), at.y()
         fm_small = QFontMetrics(small)
         fm_bold = QFontMetrics(bold)
-        badge_text, badge_colour = score_badge(hit)
-        badge_w = fm_small.horizontalAdvance(badge_text) + 10
-        self._badge(painter, fm_small, QPoint(x + width, y + max(0, (fm_bold.lineSpacing() - fm_small.height() - 4)
-                                                                  // 2)),
-                    badge_text, badge_colour, QColor("white"), left=False)
         painter.setFont(bold)
         painter.setPen(pal.color(QPalette.ColorRole.Text))
-        key_w = width - badge_w - 6
+        key_w = width
         painter.drawText(QRect(x, y, key_w, fm_bold.lineSpacing()), Qt.AlignmentFlag.AlignLeft,
-                         fm_bold.elidedText(hit.key, Qt.TextElideMode.ElideMiddle, key_w))
+                         elide_key(hit.key, fm_bold, key_w))
         y += fm_bold.lineSpacing()
         painter.setFont(small)
         painter.setPen(MUTED)

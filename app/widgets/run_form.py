@@ -16,6 +16,7 @@ chosen: with fewer captioned train items than one batch, the Dataset field says 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -34,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.catalog_changes import catalog_changes
 from app.run_form_checks import (
     DEFAULT_MODELS,
     FORM_LOSS,
@@ -64,6 +67,8 @@ from engine.losses.names import LOSS_NAMES, LOSS_SUMMARIES
 from engine.run.config import DEVICE_NAMES
 from engine.workspace import Workspace
 
+LONGEST_WORD = 20  # characters: a longer word of a message gets break opportunities
+
 __all__ = ["DatasetInfo", "FormChoices", "LaunchRequest", "RunForm", "load_choices"]
 
 
@@ -92,6 +97,13 @@ def _read_train_items(workspace: Workspace, dataset: str) -> TrainItems:
         return read_train_items(catalog, dataset)
     finally:
         catalog.close()
+
+
+def breakable(text: str) -> str:
+    """``text`` with line-break opportunities (zero-width spaces) after each path separator and inside any word of
+    more than :data:`LONGEST_WORD` characters: a long path or file name in a message wraps inside the form's column
+    instead of widening it."""
+    return re.sub(rf"(\S{{{LONGEST_WORD}}})(?=\S)", "\\1\u200b", text.replace("/", "/\u200b"))
 
 
 def _spin(lo: int, hi: int, value: int, tip: str = "", suffix: str = "") -> QSpinBox:
@@ -148,6 +160,8 @@ class RunForm(QWidget):
         """The form's fields, each with its default (``TrainConfig``'s) and tooltip."""
         default = config_defaults()
         self.dataset = QComboBox()
+        self.dataset.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.dataset.setMinimumContentsLength(12)  # a long dataset name is elided, never widens the column
         self.dataset.setToolTip("The catalogue dataset to train on (its train split; val for checkpoints)")
         self.dataset.currentIndexChanged.connect(self._dataset_changed)
         self.dataset_info = QLabel("")
@@ -163,7 +177,7 @@ class RunForm(QWidget):
         self.model.addItems(DEFAULT_MODELS)
         self.model.setCurrentText(default["model"])
         self.model.setToolTip("An open_clip model name or one of our small configs (cf-…)")
-        self.start_from = WeightsPicker(allow_random=True)
+        self.start_from = WeightsPicker(allow_random=True, stacked=True)  # a file path and Browse… need the width
         self.start_from.setToolTip("The weights training starts from: random, an open_clip pretrained tag of the "
                                    "model, or a weights file (--pretrained)")
         self.start_from.set_model(self.model.currentText())
@@ -265,12 +279,13 @@ class RunForm(QWidget):
         adv.addRow("Warmup steps", self.warmup)
         for label, lock, sub, check in (("Image tower", self.lock_image, self.lock_image_groups, self.lock_image_bn),
                                         ("Text tower", self.lock_text, self.lock_text_layers, self.lock_text_ln)):
-            row = QHBoxLayout()
+            row = QGridLayout()  # two lines: the lock and its count, then its freeze option (a narrow column)
             row.setContentsMargins(0, 0, 0, 0)
-            row.addWidget(lock)
-            row.addWidget(sub)
-            row.addWidget(check)
-            row.addStretch(1)
+            row.setVerticalSpacing(2)
+            row.addWidget(lock, 0, 0)
+            row.addWidget(sub, 0, 1)
+            row.addWidget(check, 1, 0, 1, 2)
+            row.setColumnStretch(1, 1)
             box = QWidget()
             box.setLayout(row)
             adv.addRow(label, box)
@@ -303,6 +318,7 @@ class RunForm(QWidget):
         self.batch.valueChanged.connect(self._update_dataset_notes)
         self.model.currentTextChanged.connect(self._update_dataset_notes)
         self.start_from.changed.connect(self._update_dataset_notes)
+        catalog_changes().changed.connect(self.reload)  # an import, the demo datasets, a rescan: list them
 
     def _build_field_errors(self, form: QFormLayout, advanced: QFormLayout) -> None:
         """A hidden red line under each field a message can be about; the Advanced rows' labels get the main
@@ -344,7 +360,7 @@ class RunForm(QWidget):
                 by_field.setdefault(key, []).append(e)
         for key, label in self.field_errors.items():
             messages = by_field.get(key, [])
-            label.setText(" ".join(messages))
+            label.setText(breakable(" ".join(messages)))
             label.setVisible(bool(messages))
             widget = self._fields[key]
             if isinstance(widget, WeightsPicker):
@@ -586,7 +602,7 @@ class RunForm(QWidget):
 
     def _show_errors(self, errors: list[str]) -> None:
         self.errors = list(errors)
-        items = "".join(f"<li>{html.escape(e, quote=False)}</li>" for e in errors)
+        items = "".join(f"<li>{html.escape(breakable(e), quote=False)}</li>" for e in errors)
         self.message.setText(f"<b style='color:#c62828'>Not launched:</b>"
                              f"<ul style='margin-left:-20px; color:#c62828'>{items}</ul>")
         self.message.setVisible(True)

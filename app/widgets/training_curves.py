@@ -1,5 +1,6 @@
 """The Training page's Curves tab: the loss (and its parts) and a validation metric over the steps, with a ★ at each
-shown run's best step; several runs are overlaid, each in its colour and marker.
+shown run's best validation, on the validation curve it was picked by; several runs are overlaid, each in its colour
+and marker, under a warning when they were trained on different datasets (their scores are not comparable).
 
 ``TrainingCurves(states)``: ``states()`` gives the runs shown (the page's selection). :meth:`redraw` draws them
 from scratch; :meth:`update_run` appends a followed run's new points (a full redraw only when a series shrank or
@@ -19,6 +20,15 @@ from app.widgets.line_chart import MARKERS, LineChart, Marker, palette_colour
 from engine.metric_keys import CURVE_RATES, SUMMARY_ROW, directions_of, mean_key, metric_key
 
 METRICS = CURVE_RATES
+
+
+def mixed_datasets_warning(states: list[RunState]) -> str:
+    """The line an overlay of runs on different datasets carries ("" when they share one, or one run is shown)."""
+    datasets = list(dict.fromkeys(s.dataset or "?" for s in states))
+    if len(states) < 2 or len(datasets) < 2:
+        return ""
+    return (f"⚠ These runs were trained on different datasets ({', '.join(datasets)}): their curves and scores "
+            "are not comparable.")
 
 
 class TrainingCurves(QWidget):
@@ -53,9 +63,16 @@ class TrainingCurves(QWidget):
         charts = QHBoxLayout()
         charts.addWidget(self.loss_chart, 1)
         charts.addWidget(self.eval_chart, 1)
+        self.overlay_warning = QLabel()
+        self.overlay_warning.setObjectName("overlay_warning")
+        self.overlay_warning.setWordWrap(True)
+        self.overlay_warning.setStyleSheet("background: #fef7e0; border: 1px solid #f9e0a2; border-radius: 4px; "
+                                           "padding: 3px 6px; color: #7a5400;")
+        self.overlay_warning.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(chart_controls)
+        layout.addWidget(self.overlay_warning)
         layout.addLayout(charts, 1)
 
     def _build_scale_toggle(self) -> QCheckBox:
@@ -82,6 +99,9 @@ class TrainingCurves(QWidget):
         self._drawn.clear()
         states = self.states()
         overlay = len(states) > 1
+        warning = mixed_datasets_warning(states)
+        self.overlay_warning.setText(warning)
+        self.overlay_warning.setVisible(bool(warning))
         self.loss_chart.title = "Training loss" + (" — overlay" if overlay else "")
         has_parts = len(states) == 1 and bool(states[0].part_points)
         self.show_parts.setEnabled(has_parts)
@@ -175,22 +195,19 @@ class TrainingCurves(QWidget):
         self.eval_chart.set_x_range(0, last)
 
     def _update_markers(self) -> None:
-        """A ★ at each shown run's best step: on its mean eval curve and on its loss curve."""
+        """A ★ at each shown run's best validation: on its mean curve of the validation chart, the curve the best
+        checkpoint is picked by (the loss chart carries none: the loss does not pick it)."""
         self._align_x()
         mean = mean_key(self.metric_choice.currentText())
-        eval_markers, loss_markers = [], []
+        markers = []
         states = self.states()
         for i, state in enumerate(states):
             step, _ = state.best
             if step is None:
                 continue
             colour = palette_colour(i) if len(states) > 1 else QColor("#f2b200")  # overlaid: the run's colour
-            for e in state.val_evals():
-                if e.step == step and mean in e.metrics:
-                    eval_markers.append(Marker(step, e.metrics[mean], colour=colour))
-                    break
-            loss = next((v for s, v in reversed(state.loss_points) if s == step), None)
-            if loss is not None:
-                loss_markers.append(Marker(step, loss, colour=colour))
-        self.eval_chart.set_markers(eval_markers)
-        self.loss_chart.set_markers(loss_markers)
+            value = next((e.metrics[mean] for e in state.val_evals() if e.step == step and mean in e.metrics), None)
+            if value is not None:
+                markers.append(Marker(step, value, colour=colour))
+        self.eval_chart.set_markers(markers)
+        self.loss_chart.set_markers([])

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QStackedWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -106,7 +107,8 @@ class WeightsPicker(QWidget):
 
     changed = Signal()
 
-    def __init__(self, allow_random: bool = True, parent: QWidget | None = None) -> None:
+    def __init__(self, allow_random: bool = True, parent: QWidget | None = None, stacked: bool = False) -> None:
+        """``stacked``: the tag or file field under the source (a narrow column), not beside it."""
         super().__init__(parent)
         self.model = ""
         self.source = QComboBox()
@@ -145,7 +147,7 @@ class WeightsPicker(QWidget):
         self.stack.addWidget(QWidget())  # random: nothing to fill in
         self.stack.addWidget(self.tag)
         self.stack.addWidget(file_row)
-        layout = QHBoxLayout(self)
+        layout = QVBoxLayout(self) if stacked else QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.source)
         layout.addWidget(self.stack, 1)
@@ -256,6 +258,20 @@ class WeightsPicker(QWidget):
         else:
             self.tag.setEditText(self._display(text))
             self.set_mode(TAG)
+
+    def problems(self) -> list[str]:
+        """What is wrong with the weights chosen, as the form alone can tell (one stat for a file)."""
+        if self.mode == TAG and not self.tag_text():
+            return ["Choose a pretrained tag of the model, or a weights file."]
+        if self.mode != FILE:
+            return []
+        path = self.file_path()
+        if path is None:
+            return ["Choose the weights file."]
+        if not path.is_file():
+            return [f"Weights file {path} does not exist: choose an existing file." if not path.exists()
+                    else f"{path} is a folder: choose the weights file itself."]
+        return []
 
     def input_widget(self) -> QWidget:
         """The input the user fills in now (the one to mark when it is wrong)."""

@@ -185,3 +185,60 @@ def _mesh_path(asset_path: str, root: str | None) -> str:
         return ""
     path = Path(asset_path)
     return str(path if path.is_absolute() or not root else Path(root) / path)
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """One embedding's row of ``trainer export`` (:mod:`engine.export`): its catalogue id (the index label: an
+    observation id, or the item id of a pooled shape), its item, the caption or file, and the item's facts."""
+
+    id: int
+    item: int
+    value: str
+    key: str
+    split: str
+    category: str
+
+
+def _export_query(dataset_id: int, modalities: Sequence[str] | None, *columns: Any) -> Select:
+    if modalities is None:
+        has_views = select(Observation.id).where(Observation.item_id == Item.id, Observation.modality == "view")
+        return select(*columns).where(Item.dataset_id == dataset_id, has_views.exists())
+    return (select(*columns).select_from(Observation).join(Item, Item.id == Observation.item_id)
+            .where(Item.dataset_id == dataset_id, Observation.modality.in_(modalities)))
+
+
+def export_count(catalog: Catalog, dataset_id: int, modalities: Sequence[str] | None) -> int:
+    """How many rows :func:`export_rows` walks through."""
+    with catalog.session() as s:
+        return int(s.scalar(_export_query(dataset_id, modalities, func.count())) or 0)
+
+
+def export_rows(catalog: Catalog, dataset_id: int, modalities: Sequence[str] | None, after: int,
+                limit: int) -> list[ExportRow]:
+    """At most ``limit`` rows with ids above ``after``, in id order (one page of a keyset walk: memory stays flat
+    however large the dataset): the observations of ``modalities`` (captions' text, else their file), or with
+    ``modalities=None`` the items that have rendered views (their asset file)."""
+    if modalities is None:
+        ident = Item.id
+        q = _export_query(dataset_id, None, Item.id, Item.id, Item.asset_path, Item.key, Item.split, Item.category)
+    else:
+        ident = Observation.id
+        value = Observation.text if tuple(modalities) == ("text",) else Observation.path
+        q = _export_query(dataset_id, modalities, Observation.id, Observation.item_id, value, Item.key, Item.split,
+                          Item.category)
+    q = q.where(ident > after).order_by(ident).limit(limit)
+    with catalog.session() as s:
+        return [ExportRow(int(i), int(item), v or "", k, sp, c) for i, item, v, k, sp, c in s.execute(q)]
+
+
+def item_views(catalog: Catalog, item_ids: Sequence[int]) -> list[tuple[int, str]]:
+    """(item id, view file) of the rendered views of ``item_ids``, by item then view."""
+    out: list[tuple[int, str]] = []
+    with catalog.session() as s:
+        for start in range(0, len(item_ids), _CHUNK):
+            q = (select(Observation.item_id, Observation.path)
+                 .where(Observation.item_id.in_(item_ids[start : start + _CHUNK]), Observation.modality == "view")
+                 .order_by(Observation.item_id, Observation.view_index, Observation.id))
+            out.extend((int(i), p or "") for i, p in s.execute(q))
+    return out

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import exc as sa_exc
 
 from engine.catalog.backup import backup_time, newest_backup
+from engine.disk import machine_error
 from engine.errors import CrossfoldError
 
 DB_ERRORS: tuple[type[BaseException], ...] = (sa_exc.DatabaseError, sqlite3.DatabaseError)
@@ -51,6 +52,8 @@ def translate(exc: BaseException, path: Path, backups: Path | None = None) -> Cr
         return None
     if path.is_dir():
         return CatalogDamaged(path, "it is a directory, not a database file", backups)
+    if (fault := machine_error(exc, path, path.parent)) is not None:
+        return fault  # a full or read-only disk is never the file's damage
     message = _sqlite_message(exc)
     low = message.lower()
     if "locked" in low or "busy" in low:

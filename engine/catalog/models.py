@@ -7,11 +7,26 @@ Observation modalities: ``text`` (a caption), ``image`` (an image of an image-te
 
 from __future__ import annotations
 
+import weakref
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from engine.catalog.json_column import LenientJSON
+from engine.stored_paths import from_stored, to_stored
 
 DATASET_KINDS = ("shape-text", "image-text")
 MODALITIES = ("text", "image", "view")
@@ -25,8 +40,37 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: The root each engine's paths are stored relative to (its dialect -> the workspace root), set by
+#: :func:`bind_root` when the catalogue opens. An engine without one stores and reads paths as they are.
+_ROOTS: weakref.WeakKeyDictionary[Dialect, Path] = weakref.WeakKeyDictionary()
+
+
+def bind_root(dialect: Dialect, root: Path) -> None:
+    _ROOTS[dialect] = root
+
+
+def root_of(dialect: Dialect) -> Path | None:
+    return _ROOTS.get(dialect)
+
+
+class WorkspacePath(TypeDecorator[str]):
+    """A path column: stored relative to the workspace when inside it (:mod:`engine.stored_paths`), read back
+    absolute against the workspace as it is now, so every reader sees absolute paths and nothing else converts."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        root = _ROOTS.get(dialect)
+        return to_stored(value, root) if value is not None and root is not None else value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        root = _ROOTS.get(dialect)
+        return from_stored(value, root) if value is not None and root is not None else value
+
+
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON}
+    type_annotation_map = {dict[str, Any]: LenientJSON}  # a damaged value reads as {}
 
 
 class SchemaVersion(Base):
@@ -42,7 +86,7 @@ class Dataset(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(20))
     source_format: Mapped[str] = mapped_column(String(40))
-    root: Mapped[str] = mapped_column(Text, default="")
+    root: Mapped[str] = mapped_column(WorkspacePath, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
@@ -62,7 +106,7 @@ class Item(Base):
     key: Mapped[str] = mapped_column(String(400))
     split: Mapped[str] = mapped_column(String(10), default="train")
     category: Mapped[str] = mapped_column(String(100), default="")
-    asset_path: Mapped[str] = mapped_column(Text, default="")
+    asset_path: Mapped[str] = mapped_column(WorkspacePath, default="")
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     dataset: Mapped[Dataset] = relationship(back_populates="items")
@@ -78,7 +122,7 @@ class Observation(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
     modality: Mapped[str] = mapped_column(String(10))
     text: Mapped[str | None] = mapped_column(Text, default=None)
-    path: Mapped[str | None] = mapped_column(Text, default=None)
+    path: Mapped[str | None] = mapped_column(WorkspacePath, default=None)
     view_index: Mapped[int | None] = mapped_column(Integer, default=None)
 
     item: Mapped[Item] = relationship(back_populates="observations")
@@ -94,7 +138,7 @@ class Run(Base):
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(20), default="created")
     pid: Mapped[int | None] = mapped_column(Integer, default=None)
-    run_dir: Mapped[str] = mapped_column(Text, default="")
+    run_dir: Mapped[str] = mapped_column(WorkspacePath, default="")
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -106,7 +150,7 @@ class IndexRow(Base):
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
     modality: Mapped[str] = mapped_column(String(10))
-    path: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(WorkspacePath)
     count: Mapped[int] = mapped_column(Integer, default=0)
     dim: Mapped[int] = mapped_column(Integer, default=0)
     space: Mapped[str] = mapped_column(String(10), default="ip")

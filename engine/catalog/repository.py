@@ -18,9 +18,12 @@ from engine.catalog.backup import backup_catalog, backup_due, beside, is_good
 from engine.catalog.damage import DB_ERRORS, CatalogDamaged, empty_but_backed_up, translate
 from engine.catalog.models import DATASET_KINDS, MODALITIES, Dataset, Item, Observation, Run, utcnow
 from engine.catalog.records import FILE_STAMP, REVISION, AddResult, DatasetSummary, ItemRecord
-from engine.catalog.schema import ensure_schema, make_engine, missing_tables, schema_lock
+from engine.catalog.schema import ensure_schema, make_engine, missing_tables, rewrite_prefix, schema_lock
+from engine.catalog.snapshot import snapshot_engine
+from engine.disk import fault_error, fault_of
 from engine.errors import CrossfoldError
 from engine.names import check_name
+from engine.stored_paths import to_stored
 
 log = logging.getLogger(__name__)
 _CHUNK = 500  # rows per multi-row INSERT (SQLite's variable limit is 32766)
@@ -31,18 +34,21 @@ class CatalogError(CrossfoldError, LookupError):
 
 
 class Catalog:
-    def __init__(self, path: str | Path, backups: Path | bool = True) -> None:
+    def __init__(self, path: str | Path, backups: Path | bool = True, root: Path | None = None) -> None:
         """Open (creating or migrating) the catalogue; :class:`CatalogDamaged` when SQLite cannot read it.
 
         ``backups``: the folder of its backups (a workspace's ``backups/``), ``True`` for ``backups/`` beside the
-        file, ``False`` for none. A copy is made there before a migration and at most once a day on open."""
+        file, ``False`` for none. A copy is made there before a migration and at most once a day on open.
+        ``root``: the folder its paths are stored relative to (:mod:`engine.stored_paths`; the workspace root,
+        by default the file's folder): paths come back absolute, against wherever that folder is now."""
         self.path = Path(path)
+        self.root = Path(root) if root is not None else self.path.absolute().parent
         self.backups: Path | None = beside(self.path) if backups is True else (Path(backups) if backups else None)
         if self.path.is_dir():
             raise CatalogDamaged(self.path, "it is a directory, not a database file", self.backups)
         if empty_but_backed_up(self.path, self.backups):
             raise CatalogDamaged(self.path, "it is empty, 0 bytes", self.backups)
-        self.engine = make_engine(self.path)
+        self.engine = make_engine(self.path, self.root)
         new = not self.path.exists()
         try:
             with schema_lock(self.path):  # two threads or processes opening a new catalogue create it once
@@ -55,13 +61,31 @@ class Catalog:
                     raise CatalogDamaged(self.path, f"table {', '.join(missing)} is missing", self.backups)
                 if self.backups is not None and not new:
                     _daily_backup(self.path, self.backups)
-        except DB_ERRORS as exc:
+        except (*DB_ERRORS, OSError) as exc:
             self.engine.dispose()
-            raise (translate(exc, self.path, self.backups) or exc) from None
+            if (fault := fault_of(exc, self.path)) is None:
+                raise (translate(exc, self.path, self.backups) or exc) if isinstance(exc, DB_ERRORS) else exc from None
+            self._open_read_only(fault)
         except BaseException:
             self.engine.dispose()
             raise
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    #: why the catalogue is open for reading only (:data:`engine.disk.NO_SPACE` or ``READ_ONLY``), None when not
+    read_only: str | None = None
+
+    def _open_read_only(self, fault: str) -> None:
+        """Reads on a disk that cannot be written (:mod:`engine.catalog.snapshot`); writes raise its fault."""
+        try:
+            self.engine = snapshot_engine(self.path, fault, self.root)
+            with self.engine.connect() as conn:
+                missing = missing_tables(conn)
+        except DB_ERRORS as exc:
+            raise (translate(exc, self.path, self.backups) or exc) from None
+        if missing:
+            self.engine.dispose()
+            raise CatalogDamaged(self.path, f"table {', '.join(missing)} is missing", self.backups)
+        self.read_only = fault
 
     def close(self) -> None:
         self.engine.dispose()
@@ -73,7 +97,8 @@ class Catalog:
             with self._sessions.begin() as session:
                 yield session
         except DB_ERRORS as exc:
-            translated = translate(exc, self.path, self.backups)
+            translated = (fault_error(self.read_only, self.path.parent) if self.read_only is not None
+                          else translate(exc, self.path, self.backups))
             if translated is None:
                 raise
             raise translated from None
@@ -124,7 +149,30 @@ class Catalog:
                 raise CatalogError(f"no dataset with id {dataset_id}")
             ds.meta = {**(ds.meta or {}), **meta}
 
+    def dataset_files(self, dataset_id: int) -> list[str]:
+        """The files a dataset's items name (assets, images, views), in item order, each once."""
+        with self.session() as s:
+            assets = s.scalars(select(Item.asset_path).where(Item.dataset_id == dataset_id, Item.asset_path != "")
+                               .order_by(Item.id))
+            found = list(assets)
+            found += s.scalars(select(Observation.path).join(Item, Item.id == Observation.item_id)
+                               .where(Item.dataset_id == dataset_id, Observation.path.is_not(None))
+                               .order_by(Observation.item_id, Observation.id))
+        return list(dict.fromkeys(p for p in found if p))
+
+    def relocate_dataset(self, dataset_id: int, old: str, new: str) -> None:
+        """Every path of the dataset at or under the folder ``old`` (its root, its items' files, the roots and
+        sources its imports recorded) moved to ``new``, in one transaction."""
+        with self.session() as s:
+            ds = s.get(Dataset, dataset_id)
+            if ds is None:
+                raise CatalogError(f"no dataset with id {dataset_id}")
+            rewrite_prefix(s.connection(), to_stored(old, self.root), to_stored(new, self.root), dataset_id)
+            s.expire(ds)
+            ds.meta = _moved_meta(dict(ds.meta or {}), old, new)
+
     def delete_dataset(self, name: str) -> None:
+
         with self.session() as s:
             ds = s.scalar(select(Dataset).where(Dataset.name == name))
             if ds is not None:
@@ -556,6 +604,30 @@ def _daily_backup(path: Path, folder: Path) -> None:
             backup_catalog(path, folder)
     except (OSError, sqlite3.Error) as exc:
         log.warning("no backup of %s: %s", path, exc)
+
+
+def _moved_meta(meta: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """A dataset's meta with the paths its imports recorded (``source``, ``roots``) moved from ``old`` to ``new``."""
+
+    def moved(value: Any) -> Any:
+        if not isinstance(value, str) or not (value == old or value.startswith(old.rstrip("/") + "/")):
+            return value
+        return new + value[len(old):]
+
+    def entry(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        value = {**value, "source": moved(value.get("source"))} if "source" in value else dict(value)
+        if isinstance(value.get("roots"), list):
+            value["roots"] = [moved(r) for r in value["roots"]]
+        return value
+
+    meta = entry(meta)
+    if "last_import" in meta:
+        meta["last_import"] = entry(meta["last_import"])
+    if isinstance(meta.get("imports"), list):
+        meta["imports"] = [entry(i) for i in meta["imports"]]
+    return meta
 
 
 def _obs_row(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, select, text
 
-from engine.catalog.models import Base, SchemaVersion
+from engine.catalog.models import Base, SchemaVersion, bind_root, root_of
 from engine.errors import CrossfoldError
 
 try:
@@ -22,7 +22,7 @@ try:
 except ImportError:  # Windows: one process at a time by convention
     fcntl = None  # type: ignore[assignment]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _add_run_kind(conn: Connection) -> None:
@@ -41,8 +41,55 @@ def _add_dataset_item_index(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_items_dataset ON items (dataset_id)"))
 
 
+#: The path columns (:class:`engine.catalog.models.WorkspacePath`): (table, column).
+PATH_COLUMNS = (("runs", "run_dir"), ("indexes", "path"), ("observations", "path"), ("items", "asset_path"),
+                ("datasets", "root"))
+
+
+def _relative_paths(conn: Connection) -> None:
+    """Version 4: paths inside the workspace stored relative to it (:mod:`engine.stored_paths`).
+
+    An absolute path inside the workspace becomes relative; one outside stays absolute. The workspace is where
+    the catalogue is now and, for a workspace moved or copied before this step, where it was: the folder above
+    each run's ``runs/<name>`` and each index's ``indexes/<run>/<file>``."""
+    roots = [str(root)] if (root := root_of(conn.dialect)) is not None else []
+    for name, run_dir in conn.execute(text("SELECT name, run_dir FROM runs WHERE run_dir LIKE '/%'")):
+        folder = Path(run_dir)
+        if folder.name == name and folder.parent.name == "runs":
+            roots.append(str(folder.parent.parent))
+    for (path,) in conn.execute(text("SELECT path FROM indexes WHERE path LIKE '/%'")):
+        parents = Path(path).parents
+        if len(parents) > 2 and parents[1].name == "indexes":
+            roots.append(str(parents[2]))
+    for old in dict.fromkeys(roots):
+        rewrite_prefix(conn, old, "")
+
+
+def rewrite_prefix(conn: Connection, old: str, new: str, dataset_id: int | None = None) -> None:
+    """Every path column's values at or under the folder ``old`` moved to ``new`` (``""``: relative to it), in
+    SQL (a large catalogue's observations are not loaded); ``dataset_id``: that dataset's rows only."""
+    old = old.rstrip("/") or "/"
+    prefix = old if old.endswith("/") else old + "/"
+    start = "" if not new else new.rstrip("/") + "/"
+    scope = {
+        "datasets": "id = :ds",
+        "items": "dataset_id = :ds",
+        "observations": "item_id IN (SELECT id FROM items WHERE dataset_id = :ds)",
+        "runs": "0",
+        "indexes": "0",
+    }
+    for table, column in PATH_COLUMNS:
+        where = f" AND {scope[table]}" if dataset_id is not None else ""
+        conn.execute(text(f"UPDATE {table} SET {column} = :start || substr({column}, :n) "
+                          f"WHERE substr({column}, 1, :n - 1) = :prefix{where}"),
+                     {"start": start, "n": len(prefix) + 1, "prefix": prefix, "ds": dataset_id})
+        conn.execute(text(f"UPDATE {table} SET {column} = :whole WHERE {column} = :old{where}"),
+                     {"whole": new.rstrip("/") or ("." if not new else "/"), "old": old, "ds": dataset_id})
+
+
 # version -> step that turns a catalogue at version-1 into one at version.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_run_kind, 3: _add_dataset_item_index}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_run_kind, 3: _add_dataset_item_index,
+                                                       4: _relative_paths}
 
 
 class SchemaError(CrossfoldError):
@@ -67,9 +114,12 @@ def schema_lock(path: Path) -> Iterator[None]:
                     fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def make_engine(path: Path) -> Engine:
+def make_engine(path: Path, root: Path | None = None) -> Engine:
+    """An engine on the catalogue at ``path``, whose path columns are stored relative to ``root``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
+    if root is not None:
+        bind_root(engine.dialect, root)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001

@@ -7,8 +7,9 @@ takes the cores the training step needs. The packed store does it once: one file
 
 holding ``N`` images of ``H x W x 3`` uint8 pixels back to back (row ``r`` at byte ``r * H * W * 3``; the
 views of a shape are consecutive rows, in view order), then a JSON index, then its length (8 bytes, little
-endian) and the magic ``CFPACK01``. The index maps every packed file path to its row and records the pixel
-transform and a *stamp*: a sha256 of every packed file's path, size and modification time. The pixels are what
+endian) and the magic ``CFPACK01``. The index maps every packed file path to its row (rows in the order written:
+0, 1, 2, ...) and records the pixel transform, a *stamp* (a sha256 of every packed file's path, size and
+modification time) and a CRC-32 of every block of :data:`BLOCK_ROWS` rows of pixels. The pixels are what
 the model's preprocessing makes of the file *before* ``ToTensor`` (open_clip: resize + centre crop, RGB); the
 loader memory-maps the file (``np.memmap``, no decoding), and :class:`PixelNormalizer` applies the rest of the
 preprocessing (``ToTensor``'s scaling, ``Normalize``) to whole batches, on the training device — on the CPU the
@@ -18,15 +19,24 @@ The file is written to a temporary sibling and renamed into place, index include
 complete. It is *stale* when a packed file changed (the stamp differs: a re-render, an edited image), when the
 training split has a file it lacks (new items, new views), or when the model's pixel transform differs; a stale
 store is never read: training falls back to the files with a one-line hint, or (``store: packed``) rebuilds it.
+
+A damaged store is never read either. Its index is checked whole before use (:func:`read_index`: its sizes add
+up to the file's, every row is in range and in order), else it is not used, as a stale one; a block of pixels is
+checked against its CRC the first time a run reads it (one pass over the file in a whole run), and a block that
+does not match is read from the image files instead (:meth:`PackedStore.read`, with a one-line warning). A store
+of the first version (no checksums) is not used: ``auto`` falls back to the files with a note to pack again,
+``packed`` packs again; ``trainer pack`` checks every block and rewrites a damaged store.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import struct
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,11 +49,16 @@ from PIL import Image
 
 from engine.atomic import replacing
 from engine.data.images import DECODE, open_rgb
+from engine.disk import reserve
 from engine.errors import CrossfoldError
 
 SUFFIX = ".u8"
 MAGIC = b"CFPACK01"
-VERSION = 1
+VERSION = 2  # 1: no block checksums
+BLOCK_ROWS = 64  # rows of pixels per checksum (64 views of 224 px: 9.6 MB)
+MAX_SIDE = 4096  # px: no store holds larger images (engine.mesh_files.VIEW_SIZES)
+
+log = logging.getLogger(__name__)
 _TRAILER = struct.Struct("<Q8s")
 STORE_CHOICES = ("auto", "packed", "files")
 
@@ -199,7 +214,8 @@ def pack_dataset(
     if not force:
         try:
             store = PackedStore.open(path, pixel, paths)
-            return PackReport(path, store.count, store.size, path.stat().st_size, "up to date")
+            if not store.damaged_blocks():
+                return PackReport(path, store.count, store.size, path.stat().st_size, "up to date")
         except StoreUnavailable:
             pass
     write_store(path, paths, pixel, threads=threads, on_progress=on_progress, dataset=dataset)
@@ -216,9 +232,10 @@ def write_store(
     h, w = pixel.size
     n = len(paths)
     row_bytes = h * w * 3
+    sums: list[int] = []
     before = stamp(paths)
     with replacing(path) as tmp, open(tmp, "r+b") as f:
-        f.truncate(n * row_bytes)
+        reserve(f, n * row_bytes)  # the space first: a memory map past a full disk dies of SIGBUS
         if n:
             array = np.memmap(f, dtype=np.uint8, mode="r+", shape=(n, h, w, 3))
             workers = max(1, threads or job_cores())
@@ -230,12 +247,14 @@ def write_store(
                     if on_progress is not None and (done % 64 == 0 or done == n):
                         on_progress(done, n)
             array.flush()
+            sums = block_sums(array)
             del array
         after = stamp(paths)
         if after != before:
             raise CrossfoldError(f"files of {dataset or path.name} changed while packing; pack again")
         index = {"version": VERSION, "dataset": dataset, "count": n, "height": h, "width": w,
-                 "transform": pixel.description, "stamp": after, "rows": {p: i for i, p in enumerate(paths)}}
+                 "transform": pixel.description, "stamp": after, "rows": {p: i for i, p in enumerate(paths)},
+                 "block_rows": BLOCK_ROWS, "crc32": sums}
         blob = json.dumps(index, separators=(",", ":")).encode("utf-8")
         f.seek(n * row_bytes)
         f.write(blob)
@@ -243,8 +262,18 @@ def write_store(
         f.flush()
 
 
+def block_sums(array: np.ndarray) -> list[int]:
+    """The CRC-32 of every block of :data:`BLOCK_ROWS` rows of ``array``, in order."""
+    return [_crc(array[start : start + BLOCK_ROWS]) for start in range(0, len(array), BLOCK_ROWS)]
+
+
+def _crc(rows: np.ndarray) -> int:
+    return zlib.crc32(np.ascontiguousarray(rows).data)
+
+
 def read_index(path: Path) -> dict[str, Any]:
-    """The JSON index of a store file (StoreUnavailable if absent or not a complete store)."""
+    """The JSON index of a store file, checked whole (StoreUnavailable if absent, not a complete store, or damaged:
+    see :func:`_check_index`)."""
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
@@ -259,11 +288,43 @@ def read_index(path: Path) -> dict[str, Any]:
             index = json.loads(f.read(length).decode("utf-8"))
     except FileNotFoundError:
         raise StoreUnavailable("not packed yet") from None
-    except (OSError, ValueError) as exc:
-        raise StoreUnavailable(f"{path.name} cannot be read ({exc})") from None
-    if index.get("version") != VERSION:
-        raise StoreUnavailable(f"{path.name} was written by another version")
+    except (OSError, ValueError, RecursionError) as exc:
+        raise StoreUnavailable(f"{path.name} cannot be read ({type(exc).__name__})") from None
+    problem = _check_index(index, end - _TRAILER.size - length)
+    if problem is not None:
+        raise StoreUnavailable(f"{path.name} {problem}")
     return index
+
+
+def _whole(value: Any, lo: int, hi: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def _check_index(index: Any, pixel_bytes: int) -> str | None:
+    """What is wrong with a store's index (None: nothing) whose pixels take ``pixel_bytes`` bytes of the file: the
+    version, the sizes (which must add up to the file's), every row (0, 1, 2, ... in the order written: a row out
+    of range, negative, repeated or moved is damage) and one checksum per block."""
+    if not isinstance(index, dict):
+        return "is damaged (its index is not a JSON object)"
+    if index.get("version") == 1:
+        return "was packed by an earlier version, without checksums; pack it again"
+    if index.get("version") != VERSION:
+        return "was written by another version"
+    count, h, w, rows = index.get("count"), index.get("height"), index.get("width"), index.get("rows")
+    if not (_whole(count, 0, 2**40) and _whole(h, 1, MAX_SIDE) and _whole(w, 1, MAX_SIDE)):
+        return "is damaged (its index has no plausible count and size)"
+    if count * h * w * 3 != pixel_bytes:
+        return f"is damaged (its index counts {count} images of {w}x{h}, the file holds {pixel_bytes} bytes of pixels)"
+    if not isinstance(index.get("transform"), str) or not isinstance(index.get("stamp"), str):
+        return "is damaged (its index has no transform or stamp)"
+    if not isinstance(rows, dict) or len(rows) != count or any(
+            not _whole(r, i, i) for i, r in enumerate(rows.values())):
+        return "is damaged (its rows are not 0 to count - 1 in order)"
+    sums, block = index.get("crc32"), index.get("block_rows")
+    if not _whole(block, 1, 2**20) or not isinstance(sums, list) or len(sums) != -(-count // block) or not all(
+            _whole(c, 0, 2**32 - 1) for c in sums):
+        return "is damaged (its index has no checksum for every block)"
+    return None
 
 
 class PackedStore:
@@ -272,12 +333,16 @@ class PackedStore:
     The memory map is opened lazily in each process that reads (a pickled store carries only its path and index).
     """
 
-    def __init__(self, path: Path, index: dict[str, Any]) -> None:
+    def __init__(self, path: Path, index: dict[str, Any], pixel: PixelTransform | None = None) -> None:
         self.path = Path(path)
         self.rows: dict[str, int] = index["rows"]
         self.count = int(index["count"])
         self.size = (int(index["height"]), int(index["width"]))
         self.transform = str(index["transform"])
+        self.block_rows = int(index["block_rows"])
+        self.sums: list[int] = list(index["crc32"])
+        self.pixel = pixel  # what reads a damaged block's views from their files instead
+        self.checked: dict[int, bool] = {}  # block -> whether it matched its checksum (this process, this run)
         self._array: np.ndarray | None = None
 
     @classmethod
@@ -292,7 +357,7 @@ class PackedStore:
             raise StoreUnavailable(f"out of date ({missing} files not packed)")
         if stamp(rows) != index["stamp"]:
             raise StoreUnavailable("out of date (files changed since packing)")
-        return cls(path, index)
+        return cls(path, index, pixel)
 
     @property
     def array(self) -> np.ndarray:
@@ -302,7 +367,30 @@ class PackedStore:
         return self._array
 
     def read(self, paths: Sequence[str]) -> np.ndarray:
-        return self.array[[self.rows[p] for p in paths]]
+        """The pixels of ``paths``; those in a block that does not match its checksum come from their files."""
+        rows = [self.rows[p] for p in paths]
+        out = self.array[rows]
+        for i, (path, row) in enumerate(zip(paths, rows, strict=True)):
+            if not self._block_ok(row // self.block_rows):
+                if self.pixel is None:
+                    raise CrossfoldError(f"{self.path}: packed pixels damaged; `trainer pack --force` rewrites them")
+                out[i] = self.pixel.pixels(path)
+        return out
+
+    def _block_ok(self, block: int, warn: bool = True) -> bool:
+        ok = self.checked.get(block)
+        if ok is None:
+            start = block * self.block_rows
+            ok = self.checked[block] = _crc(self.array[start : start + self.block_rows]) == self.sums[block]
+            if not ok and warn:
+                log.warning("packed store %s: rows %d-%d do not match their checksum (damaged); their views are read "
+                            "from the image files (`trainer pack --force` rewrites the store)", self.path, start,
+                            min(start + self.block_rows, self.count) - 1)
+        return ok
+
+    def damaged_blocks(self) -> list[int]:
+        """Every block that does not match its checksum (reads the whole store)."""
+        return [b for b in range(len(self.sums)) if not self._block_ok(b, warn=False)]
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

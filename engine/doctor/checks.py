@@ -15,6 +15,10 @@ from engine.catalog.backup import backups
 from engine.catalog.damage import empty_but_backed_up
 from engine.catalog.models import Base
 from engine.catalog.run_status import INTERRUPTED, effective_status
+from engine.catalog.snapshot import snapshot_uri
+from engine.disk import fault_error, fault_of
+from engine.doctor.aside import aside_files, counts, restore_command
+from engine.doctor.json_columns import bad_values
 from engine.doctor.runs_on_disk import run_dirs
 from engine.run.folder import RunFolder
 from engine.workspace import Workspace
@@ -67,11 +71,23 @@ def catalog_problem(path: Path, backups: Path) -> str | None:
 
 
 def file_problem(path: Path) -> str | None:
-    """``integrity_check`` and the schema's tables of an existing SQLite file (a catalogue or a backup)."""
+    """``integrity_check`` and the schema's tables of an existing SQLite file (a catalogue or a backup); on a full
+    or read-only disk, checked read-only (:mod:`engine.catalog.snapshot`): the machine's fault is not the file's."""
+    problem = _file_problem(path, f"file:{path}?mode=rw")
+    if isinstance(problem, sqlite3.Error):
+        if fault_of(problem, path) is None:
+            return str(problem).splitlines()[0] or type(problem).__name__
+        problem = _file_problem(path, snapshot_uri(path))
+        if isinstance(problem, sqlite3.Error):
+            return None if fault_of(problem, path) is not None else str(problem).splitlines()[0]
+    return problem
+
+
+def _file_problem(path: Path, uri: str) -> str | sqlite3.Error | None:
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30)
+        conn = sqlite3.connect(uri, uri=True, timeout=30)
     except sqlite3.Error as exc:
-        return str(exc)
+        return exc
     try:
         rows = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
         if rows != ["ok"]:
@@ -85,7 +101,7 @@ def file_problem(path: Path) -> str | None:
             return f"table {', '.join(missing)} is missing"
         return None
     except sqlite3.Error as exc:
-        return str(exc).splitlines()[0]
+        return exc
     finally:
         conn.close()
 
@@ -95,18 +111,47 @@ def check(workspace: Workspace) -> DoctorReport:
     path = workspace.catalog_path
     report = DoctorReport(str(workspace.root), str(path), backups=[str(p) for p in backups(workspace.backups)])
     report.catalog_problem = catalog_problem(path, workspace.backups)
+    report_aside(workspace, report)
     if report.catalog_problem is not None:
         report.add(path, f"damaged ({report.catalog_problem})", "run 'trainer doctor --repair'")
         return report
     catalog = workspace.catalog()
     try:
+        report_disk(workspace, catalog, report)
         check_contents(workspace, catalog, report)
     finally:
         catalog.close()
     return report
 
 
+def report_disk(workspace: Workspace, catalog: Any, report: DoctorReport) -> None:
+    """A full or read-only disk: a warning (reads work), never the catalogue's damage."""
+    if catalog.read_only is not None:
+        fault = fault_error(catalog.read_only, workspace.root)
+        report.add(workspace.root, str(fault), "the catalogue is readable and intact; it is read only until then",
+                   "warning")
+
+
+def report_aside(workspace: Workspace, report: DoctorReport) -> None:
+    """Every catalogue set aside beside the live one (:mod:`engine.doctor.aside`), with how to put it back."""
+    live = counts(workspace.catalog_path) if workspace.catalog_path.is_file() else (0, 0)
+    for aside in aside_files(workspace.catalog_path):
+        restore = f"to put it back (the live catalogue is kept aside): {restore_command(aside, workspace.root)}"
+        problem = file_problem(aside)
+        if problem is not None:
+            report.add(aside, f"a catalogue set aside, damaged ({problem})",
+                       "kept for recovery; delete it once nothing in it is needed", "warning")
+            continue
+        held = counts(aside)
+        more = held is not None and live is not None and (held[0] > live[0] or held[1] > live[1])
+        what = f" holding {held[0]} datasets and {held[1]} runs" if held is not None else ""
+        report.add(aside, f"a catalogue set aside that passes the checks{what}", restore,
+                   "error" if more else "warning")
+
+
 def check_contents(workspace: Workspace, catalog: Any, report: DoctorReport) -> None:
+    for bad in bad_values(catalog):
+        report.add(bad.subject(), f"{bad.column} is not valid JSON (a damaged page)", "repair mends it")
     datasets = {d.id: d.name for d in catalog.datasets()}
     rows = {r.name: r for r in catalog.runs()}
     on_disk = run_dirs(workspace)

@@ -9,21 +9,23 @@ lost ones (the import logs in ``logs/`` name their source). Renders are a cache.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from engine.atomic import replacing
 from engine.catalog.backup import backups
 from engine.catalog.run_status import INTERRUPTED, effective_status
-from engine.doctor.checks import DoctorReport, catalog_problem, check_contents, file_problem
+from engine.disk import ReadOnlyWorkspace, ensure_free, fault_error, read_only_disk
+from engine.doctor.aside import move_aside, put_back
+from engine.doctor.checks import DoctorReport, catalog_problem, check_contents, file_problem, report_aside
+from engine.doctor.json_columns import bad_values, mend
 from engine.doctor.runs_on_disk import read_run, run_dirs
+from engine.errors import CrossfoldError
 from engine.workspace import Workspace
 
 DEMO_DATASETS = ("shapes-demo", "scenes-demo")
-_SIDE_FILES = ("-wal", "-shm", "-journal")
+__all__ = ["move_aside", "repair", "restore"]
 
 
 def repair(workspace: Workspace) -> DoctorReport:
@@ -32,35 +34,59 @@ def repair(workspace: Workspace) -> DoctorReport:
     problem = catalog_problem(path, workspace.backups)
     if problem is not None:
         report.catalog_problem = None
+        room_to_restore(workspace)  # before anything is moved
         aside = move_aside(path)
         report.add(path, f"damaged ({problem})", f"moved aside to {aside}", "fixed")
         restored = restore_newest_good_backup(path, workspace.backups, report)
         if restored is None:
             report.add(path, "no good backup", "started an empty catalogue", "fixed")
+    return _rebuilt(workspace, report)
+
+
+def restore(workspace: Workspace, aside: Path) -> DoctorReport:
+    """``trainer doctor --restore FILE``: put a catalogue set aside (that passes the checks) back in place; the live
+    one is kept aside (``before-restore-<time>``), nothing is copied or deleted."""
+    path = workspace.catalog_path
+    aside = Path(aside).expanduser().absolute()
+    if not aside.is_file():
+        raise CrossfoldError(f"{aside}: no such catalogue file; 'trainer doctor' lists the ones set aside")
+    if (problem := file_problem(aside)) is not None:
+        raise CrossfoldError(f"{aside}: does not pass the checks ({problem}); not restored")
+    if read_only_disk(path):
+        raise ReadOnlyWorkspace(workspace.root)
+    ensure_free(path, 0, workspace.root)
+    report = DoctorReport(str(workspace.root), str(path))
+    kept = put_back(aside, path)
+    report.add(path, f"restored from {aside}", f"the catalogue it replaced is kept at {kept}" if kept else "",
+               "fixed")
+    return _rebuilt(workspace, report)
+
+
+def room_to_restore(workspace: Workspace) -> None:
+    """The disk can take a restored backup (the largest) before anything is moved; a read-only one cannot."""
+    if read_only_disk(workspace.catalog_path):
+        raise ReadOnlyWorkspace(workspace.root)
+    sizes = [p.stat().st_size for p in backups(workspace.backups)]
+    ensure_free(workspace.catalog_path, max(sizes, default=0), workspace.root, "the catalogue, untouched")
+
+
+def _rebuilt(workspace: Workspace, report: DoctorReport) -> DoctorReport:
+    """Open the catalogue, mend what it holds (runs, JSON values), then check it all again."""
     catalog = workspace.catalog()
     try:
+        if catalog.read_only is not None:
+            raise fault_error(catalog.read_only, workspace.root, "the catalogue, untouched")
+        on_disk = run_dirs(workspace)
+        for subject, action in mend(workspace.backups, catalog, bad_values(catalog), read_run, on_disk):
+            report.add(subject, "held a value that is not valid JSON", action, "fixed")
         rebuild_runs(workspace, catalog, report)
         report_lost_datasets(workspace, catalog, report)
         check_contents(workspace, catalog, report)
     finally:
         catalog.close()
+    report_aside(workspace, report)
     report.backups = [str(p) for p in backups(workspace.backups)]
     return report
-
-
-def move_aside(path: Path) -> Path:
-    """Rename the catalogue (and its -wal/-shm, which belong to it) to ``<name>.damaged-<UTC time>``."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    aside = path.with_name(f"{path.name}.damaged-{stamp}")
-    n = 1
-    while aside.exists():
-        aside, n = path.with_name(f"{path.name}.damaged-{stamp}-{n}"), n + 1
-    os.replace(path, aside)
-    for suffix in _SIDE_FILES:
-        side = path.with_name(path.name + suffix)
-        if side.exists():
-            os.replace(side, aside.with_name(aside.name + suffix))
-    return aside
 
 
 def restore_newest_good_backup(path: Path, folder: Path, report: DoctorReport) -> Path | None:

@@ -1,12 +1,17 @@
 """Calibrated confidence of text-query scores, per run, dataset and target index.
 
-A raw cosine means little by itself (its scale differs from run to run and target to target). When a run's
-index is built we measure, with the run's own vectors, the score distribution of **true matches** (captions
-of the ``val`` split against their own item; ``test``, then ``train`` when there is no ``val``) and of
-**non-matches** (the same captions against other items: all of them, or a seeded sample of
-:data:`MAX_ITEMS`). Items score as their best observation, as searches fold them. For the ``text`` target
-(captions), a caption never matches itself: its item's *other* captions are its true matches, and captions
-of other items with the very same words are left out of the non-matches (they are not a confusion).
+A raw cosine means little by itself (its scale differs from run to run and target to target). When a run's index is
+built we measure, with the run's own vectors, the score distribution of **true matches** (captions of the ``val``
+split against their own item: see *Splits*) and of **non-matches** (the same captions against other items: all of
+them, or a seeded sample of :data:`MAX_ITEMS`). Items score as their best observation, as searches fold them. For
+the ``text`` target (captions), a caption never matches itself: its item's *other* captions are its true matches,
+and captions of other items with the very same words are left out of the non-matches (they are not a confusion).
+
+**Splits**: only captions of items the run did not train on are measured. A zero-shot run (kind ``pretrained``), or
+a run trained on another dataset, trained on none of them: every split may be measured; a run trained on this
+dataset only its ``val`` and ``test`` splits. The ``val`` split alone is measured when it holds at least
+:data:`MIN_QUERIES` captions; where captions are fewer, every split the run may be measured on is pooled
+(``split`` then reads ``val+test+train``), never its training split.
 
 The two distributions are kept as :data:`LEVELS` quantiles in a JSON file beside the index
 (``<index>.calibration.json``, written atomically), with the checksums of the two index files it was
@@ -29,6 +34,12 @@ both thresholds (the larger decides). The first says: a query whose best item sc
 item of 95 % of real captions describes no item better than chance does (on the demo shapes run: nonsense
 queries' top hits 0.54-0.67, that threshold 0.71, real captions' top hits 0.78-0.92); the second holds where few
 captions were measured (a small val split).
+
+**Uncertainty**: the quantiles rest on a finite number of pairs, so every CDF above is taken at the lower end of
+its one-sided 95 % Wilson score interval (:mod:`engine.index.calibration_bands`), with ``n`` the matching pairs,
+non-matching pairs and queries that distribution was measured on, and the two thresholds at the matching upper
+ends of their quantiles. The confidence shown is thus the cautious end of what the evidence supports: fewer pairs,
+a wider band, a lower confidence for the same score, and never 100 % from a handful of captions.
 
 **Category prompts** stand in for captions where a dataset has too few of them (fewer than :data:`MIN_QUERIES`
 in every split: a folder of photos or meshes as it comes) but its items have categories (at least two): each
@@ -62,8 +73,10 @@ from typing import Any
 import numpy as np
 
 from engine.atomic import write_atomic
+from engine.catalog.models import PRETRAINED_RUN
 from engine.index import registry
 from engine.index.ann import AnnIndex
+from engine.index.calibration_bands import BAND_LEVEL, cdf_low, level_high
 from engine.index.errors import MissingIndexError, StaleIndexError
 
 LEVELS = 101  # quantiles 0, 1, ..., 100 %
@@ -71,15 +84,18 @@ MAX_QUERIES = 256  # captions measured
 MAX_ITEMS = 2048  # other items each caption is scored against (a seeded sample beyond this)
 CONFIDENT_QUANTILE = 0.05  # a top hit above this quantile of the best non-matches is a confident result...
 NONMATCH_QUANTILE = 0.95  # ... and above this quantile of single non-matches
-SPLITS = ("val", "test", "train")
+SPLITS = ("val", "test", "train")  # in the order they are preferred
+TRAIN_SPLIT = "train"  # the split a run trains on (never measured for a run trained on that dataset)
 SUFFIX = ".calibration.json"
-VERSION = 2  # 2: the best non-match per caption (files of version 1 are measured again)
+VERSION = 3  # 2: the best non-match per caption; 3: never the training split, few captions pooled
 SEED = 0
 MIN_QUERIES = 8  # the least evidence a calibration may rest on: queries measured...
 MIN_MATCH_PAIRS = 8  # ... (query, matching item) pairs ...
 MIN_NONMATCH_PAIRS = 100  # ... and (query, other item) pairs
 CAPTIONS = "captions"  # the sources a calibration is measured on
 CATEGORY_PROMPTS = "category prompts"
+PICTURE_QUERIES = "item pictures"  # image queries (engine.index.calibration_pictures)
+SHAPE_QUERIES = "item shapes"  # mesh and item queries: pooled views
 
 
 def path_for(index_path: str | os.PathLike[str]) -> Path:
@@ -104,19 +120,20 @@ class Calibration:
     @property
     def threshold(self) -> float:
         """The score a top hit must beat to be confident: the best non-matches' 5th percentile, and at least the
-        single non-matches' 95th."""
-        return max(float(np.interp(CONFIDENT_QUANTILE, _levels(), self.best_nonmatch)),
-                   float(np.interp(NONMATCH_QUANTILE, _levels(), self.nonmatch)))
+        single non-matches' 95th, each at the upper end of its band (module docstring)."""
+        return max(_cautious_quantile(self.best_nonmatch, CONFIDENT_QUANTILE, self.queries),
+                   _cautious_quantile(self.nonmatch, NONMATCH_QUANTILE, self.nonmatch_pairs))
 
     def confidence(self, scores: Any) -> np.ndarray:
-        """P(match | score) from the two empirical CDFs (equal priors), in [0, 1], monotone in the score."""
+        """P(match | score) from the two empirical CDFs (equal priors), each at the cautious end of its band, in
+        [0, 1), monotone in the score."""
         s = np.asarray(scores, dtype=np.float64)
-        a = _cdf(self.nonmatch, s)
-        b = 1.0 - _cdf(self.match, s)
+        a = cdf_low(_cdf(self.nonmatch, s), self.nonmatch_pairs)  # fewest non-matches below s
+        b = 1.0 - cdf_low(_cdf(self.match, s), self.match_pairs)  # most matches above s
         total = a + b
         between = np.where(total > 0, a / np.where(total > 0, total, 1.0), 0.5)
-        rarity = np.minimum(_half_at(_cdf(self.best_nonmatch, s), CONFIDENT_QUANTILE),
-                            _half_at(a, NONMATCH_QUANTILE))  # 0.5 at the threshold
+        best = cdf_low(_cdf(self.best_nonmatch, s), self.queries)
+        rarity = np.minimum(_half_at(best, CONFIDENT_QUANTILE), _half_at(a, NONMATCH_QUANTILE))  # 0.5 at threshold
         return np.clip(np.minimum(between, rarity), 0.0, 1.0)
 
     def confident(self, top_score: float | None) -> bool:
@@ -142,8 +159,10 @@ class Calibration:
 
     def summary(self) -> dict[str, Any]:
         """What a search result and an index report say of it: source, split, evidence, threshold."""
+        threshold = self.threshold
         return {"source": self.source, "split": self.split, "queries": self.queries, "match_pairs": self.match_pairs,
-                "nonmatch_pairs": self.nonmatch_pairs, "threshold": round(self.threshold, 4)}
+                "nonmatch_pairs": self.nonmatch_pairs,
+                "threshold": round(threshold, 4) if np.isfinite(threshold) else None}
 
     def shortfall(self) -> str | None:
         """Why this measurement is too little evidence for a confidence, or None when it is enough."""
@@ -170,6 +189,14 @@ class CategoryPrompts:
     embed: Callable[[list[str]], np.ndarray]
 
 
+def _cautious_quantile(quantiles: np.ndarray, p: float, n: int) -> float:
+    """The score whose cautious CDF (:func:`cdf_low` on ``n`` pairs) reaches ``p``; infinite where even the highest
+    score's does not (too few pairs to say)."""
+    if float(cdf_low(np.array(1.0), n)) < p:
+        return float("inf")
+    return float(np.interp(level_high(p, n), _levels(), np.maximum.accumulate(quantiles)))
+
+
 def _half_at(f: np.ndarray, p: float) -> np.ndarray:
     """A CDF value mapped to [0, 1] so that ``p`` becomes 0.5, linear on both sides."""
     return np.where(f <= p, 0.5 * f / p, 0.5 + 0.5 * (f - p) / (1.0 - p))
@@ -186,26 +213,40 @@ def _cdf(quantiles: np.ndarray, s: np.ndarray) -> np.ndarray:
 
 
 # ---- measure --------------------------------------------------------------------------------------------------
+def measured_splits(catalog: Any, run_id: int, dataset_id: int) -> tuple[str, ...]:
+    """The splits of ``dataset_id`` a calibration of the run may measure: every split for a zero-shot run or a run
+    trained on another dataset, all but the training split for a run trained on this one."""
+    run = next((r for r in catalog.runs() if r.id == run_id), None)
+    if run is None or run.kind == PRETRAINED_RUN or run.dataset_id != dataset_id:
+        return SPLITS
+    return tuple(s for s in SPLITS if s != TRAIN_SPLIT)
+
+
+def query_splits(found: Sequence[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
+    """Of the queries found per split (in :data:`SPLITS` order), those measured: the first split's alone when it
+    holds :data:`MIN_QUERIES`, else all of them pooled; with the splits they come from (``val+test``)."""
+    if not found:
+        return "", []
+    if len(found[0][1]) >= MIN_QUERIES:
+        return found[0][0], list(found[0][1])
+    pooled = [(sp, q) for sp, q in found if q]
+    return "+".join(sp for sp, _ in pooled), [x for _, q in pooled for x in q]
+
+
 def measure(
     catalog: Any, dataset_id: int, modality: str, target: AnnIndex, text: AnnIndex, visual: str,
-    max_queries: int = MAX_QUERIES, max_items: int = MAX_ITEMS,
+    max_queries: int = MAX_QUERIES, max_items: int = MAX_ITEMS, splits: Sequence[str] = SPLITS,
 ) -> Calibration | None:
     """Score distributions of captions against the ``target`` index (``modality`` shape, image or text).
 
     ``text`` is the run's caption index (the query vectors); ``visual`` the observation modality behind an
-    image index (``view`` or ``image``). None when there are no captions to measure with."""
+    image index (``view`` or ``image``); ``splits`` those the run did not train on (:func:`measured_splits`). None
+    when there are no captions to measure with."""
     rng = np.random.default_rng(SEED)
     in_text = text.ids()
-    queries: list[tuple[int, int, str]] = []
-    split = ""
-    found: list[tuple[str, list[tuple[int, int, str]]]] = []
-    for split in SPLITS:  # the first split with enough captions, else the first with any
-        rows = catalog.observations(dataset_id, "text", split)
-        found.append((split, [(r[0], r[1], r[2]) for r in rows if _has(in_text, r[0])]))
-        if len(found[-1][1]) >= MIN_QUERIES:
-            break
-    split, queries = next(((sp, q) for sp, q in reversed(found) if len(q) >= MIN_QUERIES),
-                          next(((sp, q) for sp, q in found if q), ("", [])))
+    found = [(sp, [(r[0], r[1], r[2]) for r in catalog.observations(dataset_id, "text", sp) if has_id(in_text, r[0])])
+             for sp in SPLITS if sp in splits]
+    split, queries = query_splits(found)
     if not queries:
         return None
     if len(queries) > max_queries:
@@ -222,7 +263,7 @@ def measure(
     else:
         obs_modality = "text" if modality == "text" else visual
         present = target.ids()
-        pairs = [r for r in catalog.observations(dataset_id, obs_modality) if _has(present, r[0])]
+        pairs = [r for r in catalog.observations(dataset_id, obs_modality) if has_id(present, r[0])]
         labels = np.array([r[0] for r in pairs], dtype=np.int64)
         owners = np.array([r[1] for r in pairs], dtype=np.int64)
         if modality == "text":  # caption text per label: a caption is no match or non-match of its own words
@@ -248,10 +289,10 @@ def measure(
     starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
     col_items = owners[starts]
     per_item = np.maximum.reduceat(scores, starts, axis=1)  # [q, items]: an item scores as its best observation
-    return _distributions(per_item, q_item[:, None] == col_items[None, :], split, len(queries), CAPTIONS)
+    return distributions(per_item, q_item[:, None] == col_items[None, :], split, len(queries), CAPTIONS)
 
 
-def _distributions(per_item: np.ndarray, is_own: np.ndarray, split: str, queries: int,
+def distributions(per_item: np.ndarray, is_own: np.ndarray, split: str, queries: int,
                    source: str) -> Calibration | None:
     """The calibration of item scores ``[q, items]`` whose true matches ``is_own`` marks (None when a side is
     empty)."""
@@ -272,7 +313,7 @@ def _target_owners(catalog: Any, dataset_id: int, modality: str, target: AnnInde
         labels = target.ids()
         return labels, labels
     present = target.ids()
-    pairs = [r for r in catalog.observations(dataset_id, visual) if _has(present, r[0])]
+    pairs = [r for r in catalog.observations(dataset_id, visual) if has_id(present, r[0])]
     return (np.array([r[0] for r in pairs], dtype=np.int64), np.array([r[1] for r in pairs], dtype=np.int64))
 
 
@@ -297,11 +338,12 @@ def category_evidence(catalog: Any, dataset_id: int, templates: int) -> tuple[di
 
 def measure_categories(
     catalog: Any, dataset_id: int, modality: str, target: AnnIndex, visual: str, prompts: CategoryPrompts,
-    max_queries: int = MAX_QUERIES, max_items: int = MAX_ITEMS,
+    max_queries: int = MAX_QUERIES, max_items: int = MAX_ITEMS, splits: Sequence[str] = SPLITS,
 ) -> Calibration | None:
     """Score distributions of category prompts against the ``target`` index (``shape`` or ``image``): each prompt
-    text of a category is a query, the items of that category its true matches, those of other categories its
-    non-matches. None for the ``text`` target or without two categories of items in the index."""
+    text of a category is a query, the items of that category (in ``splits``: those the run did not train on) its
+    true matches, those of other categories its non-matches. None for the ``text`` target or without two categories
+    of items in the index."""
     if modality == "text":
         return None
     rng = np.random.default_rng(SEED)
@@ -309,6 +351,9 @@ def measure_categories(
     per_category = [prompts.texts(c) for c in categories]
     templates = max((len(t) for t in per_category), default=0)
     labelled, _ = category_evidence(catalog, dataset_id, templates)
+    if tuple(splits) != SPLITS:
+        untrained = {i for sp in splits for i in catalog.item_ids(dataset_id, sp)}
+        labelled = {i: c for i, c in labelled.items() if i in untrained}
     labels, owners = _target_owners(catalog, dataset_id, modality, target, visual)
     keep = np.isin(owners, np.fromiter(labelled, dtype=np.int64, count=len(labelled)))
     labels, owners = labels[keep], owners[keep]
@@ -332,7 +377,12 @@ def measure_categories(
     col_categories = np.array([labelled[int(i)] for i in owners[starts]], dtype=object)
     per_item = np.maximum.reduceat(scores, starts, axis=1)
     is_own = np.array([c for c, _ in texts], dtype=object)[:, None] == col_categories[None, :]
-    return _distributions(per_item, is_own.astype(bool), "all", len(texts), CATEGORY_PROMPTS)
+    return distributions(per_item, is_own.astype(bool), split_label(splits), len(texts), CATEGORY_PROMPTS)
+
+
+def split_label(splits: Sequence[str]) -> str:
+    """``all`` for every split, else the splits joined (``val+test``)."""
+    return "all" if tuple(splits) == SPLITS else "+".join(splits)
 
 
 def prompts_hash(catalog: Any, dataset_id: int, prompts: CategoryPrompts) -> str:
@@ -343,7 +393,7 @@ def prompts_hash(catalog: Any, dataset_id: int, prompts: CategoryPrompts) -> str
     return h.hexdigest()
 
 
-def _has(sorted_ids: np.ndarray, value: int) -> bool:
+def has_id(sorted_ids: np.ndarray, value: int) -> bool:
     i = int(np.searchsorted(sorted_ids, value))
     return i < len(sorted_ids) and int(sorted_ids[i]) == value
 
@@ -380,7 +430,9 @@ def calibrate(
     if target_row is None:
         return NotCalibrated(f"no {modality} index")
     text_row = registry.find(catalog, run_id, dataset_id, "text")
-    captions = {"target": _sha(target_row), "text": _sha(text_row) if text_row is not None else ""}
+    splits = measured_splits(catalog, run_id, dataset_id)
+    captions = {"target": _sha(target_row), "text": _sha(text_row) if text_row is not None else "",
+                "splits": split_label(splits)}
     use_prompts = prompts is not None and modality != "text"
 
     def by_prompts() -> dict[str, str] | None:  # asked only where prompts matter (one catalogue query a category)
@@ -401,15 +453,16 @@ def calibrate(
                 text = target if modality == "text" else registry.open_index(catalog, run_id, dataset_id, "text",
                                                                                 checkpoint_sha256)
     if text is not None and target is not None and text.count:
-        measured = measure(catalog, dataset_id, modality, target, text, visual)
-    short = "no captions" if measured is None else measured.shortfall()
+        measured = measure(catalog, dataset_id, modality, target, text, visual, splits=splits)
+    untrained = "" if splits == SPLITS else f" in {' or '.join(splits)} (the run trained on {TRAIN_SPLIT})"
+    short = f"no captions{untrained}" if measured is None else measured.shortfall()
     sources: dict[str, str] | None = captions
     if short is not None:
-        reasons.append(short if measured is None else f"too few captions: {short}")
+        reasons.append(short if measured is None else f"too few captioned {measured.split} items: {short}")
         measured, sources = None, by_prompts()
         if use_prompts and prompts is not None:
             measured, why = _by_categories(catalog, run_id, dataset_id, modality, target, visual, prompts,
-                                           checkpoint_sha256)
+                                           checkpoint_sha256, splits)
             reasons.append(why or "")
     if measured is None or sources is None:
         with contextlib.suppress(OSError):
@@ -423,7 +476,7 @@ def calibrate(
 
 def _by_categories(
     catalog: Any, run_id: int, dataset_id: int, modality: str, target: AnnIndex | None, visual: str,
-    prompts: CategoryPrompts, checkpoint_sha256: str | None,
+    prompts: CategoryPrompts, checkpoint_sha256: str | None, splits: Sequence[str] = SPLITS,
 ) -> tuple[Calibration | None, str | None]:
     """A calibration on category prompts, or None and why not."""
     categories = [c for c in catalog.categories(dataset_id) if c]
@@ -433,7 +486,7 @@ def _by_categories(
         return None, why
     if target is None:
         target = registry.open_index(catalog, run_id, dataset_id, modality, checkpoint_sha256)
-    measured = measure_categories(catalog, dataset_id, modality, target, visual, prompts)
+    measured = measure_categories(catalog, dataset_id, modality, target, visual, prompts, splits=splits)
     if measured is None:
         return None, "no two categories of indexed items"
     short = measured.shortfall()
@@ -454,6 +507,20 @@ def category_prompt_source(templates: Sequence[str], fill: Callable[[str, str], 
                            embed: Callable[[list[str]], np.ndarray]) -> CategoryPrompts:
     """:class:`CategoryPrompts` from prompt templates and the function that fills one with a category."""
     return CategoryPrompts(lambda category: [fill(t, category) for t in templates], embed)
+
+
+def measured_line(summary: dict[str, Any]) -> str:
+    """How a calibration (its :meth:`Calibration.summary`) was measured, in one line for a tooltip or the CLI."""
+    split = summary.get("split") or ""
+    splits = "every split" if split == "all" else f"the {split} split" if "+" not in split else f"splits {split}"
+    queries = int(summary.get("queries") or 0)
+    what = {CAPTIONS: f"{queries} captions of {splits}",
+            CATEGORY_PROMPTS: f"{queries} category prompts against the items of {splits}"}.get(
+        str(summary.get("source")),
+        f"{queries} {summary.get('source')} of {splits} as queries, an item of the same category a match")
+    return (f"measured on {what}: {int(summary.get('match_pairs') or 0):,} matching and "
+            f"{int(summary.get('nonmatch_pairs') or 0):,} non-matching pairs; the lower end of its "
+            f"{round(BAND_LEVEL * 100)} % band")
 
 
 def band(confidence: float | None) -> str:

@@ -9,19 +9,20 @@ from pathlib import Path
 from engine.errors import CrossfoldError
 
 
-def rebuild_command(run: str | None) -> str:
-    return f"trainer index --run {run or '<run>'}"
+def rebuild_command(run: str | None, flags: str = "") -> str:
+    return f"trainer index --run {run or '<run>'}{flags}"
 
 
 class StaleIndexError(CrossfoldError):
     """An index file that must not be used as it is (other checkpoint, count, size or checksum); rebuild it."""
 
-    def __init__(self, path: str | os.PathLike[str] | None, problem: str, run: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None, problem: str, run: str | None = None,
+                 flags: str = "") -> None:
         self.path = Path(path) if path is not None else None
         self.problem = problem
         self.run = run
         where = f"{self.path}: " if self.path is not None else ""
-        super().__init__(f"{where}{problem}; rebuild it with `{rebuild_command(run)}`")
+        super().__init__(f"{where}{problem}; rebuild it with `{rebuild_command(run, flags)}`")
 
 
 class CorruptIndexError(StaleIndexError):

@@ -21,6 +21,7 @@ from engine.index.errors import CorruptIndexError, MissingIndexError, StaleIndex
 from engine.index.hnsw_file import FileHeader, map_file, read_header
 from engine.index.inputs import thread_count
 from engine.index.manifest import IndexManifest
+from engine.models import inference
 
 
 def verify(
@@ -34,6 +35,10 @@ def verify(
     Reads the header and (unless remembered) hashes the file; never calls hnswlib."""
     path, run = manifest.path, manifest.run
     if checkpoint_sha256 is not None and checkpoint_sha256 != manifest.checkpoint_sha256:
+        other_path = inference.stamp_mismatch(manifest.checkpoint_sha256, checkpoint_sha256)
+        if other_path is not None:  # same checkpoint, vectors of another inference path
+            raise StaleIndexError(path, other_path, run, inference.rebuild_flag(inference.split_stamp(
+                checkpoint_sha256)[1]))
         raise StaleIndexError(path, f"index was built from checkpoint {manifest.checkpoint_sha256[:12] or '?'}, "
                                     f"not the run's current {checkpoint_sha256[:12]}", run)
     if expected_count is not None and expected_count != manifest.count:

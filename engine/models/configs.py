@@ -1,6 +1,6 @@
 """Model configs: open_clip's own (``ViT-B-32``, ``RN50``, ...) plus the small ones we ship.
 
-Our configs live in ``resources/model_configs/*.json`` in open_clip's model-config format
+Our configs live in ``engine/resources/model_configs/*.json`` in open_clip's model-config format
 (``{"embed_dim", "vision_cfg", "text_cfg"}``) and become ordinary open_clip names once
 :func:`register_model_configs` has run: ``open_clip.create_model("cf-vit-tiny-64")`` and
 ``open_clip.get_tokenizer("cf-vit-tiny-64")`` then work like for any built-in name. None of ours sets

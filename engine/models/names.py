@@ -13,8 +13,13 @@ from pathlib import Path
 
 #: open_clip's precision names (its ``--precision`` choices), fp32 first.
 PRECISIONS = ("fp32", "amp", "amp_bf16", "amp_bfloat16", "bf16", "fp16", "pure_bf16", "pure_fp16")
-#: The folder of configs shipped with Crossfold.
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "resources" / "model_configs"
+#: What Crossfold ships and reads at run time, inside the package (so an installed wheel has it, whatever the
+#: working folder): open_clip model configs and training configs (package data: pyproject.toml).
+RESOURCES_DIR = Path(__file__).resolve().parents[1] / "resources"
+#: The folder of model configs shipped with Crossfold.
+CONFIG_DIR = RESOURCES_DIR / "model_configs"
+#: The folder of training configs shipped with Crossfold (``trainer train --config``, ``trainer demo``).
+TRAINING_CONFIGS_DIR = RESOURCES_DIR / "configs"
 #: Extra config folders or files, separated by ``os.pathsep``.
 CONFIG_PATH_ENV = "CROSSFOLD_MODEL_CONFIGS"
 #: The model used when none is named: it learns shape, not only colour, in minutes on a laptop CPU
@@ -38,7 +43,7 @@ def config_paths() -> list[Path]:
 
 
 def shipped_model_names() -> list[str]:
-    """Names of the configs shipped in ``resources/model_configs`` (sorted)."""
+    """Names of the configs shipped in ``engine/resources/model_configs`` (sorted)."""
     return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
 
 

@@ -25,7 +25,6 @@ import logging
 import os
 import pickle
 import threading
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,7 +180,7 @@ def fetch_file(repo_id: str, filenames: list[str], what: str, cache_dir: str | N
         except RepositoryNotFoundError:
             raise PretrainedError(f"{what}: the hub has no repository {repo_id!r}; {advice}") from None
         except Exception as exc:  # noqa: BLE001 - DNS, refused, timed out, proxy: all mean "unreachable"
-            reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            reason = first_line(exc, 120)
             raise PretrainedError(f"{what} is not in the HuggingFace cache ({folder}) and the hub cannot be reached "
                                   f"({reason}); {advice}") from None
         log.info("downloading %s/%s into %s", repo_id, name, folder)
@@ -189,12 +188,18 @@ def fetch_file(repo_id: str, filenames: list[str], what: str, cache_dir: str | N
             return hf_hub_download(repo_id, name, cache_dir=cache_dir, library_name="open_clip",
                                    library_version=open_clip.__version__)
         except Exception as exc:  # noqa: BLE001
-            raise PretrainedError(f"{what}: download of {repo_id}/{name} failed ({str(exc).splitlines()[0][:120]}); "
+            raise PretrainedError(f"{what}: download of {repo_id}/{name} failed ({first_line(exc, 120)}); "
                                   f"{advice}") from None
     raise PretrainedError(f"{what}: the hub repository {repo_id} has none of {', '.join(filenames)}; {advice}")
 
 
 # ---- local files --------------------------------------------------------------------------------------------------
+
+
+def first_line(exc: BaseException, width: int = 200) -> str:
+    """The first non-blank line of an error's message (its type's name when it has none), at most ``width`` long."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:width]
 
 
 def read_weights(path: str | os.PathLike[str]) -> Any:
@@ -207,7 +212,7 @@ def read_weights(path: str | os.PathLike[str]) -> Any:
 
             return load_file(str(p), device="cpu")
         except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
-            raise PretrainedError(f"{p}: not a readable .safetensors file ({str(exc).splitlines()[0][:100]})") from None
+            raise PretrainedError(f"{p}: not a readable .safetensors file ({first_line(exc, 100)})") from None
     import torch
 
     try:
@@ -225,8 +230,12 @@ def read_weights(path: str | os.PathLike[str]) -> Any:
         if "unsupported global" not in str(exc).lower():  # not a refused class: bytes that are no pickle at all
             raise PretrainedError(f"{p}: not a PyTorch weights file (unreadable pickle)") from None
         raise PretrainedError(unreadable_message(p, exc)) from None  # the one wording, never `weights_only=False`
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise PretrainedError(f"{p}: not a PyTorch weights file ({str(exc).splitlines()[0][:100]})") from None
+    except Exception as exc:  # noqa: BLE001 - torch's unpickler fails on bytes that are no pickle in any way it likes
+        empty = p.is_file() and p.stat().st_size == 0
+        told = isinstance(exc, (RuntimeError, OSError, ValueError, EOFError))  # others say nothing to a person
+        detail = first_line(exc, 100) if told else "unreadable"
+        reason = "an empty file" if empty else f"not a PyTorch weights file ({detail})"
+        raise PretrainedError(f"{p}: {reason}") from None
 
 
 def state_dict_of(checkpoint: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -237,6 +246,35 @@ def state_dict_of(checkpoint: Any, path: str | os.PathLike[str]) -> dict[str, An
     if next(iter(state)).startswith("module."):
         state = {k.removeprefix("module."): v for k, v in state.items()}
     return state
+
+
+def check_state(model_name: str, state: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """:class:`PretrainedError` naming the file when its weights cannot be ``model_name``'s: a tensor of a shape the
+    model cannot take (a positional embedding may differ in length only: open_clip resizes it; keys are left to
+    open_clip, which renames older layouts), or a NaN or infinite weight."""
+    import torch
+
+    from engine.models.weights_check import model_shapes, shape_problems
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # open_clip warns on the root logger that the model has no weights: it has none yet
+    try:
+        own = model_shapes(model_name)
+    except RuntimeError:  # not a model open_clip can build: building it says so in one line
+        own = {}
+    finally:
+        root.setLevel(level)
+    shared = {k: v for k, v in state.items() if k in own}
+    # keys are left to open_clip (it renames older layouts) unless most of the model's are not there at all: then
+    # the file is another model's, and its missing keys say so best
+    problems = (shape_problems(own, state) if own and len(shared) < len(own) / 2
+                else shape_problems({k: own[k] for k in shared}, shared))
+    if problems:
+        raise PretrainedError(f"{path}: its weights do not fit model {model_name} ({'; '.join(problems)})")
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise PretrainedError(f"{path}: holds NaN or infinite weights (e.g. {key}); they cannot encode anything")
 
 
 def file_extras(checkpoint: Any) -> dict[str, Any]:
@@ -274,7 +312,7 @@ def resolve(model_name: str, pretrained: str | os.PathLike[str] | None, cache_di
     if path.is_file():
         checkpoint = read_weights(path)
         extras = file_extras(checkpoint)
-        state_dict_of(checkpoint, path)  # a clear error now rather than a KeyError in open_clip
+        check_state(model_name, state_dict_of(checkpoint, path), path)  # one line now, not open_clip's error later
         del checkpoint
         return Pretrained("file", model_name, value, str(path), preprocess_of(extras.get("preprocess_cfg")), extras)
     if path.exists():

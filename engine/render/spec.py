@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from engine.mesh_files import DEFAULT_UP_AXIS, UP_AXES
+from engine.mesh_files import DEFAULT_UP_AXIS, DEFAULT_VIEW_SIZE, DEFAULT_VIEWS, ELEVATIONS, UP_AXES, VIEW_SIZES
 
 __all__ = ["DEFAULT_UP_AXIS", "RENDERER_VERSION", "UP_AXES", "ViewSpec"]
 
@@ -28,9 +28,9 @@ class ViewSpec:
     files), and so on; the mesh is turned so that it points up before it is normalised.
     """
 
-    views: int = 8
+    views: int = DEFAULT_VIEWS
     elevation_deg: float = 25.0
-    size: int = 224
+    size: int = DEFAULT_VIEW_SIZE
     background: tuple[int, int, int] = (255, 255, 255)
     fov_deg: float = 40.0
     up_axis: str = DEFAULT_UP_AXIS
@@ -44,10 +44,11 @@ class ViewSpec:
         object.__setattr__(self, "fov_deg", float(self.fov_deg))
         if self.views < 1:
             raise ValueError(f"views must be at least 1, not {self.views}")
-        if not 8 <= self.size <= 4096:
-            raise ValueError(f"size must be between 8 and 4096 pixels, not {self.size}")
-        if not -89.0 <= self.elevation_deg <= 89.0:
-            raise ValueError(f"elevation_deg must be between -89 and 89, not {self.elevation_deg}")
+        if not VIEW_SIZES[0] <= self.size <= VIEW_SIZES[1]:
+            raise ValueError(f"size must be between {VIEW_SIZES[0]} and {VIEW_SIZES[1]} pixels, not {self.size}")
+        if not ELEVATIONS[0] <= self.elevation_deg <= ELEVATIONS[1]:
+            raise ValueError(f"elevation_deg must be between {ELEVATIONS[0]:g} and {ELEVATIONS[1]:g}, "
+                             f"not {self.elevation_deg}")
         if not 5.0 <= self.fov_deg <= 120.0:
             raise ValueError(f"fov_deg must be between 5 and 120, not {self.fov_deg}")
         if len(background) != 3 or not all(0 <= c <= 255 for c in background):

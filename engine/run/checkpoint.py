@@ -29,8 +29,8 @@ class CheckpointError(CrossfoldError):
 
 def save_atomic(obj: dict[str, Any], path: Path) -> Path:
     """Write to a temporary file in the same folder, fsync, then ``os.replace``: never half a file."""
-    with replacing(path) as tmp:
-        torch.save(obj, tmp)
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)  # through a Python file: a full disk is an OSError (ENOSPC), not torch's RuntimeError
     return path
 
 

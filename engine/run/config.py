@@ -27,6 +27,7 @@ from engine.names import InvalidName, check_name
 POOLING_NAMES = ("mean", "attention")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
 STORE_CHOICES = ("auto", "packed", "files")  # engine.data.packed.STORE_CHOICES
+REPORT_TO = ("none", "tensorboard", "all")  # open_clip's --report-to (W&B may come later)
 
 
 class ConfigError(CrossfoldError):
@@ -47,14 +48,56 @@ class _ExplicitNone:
 EXPLICIT_NONE: Any = _ExplicitNone()
 
 
+@dataclass(frozen=True)
+class Range:
+    """The values a number may take: from ``lo`` to ``hi``, each end included unless ``*_open`` (NaN never)."""
+
+    lo: float
+    hi: float
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def problem(self, value: float) -> str | None:
+        """What is wrong with ``value`` (``"must be at least 1, not 0"``), or None when it is in range."""
+        shown, lo, hi = _shown(value), _shown(self.lo), _shown(self.hi)
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"must be a finite number, not {shown}"
+        if self.lo_open and value <= self.lo:
+            return f"must be {'positive' if self.lo == 0 else f'greater than {lo}'}, not {shown}"
+        if value < self.lo:
+            return f"must be {'0 or more' if self.lo == 0 else f'at least {lo}'}, not {shown}"
+        if self.hi_open and value >= self.hi:
+            return f"must be below {hi}, not {shown}"
+        if value > self.hi:
+            return f"must be at most {hi}, not {shown}"
+        return None
+
+
+def _shown(value: float) -> str:
+    """A bound or a value as a person writes it: whole numbers in full, others briefly."""
+    if isinstance(value, int) or (math.isfinite(value) and value == int(value) and abs(value) < 2**63):
+        return str(int(value))
+    return f"{value:g}"
+
+
+POSITIVE = Range(0, math.inf, lo_open=True, hi_open=True)
+NON_NEGATIVE = Range(0, math.inf, hi_open=True)
+STEPS = Range(1, 10**9)  # steps, and every "every N steps"
+SEEDS = Range(0, 2**32 - 1)  # what every generator a run seeds (numpy, torch, random) takes
+LAYERS = Range(0, 10_000)
+
+
 def option(default: Any = None, help: str = "", *, choices: tuple[str, ...] | None = None,
-           metavar: str | None = None, exclusive: str | None = None, factory: Any = None) -> Any:
+           metavar: str | None = None, exclusive: str | None = None, factory: Any = None,
+           bounds: Range | None = None) -> Any:
     """A :class:`TrainConfig` field with what the CLI needs to offer it as a flag.
 
     ``exclusive``: fields sharing this group name are mutually exclusive flags (``--epochs`` / ``--max-steps``).
     ``factory``: a default factory (for mutable defaults) instead of ``default``.
+    ``bounds``: the range of a number (every number has one), checked by :meth:`TrainConfig.validate` and by the
+    CLI as it parses the flag (:mod:`engine.run.flags`).
     """
-    metadata = {"help": help, "choices": choices, "metavar": metavar, "exclusive": exclusive}
+    metadata = {"help": help, "choices": choices, "metavar": metavar, "exclusive": exclusive, "range": bounds}
     if factory is not None:
         return field(default_factory=factory, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -68,36 +111,46 @@ class TrainConfig:
     pretrained: str | None = option(None, "weights to start from: an open_clip tag of --model (laion2b_s34b_b79k, "
                                     "openai), hf-hub:org/repo, or a weights file", metavar="TAG|FILE")
     lock_image: bool = option(False, "lock the image tower (open_clip's --lock-image)")
-    lock_image_unlocked_groups: int = option(0, "leave the last N layer groups of the locked image tower unlocked")
+    lock_image_unlocked_groups: int = option(0, "leave the last N layer groups of the locked image tower unlocked",
+                                             bounds=LAYERS)
     lock_image_freeze_bn_stats: bool = option(False, "freeze BatchNorm running statistics of the locked image tower")
     lock_text: bool = option(False, "lock the text tower (open_clip's --lock-text)")
-    lock_text_unlocked_layers: int = option(0, "leave the last N layers of the locked text tower unlocked")
+    lock_text_unlocked_layers: int = option(0, "leave the last N layers of the locked text tower unlocked",
+                                            bounds=LAYERS)
     lock_text_freeze_layer_norm: bool = option(False, "freeze LayerNorm of the locked text tower's unlocked layers "
                                                "(HF text towers; open_clip's own text tower always locks them)")
     pooling: str = option("mean", "view pooling for shapes", choices=POOLING_NAMES)
-    epochs: int | None = option(None, "passes over the train split", exclusive="length")
-    max_steps: int | None = option(None, "optimizer steps", exclusive="length")
-    batch_size: int = option(32, "items per batch per process")
-    views_per_item: int = option(2, "views (images) of an item in a batch")
-    captions_per_item: int = option(2, "captions of an item in a batch")
-    lr: float = option(5e-4, "peak learning rate")
-    wd: float = option(0.1, "weight decay")
-    beta1: float = option(0.9, "Adam beta1")
-    beta2: float = option(0.98, "Adam beta2")
-    eps: float = option(1e-6, "Adam epsilon")
-    warmup: int = option(20, "warmup steps")
-    grad_clip_norm: float | None = option(1.0, "clip the gradient norm (0 or 'none': no clipping)")
+    epochs: int | None = option(None, "passes over the train split", exclusive="length", bounds=Range(1, 1_000_000))
+    max_steps: int | None = option(None, "optimizer steps", exclusive="length", bounds=STEPS)
+    batch_size: int = option(32, "items per batch per process", bounds=Range(1, 1_000_000))
+    views_per_item: int = option(2, "views (images) of an item in a batch", bounds=Range(1, 1000))
+    captions_per_item: int = option(2, "captions of an item in a batch", bounds=Range(1, 1000))
+    lr: float = option(5e-4, "peak learning rate", bounds=POSITIVE)
+    wd: float = option(0.1, "weight decay", bounds=NON_NEGATIVE)
+    beta1: float = option(0.9, "Adam beta1", bounds=Range(0, 1, hi_open=True))
+    beta2: float = option(0.98, "Adam beta2", bounds=Range(0, 1, hi_open=True))
+    eps: float = option(1e-6, "Adam epsilon", bounds=POSITIVE)
+    warmup: int = option(20, "warmup steps", bounds=Range(0, 10**9))
+    grad_clip_norm: float | None = option(1.0, "clip the gradient norm (0 or 'none': no clipping)",
+                                           bounds=NON_NEGATIVE)
     precision: str = option("amp_bf16", "open_clip precision", choices=PRECISIONS)
     workers: int = option(2, "data loader processes decoding image files (at most: fewer when this job's share of "
-                                 "the cores is smaller; the packed store needs none)")
-    seed: int = option(0, "random seed")
+                                 "the cores is smaller; the packed store needs none)", bounds=Range(0, 1024))
+    seed: int = option(0, "random seed", bounds=SEEDS)
+    deterministic: bool = option(False, "the same command gives the same bits: fixed threads for the whole run, "
+                                        "torch's deterministic algorithms (README: Repeatable runs)")
+    threads: int | None = option(None, "torch intra-op threads for the whole run (default: this job's share of the "
+                                       "cores, which other jobs change; with --deterministic, every core)",
+                                 bounds=Range(1, 4096))
+    report_to: str = option("none", "also report scalars to TensorBoard (runs/NAME/tensorboard; open_clip's "
+                                    "--report-to; 'all': every one Crossfold has)", choices=REPORT_TO)
     name: str | None = option(None, "run name (default: DATASET-LOSS-TIME)")
     resume: str | None = option(None, "continue a run from its latest checkpoint or a file", metavar="latest|PATH")
-    save_frequency: int = option(100, "checkpoint every N steps")
-    val_frequency: int = option(100, "evaluate on the validation split every N steps")
+    save_frequency: int = option(100, "checkpoint every N steps", bounds=STEPS)
+    val_frequency: int = option(100, "evaluate on the validation split every N steps", bounds=STEPS)
     local_loss: bool = option(False, "open_clip's local loss (not supported yet)")
     gather_with_grad: bool = option(False, "all-gather features with gradients (DDP)")
-    accum_freq: int = option(1, "accumulate gradients over N micro-batches")
+    accum_freq: int = option(1, "accumulate gradients over N micro-batches", bounds=Range(1, 10_000))
     grad_checkpointing: bool = option(False, "gradient checkpointing (less memory, more compute)")
     torchcompile: bool = option(False, "torch.compile the model")
     channels_last: bool = option(False, "channels-last memory layout for the model and images (convolutional "
@@ -116,7 +169,6 @@ class TrainConfig:
         self._check_choices()
         self._check_numbers()
         self._check_combinations()
-        self._check_optimiser()
         self._check_device_name_and_loss_options()
         return self
 
@@ -125,7 +177,8 @@ class TrainConfig:
             raise ConfigError("--dataset is required", field="dataset")
         if self.loss not in LOSS_NAMES:
             raise ConfigError(f"--loss must be one of {', '.join(LOSS_NAMES)}, not {self.loss!r}", field="loss")
-        for name, choices in (("precision", PRECISIONS), ("pooling", POOLING_NAMES), ("store", STORE_CHOICES)):
+        for name, choices in (("precision", PRECISIONS), ("pooling", POOLING_NAMES), ("store", STORE_CHOICES),
+                              ("report_to", REPORT_TO)):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"--{name} must be one of {', '.join(choices)}, not {getattr(self, name)!r}",
                                   field=name)
@@ -133,18 +186,11 @@ class TrainConfig:
     def _check_numbers(self) -> None:
         if self.epochs is None and self.max_steps is None:
             raise ConfigError("give --epochs or --max-steps", field="max_steps")
-        for name in ("batch_size", "views_per_item", "captions_per_item", "accum_freq", "save_frequency",
-                     "val_frequency", "epochs", "max_steps"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"--{_flag(name)} must be at least 1, not {value}", field=name)
-        for name in ("warmup", "workers", "lock_image_unlocked_groups", "lock_text_unlocked_layers"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"--{_flag(name)} must be 0 or more, not {getattr(self, name)}", field=name)
-        for name in ("lr", "wd", "beta1", "beta2", "eps", "grad_clip_norm"):
-            value = getattr(self, name)
-            if value is not None and not math.isfinite(value):
-                raise ConfigError(f"--{_flag(name)} must be a finite number, not {value}", field=name)
+        for f in config_fields():
+            value, bounds = getattr(self, f.name), f.metadata.get("range")
+            problem = bounds.problem(value) if bounds is not None and value is not None else None
+            if problem is not None:
+                raise ConfigError(f"--{_flag(f.name)} {problem}", field=f.name)
 
     def _check_combinations(self) -> None:
         if self.accum_freq > 1 and self.loss == SSPC:
@@ -157,19 +203,6 @@ class TrainConfig:
         if self.local_loss:
             raise ConfigError("--local-loss is not supported yet: every process computes the loss of the whole "
                               "global batch, since an item's positives may sit on other processes", field="local_loss")
-
-    def _check_optimiser(self) -> None:
-        if self.lr <= 0:
-            raise ConfigError("--lr must be positive", field="lr")
-        if self.wd < 0:
-            raise ConfigError("--wd must be 0 or more", field="wd")
-        for name in ("beta1", "beta2"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ConfigError("--beta1 and --beta2 must be in [0, 1)", field=name)
-        if self.eps <= 0:
-            raise ConfigError("--eps must be positive", field="eps")
-        if self.grad_clip_norm is not None and self.grad_clip_norm < 0:
-            raise ConfigError("--grad-clip-norm must be 0 or more (0 or 'none': no clipping)", field="grad_clip_norm")
 
     def _check_device_name_and_loss_options(self) -> None:
         if self.device not in DEVICE_NAMES and not self.device.startswith("cuda:"):

@@ -1,4 +1,4 @@
-"""Which device and autocast a run uses (open_clip's precision names)."""
+"""Which device and autocast a run uses (open_clip's precision names); ``auto``: CUDA, then MPS, then the CPU."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def pick_device(preference: str, local_rank: int = 0) -> torch.device:
+def pick_device(preference: str, local_rank: int = 0, *, mps: bool = False) -> torch.device:
+    """``auto``: CUDA, then (with ``mps``: inference; training keeps to CUDA or the CPU) Apple's MPS, then the CPU."""
     if preference == "cpu":
         return torch.device("cpu")
     if preference.startswith("cuda") or preference == "auto":
@@ -24,7 +25,17 @@ def pick_device(preference: str, local_rank: int = 0) -> torch.device:
             return torch.device("cuda", index)
         if preference != "auto":
             raise ConfigError("--device cuda asked for, but no CUDA GPU is available (use --device cpu)")
+    if preference == "mps" or (preference == "auto" and mps):  # Apple silicon, after CUDA
+        if mps_available():
+            return torch.device("mps")
+        if preference == "mps":
+            raise ConfigError("--device mps asked for, but no Apple GPU (MPS) is available (use --device cpu)")
     return torch.device("cpu")
+
+
+def mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
 
 
 def autocast_for(precision: str, device: torch.device) -> Callable[[], AbstractContextManager]:
@@ -45,4 +56,4 @@ def effective_precision(precision: str, device: torch.device) -> str:
 def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return "CPU"
+    return "Apple GPU (MPS)" if device.type == "mps" else "CPU"

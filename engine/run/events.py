@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from engine.event_codec import Event, decode, kinds_of
+from engine.event_codec import Event, decode, kinds_of, loads
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +50,9 @@ class Started(RunEvent):
     workers: int | None = None  # data loader processes
     note: str = ""  # something a person should know about this start (e.g. how to pack the views)
     uncaptioned_items: int = 0  # train items left out for want of a caption (the note says so too)
+    deterministic: bool = False  # --deterministic: fixed threads (``threads``), deterministic algorithms
+    torch_version: str = ""  # the torch that ran it (a repeatable run is repeatable on the same software)
+    repeatability: str = ""  # without --deterministic: why the last bits may differ between runs of one command
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,10 +180,8 @@ def parse_event(record: Any) -> RunEvent | None:
 
 
 def parse_line(line: str | bytes) -> RunEvent | None:
-    try:
-        return parse_event(json.loads(line))
-    except ValueError:
-        return None
+    """The run event on one line, ``None`` for a line that does not decode (whatever its depth) or is no event."""
+    return parse_event(loads(line))
 
 
 class EventWriter:
@@ -226,12 +227,11 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     events = []
     if not path.exists():
         return events
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8", errors="replace") as f:
         for line in f:
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
+            record = loads(line)
+            if record is not None:
+                events.append(record)
     return events
 
 

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from engine.run.config import EXPLICIT_NONE, TrainConfig, config_fields
+from engine.run.config import EXPLICIT_NONE, Range, TrainConfig, config_fields
 
 #: What an optional number is given as on the command line to mean "none".
 NONE_WORD = "none"
@@ -28,17 +28,25 @@ def _optional(annotation: str) -> bool:
     return "None" in annotation
 
 
-def _number(kind: type, optional: bool) -> Any:
+def _number(kind: type, optional: bool, bounds: Range | None = None) -> Any:
+    """A flag's ``type=``: the number, refused as it is parsed when it is not one or out of ``bounds`` (the
+    field's range, the one :meth:`TrainConfig.validate` checks)."""
+
     def parse(text: str) -> Any:
         if optional and text.strip().lower() == NONE_WORD:
             return EXPLICIT_NONE
         try:
-            return kind(text)
+            value = kind(text)
         except ValueError:
             what = "a whole number" if kind is int else "a number"
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        problem = bounds.problem(value) if bounds is not None else None
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return value
 
     parse.__name__ = kind.__name__
+    parse.range = bounds  # type: ignore[attr-defined]
     return parse
 
 
@@ -73,7 +81,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         if meta.get("metavar"):
             kwargs["metavar"] = meta["metavar"]
         if kind in ("int", "float"):
-            kwargs["type"] = _number(int if kind == "int" else float, _optional(str(f.type)))
+            kwargs["type"] = _number(int if kind == "int" else float, _optional(str(f.type)), meta.get("range"))
         elif kind.startswith("dict"):
             kwargs["type"] = _json_object
         target.add_argument(flag, **kwargs)

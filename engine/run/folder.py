@@ -6,6 +6,8 @@
         config.yaml           the run's resolved options (:class:`engine.run.config.TrainConfig`)
         events.jsonl          its event stream, one JSON object a line (:mod:`engine.run.events`)
         trainer.log           the output of a run the app started (:mod:`app.detached`)
+        .lock                 held (``flock``) by the process writing the run (:mod:`engine.locks`)
+        tensorboard/          scalars for TensorBoard (``--report-to``, :mod:`engine.train.tensorboard_log`)
         checkpoints/
             step_00000300.pt  a checkpoint every ``save_frequency`` steps (the newest few are kept)
             best.pt           the checkpoint of the best validation so far (a zero-shot run: its weights)
@@ -19,10 +21,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from engine.locks import holding
 from engine.workspace import Workspace
 
 
@@ -36,7 +40,9 @@ class RunFolder:
     EVENTS: ClassVar[str] = "events.jsonl"
     LOG: ClassVar[str] = "trainer.log"
     CHECKPOINTS: ClassVar[str] = "checkpoints"
+    LOCK: ClassVar[str] = ".lock"
     BEST: ClassVar[str] = "best.pt"
+    TENSORBOARD: ClassVar[str] = "tensorboard"
     _STEP_FILE: ClassVar[re.Pattern[str]] = re.compile(r"^step_(\d+)\.pt$")
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -52,12 +58,28 @@ class RunFolder:
         return self.path.name
 
     @property
+    def lock(self) -> Path:
+        """The run's name lock: held by the process that writes the run, for as long as it does."""
+        return self.path / self.LOCK
+
+    def holding(self, doing: str) -> AbstractContextManager[None]:
+        """Hold the run's name while writing it (creating its folder); :class:`engine.locks.NameInUse` at once
+        when a live process holds it."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        return holding(self.lock, f"run {self.name!r}", doing)
+
+    @property
     def config(self) -> Path:
         return self.path / self.CONFIG
 
     @property
     def events(self) -> Path:
         return self.path / self.EVENTS
+
+    @property
+    def tensorboard(self) -> Path:
+        """TensorBoard's event files of a run started with ``--report-to tensorboard``."""
+        return self.path / self.TENSORBOARD
 
     @property
     def log(self) -> Path:
@@ -98,6 +120,25 @@ class RunFolder:
         """The newest complete step checkpoint (temporary files never match)."""
         found = self.step_checkpoints()
         return found[-1] if found else None
+
+    def remove_stale_temp(self) -> list[Path]:
+        """Remove the temporary files a killed write left (``.step_00000300.pt.<random>.tmp`` and the like, named by
+        :func:`engine.atomic.replacing`) in the folder and its checkpoints; call it while holding the run (no live
+        writer of the run owns one then). Returns what was removed."""
+        removed: list[Path] = []
+        for folder in (self.path, self.checkpoints):
+            try:
+                found = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")
+                         and p.is_file()]
+            except OSError:
+                continue
+            for p in found:
+                try:
+                    p.unlink()
+                    removed.append(p)
+                except OSError:
+                    pass
+        return removed
 
     def prune_checkpoints(self, keep: int, protect: Iterable[Path] = ()) -> None:
         """Remove all but the newest ``keep`` step checkpoints, never one in ``protect``; ``keep`` 0 removes

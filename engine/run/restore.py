@@ -1,7 +1,9 @@
-"""Open a run's encoder from its checkpoint (best by default) for evaluation, indexing and search."""
+"""Open a run's encoder from its checkpoint (best by default) for evaluation, indexing and search, on an inference
+path (:mod:`engine.models.inference`: exact unless asked; index builds and queries ask for theirs)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ import torch
 
 from engine.catalog import Catalog
 from engine.models import build_encoder
+from engine.models.inference import InferencePath, index_stamp, prepare_for_inference
 from engine.models.weights_fit import checkpoint_part, load_fitting
 from engine.run import checkpoint as ckpt
 from engine.run.config import TrainConfig
@@ -28,6 +31,12 @@ class RestoredRun:
     preprocess: Any
     tokenizer: Any
     device: torch.device
+    inference: InferencePath = InferencePath.EXACT
+
+    @property
+    def index_stamp(self) -> str:
+        """What an index of this encoder's vectors is stamped with: the checkpoint's hash and the inference path."""
+        return index_stamp(self.checkpoint_sha256, self.inference)
 
 
 def run_checkpoint(run_dir: Path, which: str = "best") -> Path:
@@ -46,21 +55,27 @@ def run_checkpoint(run_dir: Path, which: str = "best") -> Path:
     return found
 
 
-def restore_run(catalog: Catalog, name: str, which: str = "best", device: str = "auto") -> RestoredRun:
+def restore_run(catalog: Catalog, name: str, which: str = "best", device: str = "auto",
+                inference: InferencePath | Callable[[torch.device], InferencePath] = InferencePath.EXACT
+                ) -> RestoredRun:
+    """The run's model on ``device`` (``auto``: CUDA, then MPS, then the CPU) made ready for ``inference`` (a path,
+    or the path for the device picked)."""
     run = catalog.require_run(name)
     path = run_checkpoint(Path(run.run_dir), which)
     state = ckpt.load(path)
     saved = state.get("config") if isinstance(state.get("config"), dict) else {}
     config = TrainConfig(**{**run.config, **{k: v for k, v in saved.items() if k == "model"}})
-    dev = pick_device(device)
+    dev = pick_device(device, mps=True)
+    way = inference(dev) if callable(inference) else inference
     # the preprocessing the weights were trained with (a pretrained tag's mean and std, ...), kept in the checkpoint
     encoder, _, preprocess, tokenizer = build_encoder(config.model, pooling=config.pooling, device=str(dev),
                                                       preprocess_cfg=state.get("preprocess_cfg"))
     load_fitting(encoder.clip, checkpoint_part(state, path), path, config.model)
     load_fitting(encoder.pool, checkpoint_part(state, path, "pool"), path, f"{config.model} (view pool)")
     encoder.to(dev).eval()
+    prepare_for_inference(encoder, way, dev)
     return RestoredRun(name, config, path, ckpt.sha256(path), _step(state, path), encoder, preprocess, tokenizer,
-                       dev)
+                       dev, way)
 
 
 def _step(state: dict[str, Any], path: Path) -> int:

@@ -40,7 +40,9 @@ from engine.run.config import ConfigError, TrainConfig, save_config
 from engine.run.device import autocast_for, describe, effective_precision, pick_device
 from engine.run.events import EventWriter
 from engine.run.folder import RunFolder
+from engine.run.repeatable import SHARE_NOTE, deterministic, fixed_threads
 from engine.threads import ThreadPlan, job_cores, plan_training, register_job, user_thread_cap
+from engine.train import tensorboard_log
 from engine.train.distributed import DistEnv, all_reduce_mean, init_distributed
 from engine.train.objective import TrainModule, param_groups
 from engine.train.schedule import cosine_lr
@@ -116,30 +118,39 @@ def train(
     run_dir = folder.path
 
     resume_path = _resume_path(config, folder)
-    if resume_path is None and folder.latest_checkpoint() is not None:
-        raise ConfigError(f"run {name!r} already has checkpoints in {folder.checkpoints}; "
-                          "continue it with --resume latest or choose another --name")
-    if env.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, folder.config)
-    events = EventWriter(folder.events, stdout=events_stdout, enabled=env.is_main, listener=on_event)
-    if env.is_main:
-        catalog.upsert_run(name, loss=config.loss, dataset_id=ds.id, config=config.as_dict(), status="running",
-                           pid=os.getpid(), run_dir=str(run_dir))
-    try:
-        with register_job(workspace.jobs, "train"):
-            result = _train(config, workspace, catalog, env, device, folder, resume_path, events, found)
-    except BaseException as exc:
-        message = str(exc) if isinstance(exc, CrossfoldError) else f"{type(exc).__name__}: {exc}"
-        events.emit(ev.Failed(error=message))
+    board = tensorboard_log.for_run(config, folder.tensorboard) if env.is_main else None
+    if config.deterministic:  # fixed before the config is saved: config.yaml records the threads
+        config.threads = fixed_threads(config.threads)
+    with folder.holding(f"training it: trainer train --name {name}") if env.is_main else contextlib.nullcontext():
+        if resume_path is None and folder.latest_checkpoint() is not None:
+            raise ConfigError(f"run {name!r} already has checkpoints in {folder.checkpoints}; "
+                              "continue it with --resume latest or choose another --name")
         if env.is_main:
-            catalog.upsert_run(name, status="failed", pid=None)
-        raise
-    finally:
-        events.close()
-    if env.is_main:
-        catalog.upsert_run(name, status=result.status, pid=None)
-    return result
+            folder.remove_stale_temp()  # of a write killed in an earlier start of this run
+            run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(config, folder.config)
+        events = EventWriter(folder.events, stdout=events_stdout, enabled=env.is_main,
+                             listener=tensorboard_log.chained(on_event, board))
+        if env.is_main:
+            catalog.upsert_run(name, loss=config.loss, dataset_id=ds.id, config=config.as_dict(), status="running",
+                               pid=os.getpid(), run_dir=str(run_dir))
+        try:
+            repeatable = deterministic(config.threads or 1) if config.deterministic else contextlib.nullcontext()
+            with register_job(workspace.jobs, "train"), repeatable:
+                result = _train(config, workspace, catalog, env, device, folder, resume_path, events, found)
+        except BaseException as exc:
+            message = str(exc) if isinstance(exc, CrossfoldError) else f"{type(exc).__name__}: {exc}"
+            events.emit(ev.Failed(error=message))
+            if env.is_main:
+                catalog.upsert_run(name, status="failed", pid=None)
+            raise
+        finally:
+            events.close()
+            if board is not None:
+                board.close()
+        if env.is_main:
+            catalog.upsert_run(name, status=result.status, pid=None)
+        return result
 
 
 def _check_views(config: TrainConfig, catalog: Catalog, ds: Any) -> None:
@@ -352,6 +363,8 @@ def _started(config: TrainConfig, env: DistEnv, device: torch.device, inputs: _I
                       dataset=config.dataset, loss=config.loss, model=config.model, items=len(inputs.dataset),
                       store="packed" if inputs.store is not None else "files", threads=inputs.plan.threads,
                       workers=inputs.plan.workers, uncaptioned_items=uncaptioned,
+                      deterministic=config.deterministic, torch_version=str(torch.__version__),
+                      repeatability="" if config.threads else SHARE_NOTE,
                       note="; ".join([*left_out, *inputs.notes]))
 
 
@@ -385,7 +398,7 @@ class _Training:
                 lr = cosine_lr(config.lr, config.warmup, inputs.total, self.step)
                 for group in self.model.optimizer.param_groups:
                     group["lr"] = lr
-                if time.monotonic() - t_threads > THREADS_RECHECK_S:  # another job may have started or ended
+                if not config.threads and time.monotonic() - t_threads > THREADS_RECHECK_S:  # a job came or went
                     inputs.plan = _apply_thread_plan(config, decode=inputs.store is None, workers=inputs.plan.workers)
                     t_threads = time.monotonic()
                 out = self._optimizer_step(batch, lr)
@@ -497,9 +510,10 @@ def _resumable(state: dict[str, Any], path: Path) -> dict[str, Any]:
 
 
 def _apply_thread_plan(config: TrainConfig, decode: bool, workers: int | None = None) -> ThreadPlan:
-    """torch's intra-op threads from this job's share of the cores (re-read while the run goes on); the loader's
-    workers are fixed when it starts (``workers``)."""
-    plan = plan_training(job_cores(), config.workers, decode, cap=user_thread_cap())
+    """torch's intra-op threads from this job's share of the cores (re-read while the run goes on), or the fixed
+    ``--threads`` (``--deterministic`` fixes them); the loader's workers are fixed when it starts (``workers``)."""
+    fixed = config.threads
+    plan = plan_training(fixed or job_cores(), config.workers, decode, cap=None if fixed else user_thread_cap())
     if workers is not None:
         plan = ThreadPlan(plan.cores, plan.threads, workers)
     if torch.get_num_threads() != plan.threads:

@@ -10,12 +10,14 @@ treat it like any run. The checkpoint's ``state_dict`` is an open_clip state dic
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.catalog import Catalog
 from engine.catalog.models import PRETRAINED_RUN
+from engine.index.registry import default_path
 from engine.models import build_encoder
 from engine.models.checkpoint_io import clip_state_dict, preprocess_cfg
 from engine.names import check_name, default_pretrained_run_name
@@ -97,6 +99,16 @@ def create_pretrained_run(
     catalog.upsert_run(name, loss=LOSS_LABEL, kind=KIND, dataset_id=ds.id, config=config.as_dict(),
                        status="done", pid=None, run_dir=str(run_dir))
     return PretrainedRun(name, run_dir, best, config.model, pretrained, created=True)
+
+
+def discard_pretrained_run(workspace: Workspace, catalog: Catalog, made: PretrainedRun) -> None:
+    """Undo a run :func:`create_pretrained_run` has just made whose indexes could not be built: a zero-shot run is
+    its indexes, so no row, folder or index file of it is left (a reused run is left as it was)."""
+    if not made.created:
+        return
+    catalog.delete_run(made.name)  # its index rows go with it
+    shutil.rmtree(made.run_dir, ignore_errors=True)
+    shutil.rmtree(default_path(workspace.indexes, made.name, "x", "text").parent, ignore_errors=True)
 
 
 def is_pretrained_run(catalog: Catalog, name: str) -> bool:

@@ -311,6 +311,10 @@ def test_empty_workspace_offers_demo_and_import_where_the_grid_would_be(qtbot, t
     dialog = page.import_dialog
     assert not dialog.progress.isVisibleTo(dialog) and not dialog.report_box.isVisibleTo(dialog)
     assert not dialog.log.isVisibleTo(dialog)
+    assert dialog.width() >= 720  # a sensible width, not its narrowest
+    assert not dialog.start_import() and "Choose the source" in dialog.state.text()
+    dialog.source.setText(str(tmp_path))  # edited: the stale problem goes
+    assert dialog.state.text() == ""
     dialog.reject()
 
 
@@ -323,9 +327,11 @@ def test_a_filter_matching_nothing_says_so(qtbot, demo_ws) -> None:
     qtbot.waitUntil(lambda: settled(page) and page.model.rowCount() == 0 and page.no_match.isVisibleTo(page),
                     timeout=WAIT)
     assert page.no_match.text() == "No item's caption contains “xyz”."
+    assert not page.grid.isVisibleTo(page)  # no blank grid under it, and the detail says why it shows nothing
+    assert page.detail.empty.isVisibleTo(page) and page.detail.empty.text() == "No item matches the filter."
     page.set_filters(text="")
     qtbot.waitUntil(lambda: settled(page) and page.model.rowCount() == SHAPES, timeout=WAIT)
-    assert not page.no_match.isVisibleTo(page)
+    assert not page.no_match.isVisibleTo(page) and page.grid.isVisibleTo(page)
     page.grid.select_row(SHAPES - 1)  # another item in the detail: the divider stays where it was
     qtbot.waitUntil(lambda: page.detail.item_id is not None, timeout=WAIT)
     assert page.browser.sizes() == sizes

@@ -141,8 +141,9 @@ def start_index(qtbot, page: DatasetsPage, weights: Path, name: str | None = Non
     assert dialog is not None and dialog.isVisible() and dialog.dataset == "toy-shapes"
     dialog.set_values(MODEL, str(weights), name)
     run = dialog.name.text()
-    qtbot.mouseClick(dialog.index_button, Qt.MouseButton.LeftButton)
-    assert not dialog.isVisible() and page.pretrained_job is not None
+    qtbot.mouseClick(dialog.index_button, Qt.MouseButton.LeftButton)  # the file is checked against the model first
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=WAIT)
+    assert page.pretrained_job is not None
     assert not page.job_bar.isHidden() and not page.pretrained_button.isEnabled()
     return run
 
@@ -202,3 +203,44 @@ def test_index_with_pretrained_weights_can_be_cancelled(qtbot, toy: Workspace, w
     assert blocker.args[:2] == [run, "cancelled"], blocker.args
     assert not job.running and page.job_bar.isHidden() and "cancelled" in page.status.text()
     assert page.pretrained_button.isEnabled()
+
+
+def test_the_pretrained_dialog_checks_the_weights_and_the_cache_before_starting(qtbot, weights: Path) -> None:
+    from app.dialogs.pretrained_index import PretrainedIndexDialog
+    from app.widgets.weights_picker import ModelTags, model_tags
+
+    dialog = PretrainedIndexDialog("toy-shapes")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    requested: list[object] = []
+    dialog.requested.connect(requested.append)
+    dialog.set_values("cf-rn-tiny-64", str(weights))  # a ViT's weights for a ResNet: refused in one line
+    assert not dialog.submit() and dialog.checking
+    qtbot.waitUntil(lambda: not dialog.checking, timeout=WAIT)
+    text = dialog.error.text().replace("\u200b", "")
+    assert dialog.error.isVisible() and "do not fit model cf-rn-tiny-64" in text and str(weights) in text
+    assert "\n" not in text and "Assertion" not in text and not requested
+
+    dialog.set_values(MODEL, str(weights))  # the model they are for: requested
+    dialog.submit()
+    qtbot.waitUntil(lambda: bool(requested), timeout=WAIT)
+    assert requested[0].pretrained == str(weights)
+
+    loader = model_tags()
+    saved = loader.value
+    cached = "laion2b_s34b_b79k"
+    loader.value = ModelTags({"ViT-B-32": ("openai", cached)}, {"ViT-B-32": frozenset({cached})})
+    try:
+        offline = PretrainedIndexDialog("toy-shapes")
+        qtbot.addWidget(offline)
+        assert offline.weights.tag_text() == cached  # the default: a cached tag
+        offline.set_values("ViT-B-32", "openai")  # not cached, and the app's engine jobs do not download
+        assert not offline.submit() and "openai of ViT-B-32 is not in the local Hugging Face cache" in (
+            offline.error.text())
+        loader.value = ModelTags({"ViT-B-32": ("openai",)}, {"ViT-B-32": frozenset()})
+        none_cached = PretrainedIndexDialog("toy-shapes")
+        qtbot.addWidget(none_cached)
+        none_cached.show()
+        assert none_cached.cache_note.isVisibleTo(none_cached) and "Weights file" in none_cached.cache_note.text()
+    finally:
+        loader.value = saved

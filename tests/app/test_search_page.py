@@ -8,6 +8,7 @@ signal or a condition, with bounds generous enough for a busy 2-core machine.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -235,6 +236,15 @@ def test_dropping_an_image_searches_with_it(qtbot, ws, cat) -> None:
     assert page.result.query["image"] == path
     assert hits[0].category == "yellow"
     assert page.subject.isVisibleTo(page) and Path(path).name in page.subject_label.text()
+    # an image query carries a confidence: measured on the items' own pictures, same colour a match
+    from app.widgets.result_grid import percent, score_badge, tooltip
+
+    result = page.result
+    assert result.query_kind == "image" and result.calibrated and result.not_calibrated is None
+    assert result.calibration["source"] == "item pictures" and result.calibration["split"] == "val+test"
+    assert all(h.confidence is not None for h in hits)
+    assert score_badge(hits[0])[0] == f"confidence {percent(hits[0].confidence)}"
+    assert "16 item pictures of splits val+test as queries" in tooltip(hits[0], result.measured_line())
 
 
 def drop_on(target, path: Path) -> QDropEvent:
@@ -379,22 +389,26 @@ def test_run_without_index_offers_to_build_it_then_searches(qtbot, ws, cat) -> N
 
 
 def test_confidence_banner_and_badges_follow_the_calibration(qtbot, ws, cat) -> None:
-    from app.widgets.result_grid import BAND_COLOURS, score_badge
+    from app.widgets.result_grid import BAND_COLOURS, percent, score_badge
 
     page = open_page(qtbot, ws)
+    page.resize(1280, 720)
     assert page.select_run(RUN)  # (another test may have indexed the 2-step run, the newest)
     page.set_text("xyzzyplugh qwfp")  # random tokens: the top hit is no better than a typical non-match
     page.search_now()
     hits = wait_results(qtbot, page, text="xyzzyplugh qwfp", target="shapes")
     assert page.not_confident and page.confidence_banner.isVisibleTo(page)
     assert f"No confident match for this query with run {RUN}" in page.confidence_banner.text()
-    assert score_badge(hits[0]) == (f"{hits[0].confidence:.0%}", BAND_COLOURS["low"])
+    assert "measured on 24 captions of the val split" in page.confidence_banner.text()
+    assert score_badge(hits[0]) == (f"confidence {percent(hits[0].confidence)}", BAND_COLOURS["low"])
+    _shot(qtbot, page, "confidence_not_confident.png")
 
     page.set_text("a small red square")  # a caption of a colour the run trained on
     page.search_now()
     hits = wait_results(qtbot, page, text="a small red square", target="shapes")
     assert not page.not_confident and not page.confidence_banner.isVisibleTo(page)
-    assert score_badge(hits[0]) == (f"{hits[0].confidence:.0%}", BAND_COLOURS["high"])
+    assert score_badge(hits[0]) == (f"confidence {percent(hits[0].confidence)}", BAND_COLOURS["high"])
+    _shot(qtbot, page, "confidence_badges.png")
     # the status line keeps the total; the breakdown is in its tooltip
     assert " ms" in page.status.text() and "encode" not in page.status.text()
     assert "encode" in page.status.toolTip() and "query" in page.status.toolTip()
@@ -404,10 +418,23 @@ def test_confidence_banner_and_badges_follow_the_calibration(qtbot, ws, cat) -> 
     page.search_with_item(item.id)
     wait_results(qtbot, page, text="a small red square", item=item.id)
     assert "combined with the text “a small red square”" in page.subject_label.text()
-    assert page.result.confident is None and not page.confidence_banner.isVisibleTo(page)  # fused: raw scores
-    assert score_badge(page.grid.hits()[0])[1] == BAND_COLOURS["none"]
+    assert page.result.confident is None and page.not_calibrated  # fused: nothing of its kind measured
+    assert page.confidence_banner.isVisibleTo(page)
+    assert "Not calibrated: a picture with text (a fused query) is not calibrated" in page.confidence_banner.text()
+    assert score_badge(page.grid.hits()[0]) == ("not calibrated", BAND_COLOURS["none"])
     page.query_edit.clear()
     assert "combined" not in page.subject_label.text() and "results like this item" in page.subject_label.text()
+
+
+def _shot(qtbot, page: SearchPage, name: str) -> None:
+    """The page as it is, saved under ``$CROSSFOLD_SHOTS`` (when set) once the first cards' pictures are in."""
+    folder = os.environ.get("CROSSFOLD_SHOTS")
+    if not folder:
+        return
+    hits = page.grid.hits()[:6]
+    qtbot.waitUntil(lambda: all(page.grid.result_model.pixmap(h) is not None for h in hits), timeout=WAIT)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    assert page.grab().save(str(Path(folder) / name))
 
 
 def test_empty_workspace_search_says_what_to_do_in_plain_words(qtbot, tmp_path: Path) -> None:
@@ -433,3 +460,14 @@ def test_ab_side_b_defaults_to_the_best_other_run_with_an_index(qtbot, tmp_path:
     qtbot.addWidget(ab)
     ab.set_runs(runs, "shapes", a="a")
     assert ab.sides["A"].run == "a" and ab.sides["B"].run == "best"
+
+
+def test_opening_the_page_warms_the_run_before_the_first_query(qtbot, ws) -> None:
+    page = open_page(qtbot, ws)  # nothing typed: the run's model is loaded and run once in the background
+
+    def warm() -> bool:
+        searcher = page.service.searcher(page.run)
+        return searcher is not None and searcher._restored is not None and page.service.running() == 0
+
+    qtbot.waitUntil(warm, timeout=WAIT)
+    assert page.result is None and not page.service.busy()  # its answer is nobody's: nothing shown, no busy bar

@@ -32,7 +32,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 def test_the_search_page_says_the_run_is_not_calibrated_and_shows_no_confidence(qtbot, ws: Workspace) -> None:
     page = SearchPage(ws, thumbnails=ThumbnailCache(), device="cpu")
     qtbot.addWidget(page)
-    page.resize(1200, 800)
+    page.resize(1280, 720)
     with qtbot.waitSignal(page.runs_loaded, timeout=WAIT):
         page.show()
     page.set_target("images")
@@ -50,18 +50,18 @@ def test_the_search_page_says_the_run_is_not_calibrated_and_shows_no_confidence(
     assert page.not_calibrated and not page.not_confident
     assert page.confidence_banner.isVisibleTo(page)
     banner = page.confidence_banner.text()
-    assert f"Run {RUN} is not calibrated for dataset {FLAT}: no captions and no categories" in banner
+    assert f"Not calibrated: no captions and no categories</b> (run {RUN} on dataset {FLAT})" in banner
     assert "no confidence" in banner and "No confident match" not in banner
     assert "#fef7e0" in page.confidence_banner.styleSheet()  # the amber notice, not the red warning
     for hit in hits:
         assert hit.confidence is None
         text, colour = score_badge(hit)
-        assert text == f"{hit.score:.3f}" and "%" not in text and colour == BAND_COLOURS["none"]
-        assert "(not calibrated)" in tooltip(hit) and "confident" not in tooltip(hit)
+        assert text == "not calibrated" and "%" not in text and colour == BAND_COLOURS["none"]
+        assert "not calibrated" in tooltip(hit) and "confidence" not in tooltip(hit)
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     qtbot.waitUntil(lambda: all(page.grid.result_model.pixmap(h) is not None for h in hits[:6]), timeout=WAIT)
-    assert page.grab().save(str(SHOTS / "search-not-calibrated.png"))
+    assert page.grab().save(str(SHOTS / "confidence_not_calibrated.png"))
 
     page.set_text("")  # the query cleared: the banner goes with its answer
     page.search_now()

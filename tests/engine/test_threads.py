@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from engine.processes import live_process
 from engine.threads import (
     available_cores,
     cgroup_cpu_limit,
@@ -61,8 +62,10 @@ def test_cgroup_v1_quota_and_no_quota(tmp_path: Path) -> None:
 def test_live_jobs_split_the_cores_and_dead_ones_are_ignored(tmp_path: Path) -> None:
     folder = Workspace(tmp_path).jobs
     assert job_cores(folder, cores=4) == 4  # nobody else: all of them
-    # another engine job: a real process, alive until we close its stdin
-    other = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    # another engine job: a real `trainer` process (as the console script runs), alive until we close its stdin
+    script = tmp_path / "trainer"
+    script.write_text("import sys\nsys.stdin.read()\n")
+    other = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE)
     try:
         write_job(folder, "index", pid=other.pid)
         with register_job(folder, "train") as mine:
@@ -92,7 +95,25 @@ def test_a_reused_pid_is_not_a_live_job(tmp_path: Path) -> None:
         path.write_text(json.dumps(record))
         assert live_jobs(folder) == []
     (folder / "garbage.json").write_text("{not json")
-    live_jobs(folder)  # unreadable files are skipped
+    assert live_jobs(folder) == [] and not (folder / "garbage.json").exists()  # unreadable: ignored and removed
+
+
+def test_implausible_job_files_and_processes_that_are_not_ours_are_pruned(tmp_path: Path) -> None:
+    """A pid no system gives, a record of another file's pid, a non-number, and pid 1 with its real start time (a
+    live process, but not a trainer): none counts, each file is removed, and this job keeps all its cores."""
+    folder = Workspace(tmp_path).jobs
+    folder.mkdir(parents=True)
+    init = live_process(1)
+    files = {"1180591620717411303424.json": {"pid": 2**70, "created": 1.0},
+             "7.json": {"pid": 8, "created": 1.0}, "9.json": {"pid": "9", "created": 1.0},
+             "10.json": {"pid": 10, "created": float("nan")}, "11.json": [11],
+             "1.json": {"pid": 1, "kind": "train", "started": 1.0, "created": init.started if init else 1.0}}
+    for file, record in files.items():
+        (folder / file).write_text(json.dumps(record))
+    with register_job(folder, "index"):
+        assert [j.pid for j in live_jobs(folder)] == [os.getpid()]
+        assert job_cores(folder, cores=4) == 4
+    assert list(folder.iterdir()) == []
 
 
 def test_a_record_of_an_older_version_is_pruned(tmp_path: Path) -> None:

@@ -35,6 +35,10 @@ class FaultCase:
     before: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
     setup: Callable[[Path], None] | None = None
     forbidden_output: tuple[str, ...] = ()
+    #: called after the command with its workspace and output (stdout + stderr): what it finds wrong (a silent
+    #: wrong result: pixels read from a damaged store, a job file left behind, a half-made run)
+    check: Callable[[Path, str], list[str]] | None = None
+    shared_workspace: bool = False  # the case's --workspace is shared with later cases: kept after it runs
 
     @property
     def dataset(self) -> str:

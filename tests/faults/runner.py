@@ -192,8 +192,10 @@ def run_case(case: FaultCase, default_ws: Path) -> Outcome:
     outcome.outside_writes = sorted({p for p in opens.writes if not _inside(p, allowed)
                                      and (_inside(p, [work]) or not _inside(p, [tempfile.gettempdir()]))})
     outcome.good_lost = _records(case, ws, problems)
+    if case.check is not None:
+        problems += [f"wrong result: {p}" for p in case.check(ws, out + err)]
     outcome.problems = problems
-    if "--workspace" in case.argv:  # a case's own copy of a workspace (GBs over the corpus): judged, removed
+    if "--workspace" in case.argv and not case.shared_workspace:  # a case's own copy (GBs over the corpus): removed
         shutil.rmtree(ws, ignore_errors=True)
     return outcome
 
@@ -210,17 +212,26 @@ def describe(outcome: Outcome) -> str:
 
 # ---- the whole corpus ------------------------------------------------------------------------------------------------
 def all_cases(work: Path) -> list[FaultCase]:
+    from tests.faults.corpus_derived import derived_cases
     from tests.faults.corpus_importers import importer_cases
+    from tests.faults.corpus_machine import machine_cases
     from tests.faults.corpus_render import render_cases
     from tests.faults.corpus_state import state_cases
 
-    return [*importer_cases(work / "importers"), *state_cases(work / "state"), *render_cases(work / "state")]
+    return [*importer_cases(work / "importers"), *state_cases(work / "state"), *render_cases(work / "state"),
+            *machine_cases(work / "state"), *derived_cases(work / "state")]
 
 
 def run_corpus(work: Path, cases: list[FaultCase] | None = None) -> list[Outcome]:
-    """Every case in turn; importer cases share one workspace (``work/ws``), as a user's imports do."""
+    """Every case in turn; importer cases share one workspace (``work/ws``), as a user's imports do; the machine
+    corpus's tmpfs is unmounted at the end."""
+    from tests.faults.corpus_machine import unmount_all
+
     cases = all_cases(work) if cases is None else cases
-    return [run_case(case, work / "ws") for case in cases]
+    try:
+        return [run_case(case, work / "ws") for case in cases]
+    finally:
+        unmount_all()
 
 
 def summarise(outcomes: list[Outcome]) -> list[dict[str, Any]]:

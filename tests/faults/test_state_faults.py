@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def cases(tmp_path_factory: pytest.TempPathFactory) -> list[FaultCase]:
-    return state_cases(tmp_path_factory.mktemp("state-faults"))
+def cases(state_faults_dir: Path) -> list[FaultCase]:
+    return state_cases(state_faults_dir)
 
 
 def workspace_of(case: FaultCase) -> Path:

@@ -1,21 +1,21 @@
-"""The `trainer` CLI as a user runs it: real child processes, real workspace."""
+"""The `trainer` CLI as a user runs it: in this process (``tests/cli_runner.py``), real workspace."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from tests.cli_runner import run_trainer
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def trainer(*args: str, ws: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "trainer", *args, "--workspace", str(ws)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return run_trainer(*args, ws=ws)
 
 
 def test_demo_data_then_list_json_shows_both_datasets_with_counts(tmp_path: Path) -> None:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.cli_runner import run_trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ("--steps", "3", "--shapes", "60", "--scenes", "60", "--device", "cpu")
 
 
 def trainer(*args: str, ws: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "trainer", *args, "--workspace", str(ws)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)
+    return run_trainer(*args, ws=ws)
 
 
 def started_events(ws: Path, run: str) -> int:

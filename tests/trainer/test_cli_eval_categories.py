@@ -1,13 +1,11 @@
-"""``trainer eval`` on labelled data, as a user runs it (real child processes, a real workspace): ``--by-category``
+"""``trainer eval`` on labelled data, as a user runs it (``trainer.cli.main``, a real workspace): ``--by-category``
 on shapes and on images without captions, for a trained and a zero-shot run; its event and catalogue record; a
 split without captions gets a note instead of a crash or a 0 %; bad input is one line, exit 2."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from engine.metric_keys import (
 )
 from engine.run.events import CategoryEval, CategoryMiss, Eval, parse_event, read_events
 from engine.workspace import Workspace
+from tests.cli_runner import run_trainer
 from tests.conftest import FURNITURE_RUN, ZERO_SHOT_RUN, copy_workspace
 from tests.engine.evaluate.conftest import FURNITURE
 
@@ -31,9 +30,7 @@ pytestmark = pytest.mark.slow  # the session's furniture run: about a minute of 
 
 
 def trainer(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "trainer", "eval", *args, "--device", "cpu", "--workspace",
-                           str(ws.root)], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    return run_trainer("eval", *args, "--device", "cpu", ws=ws.root)
 
 
 def _json(done: subprocess.CompletedProcess[str]) -> dict:

@@ -1,5 +1,6 @@
-"""A folder that stays current, through the CLI as a user runs it (issue 19, section 4): real child processes, a real
-workspace, real PNGs without captions, a zero-shot run from a saved ``state_dict`` and its real hnswlib indexes.
+"""A folder that stays current, through the CLI as a user runs it (issue 19, section 4): ``trainer.cli.main`` in
+this process, a real workspace, real PNGs without captions, a zero-shot run from a saved ``state_dict`` and its real
+hnswlib indexes.
 
 Importing the same folder again synchronises the dataset (added, removed, changed, unchanged); search never returns
 a file that is gone: not after the file is deleted, not after the rescan, not after ``trainer index``, which drops
@@ -9,10 +10,8 @@ the entries of removed items and encodes the changed ones again.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,8 @@ import pytest
 import torch
 import trimesh
 from PIL import Image
+
+from tests.cli_runner import run_trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "cf-rn-tiny-64"
@@ -39,9 +40,7 @@ def _png(path: Path, colour: tuple[int, int, int]) -> Path:
 
 
 def trainer(*args: str, ws: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "trainer", *args, "--workspace", str(ws)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300, env=env)
+    return run_trainer(*args, ws=ws)
 
 
 def _ok(done: subprocess.CompletedProcess[str]) -> str:

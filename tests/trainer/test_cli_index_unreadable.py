@@ -4,9 +4,7 @@ indexed, exit 0; the next ``trainer index`` tries it again."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +12,13 @@ from PIL import Image
 
 from engine.models.checkpoint_io import save_weights
 from engine.models.factory import build_encoder
+from tests.cli_runner import run_trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _trainer(*args: str, ws: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "trainer", *args, "--workspace", str(ws)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300, env=env)
+    return run_trainer(*args, ws=ws)
 
 
 def test_an_unreadable_image_is_skipped_and_the_rest_indexed(tmp_path: Path) -> None:

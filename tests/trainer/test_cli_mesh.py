@@ -1,11 +1,10 @@
 """Meshes from the CLI: `--up` at import turns Z-up meshes upright; `trainer search --mesh` asks a run's
-indexes with a mesh file (real child processes, real EGL renders, the session's trained toy run)."""
+indexes with a mesh file (``trainer.cli.main`` in this process, real EGL renders, the session's trained toy run)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +12,14 @@ import pytest
 import trimesh
 from PIL import Image
 
+from tests.cli_runner import run_trainer
 from tests.conftest import TOY_RUN, copy_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def trainer(*args: str, ws: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "trainer", *args, "--workspace", str(ws)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    return run_trainer(*args, ws=ws)
 
 
 def _silhouette(path: str) -> tuple[int, int]:

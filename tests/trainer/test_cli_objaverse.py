@@ -1,24 +1,25 @@
-"""`trainer import objaverse ROOT [--captions CSV] [--lvis JSON]` as a user runs it (real child processes): the
-summary and its notes, the catalogue it leaves, a render of an imported GLB, and one-line refusals."""
+"""`trainer import objaverse ROOT [--captions CSV] [--lvis JSON]` as a user runs it (``trainer.cli.main`` in this
+process): the summary and its notes, the catalogue it leaves, a render of an imported GLB, and one-line refusals.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import trimesh
 from PIL import Image
 
+from tests.cli_runner import run_trainer
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def trainer(*args: str, ws: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "trainer", *args, "--workspace", str(ws)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    return run_trainer(*args, ws=ws)
 
 
 def _silhouette(path: str) -> tuple[int, int]:

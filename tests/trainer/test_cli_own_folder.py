@@ -1,20 +1,19 @@
-"""From one's own folder to search, as the README's "Your own data" tells it (issue 19, acceptance): real child
-processes of ``python -m trainer``, real workspaces, folders WITHOUT caption files, a zero-shot run from a bare
-``state_dict`` file of ``cf-rn-tiny-64`` and its real hnswlib indexes.
+"""From one's own folder to search, as the README's "Your own data" tells it (issue 19, acceptance): the ``trainer``
+CLI with the user's arguments (in this process, ``tests/cli_runner.py``; the refusal as a real child), real
+workspaces, folders WITHOUT caption files, a zero-shot run from a bare ``state_dict`` file of ``cf-rn-tiny-64`` and
+its real hnswlib indexes.
 
 Meshes in three category sub-folders (Z-up, as ModelNet): import (0 with captions), render, index, ``search --text``
-and ``--mesh``, ``eval --by-category --json``, and ``train`` refusing in one line. Photos: import, index,
-``search --text`` and ``--image``. Keeping a folder current (a rescan after one photo is deleted and one added says
-``added 1, removed 1``; search never returns the deleted file, before or after ``trainer index``) is
+and ``--mesh``, ``eval --by-category --json``, and ``train`` refusing in one line. Photos: import, index, ``search
+--text`` and ``--image``. Keeping a folder current (a rescan after one photo is deleted and one added says ``added
+1, removed 1``; search never returns the deleted file, before or after ``trainer index``) is
 ``test_cli_folder_sync.py``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ import trimesh
 from PIL import Image
 
 from engine.data.splits import split_for_key
+from tests.cli_runner import run_trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "cf-rn-tiny-64"
@@ -44,9 +44,7 @@ PHOTOS = {"black": (5, 5, 5), "blue": (20, 20, 220), "green": (20, 200, 20), "re
 
 
 def trainer(*args: str, ws: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "trainer", *args, "--workspace", str(ws)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300, env=env)
+    return run_trainer(*args, ws=ws)
 
 
 def _ok(done: subprocess.CompletedProcess[str]) -> str:
@@ -157,8 +155,8 @@ def test_a_folder_of_meshes_without_captions_is_imported_rendered_indexed_search
     assert out["num_wrong"] == len(out["wrong"]) == round((1 - m["top1"]) * 6)
     assert {w["key"] for w in out["wrong"]} <= MESH_KEYS
 
-    refused = _refused(trainer("train", "--dataset", "my-shapes", "--loss", "mxm", "--model", MODEL,
-                               "--max-steps", "5", ws=ws))
+    refused = _refused(run_trainer("train", "--dataset", "my-shapes", "--loss", "mxm", "--model", MODEL,
+                                   "--max-steps", "5", ws=ws, child=True))  # a real process: exit 2, one line
     assert "0 training items with captions (6 without)" in refused
     assert "trainer index --model" in refused and "--pretrained" in refused
     assert not (ws / "runs" / "my-shapes-mxm").exists()

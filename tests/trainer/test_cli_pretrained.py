@@ -21,6 +21,7 @@ from PIL import Image
 
 from engine.catalog import ItemRecord
 from engine.workspace import Workspace
+from tests.cli_runner import run_trainer
 from tests.conftest import TOY_RUN, copy_workspace
 from tests.engine.train.conftest import COLOURS
 
@@ -34,8 +35,11 @@ def _env(**extra: str) -> dict[str, str]:
 
 def trainer(*args: str, ws: Path, env: dict[str, str] | None = None,
             timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """In this process; a child (``env``) where the environment is the point: the hub reads it when imported."""
+    if env is None:
+        return run_trainer(*args, ws=ws)
     return subprocess.run([sys.executable, "-m", "trainer", *args, "--workspace", str(ws)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout, env=env or _env())
+                          capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def _json(done: subprocess.CompletedProcess[str]) -> dict:

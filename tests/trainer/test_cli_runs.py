@@ -1,16 +1,16 @@
-"""``trainer runs list|show`` as a user runs it: a real child process on a real workspace (SQLite catalogue,
+"""``trainer runs list|show`` as a user runs it: ``trainer.cli.main`` on a real workspace (SQLite catalogue,
 events files written by the typed writer, a live and a dead pid)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import run_trainer
 from tests.engine.runs.sample import Runs, sample_runs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,8 +23,7 @@ def runs(tmp_path: Path) -> Iterator[Runs]:
 
 
 def trainer(*args: str, ws: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "trainer", "runs", *args, "--workspace", str(ws)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return run_trainer("runs", *args, ws=ws)
 
 
 def test_runs_list_json_and_table(runs: Runs) -> None:

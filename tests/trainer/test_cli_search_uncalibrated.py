@@ -1,5 +1,5 @@
 """Calibration of a folder without captions, as a user gets it (real PNGs, ``trainer import folder``, a zero-shot
-run from a saved ``state_dict``, ``trainer index`` and ``trainer search`` as child processes).
+run from a saved ``state_dict``, ``trainer index`` and ``trainer search`` through ``trainer.cli.main``).
 
 Sorted into category folders, the photos are calibrated on the category prompts (the default templates of
 ``engine/evaluate/categories.py``): the index report and the stored calibration say so and on how much evidence,
@@ -11,9 +11,7 @@ photos in one flat folder (no captions, no categories) are not calibrated: ``"ca
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from PIL import Image, ImageDraw
 from engine.index import calibration as calib
 from engine.index import registry
 from engine.workspace import Workspace
+from tests.cli_runner import run_trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "cf-rn-tiny-64"
@@ -33,9 +32,7 @@ LABELLED, FLAT = "labelled", "flat"  # the datasets, and their zero-shot runs "z
 
 
 def trainer(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "trainer", *args, "--workspace", str(ws)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300, env=env)
+    return run_trainer(*args, ws=ws)
 
 
 def _ok(done: subprocess.CompletedProcess[str]) -> str:
@@ -79,7 +76,8 @@ def uncaptioned_runs(root: Path, datasets: tuple[str, ...] = (LABELLED, FLAT)) -
         out = _ok(trainer(ws, "import", "folder", str(folder), "--name", name))
         assert f"{PER_CATEGORY * len(COLOURS)} new items (0 with captions)" in out
         reports[name] = json.loads(_ok(trainer(ws, "index", "--model", MODEL, "--pretrained", str(state), "--dataset",
-                                               name, "--name", f"zs-{name}", "--device", "cpu", "--json")))
+                                               name, "--name", f"zs-{name}", "--device", "cpu", "--exact",
+                                               "--json")))  # exact: compared below with open_clip's own fp32
     return Workspace.open(ws), reports
 
 

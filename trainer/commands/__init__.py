@@ -6,6 +6,7 @@ from trainer.commands import (
     demo_data,
     doctor,
     evaluate,
+    export,
     importing,
     index,
     models,
@@ -16,4 +17,5 @@ from trainer.commands import (
     train,
 )
 
-COMMANDS = (demo, demo_data, importing, render, pack, datasets, models, train, runs, evaluate, index, search, doctor)
+COMMANDS = (demo, demo_data, importing, render, pack, datasets, models, train, runs, evaluate, index, search, export,
+            doctor)

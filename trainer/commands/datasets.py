@@ -1,11 +1,11 @@
-"""``trainer datasets list|show``."""
+"""``trainer datasets list|show|relocate``."""
 
 from __future__ import annotations
 
 import argparse
 
 from engine.catalog.run_status import effective_status
-from trainer.argtypes import non_negative_int
+from trainer.argtypes import MAYBE_NONE
 from trainer.commands.common import add_json, add_workspace, open_workspace
 from trainer.output import print_json, print_table
 
@@ -19,11 +19,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=list_datasets)
     show = dsub.add_parser("show", help="one dataset: counts by split and modality, a few items")
     show.add_argument("name")
-    show.add_argument("--items", type=non_negative_int, default=5, metavar="N",
+    show.add_argument("--items", type=MAYBE_NONE, default=5, metavar="N",
                       help="show the first N items (default 5)")
     add_workspace(show)
     add_json(show)
     show.set_defaults(func=show_dataset)
+    move = dsub.add_parser("relocate", help="point a dataset at the new place of its files (its root moved)")
+    move.add_argument("name")
+    move.add_argument("--root", required=True, metavar="NEW",
+                      help="the folder that now holds what the dataset's root held")
+    add_workspace(move)
+    move.set_defaults(func=relocate_dataset)
 
 
 def list_datasets(args: argparse.Namespace) -> int:
@@ -90,6 +96,14 @@ def show_dataset(args: argparse.Namespace) -> int:
             print(f"    {len(item['views'])} views, e.g. {item['views'][0]}")
         for path in item["images"][:1]:
             print(f"    image: {path}")
+    return 0
+
+
+def relocate_dataset(args: argparse.Namespace) -> int:
+    from engine.data.roots import relocate
+
+    done = relocate(open_workspace(args).catalog(), args.name, args.root)
+    print(f"dataset {done.name}: root {done.old} -> {done.new} ({done.checked} files checked there)")
     return 0
 
 

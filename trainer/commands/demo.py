@@ -7,13 +7,13 @@ was interrupted resumes from its last checkpoint), an index when it is up to dat
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from engine.job_events import JobStage
+from engine.models.names import TRAINING_CONFIGS_DIR
+from trainer.argtypes import COUNT, training
 from trainer.commands.common import add_events, add_workspace, emit, emit_done, emit_progress, open_workspace
 from trainer.progress import interactive, staged_bars
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "configs"
 DEMO_RUNS = (("demo-shapes-mxm", "shapes-demo-mxm.yaml"), ("demo-scenes-gcl", "scenes-demo-gcl.yaml"))
 # The small ResNet learns the demo's shapes (not only their colours) far faster than the ViT of the shipped configs
 # on a CPU: at 200 steps text->shape RR@1 59% against 33%, text->image R@1 65% against 30% (engine/losses/README.md).
@@ -22,11 +22,11 @@ DEMO_MODEL = "cf-rn-tiny-64"
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="make the demo workspace complete: data, two trained runs, their indexes")
-    p.add_argument("--steps", type=int, default=400, help="training steps per demo run (default 400)")
+    p.add_argument("--steps", type=training("max_steps"), default=400, help="training steps per demo run (default 400)")
     p.add_argument("--model", default=DEMO_MODEL, help=f"model of both demo runs (default {DEMO_MODEL})")
     p.add_argument("--device", default="auto")
-    p.add_argument("--shapes", type=int, default=600, metavar="N", help="shape items of shapes-demo (default 600)")
-    p.add_argument("--scenes", type=int, default=1000, metavar="N", help="scene images of scenes-demo (default 1000)")
+    p.add_argument("--shapes", type=COUNT, default=600, metavar="N", help="shape items of shapes-demo (default 600)")
+    p.add_argument("--scenes", type=COUNT, default=1000, metavar="N", help="scene images of scenes-demo (default 1000)")
     add_workspace(p)
     add_events(p)
     p.set_defaults(func=run)
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
                 resume = "latest" if RunFolder.of(ws, name).latest_checkpoint() is not None else None
                 say("train", f"run {name}: training{' (resuming)' if resume else ''}…")
-                config = resolve_config(load_config_file(RESOURCES / config_file),
+                config = resolve_config(load_config_file(TRAINING_CONFIGS_DIR / config_file),
                                         {"name": name, "model": args.model, "max_steps": args.steps,
                                          "device": args.device, "resume": resume,
                                          "val_frequency": max(1, args.steps // 4), "store": "packed"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from trainer.argtypes import non_negative_int, positive_int
+from trainer.argtypes import COUNT, MAYBE_NONE, PIXELS, WORKERS, training
 from trainer.commands.common import add_events, add_json, add_workspace, emit_done, emit_progress, open_workspace
 from trainer.output import print_json
 from trainer.progress import staged_bars
@@ -13,12 +13,12 @@ from trainer.progress import staged_bars
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo-data", help="generate shapes-demo and scenes-demo (deterministic, offline)")
-    p.add_argument("--shapes", type=non_negative_int, default=600, metavar="N", help="shape items (default 600)")
-    p.add_argument("--scenes", type=non_negative_int, default=1000, metavar="N", help="scene images (default 1000)")
-    p.add_argument("--views", type=positive_int, default=8, metavar="V", help="rendered views per shape (default 8)")
-    p.add_argument("--size", type=positive_int, default=128, metavar="PX", help="view and image size (default 128)")
-    p.add_argument("--seed", type=non_negative_int, default=0, metavar="S", help="random seed (default 0)")
-    p.add_argument("--workers", type=positive_int, default=None, help="render processes (default: all cores)")
+    p.add_argument("--shapes", type=MAYBE_NONE, default=600, metavar="N", help="shape items (default 600)")
+    p.add_argument("--scenes", type=MAYBE_NONE, default=1000, metavar="N", help="scene images (default 1000)")
+    p.add_argument("--views", type=COUNT, default=8, metavar="V", help="rendered views per shape (default 8)")
+    p.add_argument("--size", type=PIXELS, default=128, metavar="PX", help="view and image size (default 128)")
+    p.add_argument("--seed", type=training("seed"), default=0, metavar="S", help="random seed (default 0)")
+    p.add_argument("--workers", type=WORKERS, default=None, help="render processes (default: all cores)")
     add_workspace(p)
     add_json(p)
     add_events(p)

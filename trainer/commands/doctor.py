@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from trainer.commands.common import add_json, add_workspace, open_workspace
 from trainer.output import print_json
@@ -12,6 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help="check the catalogue, runs and indexes; --repair fixes what it can")
     p.add_argument("--repair", action="store_true",
                    help="move a damaged catalogue aside, restore the newest good backup, rebuild runs")
+    p.add_argument("--restore", type=Path, default=None, metavar="FILE",
+                   help="put back a catalogue set aside (catalog.sqlite.damaged-*, listed by 'trainer doctor') that "
+                        "passes the checks; the live one is kept aside, nothing is deleted")
     add_workspace(p)
     add_json(p)
     p.set_defaults(func=run)
@@ -19,10 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.doctor.checks import check
-    from engine.doctor.repair import repair
+    from engine.doctor.repair import repair, restore
 
     ws = open_workspace(args)
-    report = repair(ws) if args.repair else check(ws)
+    report = restore(ws, args.restore) if args.restore else repair(ws) if args.repair else check(ws)
     if args.json:
         print_json(report.as_dict())
     else:
@@ -31,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"backups: {len(report.backups)}" + (f", newest {report.backups[0]}" if report.backups else ""))
         for finding in report.findings:
             print(finding.line())
-        print("no problems found" if report.ok else "problems found" + ("" if args.repair else
+        print("no problems found" if report.ok else "problems found" + ("" if args.repair or args.restore else
                                                                           "; 'trainer doctor --repair' fixes what "
                                                                           "it can"))
     return 0 if report.ok else 1

@@ -44,12 +44,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.data.importers import run_import
+    from engine.data.importers.interrupted import rolled_back_on_machine_fault
+    from engine.locks import holding
 
     ws = open_workspace(args)
     events = args.events == "-"
-    with bar(f"import {args.format}", unit="rec", enabled=False if events else None) as progress:
+    lock = ws.name_lock("dataset", args.name)  # held while importing: a second import of the name is refused
+    with holding(lock, f"dataset {args.name!r}", f"importing into it: trainer import {args.format} {args.path}"), \
+            rolled_back_on_machine_fault(catalog := ws.catalog(), ws, args.name), \
+            bar(f"import {args.format}", unit="rec", enabled=False if events else None) as progress:
         report = run_import(
-            ws.catalog(), ws, args.format, args.path, args.name,
+            catalog, ws, args.format, args.path, args.name,
             images_root=args.images_root, meshes_root=args.meshes_root,
             img_key=args.img_key, caption_key=args.caption_key, separator=args.separator,
             allow_outside=args.allow_outside, up_axis=args.up, captions=args.captions, lvis=args.lvis,

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from engine.job_events import JobRun
-from trainer.argtypes import positive_int
+from trainer.argtypes import EFFORT, GRAPH_DEGREE
 from trainer.commands.common import (
     add_events,
     add_json,
@@ -23,6 +23,7 @@ from trainer.commands.common import (
 )
 from trainer.output import print_json, print_table
 from trainer.progress import staged_bars
+from trainer.repeatable import add_repeatable, repeatable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,10 +38,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pooling", default="mean", choices=("mean", "attention"),
                    help="with --pretrained: view pooling for shapes (default mean)")
     p.add_argument("--checkpoint", default="best", help="best (default), latest, or a checkpoint path")
-    p.add_argument("--M", type=positive_int, default=None, dest="m", help="hnswlib M (graph degree)")
-    p.add_argument("--ef-construction", type=positive_int, default=None)
-    p.add_argument("--ef", type=positive_int, default=None, help="query effort stored with the index")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--M", type=GRAPH_DEGREE, default=None, dest="m", help="hnswlib M (graph degree)")
+    p.add_argument("--ef-construction", type=EFFORT, default=None)
+    p.add_argument("--ef", type=EFFORT, default=None, help="query effort stored with the index")
+    p.add_argument("--device", default="auto", help="auto (default: CUDA, then MPS, then the CPU), cpu, cuda, mps")
+    p.add_argument("--exact", action="store_true",
+                   help="encode with the model exactly as it is (fp32); on a CPU the default is the fast int8 path, "
+                        "recorded in the indexes (searches use the path of the index they search)")
+    add_repeatable(p, builds_indexes=True)
     add_workspace(p)
     add_json(p)
     add_events(p)
@@ -48,6 +53,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with repeatable(args):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from engine.errors import CrossfoldError
     from engine.index.params import IndexParams
     from engine.indexing import index_run
@@ -75,9 +85,17 @@ def run(args: argparse.Namespace) -> int:
                  if v is not None}
     params = IndexParams(**overrides) if overrides else None
     events = args.events == "-"
-    with staged_bars(enabled=False if events else None) as bars:
-        progress = emit_progress if events else bars
-        report = index_run(ws, catalog, run_name, args.dataset, args.checkpoint, args.device, params, progress)
+    try:
+        with staged_bars(enabled=False if events else None) as bars:
+            progress = emit_progress if events else bars
+            report = index_run(ws, catalog, run_name, args.dataset, args.checkpoint, args.device, params, progress,
+                               num_threads=1 if args.deterministic else None, exact=args.exact)
+    except BaseException:
+        if zero_shot:  # no zero-shot run is left without its indexes
+            from engine.train.zero_shot import discard_pretrained_run
+
+            discard_pretrained_run(ws, catalog, made)
+        raise
     if events:
         emit_done(report.as_dict())
         return 0
@@ -86,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for line in report.skipped:
         print(f"skipped: {line}", file=sys.stderr)
-    print(f"indexes of run {report.run} on {report.dataset} ({report.seconds:.1f} s)"
+    print(f"indexes of run {report.run} on {report.dataset} ({report.seconds:.1f} s, {report.inference} inference)"
           + (f"; {len(report.skipped)} unreadable image files skipped" if report.skipped else ""))
     print_table(["modality", "action", "vectors", "added", "removed", "file"],
                 [[m, d["action"], d["count"], d["added"], d.get("removed", 0), d["path"]]

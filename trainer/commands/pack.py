@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from engine.models.names import DEFAULT_MODEL
+from trainer.argtypes import PIXELS
 from trainer.commands.common import add_events, add_json, add_workspace, emit_done, open_workspace
 from trainer.output import print_json
 from trainer.progress import bar, json_progress
@@ -20,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dataset")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--model", default=None, help=f"pack at this model's input size (default {DEFAULT_MODEL})")
-    which.add_argument("--size", type=int, default=None, help="pack at N x N pixels (open_clip's default resize)")
+    which.add_argument("--size", type=PIXELS, default=None, help="pack at N x N pixels (open_clip's default resize)")
     p.add_argument("--force", action="store_true", help="rewrite the store even when it is up to date")
     add_workspace(p)
     add_json(p)
@@ -54,10 +55,6 @@ def pack(ws, dataset: str, model: str | None, size: int | None, force: bool, eve
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.size is not None and args.size < 8:
-        from engine.errors import CrossfoldError
-
-        raise CrossfoldError(f"--size must be at least 8 pixels, not {args.size}")
     ws = open_workspace(args)
     events = args.events == "-"
     report = pack(ws, args.dataset, args.model, args.size, args.force, events, args.json)

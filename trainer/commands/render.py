@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from trainer.argtypes import finite_float, positive_int
+from engine.mesh_files import DEFAULT_VIEW_SIZE, DEFAULT_VIEWS
+from trainer.argtypes import COUNT, ELEVATION, PIXELS, WORKERS
 from trainer.commands.common import add_events, add_json, add_workspace, emit_done, open_workspace
 from trainer.output import print_json
 from trainer.progress import bar, json_progress
@@ -13,11 +14,13 @@ from trainer.progress import bar, json_progress
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("render", help="render a shape dataset's meshes to views (cached)")
     p.add_argument("dataset")
-    p.add_argument("--views", type=positive_int, default=8, help="views per shape (default 8)")
-    p.add_argument("--size", type=positive_int, default=224, help="view size in pixels (default 224)")
-    p.add_argument("--elevation", type=finite_float, default=25.0, help="camera elevation in degrees (default 25)")
-    p.add_argument("--workers", type=positive_int, default=None, help="render processes (default: all cores)")
-    p.add_argument("--pack", type=positive_int, default=None, metavar="N",
+    p.add_argument("--views", type=COUNT, default=DEFAULT_VIEWS,
+                   help=f"views per shape (default {DEFAULT_VIEWS})")
+    p.add_argument("--size", type=PIXELS, default=DEFAULT_VIEW_SIZE,
+                   help=f"view size in pixels (default {DEFAULT_VIEW_SIZE})")
+    p.add_argument("--elevation", type=ELEVATION, default=25.0, help="camera elevation in degrees (default 25)")
+    p.add_argument("--workers", type=WORKERS, default=None, help="render processes (default: all cores)")
+    p.add_argument("--pack", type=PIXELS, default=None, metavar="N",
                    help="then pack the views for training at N x N pixels (the model's input size; see `trainer pack`)")
     add_workspace(p)
     add_json(p)

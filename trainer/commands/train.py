@@ -13,6 +13,7 @@ import os
 from engine.losses.names import loss_list
 from engine.run.config import load_config_file, resolve_config
 from engine.run.flags import add_config_arguments, flag_values
+from engine.run.folder import RunFolder
 from trainer.commands.common import add_workspace, open_workspace
 from trainer.progress import interactive
 
@@ -27,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.disk import machine_error
     from engine.run.events import RunEvent, Started
     from engine.train.loop import train
     from trainer.train_progress import TrainBar
@@ -39,12 +41,19 @@ def run(args: argparse.Namespace) -> int:
     bar = TrainBar() if (main_rank and not events_stdout and interactive()) else None
 
     def listener(event: RunEvent) -> None:
-        if isinstance(event, Started) and event.note and main_rank and not events_stdout:
-            print(f"note: {event.note}", flush=True)
+        if isinstance(event, Started) and main_rank and not events_stdout:
+            for note in (event.note, event.repeatability):
+                if note:
+                    print(f"note: {note}", flush=True)
         if bar is not None:
             bar(event)
 
-    result = train(config, ws, events_stdout=events_stdout, on_event=listener)
+    try:
+        result = train(config, ws, events_stdout=events_stdout, on_event=listener)
+    except Exception as exc:
+        if (fault := machine_error(exc, ws.root, ws.root)) is None or not config.name:
+            raise
+        raise machine_error(fault, ws.root, ws.root, kept_checkpoint(RunFolder.of(ws, config.name))) from None
     if not events_stdout and os.environ.get("RANK", "0") == "0":
         print(f"run {result.name}: {result.status} at step {result.step} ({result.run_dir})")
         test = result.metrics.get("test", {})
@@ -53,3 +62,10 @@ def run(args: argparse.Namespace) -> int:
 
             print(format_table(test))
     return 0
+
+
+def kept_checkpoint(folder: RunFolder) -> str:
+    """What a run cut short by the machine kept: its last good checkpoint."""
+    latest = folder.latest_checkpoint()
+    return (f"the last good checkpoint, {latest} (continue with --resume latest)" if latest is not None
+            else f"no checkpoint of run {folder.name} yet")

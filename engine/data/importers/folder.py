@@ -136,11 +136,10 @@ def _records(
             report.skip(source, where, problem or "cannot be read")
             yield None
             continue
-        parent = file.parent.relative_to(root).as_posix()
         yield ItemRecord(
             key=key,
             split=split_for_key(key),
-            category="" if parent == "." else parent,
+            category=key.rpartition("/")[0],  # the sub-folder: its path relative to the folder, "" at the top
             asset_path=str(real_file) if is_mesh else "",
             meta={FILE_STAMP: stamp},  # how a rescan tells a changed file (importers/sync.py)
             captions=_item_captions(source, where, file.with_suffix(".txt"), roots, report),

@@ -91,26 +91,31 @@ class FolderSync:
         self.stamps = self.catalog.item_stamps(self.dataset_id)
 
     def records(self, records: Iterable[ItemRecord | None]) -> Iterator[ItemRecord | None]:
-        """``records`` as they come, sorting each into added, changed or unchanged on the way."""
+        """``records`` as they come, sorting each into added, changed or unchanged on the way. An unchanged record
+        without captions goes no further (None: it would add nothing): the duplicate check (two ``realpath`` per
+        file) and the catalogue's merge of every unchanged item were most of a rescan's time. One with captions
+        goes on: a caption file put beside an unchanged picture adds its captions."""
         for record in records:
-            if record is not None:
-                self._sort(record)
+            if record is not None and self._sort(record) and not record.captions:
+                yield None
+                continue
             yield record
 
-    def _sort(self, record: ItemRecord) -> None:
+    def _sort(self, record: ItemRecord) -> bool:
+        """Counts ``record`` as added, changed or unchanged; whether it is unchanged."""
         self.seen.add(record.key)
         known = self.stamps.get(record.key)
         if known is None:
-            return  # added: the catalogue inserts it
+            return False  # added: the catalogue inserts it
         item_id, old = known
         new = record.meta.get(FILE_STAMP)
+        if old is not None and old != new:
+            self.changed[item_id] = {FILE_STAMP: new, REVISION: self.revision}
+            return False
         if old is None:
             self.restamped[item_id] = {FILE_STAMP: new}
-            self.unchanged += 1
-        elif old == new:
-            self.unchanged += 1
-        else:
-            self.changed[item_id] = {FILE_STAMP: new, REVISION: self.revision}
+        self.unchanged += 1
+        return True
 
     def apply(self, report: ImportReport) -> None:
         """Once every record went by: write the changes, drop the items whose file is gone, count them in
@@ -119,7 +124,8 @@ class FolderSync:
             self.catalog.refresh_items(self.changed, drop_views=self.meshes)
         if self.restamped:
             self.catalog.refresh_items(self.restamped)
-        under = {key for path, key in self.owners.items() if _inside(Path(path), self.roots)}
+        bases = tuple(os.fspath(root).rstrip(os.sep) + os.sep for root in self.roots)
+        under = {key for path, key in self.owners.items() if _inside(path, bases)}
         gone = [self.stamps[key][0] for key in sorted(under - self.seen) if key in self.stamps]
         if gone and not self.seen:  # an unmounted drive's empty mount point must not empty the dataset
             raise ImportFailed(f"{self.roots[0]}: holds none of the {len(gone)} files imported from it (a drive "
@@ -135,5 +141,7 @@ class FolderSync:
         return bool(self.changed or self.removed)
 
 
-def _inside(path: Path, roots: tuple[Path, ...]) -> bool:
-    return any(path.is_relative_to(root) for root in roots)
+def _inside(path: str, bases: tuple[str, ...]) -> bool:
+    """Whether the real path ``path`` lies in one of the roots (each given with a trailing separator); string
+    tests: ``Path.is_relative_to`` cost a tenth of a rescan of 100,000 files."""
+    return (path + os.sep).startswith(bases)

@@ -208,3 +208,37 @@ def test_a_rescan_checks_only_files_whose_stamp_changed(tmp_path: Path) -> None:
     again = run_import(catalog, ws, "folder", folder, "photos")
     assert _counts(again) == (0, 1, 0, 1)
     assert [p.where for p in again.problems] == ["key cats/p01.png"]
+
+
+def test_a_rescan_hands_on_only_records_that_can_change_the_catalogue(tmp_path: Path) -> None:
+    """An unchanged file without captions stops at the sync (it would add nothing: a rescan of a big folder
+    skips the duplicate check and the catalogue's merge for it); an unchanged one with captions, a changed one
+    and a new one go on. Only files under the rescanned folder can be removed: not those of a sibling folder whose
+    name starts with the folder's."""
+    from engine.catalog.records import FILE_STAMP, ItemRecord
+    from engine.data.importers.sync import FolderSync, file_stamp
+
+    folder = _photos(tmp_path, n=4)
+    ws, catalog = _ws(tmp_path)
+    run_import(catalog, ws, "folder", folder, "photos")
+    ds = catalog.require_dataset("photos")
+    _png(folder / "cats" / "p03.png", shade=99, size=9)
+    root = folder.resolve()
+    sibling = str(tmp_path.resolve() / "photos-old" / "x.png")
+
+    def record(key: str, captions: list[str]) -> ItemRecord:
+        real = root / key
+        return ItemRecord(key, meta={FILE_STAMP: file_stamp(real)}, captions=captions, images=[str(real)])
+
+    owners = {str(root / i.key): i.key for i in catalog.items(ds.id)} | {sibling: "elsewhere.png"}
+    sync = FolderSync(catalog, ds.id, (root,), revision=2, meshes=False, owners=owners)
+    plain, captioned, changed = record("dogs/p00.png", []), record("cats/p01.png", ["a cat"]), record(
+        "cats/p03.png", [])
+    added = ItemRecord("new.png", captions=[], images=[str(root / "new.png")])
+    out = list(sync.records([plain, captioned, None, changed, added]))
+    assert out == [None, captioned, None, changed, added]
+    assert (sync.unchanged, set(sync.changed)) == (2, {catalog.item_by_key(ds.id, "cats/p03.png").id})
+    report = ImportReport("photos", "folder", str(folder))
+    sync.apply(report)
+    assert (report.items_removed, report.items_changed, report.items_unchanged) == (1, 1, 2)  # dogs/p02.png
+    assert catalog.item_by_key(ds.id, "dogs/p02.png") is None

@@ -147,3 +147,40 @@ def test_preprocessing_the_store_cannot_reproduce(model_parts) -> None:
     with pytest.raises(StoreUnavailable, match="ToTensor"):
         split_preprocess(lambda im: im)
     assert STORE_CHOICES == CONFIG_STORE_CHOICES
+
+
+def test_a_damaged_store_is_never_read_in_silence(ws: Workspace, model_parts) -> None:
+    """An index that does not add up is refused whole; a block of pixels that fails its checksum is read from the
+    image files instead (the same pixels the store held), with a warning."""
+    import json
+    import struct
+
+    _, preprocess, _ = model_parts
+    catalog = ws.catalog()
+    pixel, _ = split_preprocess(preprocess)
+    report = pack_dataset(catalog, ws.packed, "toy-shapes", preprocess)
+    _, paths = dataset_visuals(catalog, "toy-shapes")
+    good = PackedStore.open(report.path, pixel, paths).read(paths[:3]).copy()
+    data = report.path.read_bytes()
+    length = struct.unpack("<Q", data[-16:-8])[0]
+    pixels, index = data[: -16 - length], json.loads(data[-16 - length : -16])
+
+    def with_index(value: object) -> None:
+        blob = json.dumps(value).encode()
+        report.path.write_bytes(pixels + blob + struct.pack("<Q8s", len(blob), b"CFPACK01"))
+
+    rows = list(index["rows"])
+    for damaged in ([index], {**index, "count": 1e9}, {**index, "rows": {p: -1 - i for i, p in enumerate(rows)}},
+                    {**index, "rows": {p: i + 1 for i, p in enumerate(rows)}}, {**index, "crc32": []},
+                    {k: v for k, v in index.items() if k != "crc32"} | {"version": 1}):
+        with_index(damaged)
+        with pytest.raises(StoreUnavailable):
+            PackedStore.open(report.path, pixel, paths)
+    garbled = bytearray(pixels)
+    garbled[100:200] = bytes(b ^ 0xFF for b in garbled[100:200])  # inside row 0: block 0
+    report.path.write_bytes(bytes(garbled) + data[len(pixels):])
+    store = PackedStore.open(report.path, pixel, paths)
+    assert np.array_equal(store.read(paths[:3]), good)  # from the files, as packed
+    assert store.checked == {0: False} and store.damaged_blocks() == [0]
+    assert pack_dataset(catalog, ws.packed, "toy-shapes", preprocess).action == "built"  # pack mends it
+    assert PackedStore.open(report.path, pixel, paths).damaged_blocks() == []

@@ -128,3 +128,23 @@ def test_run_names_name_folders(tmp_path: Path) -> None:
         from engine.workspace import Workspace
 
         create_pretrained_run(Workspace.open(tmp_path / "ws"), catalog, "cf-rn-tiny-64", "x.pt", "d", name="taken")
+
+
+def test_weights_files_that_cannot_be_the_models_are_one_line_each(tmp_path: Path) -> None:
+    """An empty file, a symlink to a text file, a text positional embedding of another width (open_clip would
+    assert), NaN weights: each refused naming the file and the problem, before any model is built."""
+    state = open_clip.create_model("cf-vit-tiny-64", pretrained=None).state_dict()
+    pos = state["positional_embedding"]
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "passwd.pt").symlink_to("/etc/passwd")
+    torch.save({"state_dict": {**state, "positional_embedding": torch.zeros(pos.shape[0], pos.shape[1] + 8)}},
+               tmp_path / "wide.pt")
+    torch.save({"state_dict": {k: v * float("nan") if v.is_floating_point() else v for k, v in state.items()}},
+               tmp_path / "nan.pt")
+    for name, problem in (("empty.pt", "an empty file"), ("passwd.pt", "not a PyTorch weights file"),
+                          ("wide.pt", "do not fit model cf-vit-tiny-64 (1 of another shape, e.g. positional_embedding"),
+                          ("nan.pt", "holds NaN or infinite weights")):
+        with pytest.raises(CrossfoldError) as caught:
+            resolve("cf-vit-tiny-64", str(tmp_path / name))
+        message = str(caught.value)
+        assert message.startswith(f"{tmp_path / name}: ") and problem in message and "\n" not in message, message

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine.models.names import DEFAULT_MODEL, PRECISIONS
+from engine.models.names import DEFAULT_MODEL, PRECISIONS, TRAINING_CONFIGS_DIR
 from engine.run.config import ConfigError, TrainConfig, config_fields, load_config_file, resolve_config, save_config
 from engine.run.flags import add_config_arguments, config_to_flags, flag_values, resume_args
 from engine.train.schedule import cosine_lr
@@ -64,7 +64,7 @@ def _changed_value(f: dataclasses.Field, default: object) -> object:
                "pooling": "attention", "precision": "fp32", "device": "cpu", "name": "my-run", "resume": "latest",
                "val_split": "test", "epochs": 3, "max_steps": 7, "grad_clip_norm": None, "beta1": 0.5,
                "beta2": 0.75, "eps": 1e-8, "lr": 0.00123, "wd": 0.0, "loss_options": {"soft_weight": 0.25},
-               "store": "packed"}
+               "store": "packed", "report_to": "tensorboard"}
     if f.name in special:
         return special[f.name]
     kind = str(f.type)
@@ -119,14 +119,23 @@ def test_resume_args_name_the_run_and_keep_its_config() -> None:
         (["--max-steps", "-5"], "--max-steps must be at least 1"),
         (["--epochs", "0"], "--epochs must be at least 1"),
         (["--workers", "-1"], "--workers must be 0 or more"),
-        (["--beta2", "1.5"], "--beta1 and --beta2 must be in"),
+        (["--beta2", "1.5"], "--beta2 must be below 1"),
         (["--grad-clip-norm", "-1"], "--grad-clip-norm must be 0 or more"),
+        (["--seed", "9" * 23], "--seed must be at most 4294967295"),
     ],
 )
-def test_bad_flag_values_are_refused_with_the_flag_named(argv: list[str], message: str) -> None:
+def test_bad_flag_values_are_refused_with_the_flag_named(argv: list[str], message: str,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """At parsing (argparse names the flag), and by the schema for the same value from a config file."""
+    length = ["--max-steps", "3"] if "--max-steps" not in argv and "--epochs" not in argv else []
+    with pytest.raises(SystemExit):
+        _parse_train(["--dataset", "d", *length, *argv])
+    flag, rest = message.split(" ", 1)
+    assert f"argument {flag}: {rest}" in capsys.readouterr().err
+    field, text = argv[0][2:].replace("-", "_"), argv[1]
     with pytest.raises(ConfigError, match=message):
-        _parse_train(["--dataset", "d", *(["--max-steps", "3"] if "--max-steps" not in argv and "--epochs" not in argv
-                                          else []), *argv])
+        resolve_config({"dataset": "d", "max_steps": 3, field: float(text) if "." in text or text == "nan"
+                        else int(text)}, {})
 
 
 def test_config_files_that_are_not_yaml_text_are_named(tmp_path: Path) -> None:
@@ -155,7 +164,7 @@ def _write(path: Path, text: str) -> Path:
 
 @pytest.mark.parametrize("loss", ["clip", "mxm", "gcl", "sspc"])
 def test_shipped_finetune_configs_resolve_with_a_dataset_and_weights(loss: str) -> None:
-    path = Path(__file__).resolve().parents[3] / "resources" / "configs" / f"finetune-{loss}.yaml"
+    path = TRAINING_CONFIGS_DIR / f"finetune-{loss}.yaml"
     values = load_config_file(path)
     assert values["pretrained"] is None  # the user names the weights
     config = resolve_config(values, {"dataset": "shapes-demo", "pretrained": "laion2b_s34b_b79k", "lock_text": True})

@@ -46,7 +46,8 @@ EVERY_KIND = [
 KEYS = {
     # started: the last five were added since (readers ignore unknown keys)
     "started": ["run", "total", "step", "device", "world_size", "precision", "dataset", "loss", "model", "items",
-                "store", "threads", "workers", "note", "uncaptioned_items"],
+                "store", "threads", "workers", "note", "uncaptioned_items", "deterministic", "torch_version",
+                "repeatability"],
     "progress": ["step", "total", "epoch", "loss", "parts", "lr", "logit_scale", "samples_per_second",
                  "samples_per_second_per_gpu", "eta_s"],
     "resumed": ["step", "path"],
@@ -118,3 +119,13 @@ def test_job_events_keep_their_lines_and_parse_back() -> None:
                       JobDone(result={"dataset": "d", "items_added": 2})]
     assert parse_job_event({"event": "progress", "step": 1, "total": 4}) is None  # a run's progress, not a job's
     assert parse_job_event({"event": "stage"}) is None
+
+
+def test_a_line_nested_too_deep_to_decode_is_skipped(tmp_path: Path) -> None:
+    from engine.run.events import parse_line, read_events
+
+    deep = "[" * 100_000 + "]" * 100_000  # json raises RecursionError for it, not ValueError
+    assert parse_line(deep) is None and parse_line(deep.encode()) is None
+    path = tmp_path / "events.jsonl"
+    path.write_text(deep + "\n" + '{"event": "done", "step": 1, "total": 1, "metrics": {}}\n')
+    assert [e["event"] for e in read_events(path)] == ["done"]

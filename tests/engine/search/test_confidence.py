@@ -29,29 +29,33 @@ RUN = "toy-gcl"
 NONSENSE = "xyzzyplugh qwfp"
 
 
+UNLIMITED = 10**12  # pairs: bands so narrow that the cautious CDFs are the measured ones
+
+
+def _calibration(match: np.ndarray, nonmatch: np.ndarray, best: np.ndarray, pairs: int = UNLIMITED,
+                 queries: int = UNLIMITED) -> calib.Calibration:
+    return calib.Calibration(match=match, nonmatch=nonmatch, best_nonmatch=best, split="val", queries=queries,
+                             nonmatch_pairs=pairs, sources={}, match_pairs=pairs)
+
+
 def test_confidence_is_monotone_bounded_and_capped_below_both_thresholds() -> None:
     levels = np.linspace(0, 1, calib.LEVELS)
-    c = calib.Calibration(match=0.6 + 0.3 * levels, nonmatch=0.0 + 0.5 * levels, best_nonmatch=0.3 + 0.35 * levels,
-                          split="val", queries=10, nonmatch_pairs=100, sources={})
+    c = _calibration(0.6 + 0.3 * levels, 0.0 + 0.5 * levels, 0.3 + 0.35 * levels)
     scores = np.linspace(-1, 1, 401)
     conf = c.confidence(scores)
     assert conf.min() >= 0.0 and conf.max() <= 1.0
     assert np.all(np.diff(conf) >= -1e-12)
-    assert conf[0] == 0.0 and conf[-1] == 1.0
+    assert conf[0] == 0.0 and conf[-1] == pytest.approx(1.0)
     assert c.threshold == pytest.approx(0.475)  # the larger: the non-matches' 95th percentile here
     assert c.confidence([0.47])[0] < 0.5 < c.confidence([0.75])[0]
     assert not c.confident(0.47) and c.confident(0.55)
     # many items: the best wrong item of a real caption scores high; a top hit must beat that, not one non-match
-    crowded = calib.Calibration(match=0.6 + 0.3 * levels, nonmatch=0.0 + 0.5 * levels,
-                                best_nonmatch=0.6 + 0.3 * levels, split="val", queries=10, nonmatch_pairs=100,
-                                sources={})
+    crowded = _calibration(0.6 + 0.3 * levels, 0.0 + 0.5 * levels, 0.6 + 0.3 * levels)
     assert crowded.threshold == pytest.approx(0.615)
     assert not crowded.confident(0.6) and crowded.confident(0.62)
     assert crowded.confidence([0.6])[0] < 0.5
     # a run whose true matches score low: a typical best non-match is still not confident
-    inverted = calib.Calibration(match=-0.2 + 0.5 * levels, nonmatch=0.0 + 0.9 * levels,
-                                 best_nonmatch=0.2 + 0.5 * levels, split="val", queries=10, nonmatch_pairs=100,
-                                 sources={})
+    inverted = _calibration(-0.2 + 0.5 * levels, 0.0 + 0.9 * levels, 0.2 + 0.5 * levels)
     assert inverted.confidence([0.22])[0] < 0.5 and not inverted.confident(0.22)
     assert calib.band(0.9) == "high" and calib.band(0.6) == "medium" and calib.band(0.2) == "low"
     assert calib.band(None) == "none"
@@ -92,11 +96,34 @@ def test_random_tokens_are_not_confident_and_a_known_caption_is(trained_toy: Pat
     assert searcher.search(text=test_caption, target="shapes", k=5).confident is False
 
 
-def test_image_and_item_queries_carry_raw_scores_only(trained_toy: Path) -> None:
-    result = Searcher(Workspace.open(trained_toy), RUN, device="cpu").search(item_key="toy-002", target="shapes",
-                                                                               k=3)
-    assert result.confident is None and not result.not_confident
-    assert all(h.confidence is None for h in result.hits)
+def test_item_and_image_queries_are_calibrated_on_categories_and_fused_ones_say_they_are_not(
+        trained_toy: Path) -> None:
+    searcher = Searcher(Workspace.open(trained_toy), RUN, device="cpu")
+    item = searcher.search(item_key="toy-002", target="shapes", k=3)  # a train item (blue) as the query
+    assert item.query_kind == "item" and item.calibrated and item.not_calibrated is None
+    # the run trained on toy-shapes: only its val and test items are queries (16, two colours), each matching the
+    # 7 other items of its colour among the 48, and not matching the 40 others
+    assert item.calibration["source"] == calib.SHAPE_QUERIES and item.calibration["split"] == "val+test"
+    assert (item.calibration["queries"], item.calibration["match_pairs"], item.calibration["nonmatch_pairs"]) == (
+        16, 16 * 7, 16 * 40)
+    confidences = [h.confidence for h in item.hits]
+    assert all(c is not None and 0.0 <= c < 1.0 for c in confidences) and confidences == sorted(confidences)[::-1]
+    assert item.hits[0].category == "blue" and isinstance(item.confident, bool)
+
+    ws = Workspace.open(trained_toy)
+    cat = ws.catalog()
+    view = next(o.path for o in cat.item_by_key(cat.require_dataset("toy-shapes").id, "toy-002").observations
+                if o.modality == "view")
+    image = searcher.search(image=view, target="shapes", k=3)
+    assert image.query_kind == "image" and image.calibration["source"] == calib.PICTURE_QUERIES
+    assert all(h.confidence is not None for h in image.hits)
+
+    fused = searcher.search(item_key="toy-002", text="a small red square", target="shapes", k=3)
+    assert fused.query_kind == "fused" and not fused.calibrated and fused.confident is None
+    assert fused.not_calibrated.startswith("a picture with text (a fused query) is not calibrated")
+    assert all(h.confidence is None for h in fused.hits)
+    assert fused.as_dict()["calibrated"] is False and fused.not_calibrated_line().startswith(
+        f"run {RUN} is not calibrated for fused queries on dataset toy-shapes")
 
 
 def test_an_index_without_calibration_is_measured_on_first_search(trained_toy: Path, tmp_path: Path) -> None:

@@ -81,5 +81,8 @@ def child_env() -> dict[str, str]:
 
 
 def run_trainer(ws: Workspace, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(trainer_cmd(ws, *args), cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env=child_env())
+    """``trainer train`` with :data:`TRAIN_ARGS` and ``args``, in this process (``tests/cli_runner.py``); the tests
+    of signals and kills start :func:`trainer_cmd` as real children."""
+    from tests.cli_runner import run_trainer as trainer
+
+    return trainer("train", *TRAIN_ARGS, *args, ws=ws.root, timeout=timeout)

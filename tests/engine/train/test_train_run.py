@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 
 import open_clip
 import torch
@@ -15,6 +14,7 @@ from engine.run import checkpoint as ckpt
 from engine.run.events import read_events
 from engine.run.folder import RunFolder
 from engine.workspace import Workspace
+from tests.cli_runner import run_trainer as cli
 from tests.engine.train.conftest import ROOT, child_env, run_trainer, trainer_cmd
 
 
@@ -51,17 +51,13 @@ def test_short_run_writes_events_checkpoints_and_catalogue_row(toy_workspace: Wo
     state = _state(run_dir / "checkpoints" / "step_00000004.pt")
     assert torch.equal(model.state_dict()["logit_scale"], state["state_dict"]["logit_scale"])
     # `trainer eval` on the best checkpoint, as JSON and as a table
-    evaluated = subprocess.run([sys.executable, "-m", "trainer", "eval", "--run", "short", "--split", "test", "--json",
-                                "--workspace", str(toy_workspace.root)], cwd=ROOT, capture_output=True, text=True,
-                               timeout=300, env=child_env())
+    evaluated = cli("eval", "--run", "short", "--split", "test", "--json", ws=toy_workspace.root)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     report = json.loads(evaluated.stdout)
     assert report["split"] == "test" and report["checkpoint"].endswith("best.pt")
     assert 0.0 <= report["metrics"]["text_to_shape_RR@1"] <= 1.0
     assert report["metrics"]["text_to_shape_num_queries"] == 12  # 4 test items x 3 captions
-    table = subprocess.run([sys.executable, "-m", "trainer", "eval", "--run", "short", "--workspace",
-                            str(toy_workspace.root)], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                           env=child_env())
+    table = cli("eval", "--run", "short", ws=toy_workspace.root)
     assert "text_to_shape" in table.stdout and "NDCG@5" in table.stdout
 
 

@@ -1,0 +1,120 @@
+"""How a model runs for index builds and queries: the inference path, chosen once, recorded in the index stamp.
+
+* ``exact``: the model as it is (fp32 eager; on a GPU, always this one).
+* ``cpu-int8``: on the CPU, the Linear layers of every transformer block (the MLP, and the attention's input and
+  output projections, run through :class:`engine.models.int8_attention.Int8SelfAttention`) as torch's dynamic
+  int8 quantization (one scale per output channel); everything else (embeddings, LayerNorm, convolutions, pooling,
+  projections) fp32. Picked by measurement (``bench/cpu_inference.py``, ``bench/README.md``): on a 2-core AMD EPYC
+  (AVX-512 with ``avx512_bf16`` and VNNI, no AMX) it encoded ViT-B-32 images about 3x and captions about 2.5x as
+  fast as eager fp32; int8 of the MLP alone reached 1.8x; bf16 autocast was slower than fp32 on images (0.5x: no
+  AMX) and its ranks were no closer to fp32's on the bench's random weights.
+
+An index built on one path holds vectors of that path, so its stamp is the checkpoint's sha256 with the path
+appended (:func:`index_stamp`; the exact path's stamp is the bare hash, as every index built before paths existed
+has) and a query must encode on the path of the index it searches: a different path is a stale index
+(:mod:`engine.index.loading` names the rebuild). Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import CrossfoldError
+
+if TYPE_CHECKING:
+    import torch
+
+
+class InferencePath(StrEnum):
+    EXACT = "exact"
+    CPU_INT8 = "cpu-int8"
+
+    @property
+    def label(self) -> str:
+        return {"exact": "exact (fp32)", "cpu-int8": "fast CPU (int8 Linear layers)"}[self.value]
+
+
+#: The path a CPU takes unless ``--exact`` is given.
+FAST_CPU = InferencePath.CPU_INT8
+_SEP = "+"
+
+
+def choose(device_type: str, exact: bool = False) -> InferencePath:
+    """The path for a device (``cpu``, ``cuda``, ``mps``): the fast CPU path on a CPU unless ``exact``; never on a
+    GPU."""
+    return InferencePath.EXACT if exact or device_type != "cpu" else FAST_CPU
+
+
+def index_stamp(checkpoint_sha256: str, path: InferencePath) -> str:
+    """What an index built from a checkpoint on a path is stamped with: the bare hash on the exact path."""
+    return checkpoint_sha256 if path is InferencePath.EXACT else f"{checkpoint_sha256}{_SEP}{path.value}"
+
+
+def split_stamp(stamp: str) -> tuple[str, InferencePath]:
+    """``(checkpoint sha256, path)`` of an index stamp (an unknown path suffix reads as part of the hash)."""
+    sha, sep, suffix = stamp.partition(_SEP)
+    if sep:
+        try:
+            return sha, InferencePath(suffix)
+        except ValueError:
+            pass
+    return stamp, InferencePath.EXACT
+
+
+def stamp_mismatch(built: str, wanted: str) -> str | None:
+    """One line on why an index stamped ``built`` cannot answer an encoder stamped ``wanted`` when only their
+    paths differ (None otherwise: another checkpoint, said by the caller)."""
+    (sha_b, path_b), (sha_w, path_w) = split_stamp(built), split_stamp(wanted)
+    if sha_b != sha_w or path_b is path_w:
+        return None
+    return f"index was built on the {path_b.label} inference path, not the {path_w.label} one asked for"
+
+
+def rebuild_flag(path: InferencePath) -> str:
+    """The ``trainer index`` flag that builds on ``path`` (empty for the default CPU path)."""
+    return " --exact" if path is InferencePath.EXACT else ""
+
+
+def prepare_for_inference(model: Any, path: InferencePath, device: torch.device | str) -> Any:
+    """``model`` (a :class:`engine.models.encoder.CrossfoldEncoder`, in eval mode) made ready for ``path``.
+
+    The fast CPU path changes the open_clip model in place (its transformer blocks' Linear layers become dynamic
+    int8 ones); it is refused on any device but the CPU. Returns ``model``."""
+    import torch
+
+    if path is InferencePath.EXACT:
+        return model
+    if torch.device(device).type != "cpu":
+        raise ValueError(f"the {path.label} inference path runs on the CPU only, not on {device}")
+    from open_clip.transformer import ResidualAttentionBlock
+
+    model.eval()
+    for block in [m for m in model.clip.modules() if isinstance(m, ResidualAttentionBlock)]:
+        try:
+            _quantize_block(block)
+        except RuntimeError as exc:  # torch's quantizer on weights out of any range (huge, overflowing values)
+            first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise CrossfoldError(f"the model's weights cannot run on the {path.label} path ({first}): their "
+                                 "values are out of range; check the weights") from exc
+    return model
+
+
+def _quantize_block(block: Any) -> None:
+    import torch
+    from torch import nn
+
+    from engine.models.int8_attention import Int8SelfAttention, quantize_linears
+
+    mha = block.attn
+    if isinstance(mha, nn.MultiheadAttention) and Int8SelfAttention.fits(mha):
+        block.attn = Int8SelfAttention(mha)
+    quantize_linears(block.mlp)
+    # open_clip reads the blocks' weight dtype from mlp.c_fc.weight (a method once quantized): it says so here
+    block.mlp.c_fc.int8_original_dtype = torch.float32
+
+
+def query_device(path: InferencePath, device: str) -> str:
+    """Where queries on ``path`` run: a CPU path on the CPU whatever ``device`` says (an index built on the CPU
+    is searched on its path even where a GPU is), the exact path on ``device``."""
+    return "cpu" if path is not InferencePath.EXACT else device

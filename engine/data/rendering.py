@@ -9,10 +9,14 @@ from pathlib import Path
 
 from engine.catalog import Catalog, Dataset
 from engine.catalog.browse import dataset_roots
+from engine.disk import NO_SPACE, DiskFull, ReadOnlyWorkspace, fault_error, fault_of
 from engine.errors import CrossfoldError
 from engine.mesh_files import DEFAULT_UP_AXIS
 from engine.render import ViewSpec, is_mesh_file, render_many
 from engine.workspace import Workspace
+
+#: what a render stopped by a full disk keeps
+RENDER_KEPT = "the views rendered so far (in the render cache, the next render starts from them)"
 
 
 def dataset_up_axis(dataset: Dataset) -> str:
@@ -80,8 +84,11 @@ def render_dataset(
         keys.append((item.id, item.key))
         meshes.append(path)
 
-    outcomes = render_many(meshes, spec, workspace.renders, workers=workers, on_progress=on_progress,
-                           roots=dataset_roots(dataset.root, dataset.meta))
+    try:
+        outcomes = render_many(meshes, spec, workspace.renders, workers=workers, on_progress=on_progress,
+                               roots=dataset_roots(dataset.root, dataset.meta))
+    except (DiskFull, ReadOnlyWorkspace) as exc:
+        raise fault_error(fault_of(exc, workspace.renders) or NO_SPACE, workspace.root, RENDER_KEPT) from None
     views: dict[int, list[str]] = {}
     for (item_id, key), outcome in zip(keys, outcomes, strict=True):
         if outcome.error is not None:

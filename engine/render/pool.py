@@ -19,6 +19,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from engine.disk import fault_error, fault_of
 from engine.render.cache import RenderCache
 from engine.render.mesh import MeshError, check_mesh_file
 from engine.render.platform import RenderBackendError, configure_gl_platform
@@ -64,7 +65,8 @@ def render_many(
     Meshes already in the cache are answered without starting workers. A mesh that cannot be read,
     has no faces, crashes its worker process or takes longer than ``timeout_s`` gets an outcome with
     ``error`` set; the others still render. Raises :class:`RenderBackendError` if the workers cannot
-    create a GL context at all. ``on_progress(done, total)`` is called in this process.
+    create a GL context at all, and :class:`~engine.disk.DiskFull` (or ``ReadOnlyWorkspace``) when the cache
+    cannot be written: the views stored before stay. ``on_progress(done, total)`` is called in this process.
     """
     paths = [Path(p) for p in mesh_paths]
     total = len(paths)
@@ -218,6 +220,8 @@ class _Pool:
                 return digest, [Path(p) for p in payload], None
             if status == "fatal":
                 raise RenderBackendError(payload)
+            if status == "disk":  # a full or read-only disk fails every mesh alike: stop here
+                raise fault_error(payload, self._cache_root)
             return digest, [], payload
         if not worker.process.is_alive():
             worker.process.join(timeout=1)
@@ -291,7 +295,8 @@ def _worker_main(conn: Connection, cache_root: str, spec: ViewSpec, roots: tuple
         except RenderBackendError as exc:
             reply = ("fatal", str(exc))
         except Exception as exc:  # noqa: BLE001 - a GL or library error on this mesh: report it, start a fresh context
-            reply = ("error", f"{path}: {type(exc).__name__}: {exc}")
+            fault = fault_of(exc, Path(cache_root))
+            reply = ("disk", fault) if fault is not None else ("error", f"{path}: {type(exc).__name__}: {exc}")
             reset_shared_renderer()
         try:
             conn.send(reply)

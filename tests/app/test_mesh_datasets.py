@@ -19,7 +19,6 @@ import trimesh
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QApplication
 
 from app.dialogs.import_dialog import ImportDialog
 from app.mesh_source import first_mesh
@@ -31,6 +30,7 @@ from app.widgets.item_grid import ItemGridModel
 from app.widgets.render_notice import not_rendered_picture
 from engine.data.importers import run_import
 from engine.workspace import Workspace
+from tests.app.shots import save_shots
 from tests.app.test_search_page import drop_on
 
 WAIT = 60_000  # ms: the first frame loads trimesh and pyrender and makes a GL context (bounds, not timings)
@@ -88,9 +88,7 @@ def _wait_frame(qtbot, view) -> QImage:
 
 
 def _shot(widget, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    QApplication.processEvents()
-    assert widget.grab().save(str(SHOTS / name))
+    save_shots(widget, SHOTS, name)
 
 
 def _page(qtbot, ws: Workspace) -> DatasetsPage:
@@ -176,7 +174,7 @@ def test_render_on_an_unrendered_mesh_dataset_renders_it(qtbot, tmp_path: Path, 
     assert needs_render(page.summary("my-shapes")) and page.render_button.isEnabled()
     assert page.render_notice.isVisibleTo(page) and "All 3 shapes not rendered yet" in page.render_notice.text()
     card_picture = page.model.data(page.model.index(0), Qt.ItemDataRole.DecorationRole)
-    assert card_picture is not_rendered_picture(page.model.icon_size)  # no red ✕
+    assert card_picture.toImage() == not_rendered_picture(page.model.icon_size).toImage()  # no red ✕
     assert "not rendered yet: <a href='render'>Render…</a>" in page.detail.views_label.text()
     _wait_frame(qtbot, page.detail.mesh_view)  # the 3D view, z up, for the shot
     _shot(page, "mesh_datasets_before.png")

@@ -27,6 +27,7 @@ from engine.run.config import TrainConfig
 from engine.search import Searcher
 from engine.train.loop import train
 from engine.workspace import Workspace
+from tests.app.shots import save_shots
 from tests.conftest import copy_workspace
 
 RUN, BARE = "toy-gcl", "toy-bare"
@@ -433,8 +434,7 @@ def _shot(qtbot, page: SearchPage, name: str) -> None:
         return
     hits = page.grid.hits()[:6]
     qtbot.waitUntil(lambda: all(page.grid.result_model.pixmap(h) is not None for h in hits), timeout=WAIT)
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    assert page.grab().save(str(Path(folder) / name))
+    save_shots(page, Path(folder), name)
 
 
 def test_empty_workspace_search_says_what_to_do_in_plain_words(qtbot, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from app.pages.search import SearchPage
 from app.thumbnails import ThumbnailCache
 from app.widgets.result_grid import BAND_COLOURS, score_badge, tooltip
 from engine.workspace import Workspace
+from tests.app.shots import save_shots
 from tests.trainer.test_cli_search_uncalibrated import FLAT, uncaptioned_runs
 
 WAIT = 120_000  # ms: a bound for loading the run on a busy 2-core machine, not a timing assertion
@@ -61,7 +62,7 @@ def test_the_search_page_says_the_run_is_not_calibrated_and_shows_no_confidence(
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     qtbot.waitUntil(lambda: all(page.grid.result_model.pixmap(h) is not None for h in hits[:6]), timeout=WAIT)
-    assert page.grab().save(str(SHOTS / "confidence_not_calibrated.png"))
+    save_shots(page, SHOTS, "confidence_not_calibrated.png")
 
     page.set_text("")  # the query cleared: the banner goes with its answer
     page.search_now()

@@ -18,8 +18,11 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from engine.render.cache import TEMP_PREFIX
 from tests.faults.case import FaultCase
+from tests.faults.corpus_render import GOOD_OBJ
 from tests.faults.corpus_state import ALWAYS_FORBIDDEN, DATASET, RUN, _copy_template, build_template
+from tests.faults.runner import trainer
 
 #: why the disk cases were left out ("" when they run)
 SKIPPED: list[str] = []
@@ -123,6 +126,36 @@ def _nothing_left(ws: Path, _output: str) -> list[str]:
     return wrong + [f"temporary file left: {p}" for p in ws.rglob("*.tmp") if p.name != STALE_TEMP]
 
 
+MESHES = "meshes"
+
+
+def _mesh_dataset(disk: Disk) -> Callable[[Path], None]:
+    """A case's ``setup``: a shape dataset of two small meshes (imported into the disk's workspace once, while
+    there is room), then the disk full."""
+
+    def setup(ws: Path) -> None:
+        (disk.mount / "filler").unlink(missing_ok=True)
+        source = disk.mount / "mesh-source"
+        if not source.is_dir():
+            source.mkdir()
+            for i in range(2):  # two files, two renders (the cache keys a mesh by its bytes)
+                (source / f"cube{i}.obj").write_text(f"{GOOD_OBJ}# cube {i}\n")
+            code, _, err, _, _ = trainer(["import", "folder", str(source), "--name", MESHES, "--up", "z",
+                                          "--workspace", str(ws)])
+            assert code == 0, err
+        disk.state(0)(ws)
+
+    return setup
+
+
+def _renders_nothing_left(ws: Path, output: str) -> list[str]:
+    """A render on a full disk: one \"no space\" line, no half-made cache entry, nothing moved aside."""
+    renders = ws / "renders"
+    wrong = _nothing_left(ws, output)
+    wrong += [f"temporary render left: {p}" for p in renders.rglob(f"{TEMP_PREFIX}*")] if renders.is_dir() else []
+    return wrong + ([] if "no space left on the disk holding" in output else ["no \"no space left\" line"])
+
+
 def machine_cases(tmp: Path) -> list[FaultCase]:
     template = build_template(tmp / "template")
     cases: list[FaultCase] = []
@@ -180,6 +213,9 @@ def machine_cases(tmp: Path) -> list[FaultCase]:
     add("full-import-some-room", ["import", "csv", str(csv), "--name", "n2"], 2, free=48 << 10, good_records=0)
     add("full-train", [*train, "--name", "new", "--max-steps", "1"], 2)
     add("full-train-resume", [*train, "--name", RUN, "--resume", "latest", "--max-steps", "3"], 2)
+    cases.append(FaultCase("full-render", "machine", ["render", MESHES, "--views", "2", "--size", "32", "--workers",
+                                                      "1", "--workspace", ws], 2, setup=_mesh_dataset(disk),
+                           forbidden_output=forbid, check=_renders_nothing_left, shared_workspace=True))
     # a read-only disk
     room = 16 << 20
     add("ro-datasets-list", ["datasets", "list"], 0, free=room, read_only=True)

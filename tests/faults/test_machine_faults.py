@@ -1,6 +1,7 @@
 """The machine corpus (``corpus_machine.py``): what its table cannot show. A full disk never moves the catalogue
 aside, a failed import leaves no dataset, a run's stale temporary files go at its next start, `trainer pack` checks
-the space before mapping its store (a real child process: a regression there is SIGBUS), a catalogue set aside is
+the space before mapping its store (a real child process: a regression there is SIGBUS), `trainer render` stops at
+the first view the disk cannot hold and renders once there is room, a catalogue set aside is
 named with the command that puts it back, and a repair mends damaged JSON values. Every case also runs, with the
 rest of the corpus, in ``test_corpus.py``."""
 
@@ -85,6 +86,22 @@ def test_pack_on_a_full_disk_is_one_line_not_sigbus(cases: dict[str, FaultCase])
     assert done.returncode == 2, (done.returncode, -signal.SIGBUS, done.stderr)
     assert len(done.stderr.splitlines()) == 1 and "no space left on the disk holding" in done.stderr
     assert not [p for p in (ws / "renders").rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_render_on_a_full_disk_stops_in_one_line_and_renders_once_there_is_room(
+        cases: dict[str, FaultCase]) -> None:
+    cases = disk_cases(cases)
+    render = cases["full-render"]
+    ws = workspace_of(render)
+    code, _, err = run(render)
+    assert code == 2 and len(err.splitlines()) == 1 and f"no space left on the disk holding {ws} " in err
+    assert "kept: the views rendered so far" in err and "damaged" not in err
+    assert not list(ws.glob("catalog.sqlite.damaged-*")) and not list((ws / "renders").rglob(".tmp-*"))
+    restore_disk(ws)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(list(render.argv)) == 0
+    assert "2 meshes rendered, 0 from cache, 0 failed" in out.getvalue()
 
 
 def test_a_catalogue_set_aside_is_named_and_put_back(cases: dict[str, FaultCase]) -> None:

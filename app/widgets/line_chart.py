@@ -494,16 +494,18 @@ class LineChart(QWidget):
                    QRectF(plot.right() - width - 6, plot.bottom() - height - 6, width, height),
                    QRectF(plot.left() + 6, plot.bottom() - height - 6, width, height)]
         covered = [0] * len(corners)
+        # plain floats (this runs on every repaint of a live run): each box grown by 4 px, as (left, top, right, bottom)
+        boxes = [(b.left() - 4, b.top() - 4, b.right() + 4, b.bottom() + 4) for b in corners]
         for s in self._series.values():
-            pts = self._screen_points(s, sx, sy, plot)
+            pts = [(q.x(), q.y()) for q in self._screen_points(s, sx, sy, plot)]
+            step = max(1, len(pts) // 200)  # which corner is emptiest: a few hundred points of a series tell it
+            pts = pts[::step] + ([pts[-1]] if pts and (len(pts) - 1) % step else [])
             if len(pts) > 1:  # a line crosses a box between its points too: sample each segment
-                dense = []
-                for a, b in zip(pts, pts[1:], strict=False):
-                    dense += [QPointF(a.x() + (b.x() - a.x()) * t / 4, a.y() + (b.y() - a.y()) * t / 4)
-                              for t in range(4)]
+                dense = [(ax + (bx - ax) * t / 4, ay + (by - ay) * t / 4)
+                         for (ax, ay), (bx, by) in zip(pts, pts[1:], strict=False) for t in range(4)]
                 pts = [*dense, pts[-1]]
-            for i, box in enumerate(corners):
-                covered[i] += sum(1 for q in pts if box.adjusted(-4, -4, 4, 4).contains(q))
+            for i, (left, top, right, bottom) in enumerate(boxes):
+                covered[i] += sum(1 for x, y in pts if left <= x <= right and top <= y <= bottom)
         for m in self._markers:
             for i, box in enumerate(corners):
                 covered[i] += 10 * box.adjusted(-8, -8, 8, 8).contains(QPointF(sx(m.x), sy(m.y)))

@@ -173,7 +173,9 @@ def test_render_on_an_unrendered_mesh_dataset_renders_it(qtbot, tmp_path: Path, 
     qtbot.waitUntil(lambda: page.model.rowCount() == 3 and page.detail.detail is not None, timeout=WAIT)
     assert needs_render(page.summary("my-shapes")) and page.render_button.isEnabled()
     assert page.render_notice.isVisibleTo(page) and "All 3 shapes not rendered yet" in page.render_notice.text()
-    card_picture = page.model.data(page.model.index(0), Qt.ItemDataRole.DecorationRole)
+    first = page.model.index(0)
+    qtbot.waitUntil(lambda: page.model.data(first, page.model.CardRole) is not None, timeout=WAIT)  # card loaded
+    card_picture = page.model.data(first, Qt.ItemDataRole.DecorationRole)
     assert card_picture.toImage() == not_rendered_picture(page.model.icon_size).toImage()  # no red ✕
     assert "not rendered yet: <a href='render'>Render…</a>" in page.detail.views_label.text()
     _wait_frame(qtbot, page.detail.mesh_view)  # the 3D view, z up, for the shot

@@ -301,7 +301,8 @@ class RunsModel(QObject):
             on_done(messages)
             self.refresh()
 
-        self._tasks.append(submit(work, done, lambda msg: on_done([msg.splitlines()[0]]), pool=self._pool))
+        self._tasks.append(submit(work, done, lambda msg: on_done([msg.splitlines()[0]]), pool=self._pool,
+                                  owner=self))
 
     def close(self) -> None:
         """Stop polling and watching (running jobs go on: they belong to :func:`training_jobs`)."""

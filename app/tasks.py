@@ -5,8 +5,10 @@
 error message). A longer piece of work takes a :class:`TaskContext` (``Task(fn, context=True)``): it reports
 ``progress`` and looks at ``context.cancelled`` (or calls ``context.check()``) to stop early when asked.
 
-A task's signals are emitted on its worker thread and delivered, queued, on the GUI thread. Keep a reference
-to a task until it has ended (as for any ``QObject`` whose signals you wait for).
+A task's signals are emitted on its worker thread and delivered, queued, on the GUI thread. A started task
+keeps itself alive until it has ended (:data:`_LIVE`), so a page or dialog that is closed (and collected)
+while its look-up runs deletes nothing the worker still uses; ``submit(..., owner=widget)`` drops the answer
+when that widget is gone by then.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, SignalInstance
 
 from app.thread_priority import lower_this_thread
 from engine.errors import CrossfoldError
+
+_LIVE: set[Task] = set()  # started and not yet ended: held here, not only by whoever asked
 
 
 class Cancelled(Exception):  # not an error: the task was asked to stop
@@ -89,6 +94,10 @@ class Task(QObject):
                 raise RuntimeError(f"task {self.title!r} was already started")
             self._state = "queued"
             self._runnable = _Runnable(self)
+            # Connected last, so it runs after the caller's slots of the same signal.
+            for signal in (self.finished, self.failed, self.cancelled):
+                signal.connect(self._release)
+            _LIVE.add(self)
             self._pool.start(self._runnable)
 
     def cancel(self) -> None:
@@ -106,6 +115,10 @@ class Task(QObject):
 
     def _cancelled_in_queue(self) -> None:
         self.cancelled.emit()
+
+    def _release(self, *_args: object) -> None:
+        # On the GUI thread, once the end was delivered; let go after this event, never inside an emission.
+        QTimer.singleShot(0, lambda: _LIVE.discard(self))
 
     # ---- worker side ------------------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -141,11 +154,28 @@ def submit(
     on_done: Callable[[Any], None],
     on_error: Callable[[str], None] | None = None,
     pool: QThreadPool | None = None,
+    *,
+    owner: QObject | None = None,
 ) -> Task:
-    """Run ``fn()`` on ``pool``; ``on_done(result)`` or ``on_error(message)`` on the GUI thread."""
+    """Run ``fn()`` on ``pool``; ``on_done(result)`` or ``on_error(message)`` on the GUI thread.
+
+    ``owner``: the widget the answer is for; when it was deleted before the answer came (a dialog closed
+    meanwhile), the answer is dropped instead of reaching a deleted widget through a lambda.
+    """
     task = Task(fn, pool=pool)
-    task.finished.connect(on_done)
+    task.finished.connect(_for_owner(on_done, owner))
     if on_error is not None:
-        task.failed.connect(on_error)
+        task.failed.connect(_for_owner(on_error, owner))
     task.start()
     return task
+
+
+def _for_owner(callback: Callable[[Any], None], owner: QObject | None) -> Callable[[Any], None]:
+    if owner is None:
+        return callback
+
+    def deliver(value: Any) -> None:
+        if shiboken6.isValid(owner):
+            callback(value)
+
+    return deliver

@@ -66,7 +66,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.device_label)
         tracker().changed.connect(self._jobs_changed)
         self._device_task = submit(compute_device_name, lambda name: self.device_label.setText(f"Device: {name}"),
-                                   lambda _err: self.device_label.setText("Device: CPU"))
+                                   lambda _err: self.device_label.setText("Device: CPU"), owner=self)
         self._menus()
 
         self._settings = QSettings("Crossfold", "Crossfold")

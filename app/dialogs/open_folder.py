@@ -102,7 +102,7 @@ class OpenFolderDialog(QDialog):
         self.model.currentTextChanged.connect(self._model_changed)
         self.weights.changed.connect(self._clear_error)
         self._update_open()
-        self._tasks.append(submit(model_names, self._models_loaded))  # reads config folders: a worker's job
+        self._tasks.append(submit(model_names, self._models_loaded, owner=self))  # reads config folders: a worker's job
 
     def _build_fields(self) -> None:
         """The folder (with what it holds), the name, the up axis, the model and the weights."""
@@ -165,7 +165,7 @@ class OpenFolderDialog(QDialog):
             return
         self._tasks = [t for t in self._tasks if t.running]
         self._tasks.append(submit(lambda: scan_folder(path), lambda found: self._scanned(generation, path, found),
-                                  lambda error: self._scan_failed(generation, error)))
+                                  lambda error: self._scan_failed(generation, error), owner=self))
 
     def _scanned(self, generation: int, path: Path, contents: FolderContents) -> None:
         if generation != self._scan_generation:

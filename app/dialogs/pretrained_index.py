@@ -114,7 +114,7 @@ class PretrainedIndexDialog(QDialog):
         self.weights.source.currentIndexChanged.connect(lambda _i: self._update_cache_note())
         self.name.textEdited.connect(self._name_typed)
         self._update_name()
-        self._tasks.append(submit(model_names, self._models_loaded))  # reads config folders: a worker's job
+        self._tasks.append(submit(model_names, self._models_loaded, owner=self))  # reads config folders: a worker's job
         tags = model_tags()
         tags.loaded.connect(self._tags_loaded)
         tags.request()  # which tags are cached (seconds, on a worker; once per app session)
@@ -223,7 +223,7 @@ class PretrainedIndexDialog(QDialog):
             model, path = self.model.currentText().strip(), self.weights.value() or ""
             self._set_checking(True)
             self._tasks.append(submit(lambda: weights_file_problem(model, path), self._file_checked,
-                                      lambda message: self._file_checked(message.splitlines()[0])))
+                                      lambda message: self._file_checked(message.splitlines()[0]), owner=self))
             return False
         self.requested.emit(self.request())
         self.accept()

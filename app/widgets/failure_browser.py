@@ -256,7 +256,7 @@ class FailureBrowser(QDialog):
         self.status.setText(f"Restoring {self.run}'s best checkpoint and encoding its {split} split…")
         ws, run = self.workspace, self.run
         self._tasks.append(submit(lambda: compute_failures(ws, run, split, direction, k), self._loaded,
-                                  self._failed, pool=engine_pool()))
+                                  self._failed, pool=engine_pool(), owner=self))
 
     def _loaded(self, result: tuple[object, dict[str, QImage]]) -> None:
         self._set_busy(False)

@@ -374,9 +374,9 @@ class RunForm(QWidget):
         """List the datasets and models again (in a worker)."""
         ws = self.workspace
         self.dataset_info.setText("Reading the catalogue…")
-        self._tasks.append(submit(lambda: load_choices(ws), self._loaded, self._load_failed))
+        self._tasks.append(submit(lambda: load_choices(ws), self._loaded, self._load_failed, owner=self))
         if not self._models:
-            self._tasks.append(submit(load_models, self._models_loaded))
+            self._tasks.append(submit(load_models, self._models_loaded, owner=self))
 
     def _models_loaded(self, models: list[str]) -> None:
         self._models = models
@@ -438,8 +438,8 @@ class RunForm(QWidget):
             self.dataset_checked.emit(info.name)
             return
         ws, name = self.workspace, info.name
-        self._tasks.append(submit(lambda: _read_train_items(ws, name), self._train_items_counted,
-                                  lambda _message: self.dataset_checked.emit(name)))  # launch checks it again
+        self._tasks.append(submit(lambda: _read_train_items(ws, name), self._train_items_counted,  # on failure:
+                                  lambda _message: self.dataset_checked.emit(name), owner=self))  # launch checks
 
     def _train_items_counted(self, train: TrainItems) -> None:
         if train.dataset != self.dataset.currentText():
@@ -584,7 +584,7 @@ class RunForm(QWidget):
         ws = self.workspace
         self._tasks.append(submit(lambda: _check_launch(ws, values), lambda errs: self._checked(values, errs),
                                   lambda msg: self._checked(values, [f"Could not check the run: "
-                                                                     f"{msg.splitlines()[0]}"])))
+                                                                     f"{msg.splitlines()[0]}"]), owner=self))
 
     def _checked(self, values: dict[str, Any], errors: list[str]) -> None:
         self._checking = False

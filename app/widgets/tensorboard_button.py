@@ -38,6 +38,7 @@ class TensorBoardButton(QPushButton):
         self.workspace = workspace
         self.url: QUrl | None = None
         self.process: QProcess | None = None
+        self._output = b""  # what TensorBoard printed so far (its "serving" line may come in pieces)
         self.setToolTip("Every run started with --report-to tensorboard, side by side (a local TensorBoard)")
         self.setVisible(tensorboard_installed())
         self.clicked.connect(self.open)
@@ -55,14 +56,15 @@ class TensorBoardButton(QPushButton):
         process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
         process.readyReadStandardOutput.connect(self._read)
         process.finished.connect(self._ended)
-        self.process = process
+        self.process, self._output = process, b""
         process.start(sys.executable, ["-m", "tensorboard.main", "--logdir", str(self.workspace.runs),
                                        "--host", "127.0.0.1", "--port", str(free_port())])
 
     def _read(self) -> None:
         if self.process is None:
             return
-        found = _SERVING.search(bytes(self.process.readAllStandardOutput().data()))
+        self._output = (self._output + bytes(self.process.readAllStandardOutput().data()))[-65536:]
+        found = _SERVING.search(self._output)
         if found and self.url is None:
             self.url = QUrl(found.group(1).decode())
             QDesktopServices.openUrl(self.url)

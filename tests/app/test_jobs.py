@@ -9,20 +9,24 @@ condition (qtbot.waitSignal / waitUntil), or on a ``threading.Event`` the test s
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import shiboken6
 from PySide6.QtCore import QThreadPool
+from PySide6.QtWidgets import QWidget
 
 from app.detached import LAUNCHED_PIDS, DetachedJob, process_alive
 from app.engine_job import EngineJob
 from app.job_interface import Job, connect_job, tracker
-from app.tasks import Task, TaskContext
+from app.tasks import Task, TaskContext, submit
 from engine.run.folder import RunFolder
 from engine.workspace import Workspace
 from tests.engine.train.conftest import make_toy_workspace
@@ -182,3 +186,28 @@ def test_a_task_cancelled_before_it_runs_never_runs(qtbot) -> None:
     qtbot.waitUntil(lambda: bool(busy_view.endings), timeout=LONG)
     assert busy_view.endings == [("finished", True)] and queued_view.endings == [("cancelled", None)]
     assert pool.waitForDone(LONG) and ran == []  # taken off the queue: its function never ran
+
+
+# ---- outliving whoever asked ------------------------------------------------------------------------------------
+def test_a_task_outlives_the_closed_widget_that_asked_and_drops_its_answer(qtbot) -> None:
+    """A form closed and collected while its look-up runs (the run form's crash in a long suite): the task
+    keeps itself alive until it ends, and the answer meant for the deleted widget goes nowhere."""
+    gate, started = threading.Event(), threading.Event()
+    answers: list[str] = []
+
+    def slow() -> str:
+        started.set()
+        gate.wait(LONG / 1000)
+        return "listed"
+
+    form = QWidget()
+    task_ref = weakref.ref(submit(slow, lambda result: answers.append(f"{form.objectName()}{result}"),
+                                  owner=form))
+    assert started.wait(LONG / 1000)  # running on its worker now
+    form.deleteLater()
+    qtbot.waitUntil(lambda: not shiboken6.isValid(form), timeout=LONG)
+    gc.collect()
+    assert task_ref() is not None  # nobody holds it but itself: still alive while its worker uses it
+    gate.set()
+    qtbot.waitUntil(lambda: (gc.collect(), task_ref() is None)[1], timeout=LONG)  # let go once it ended
+    assert answers == []  # never delivered to the deleted form

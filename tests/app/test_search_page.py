@@ -434,7 +434,7 @@ def _shot(qtbot, page: SearchPage, name: str) -> None:
         return
     hits = page.grid.hits()[:6]
     qtbot.waitUntil(lambda: all(page.grid.result_model.pixmap(h) is not None for h in hits), timeout=WAIT)
-    save_shots(page, Path(folder), name)
+    save_shots(page, Path(folder), name, ready=lambda: not page.grid.cards_pending)
 
 
 def test_empty_workspace_search_says_what_to_do_in_plain_words(qtbot, tmp_path: Path) -> None:

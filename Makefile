@@ -2,9 +2,8 @@
 # `make test` sets everything up and runs the tests. `make setup` is idempotent and fast when done.
 SHELL := /bin/bash
 # The newest supported Python that runs (a pyenv shim of a version not selected fails: each is tried); an existing
-# venv keeps its own Python. Supported: 3.11 (pyproject.toml's requires-python; not 3.12/3.13 yet: pyrender pins
-# PyOpenGL 3.1.0, whose texture calls fail under their ctypes: the suite's textured renders fail there).
-SUPPORTED_PYTHONS := python3.11
+# venv keeps its own Python. Supported: 3.13, 3.12, 3.11 (pyproject.toml's requires-python).
+SUPPORTED_PYTHONS := python3.13 python3.12 python3.11
 PYTHON ?= $(shell for p in $(SUPPORTED_PYTHONS); do $$p -c 'import sys' >/dev/null 2>&1 && { command -v $$p; break; }; done)
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -36,7 +35,7 @@ system-deps:
 # pip's "Location ... is ignored" lines come from local mirrors in some pip configs: noise, filtered out.
 $(STAMP): pyproject.toml
 	@if [ ! -x $(BIN)/python ]; then \
-		if [ -z "$(PYTHON)" ]; then echo "no supported Python found: Crossfold needs Python 3.11"; exit 2; fi; \
+		if [ -z "$(PYTHON)" ]; then echo "no supported Python found: Crossfold needs Python 3.11, 3.12 or 3.13"; exit 2; fi; \
 		echo "creating $(VENV) with $(PYTHON) ($$($(PYTHON) -c 'import platform; print(platform.python_version())'))"; \
 		$(PYTHON) -m venv $(VENV); \
 	fi

@@ -52,3 +52,21 @@ def configure_gl_platform() -> str | None:
             )
         os.environ[ENV_VAR] = chosen
     return chosen
+
+
+def accept_new_ctypes_arguments() -> None:
+    """Let PyOpenGL 3.1.0 (pyrender's pin) take ``ctypes.byref`` arguments on Python 3.12 and later.
+
+    From 3.12, ``CArgObject`` (what ``ctypes.byref`` makes, and what ``glGenTextures`` is given) reports its
+    module as ``_ctypes`` instead of ``builtins``, so 3.1.0's format-handler table no longer finds it and every
+    texture upload fails ("No array-type handler for type _ctypes.type"). PyOpenGL 3.1.7 added the new name;
+    this adds the same one name to the table, and does nothing where it is there already.
+    """
+    if sys.version_info < (3, 12):
+        return
+    from OpenGL.plugins import FormatHandler
+
+    handler = FormatHandler.by_name("ctypesparameter")
+    name = "_ctypes.CArgObject"
+    if handler is not None and handler.check is not None and name not in handler.check:
+        handler.check = [*handler.check, name]

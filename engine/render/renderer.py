@@ -23,7 +23,12 @@ import numpy as np
 
 from engine.render.cameras import camera_distance, camera_poses, rotation
 from engine.render.mesh import NormalisedMesh, load_mesh
-from engine.render.platform import RenderBackendError, configure_gl_platform, install_hint
+from engine.render.platform import (
+    RenderBackendError,
+    accept_new_ctypes_arguments,
+    configure_gl_platform,
+    install_hint,
+)
 from engine.render.primitives import mesh_primitives
 from engine.render.programs import fast_program_cache_class
 from engine.render.spec import ViewSpec
@@ -53,6 +58,7 @@ class MultiViewRenderer:
         if self._offscreen is None:
             configure_gl_platform()
             try:
+                accept_new_ctypes_arguments()
                 import pyrender
 
                 self._offscreen = pyrender.OffscreenRenderer(size, size)

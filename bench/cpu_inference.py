@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import json
 import os
 import statistics
 import sys
@@ -41,7 +40,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import describe, machine
+from machine import describe, machine, print_json
 
 from engine.evaluate.agreement import max_recall_delta_points, top_k_overlap
 from engine.evaluate.retrieval import evaluate_retrieval
@@ -242,14 +241,12 @@ def main() -> int:  # noqa: PLR0915 - one measurement, read top to bottom
         "top10_overlap": round(fast_r["top10_overlap"], 4),
         "max_recall_delta_points": round(fast_r["max_recall_delta_points"], 3),
         "path": FAST_CPU.value, "baseline": InferencePath.EXACT.value, "model": MODEL, "quick": args.quick,
-        "fp32_rank10_gap": round(tie_gap, 6), "rounds": rounds, "image_batch": batch, "captions": n_text, "queries": n_queries, "index_images": n_index,
+        "fp32_rank10_gap": round(tie_gap, 6), "rounds": rounds, "image_batch": batch, "captions": n_text,
+        "queries": n_queries, "index_images": n_index,
         "paths": {name: {k: round(v, 4) for k, v in r.items()} for name, r in results.items()},
         "machine": {**info, "load_average_1min_end": round(os.getloadavg()[0], 2)},
     }
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    print_json(out, args.json)
     return 0
 
 

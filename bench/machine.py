@@ -82,3 +82,12 @@ if __name__ == "__main__":
     info = machine(sys.argv[1] if len(sys.argv) > 1 else "cpu")
     print("machine:", describe(info))
     print(json.dumps(info, indent=2))
+
+
+def print_json(result: dict[str, Any], path: Path | None = None) -> None:
+    """Print a benchmark's JSON, and write it to ``path`` too when given."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")

@@ -37,6 +37,7 @@ from engine.index import registry
 from engine.index.errors import StaleIndexError
 from engine.index.params import IndexParams
 from engine.locks import holding
+from engine.memory import mark
 from engine.models import inference
 from engine.run.restore import RestoredRun, restore_run
 from engine.workspace import Workspace
@@ -104,6 +105,7 @@ def index_run(
             report.modalities[modality] = _index_one(
                 _Target(workspace, catalog, restored, run, run_row.id, ds, modality, params, num_threads),
                 rows, revisions, progress, view_cache, report.skipped)
+            mark(f"{modality} index built")
         progress("calibrate", 0, 1)
         prompts = category_prompts(restored, ds.kind)
         for modality, entry in report.modalities.items():
@@ -112,6 +114,7 @@ def index_run(
             entry["calibration"] = ({"not_calibrated": c.reason} if isinstance(c, calib.NotCalibrated)
                                     else c.summary())
         progress("calibrate", 1, 1)
+        mark("calibrated")
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -215,20 +218,26 @@ def _encode(
     """The vectors and labels of the ``wanted`` rows. An image or view file that cannot be read is left out and
     said in ``skipped`` (the rest is indexed; the next ``trainer index`` tries it again)."""
     enc, dev = restored.encoder, restored.device
+    fast = restored.inference is not inference.InferencePath.EXACT
+    batch = inference.FAST_CPU_BATCH if fast else {"image": 256, "text": 512}
+    # on the CPU the images are decoded by a thread of this process: a worker process forked from it would hold
+    # (and be counted for) the model's pages again, and the model's threads take the cores anyway
+    workers = 0 if dev.type == "cpu" else None
 
     def stage(name: str) -> Callable[[int, int], None]:
         return lambda done, total: progress(name, done, total)
 
     if modality == "text":
         chosen = [r for r in rows if r[0] in wanted]
-        emb = encode_texts(enc, [r[2] for r in chosen], restored.tokenizer, dev, on_progress=stage("encode text"))
+        emb = encode_texts(enc, [r[2] for r in chosen], restored.tokenizer, dev, batch["text"],
+                           on_progress=stage("encode text"))
         return emb.numpy(), np.array([r[0] for r in chosen], dtype=np.int64)
     # images, or views (the shape index pools every view of the new items)
     chosen = [r for r in rows if (r[0] if modality == "image" else r[1]) in wanted]
     missing = [r for r in chosen if r[0] not in view_cache]
     if missing:
         emb, kept, problems = encode_image_files(enc, [r[2] for r in missing], restored.preprocess, dev,
-                                                 on_progress=stage("encode images"))
+                                                 batch["image"], workers, on_progress=stage("encode images"))
         view_cache.update({missing[i][0]: e for i, e in zip(kept, emb.numpy(), strict=True)})
         skipped += [p for p in problems if p not in skipped]  # a view fails once for both indexes
     chosen = [r for r in chosen if r[0] in view_cache]

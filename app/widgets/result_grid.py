@@ -526,7 +526,7 @@ class ResultGrid(QListView):
         if base is None:
             base = self._base_width = self.delegate.card_width
         s = self.spacing()
-        avail = self.viewport().width() - s
+        avail = self.viewport().width() - s - 1  # the list wraps a row that reaches the viewport's last pixel
         cols = max(1, avail // (base + s))
         width = max(base, min(int(base * self.MAX_STRETCH), avail // cols - s))
         if width != self.delegate.card_width:

@@ -12,8 +12,10 @@ The same function feeds evaluation and the search indexes.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from PIL import Image
@@ -23,6 +25,10 @@ from torch.utils.data import DataLoader, Dataset
 from engine.data.images import model_image_size, open_rgb
 from engine.data.multifold import ItemObservations
 from engine.errors import CrossfoldError
+from engine.memory import mark
+
+T = TypeVar("T")
+_END = object()
 
 
 @dataclass
@@ -73,7 +79,7 @@ def encode_image_files(
     per file that could not be read (``<path>: cannot read the image (<why>)``).
 
     Files are decoded at the model's input size (:func:`engine.data.images.open_rgb`), by ``workers`` processes
-    (None: :func:`decode_workers`) while the model encodes the previous batch.
+    (None: :func:`decode_workers`; 0: a thread of this process) while the model encodes the previous batch.
     """
     workers = decode_workers(len(paths), batch_size) if workers is None else workers
     loader = DataLoader(_Images(paths, preprocess, model_image_size(encoder)), batch_size=batch_size,
@@ -82,15 +88,27 @@ def encode_image_files(
     kept: list[int] = []
     problems: list[str] = []
     done = 0
-    for start, (batch, good, errors) in zip(range(0, len(paths), batch_size), loader, strict=False):
+    batches = _prefetched(iter(loader)) if workers == 0 and len(paths) > batch_size else loader
+    for start, (batch, good, errors) in zip(range(0, len(paths), batch_size), batches, strict=False):
         if batch is not None:
             out.append(encoder.encode_images(batch.to(device))[1].float().cpu())
             kept += [start + i for i in good]
         problems += errors
         done = min(done + batch_size, len(paths))
+        mark("encode images (batch)", done=done, workers=workers)
         if on_progress:
             on_progress(done, len(paths))
     return (torch.cat(out) if out else torch.empty(0, encoder.embed_dim)), kept, problems
+
+
+def _prefetched(batches: Iterator[T]) -> Iterator[T]:
+    """``batches``, the next one made by a thread while the caller works on this one (Pillow's decoding and
+    resizing and torch's kernels release the GIL)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="crossfold-decode") as pool:
+        ahead = pool.submit(next, batches, _END)
+        while (item := ahead.result()) is not _END:
+            ahead = pool.submit(next, batches, _END)
+            yield item  # type: ignore[misc]
 
 
 def encode_images(
@@ -114,6 +132,7 @@ def encode_texts(
     for start in range(0, len(texts), batch_size):
         tokens = tokenizer(list(texts[start : start + batch_size])).to(device)
         out.append(encoder.encode_texts(tokens)[1].float().cpu())
+        mark("encode texts (batch)", done=min(start + batch_size, len(texts)))
         if on_progress:
             on_progress(min(start + batch_size, len(texts)), len(texts))
     return torch.cat(out) if out else torch.empty(0, encoder.embed_dim)

@@ -39,7 +39,7 @@ from engine.models.configs import get_model_config, register_model_configs
 from engine.models.encoder import CrossfoldEncoder
 from engine.models.names import PRECISIONS
 from engine.models.pooling import POOLINGS
-from engine.models.weights_fit import summarize_load_error
+from engine.models.weights_fit import load_fitting, summarize_load_error
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +108,16 @@ def build_encoder(
         source = pretrained_weights.resolve(model_name, pretrained, cache_dir=cache_dir)
     chosen = {**source.preprocess, **pretrained_weights.preprocess_of(preprocess_cfg)}
     transform_kwargs = {f"image_{k}": (tuple(v) if isinstance(v, list) else v) for k, v in chosen.items()}
+    # a local torch file is loaded here, not by open_clip: its weights are then resident once, not twice
+    own_load = source.kind == "file" and not model_kwargs.get("jit") and Path(str(source.path)).suffix not in (
+        ".safetensors", ".npz", ".npy")
 
     try:
-        with _quiet_root_warnings(source.path is None):
+        with _quiet_root_warnings(source.path is None or own_load):
             clip, preprocess_train, preprocess_val = open_clip.create_model_and_transforms(
                 source.model_name,
                 pretrained=source.path if source.kind in ("tag", "file") else None,
+                load_weights=not own_load,
                 precision=precision,
                 device=device,
                 aug_cfg=aug_cfg,
@@ -123,6 +127,8 @@ def build_encoder(
                 **transform_kwargs,
                 **model_kwargs,
             )
+            if own_load:
+                _load_file_weights(clip, str(source.path), source.model_name)
     except (RuntimeError, KeyError, ValueError, FileNotFoundError) as e:
         if source.kind == "none":
             raise
@@ -149,6 +155,25 @@ def build_encoder(
     if grad_checkpointing:
         encoder.set_grad_checkpointing(True)
     return encoder, preprocess_train, preprocess_val, tokenizer
+
+
+def _load_file_weights(clip: torch.nn.Module, path: str, model_name: str) -> None:
+    """A local weights file into ``clip`` as open_clip's ``load_checkpoint`` loads it, with the file memory-mapped
+    and its pages dropped as they are copied (:func:`engine.models.weights_fit.load_fitting`) where its keys and
+    shapes are the model's (a file that cannot be mapped: copied as it is); otherwise (a layout open_clip converts)
+    by open_clip."""
+    try:
+        checkpoint, mapped = pretrained_weights.read_weights_mapped(path)
+        state = pretrained_weights.state_dict_of(checkpoint, path)
+    except CrossfoldError:  # open_clip reads it and says what is wrong
+        checkpoint = state = None
+    own = clip.state_dict()
+    if state is None or state.keys() != own.keys() or any(
+            tuple(getattr(state[k], "shape", ())) != tuple(v.shape) for k, v in own.items()):
+        checkpoint = state = None
+        open_clip.load_checkpoint(clip, path, strict=True, weights_only=True, device="cpu")
+        return
+    load_fitting(clip, state, path, model_name, mapped=mapped)
 
 
 def _hf_tokenizer(source: pretrained_weights.Pretrained) -> bool:

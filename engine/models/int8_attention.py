@@ -21,7 +21,11 @@ def quantize_linears(module: nn.Module) -> nn.Module:
         warnings.filterwarnings("ignore", message="torch.quantize_per_tensor, torch.quantize_per_channel")
         # per output channel: the weights' scale per row (closer ranks than one scale per tensor, as fast)
         qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
-        return torch.ao.quantization.quantize_dynamic(module, {nn.Linear: qconfig}, inplace=True)
+        originals = [m for m in module.modules() if isinstance(m, nn.Linear)]
+        quantized = torch.ao.quantization.quantize_dynamic(module, {nn.Linear: qconfig}, inplace=True)
+    for m in originals:  # torch leaves each replaced Linear a qconfig whose closure holds it: a reference cycle that
+        m.__dict__.pop("qconfig", None)  # would keep its fp32 weights until a garbage collection
+    return quantized
 
 
 class Int8SelfAttention(nn.Module):

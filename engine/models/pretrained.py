@@ -205,23 +205,28 @@ def first_line(exc: BaseException, width: int = 200) -> str:
 def read_weights(path: str | os.PathLike[str]) -> Any:
     """A weights file loaded on CPU with ``weights_only=True`` (memory-mapped when possible); safetensors through
     safetensors. :class:`PretrainedError` naming the file when it cannot be read as weights."""
+    return read_weights_mapped(path)[0]
+
+
+def read_weights_mapped(path: str | os.PathLike[str]) -> tuple[Any, bool]:
+    """:func:`read_weights`, and whether its tensors lie in a private memory map of the file (a torch zip file)."""
     p = Path(path)
     if p.suffix == ".safetensors":
         try:
             from safetensors.torch import load_file
 
-            return load_file(str(p), device="cpu")
+            return load_file(str(p), device="cpu"), False
         except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
             raise PretrainedError(f"{p}: not a readable .safetensors file ({first_line(exc, 100)})") from None
     import torch
 
     try:
         try:
-            return torch.load(p, map_location="cpu", weights_only=True, mmap=True)
+            return torch.load(p, map_location="cpu", weights_only=True, mmap=True), True
         except RuntimeError as exc:
             if "mmap" not in str(exc) and "zip" not in str(exc).lower():
                 raise
-            return torch.load(p, map_location="cpu", weights_only=True)  # legacy (non-zip) files cannot be mapped
+            return torch.load(p, map_location="cpu", weights_only=True), False  # a legacy (non-zip) file: unmapped
     except FileNotFoundError:
         raise PretrainedError(f"{p}: weights file not found") from None
     except IsADirectoryError:
@@ -248,12 +253,14 @@ def state_dict_of(checkpoint: Any, path: str | os.PathLike[str]) -> dict[str, An
     return state
 
 
-def check_state(model_name: str, state: dict[str, Any], path: str | os.PathLike[str]) -> None:
+def check_state(model_name: str, state: dict[str, Any], path: str | os.PathLike[str], mapped: bool = False) -> None:
     """:class:`PretrainedError` naming the file when its weights cannot be ``model_name``'s: a tensor of a shape the
     model cannot take (a positional embedding may differ in length only: open_clip resizes it; keys are left to
-    open_clip, which renames older layouts), or a NaN or infinite weight."""
+    open_clip, which renames older layouts), or a NaN or infinite weight. ``mapped``: the tensors lie in a private
+    memory map of the file (:func:`read_weights_mapped`); each one's pages are dropped once read."""
     import torch
 
+    from engine.memory import drop_file_pages
     from engine.models.weights_check import model_shapes, shape_problems
 
     root = logging.getLogger()
@@ -275,6 +282,8 @@ def check_state(model_name: str, state: dict[str, Any], path: str | os.PathLike[
     for key, value in state.items():
         if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise PretrainedError(f"{path}: holds NaN or infinite weights (e.g. {key}); they cannot encode anything")
+        if mapped and isinstance(value, torch.Tensor):
+            drop_file_pages(value.untyped_storage().data_ptr(), value.untyped_storage().nbytes(), path)
 
 
 def file_extras(checkpoint: Any) -> dict[str, Any]:
@@ -310,9 +319,10 @@ def resolve(model_name: str, pretrained: str | os.PathLike[str] | None, cache_di
         return _resolve_tag(model_name, value, cfg, cache_dir)
     path = Path(value).expanduser()
     if path.is_file():
-        checkpoint = read_weights(path)
+        checkpoint, mapped = read_weights_mapped(path)
         extras = file_extras(checkpoint)
-        check_state(model_name, state_dict_of(checkpoint, path), path)  # one line now, not open_clip's error later
+        # one line now, not open_clip's error later
+        check_state(model_name, state_dict_of(checkpoint, path), path, mapped)
         del checkpoint
         return Pretrained("file", model_name, value, str(path), preprocess_of(extras.get("preprocess_cfg")), extras)
     if path.exists():

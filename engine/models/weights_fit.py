@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from engine.errors import CrossfoldError
+from engine.memory import drop_file_pages
 from engine.models import configs as _configs  # noqa: F401 - registers our configs with open_clip
 
 _SHOWN = 3
@@ -27,8 +28,13 @@ def checkpoint_part(checkpoint: Any, path: str | Path, key: str = "state_dict") 
     return state
 
 
-def load_fitting(module: torch.nn.Module, state: dict[str, Any], path: str | Path, model: str) -> None:
-    """``module.load_state_dict(state)``, refused as one line when keys are missing, unexpected or mis-shaped."""
+def load_fitting(module: torch.nn.Module, state: dict[str, Any], path: str | Path, model: str,
+                 mapped: bool = False) -> None:
+    """``module.load_state_dict(state)``, refused as one line when keys are missing, unexpected or mis-shaped.
+
+    ``mapped``: ``state``'s tensors lie in a private memory map of the file (``torch.load(mmap=True)``) and are
+    not used afterwards. Where their dtypes are the module's, they are then copied a few at a time and each one's
+    pages of the file dropped once copied: the weights are resident once (the module's), not twice."""
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -45,10 +51,50 @@ def load_fitting(module: torch.nn.Module, state: dict[str, Any], path: str | Pat
             parts.append(f"{len(shapes)} of another shape, e.g. {k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}")
         raise CheckpointMismatch(f"{path}: its weights do not fit model {model} ({'; '.join(parts)})")
     try:
-        module.load_state_dict(state)
+        if mapped and all(getattr(state[k], "dtype", None) == v.dtype for k, v in own.items()):
+            _copy_dropping_pages(module, state, path)
+        else:
+            module.load_state_dict(state)
     except (RuntimeError, TypeError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointMismatch(f"{path}: its weights do not fit model {model} ({first})") from None
+
+
+def _copy_dropping_pages(module: torch.nn.Module, state: dict[str, Any], path: str | Path,
+                         chunk_bytes: int = 32 << 20) -> None:
+    """``module.load_state_dict(state)`` (whose keys, shapes and dtypes fit: checked) about ``chunk_bytes`` at a
+    time, each chunk's pages of the mapped file dropped once copied."""
+    own = module.state_dict()
+    chunk: dict[str, Any] = {}
+    size = 0
+    for i, (key, tensor) in enumerate(state.items()):
+        if isinstance(tensor, torch.Tensor) and tensor.nbytes > chunk_bytes and tensor.is_contiguous() \
+                and own[key].is_contiguous():  # one large tensor (a token embedding): a slice at a time
+            _copy_sliced(own[key], tensor, chunk_bytes, path)
+        else:
+            chunk[key] = tensor
+            size += tensor.nbytes if isinstance(tensor, torch.Tensor) else 0
+        if size < chunk_bytes and i + 1 < len(state):
+            continue
+        module.load_state_dict(chunk, strict=False)
+        for t in chunk.values():
+            if isinstance(t, torch.Tensor):
+                _drop(t, path)
+        chunk, size = {}, 0
+
+
+@torch.no_grad()
+def _copy_sliced(dst: torch.Tensor, src: torch.Tensor, slice_bytes: int, path: str | Path) -> None:
+    flat_dst, flat_src = dst.view(-1), src.view(-1)
+    step = max(1, slice_bytes // src.element_size())
+    for start in range(0, flat_src.numel(), step):
+        part = flat_src[start:start + step]
+        flat_dst[start:start + step].copy_(part)
+        _drop(part, path)
+
+
+def _drop(t: torch.Tensor, path: str | Path) -> None:
+    drop_file_pages(t.data_ptr(), t.nbytes, path)
 
 
 def _few(keys: list[str]) -> str:

@@ -35,8 +35,25 @@ def save_atomic(obj: dict[str, Any], path: Path) -> Path:
 
 
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    return _read(path, map_location, mmap=False)[0]
+
+
+def load_mapped(path: Path) -> tuple[dict[str, Any], bool]:
+    """The checkpoint on the CPU, its tensors in a private memory map of the file where it can be mapped (a zip
+    file, as every checkpoint written since torch 1.6), and whether it was: their pages are read as they are used
+    and can be dropped once copied (:func:`engine.models.weights_fit.load_fitting`)."""
+    return _read(path, "cpu", mmap=True)
+
+
+def _read(path: Path, map_location: str | torch.device, mmap: bool) -> tuple[dict[str, Any], bool]:
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        try:
+            state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+        except RuntimeError as exc:  # a legacy (non-zip) file cannot be mapped: read as it is
+            if not mmap or ("mmap" not in str(exc) and "zip" not in str(exc).lower()):
+                raise
+            mmap = False
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: checkpoint not found") from None
     except IsADirectoryError:
@@ -45,7 +62,7 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
         raise CheckpointError(unreadable_message(path, exc)) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: not a Crossfold/open_clip checkpoint (no state_dict)")
-    return state
+    return state, mmap
 
 
 def sha256(path: Path) -> str:

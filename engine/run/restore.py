@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from engine.catalog import Catalog
+from engine.memory import mark, trim_heap
 from engine.models import build_encoder
 from engine.models.inference import InferencePath, index_stamp, prepare_for_inference
 from engine.models.weights_fit import checkpoint_part, load_fitting
@@ -62,7 +63,8 @@ def restore_run(catalog: Catalog, name: str, which: str = "best", device: str = 
     or the path for the device picked)."""
     run = catalog.require_run(name)
     path = run_checkpoint(Path(run.run_dir), which)
-    state = ckpt.load(path)
+    state, mapped = ckpt.load_mapped(path)  # pages dropped as the weights are copied: resident once, not twice
+    mark("checkpoint read")
     saved = state.get("config") if isinstance(state.get("config"), dict) else {}
     config = TrainConfig(**{**run.config, **{k: v for k, v in saved.items() if k == "model"}})
     dev = pick_device(device, mps=True)
@@ -70,12 +72,18 @@ def restore_run(catalog: Catalog, name: str, which: str = "best", device: str = 
     # the preprocessing the weights were trained with (a pretrained tag's mean and std, ...), kept in the checkpoint
     encoder, _, preprocess, tokenizer = build_encoder(config.model, pooling=config.pooling, device=str(dev),
                                                       preprocess_cfg=state.get("preprocess_cfg"))
-    load_fitting(encoder.clip, checkpoint_part(state, path), path, config.model)
-    load_fitting(encoder.pool, checkpoint_part(state, path, "pool"), path, f"{config.model} (view pool)")
+    mark("model built (fp32)")
+    load_fitting(encoder.clip, checkpoint_part(state, path), path, config.model, mapped=mapped)
+    load_fitting(encoder.pool, checkpoint_part(state, path, "pool"), path, f"{config.model} (view pool)",
+                 mapped=mapped)
+    step = _step(state, path)
+    del state
     encoder.to(dev).eval()
+    mark("weights loaded (fp32)")
     prepare_for_inference(encoder, way, dev)
-    return RestoredRun(name, config, path, ckpt.sha256(path), _step(state, path), encoder, preprocess, tokenizer,
-                       dev, way)
+    trim_heap()  # the fp32 weights the fast path replaced, a copy left on the CPU for a GPU: back to the OS
+    mark(f"inference path ready ({way.value})")
+    return RestoredRun(name, config, path, ckpt.sha256(path), step, encoder, preprocess, tokenizer, dev, way)
 
 
 def _step(state: dict[str, Any], path: Path) -> int:

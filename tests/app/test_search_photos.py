@@ -131,3 +131,21 @@ def test_a_nonsense_query_on_photos_gets_the_banner_and_captions_do_not(qtbot, w
     assert not page.confidence_banner.isVisibleTo(page)
     qtbot.waitUntil(lambda: not page.grid.cards_pending, timeout=WAIT)
     _shot(qtbot, page, "confidence_photos_confident.png")
+
+
+def test_the_cards_fill_each_row_at_both_window_sizes(qtbot, ws: Workspace) -> None:
+    """No strip of a missing card on the right: the cards widen so that a row fills the grid (1280: 6, not 5)."""
+    page = open_page(qtbot, ws)
+    page.set_target("images")
+    assert page.select_run(RUN)
+    page.set_text("a blue circle")
+    page.search_now()
+    wait_results(qtbot, page, text="a blue circle", target="images")
+    grid = page.grid
+    for width, height in ((1280, 720), (1920, 1080)):
+        page.resize(width, height)
+        qtbot.waitUntil(lambda: grid.visualRect(grid.model().index(0, 0)).width() == grid.delegate.card_width,
+                        timeout=WAIT)
+        rects = [grid.visualRect(grid.model().index(i, 0)) for i in range(12)]
+        row = [r for r in rects if r.top() == rects[0].top()]
+        assert len(row) >= 2 and grid.viewport().width() - row[-1].right() < grid.delegate.card_width // 4

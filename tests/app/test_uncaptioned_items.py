@@ -137,8 +137,12 @@ def test_the_datasets_page_browses_a_folder_without_captions(qtbot, ws: Workspac
     qtbot.waitUntil(lambda: detail.item_id == page.model.item_id(0) and detail.captions.count() == 1, timeout=WAIT)
     assert detail.captions.isVisibleTo(detail) and detail.captions_label.text() == "<b>1 caption</b>"
     # a few captions: the box as tall as they are, each shown whole, no mostly empty box under them
+    def row_shown() -> bool:  # once the box is laid out for its one caption
+        row = detail.captions.visualItemRect(detail.captions.item(0))
+        return row.height() > 0 and detail.captions.viewport().rect().contains(row)
+
+    qtbot.waitUntil(row_shown, timeout=WAIT)
     row = detail.captions.visualItemRect(detail.captions.item(0))
-    assert row.height() > 0 and detail.captions.viewport().rect().contains(row)
     assert detail.captions_box.height() <= detail.captions_label.height() + row.height() + 20
     _shot(page.detail, "item-detail-captioned")
 

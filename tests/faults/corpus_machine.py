@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import os
 import shutil
 import sqlite3
@@ -77,6 +78,7 @@ class Disk:
         """Leave ``free`` bytes on the tmpfs at ``mount`` (a filler file takes the rest)."""
         filler = mount / "filler"
         filler.unlink(missing_ok=True)
+        gc.collect()  # files an earlier in-process case left open and unlinked: their space freed now, not mid-case
         st = os.statvfs(mount)
         with open(filler, "wb") as f, contextlib.suppress(OSError):
             f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - free))

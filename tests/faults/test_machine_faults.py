@@ -93,8 +93,8 @@ def test_render_on_a_full_disk_stops_in_one_line_and_renders_once_there_is_room(
     cases = disk_cases(cases)
     render = cases["full-render"]
     ws = workspace_of(render)
-    code, _, err = run(render)
-    assert code == 2 and len(err.splitlines()) == 1 and f"no space left on the disk holding {ws} " in err
+    code, out, err = run(render)
+    assert code == 2 and len(err.splitlines()) == 1 and f"no space left on the disk holding {ws} " in err, (out, err)
     assert "kept: the views rendered so far" in err and "damaged" not in err
     assert not list(ws.glob("catalog.sqlite.damaged-*")) and not list((ws / "renders").rglob(".tmp-*"))
     restore_disk(ws)

@@ -61,6 +61,9 @@ def _run(args: argparse.Namespace) -> int:
     from engine.errors import CrossfoldError
     from engine.index.params import IndexParams
     from engine.indexing import index_run
+    from engine.memory import mark, trim_heap
+
+    mark("imports (torch, open_clip)")
 
     zero_shot = args.pretrained is not None or (args.model or "").startswith("hf-hub:")
     if zero_shot == (args.run is not None):
@@ -79,6 +82,8 @@ def _run(args: argparse.Namespace) -> int:
         made = create_pretrained_run(ws, catalog, args.model, args.pretrained or args.model, args.dataset,
                                      name=args.name, pooling=args.pooling, device=args.device)
         run_name = made.name
+        trim_heap()  # the model that wrote the run's checkpoint is gone: its memory back to the OS
+        mark("pretrained run made")
         if args.events == "-":
             emit(JobRun(run=made.name, run_kind="pretrained", created=made.created, checkpoint=str(made.checkpoint)))
     overrides = {k: v for k, v in (("M", args.m), ("ef_construction", args.ef_construction), ("ef", args.ef))

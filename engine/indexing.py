@@ -27,7 +27,6 @@ import torch
 from engine.catalog import Catalog, Dataset
 from engine.catalog.records import dataset_revision
 from engine.data.images import model_image_size
-from engine.data.rendering import views_at_size
 from engine.data.roots import require_root
 from engine.errors import CrossfoldError
 from engine.evaluate.categories import default_templates, fill
@@ -94,6 +93,8 @@ def index_run(
         obs = {"text": catalog.observations(ds.id, "text"), "image": catalog.observations(ds.id, visual)}
         require_root(ds, (p for _, _, p, _ in obs["image"]))  # a moved dataset: say so, never build empty indexes
         if ds.kind == "shape-text":  # shapes rendered at the model's input size (rendered now if missing)
+            from engine.data.rendering import views_at_size  # here: trimesh and scipy only for a shape dataset
+
             view_map = views_at_size(catalog, workspace, ds.name, model_image_size(restored.encoder),
                                      on_progress=lambda done, total: progress("render views", done, total))
             if view_map:

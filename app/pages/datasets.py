@@ -608,6 +608,14 @@ class DatasetsPage(QWidget):
             self.job_cancel.setEnabled(False)
             job.cancel()
 
+    def _start_on_bar(self, job: Job, label: str) -> None:
+        """Start ``job`` with the progress bar (busy, "starting…" until its first progress) under ``label``."""
+        self.job_label.setText(label)
+        self.job_progress.setRange(0, 0)
+        self.job_progress.setFormat("starting…")
+        self._show_bar(job)
+        job.start()
+
     def _show_bar(self, job: Job) -> None:
         self.bar_job = job
         self.job_cancel.setEnabled(True)
@@ -664,11 +672,7 @@ class DatasetsPage(QWidget):
                     cancelled=lambda: self._pretrained_ended(request, "cancelled", ""))
         job.typed_event.connect(lambda event: self._pretrained_event(request, event))
         self.pretrained_job = job
-        self.job_label.setText(f"Loading {request.model} ({request.pretrained}) for {request.dataset}…")
-        self.job_progress.setRange(0, 0)
-        self.job_progress.setFormat("starting…")
-        self._show_bar(job)
-        job.start()
+        self._start_on_bar(job, f"Loading {request.model} ({request.pretrained}) for {request.dataset}…")
         return True
 
     def _pretrained_event(self, request: PretrainedIndexRequest, event: LineEvent) -> None:
@@ -712,11 +716,7 @@ class DatasetsPage(QWidget):
                         dataset, "cancelled", f"Rescan of {dataset} cancelled before it finished; Rescan again to "
                         "complete it."))
         self.rescan_job = job
-        self.job_label.setText(f"Rescanning {source.folder}…")
-        self.job_progress.setRange(0, 0)
-        self.job_progress.setFormat("starting…")
-        self._show_bar(job)
-        job.start()
+        self._start_on_bar(job, f"Rescanning {source.folder}…")
         return True
 
     def _rescan_progress(self, done: int, total: int, _stage: str) -> None:
@@ -767,11 +767,7 @@ class DatasetsPage(QWidget):
                         request, "cancelled", f"Rendering {request.dataset} was cancelled; what was rendered is "
                         "kept (Render… again to finish)."))
         self.render_job = job
-        self.job_label.setText(f"Rendering {request.dataset} ({request.views} views, {request.size} px)…")
-        self.job_progress.setRange(0, 0)
-        self.job_progress.setFormat("starting…")
-        self._show_bar(job)
-        job.start()
+        self._start_on_bar(job, f"Rendering {request.dataset} ({request.views} views, {request.size} px)…")
         return True
 
     def _render_progress(self, done: int, total: int, _stage: str) -> None:
@@ -823,11 +819,7 @@ class DatasetsPage(QWidget):
         self.open_folder_job = job
         self.status.setText(f"Opening {plan.folder} as dataset {plan.name}, to search with {plan.model} "
                             f"({PurePath(plan.pretrained).name})…")
-        self.job_label.setText(f"Opening {plan.name}…")
-        self.job_progress.setRange(0, 0)
-        self.job_progress.setFormat("starting…")
-        self._show_bar(job)
-        job.start()
+        self._start_on_bar(job, f"Opening {plan.name}…")
         return True
 
     def _open_folder_stage(self, index: int, _text: str) -> None:

@@ -41,17 +41,19 @@ def _no_random_init_warning(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("No pretrained weights loaded for model")
 
 
-def shape_problems(own: dict[str, tuple[int, ...]], state: dict[str, Any]) -> list[str]:
-    """How ``state`` (a file's state dict) fails to fit ``own`` (a model's key shapes); empty when it fits."""
+def shape_problems(own: dict[str, tuple[int, ...]], state: dict[str, Any], exact: bool = False) -> list[str]:
+    """How ``state`` (a file's state dict) fails to fit ``own`` (a model's key shapes); empty when it fits.
+    ``exact``: every shape must be the model's (loading as it is); otherwise a positional embedding may differ in
+    length (open_clip resizes it)."""
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    shapes = [k for k in own if k in state and hasattr(state[k], "shape") and not _fits(k, tuple(state[k].shape),
-                                                                                         own[k])]
+    shapes = [k for k in own if k in state and hasattr(state[k], "shape") and (
+        tuple(state[k].shape) != own[k] if exact else not _fits(k, tuple(state[k].shape), own[k]))]
     parts = []
     if missing:
-        parts.append(f"{len(missing)} missing keys, e.g. {_few(missing)}")
+        parts.append(f"{len(missing)} missing keys, e.g. {few_keys(missing)}")
     if unexpected:
-        parts.append(f"{len(unexpected)} unexpected, e.g. {_few(unexpected)}")
+        parts.append(f"{len(unexpected)} unexpected, e.g. {few_keys(unexpected)}")
     if shapes:
         k = shapes[0]
         parts.append(f"{len(shapes)} of another shape, e.g. {k} {tuple(state[k].shape)} vs {own[k]}")
@@ -80,5 +82,6 @@ def _fits(key: str, found: tuple[int, ...], wanted: tuple[int, ...]) -> bool:
     return key.endswith(_RESIZED) and len(found) == len(wanted) and found[-1:] == wanted[-1:]
 
 
-def _few(keys: list[str]) -> str:
+def few_keys(keys: list[str]) -> str:
+    """The first few of ``keys``, and "..." when there are more (for a one-line message)."""
     return ", ".join(keys[:_SHOWN]) + (", ..." if len(keys) > _SHOWN else "")

@@ -12,8 +12,7 @@ import torch
 from engine.errors import CrossfoldError
 from engine.memory import drop_file_pages
 from engine.models import configs as _configs  # noqa: F401 - registers our configs with open_clip
-
-_SHOWN = 3
+from engine.models.weights_check import few_keys, shape_problems
 
 
 class CheckpointMismatch(CrossfoldError):
@@ -36,19 +35,8 @@ def load_fitting(module: torch.nn.Module, state: dict[str, Any], path: str | Pat
     not used afterwards. Where their dtypes are the module's, they are then copied a few at a time and each one's
     pages of the file dropped once copied: the weights are resident once (the module's), not twice."""
     own = module.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [k for k in own if k in state and hasattr(state[k], "shape") and tuple(state[k].shape)
-              != tuple(own[k].shape)]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys, e.g. {_few(missing)}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected, e.g. {_few(unexpected)}")
-        if shapes:
-            k = shapes[0]
-            parts.append(f"{len(shapes)} of another shape, e.g. {k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}")
+    parts = shape_problems({k: tuple(v.shape) for k, v in own.items()}, state, exact=True)
+    if parts:
         raise CheckpointMismatch(f"{path}: its weights do not fit model {model} ({'; '.join(parts)})")
     try:
         if mapped and all(getattr(state[k], "dtype", None) == v.dtype for k, v in own.items()):
@@ -97,10 +85,6 @@ def _drop(t: torch.Tensor, path: str | Path) -> None:
     drop_file_pages(t.data_ptr(), t.nbytes, path)
 
 
-def _few(keys: list[str]) -> str:
-    return ", ".join(keys[:_SHOWN]) + (", ..." if len(keys) > _SHOWN else "")
-
-
 def unreadable_message(path: str | Path, exc: BaseException) -> str:
     """One line for a file ``torch.load(weights_only=True)`` refused. torch's own text suggests retrying with
     ``weights_only=False``, which would run the file's code: it is never passed on."""
@@ -136,8 +120,8 @@ def summarize_load_error(exc: BaseException, path: str | Path, model: str) -> st
     for kind, keys in _KEYS.findall(text):
         names = re.findall(r'"([^"]+)"', keys)
         label = "missing keys" if kind == "Missing" else "unexpected"
-        parts.append(f"{len(names)} {label}, e.g. {_few(names)}")
+        parts.append(f"{len(names)} {label}, e.g. {few_keys(names)}")
     sizes = re.findall(r"size mismatch for (\S+):", text)
     if sizes:
-        parts.append(f"{len(sizes)} of another shape, e.g. {_few(sizes)}")
+        parts.append(f"{len(sizes)} of another shape, e.g. {few_keys(sizes)}")
     return f"{path}: its weights do not fit model {model} ({'; '.join(parts) or 'keys differ'})"

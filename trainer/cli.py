@@ -46,15 +46,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except user_errors() as exc:
         print(f"trainer: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `trainer ... | head`: the reader left, nothing to report (before Exception: it is one)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # a full or read-only disk, wherever it struck: one line; anything else is a bug
         fault = machine_fault(exc, getattr(args, "workspace", None))
         if fault is None:
             raise
         print(f"trainer: error: {fault}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `trainer ... | head`: the reader left, nothing to report
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
     except KeyboardInterrupt:
         print("trainer: interrupted", file=sys.stderr)
         return 130

@@ -45,6 +45,9 @@ KEY_LIGHT_INTENSITY = 0.32
 KEY_LIGHT_TILT_DEG = (-40.0, -30.0)  # rotation about the camera's x (down) then y (from the left)
 
 
+_context_lock = threading.Lock()  # GL contexts are made and torn down one at a time in a process
+
+
 class MultiViewRenderer:
     """Renders normalised meshes from the views of a :class:`ViewSpec`, reusing one GL context.
 
@@ -61,7 +64,8 @@ class MultiViewRenderer:
                 accept_new_ctypes_arguments()
                 import pyrender
 
-                self._offscreen = pyrender.OffscreenRenderer(size, size)
+                with _context_lock:  # EGL's display is shared by the process's threads: one context made at a time
+                    self._offscreen = pyrender.OffscreenRenderer(size, size)
             except Exception as exc:
                 platform = os.environ.get("PYOPENGL_PLATFORM")
                 raise RenderBackendError(
@@ -91,7 +95,8 @@ class MultiViewRenderer:
     def close(self) -> None:
         if self._offscreen is not None:
             try:
-                self._offscreen.delete()
+                with _context_lock:  # pyrender's delete terminates the shared EGL display: never beside a creation
+                    self._offscreen.delete()
             except Exception:  # noqa: BLE001 - a context torn down at exit may already be gone
                 pass
             self._offscreen = None

@@ -26,15 +26,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from PySide6.QtWidgets import QApplication
 
+    from app.heap import GuiThreadCollector
     from app.window import MainWindow
     from engine.workspace import Workspace
 
     qt_app = QApplication.instance() or QApplication(sys.argv[:1])
     qt_app.setApplicationName("Crossfold")
     qt_app.setOrganizationName("Crossfold")
+    collector = GuiThreadCollector(qt_app)  # never in a worker thread: see app/heap.py
+    collector.start()
     window = MainWindow(Workspace.open(args.workspace))
     window.show()
-    return qt_app.exec()
+    try:
+        return qt_app.exec()
+    finally:
+        collector.stop()
 
 
 if __name__ == "__main__":

@@ -161,7 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from app.heap import GuiThreadCollector
     from app.window import MainWindow
+
+    GuiThreadCollector(app).start()  # as the app does (app/main.py)
 
     window = MainWindow(Workspace.open(args.workspace))
     window.resize(1400, 880)

@@ -51,15 +51,23 @@ class TaskContext:
 
 
 class _Runnable(QRunnable):
-    """What the pool runs (the pool owns and deletes it); the task it serves is a ``QObject`` on the GUI
-    thread."""
+    """What the pool runs (the pool owns and deletes it, on its thread); the task it serves is a ``QObject`` of
+    the GUI thread, so the worker lets go of it before saying it is done: the last reference is always dropped
+    on the GUI thread (a ``QObject`` destroyed off its thread can crash the process)."""
 
     def __init__(self, task: Task) -> None:
         super().__init__()
-        self.task = task
+        self.task: Task | None = task
 
     def run(self) -> None:
-        self.task._run()
+        task, self.task = self.task, None
+        assert task is not None
+        gone = task._worker_gone
+        try:
+            task._run()
+        finally:
+            del task
+            gone.set()
 
 
 class Task(QObject):
@@ -83,6 +91,7 @@ class Task(QObject):
         self._state = "new"  # new -> queued -> running -> ended
         self._runnable: _Runnable | None = None
         self._cancel_requested = threading.Event()
+        self._worker_gone = threading.Event()  # set once no worker holds this task any more
 
     @property
     def running(self) -> bool:
@@ -110,6 +119,7 @@ class Task(QObject):
             taken = self._pool.tryTake(self._runnable)
             if taken:
                 self._state, self._runnable = "ended", None
+                self._worker_gone.set()
         if taken:
             QTimer.singleShot(0, self, self._cancelled_in_queue)
 
@@ -117,8 +127,15 @@ class Task(QObject):
         self.cancelled.emit()
 
     def _release(self, *_args: object) -> None:
-        # On the GUI thread, once the end was delivered; let go after this event, never inside an emission.
-        QTimer.singleShot(0, lambda: _LIVE.discard(self))
+        # On the GUI thread, once the end was delivered; let go after this event, never inside an emission, and
+        # only once the worker has let go (it is returning from ``run``: a moment at most).
+        QTimer.singleShot(0, self._let_go)
+
+    def _let_go(self) -> None:
+        if self._worker_gone.wait(1.0):
+            _LIVE.discard(self)
+        else:
+            QTimer.singleShot(10, self._let_go)
 
     # ---- worker side ------------------------------------------------------------------------------------------
     def _run(self) -> None:

@@ -612,6 +612,7 @@ def open_window(workspace: Path) -> Session:
     from PySide6.QtCore import qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
 
+    from app.heap import GuiThreadCollector
     from app.window import MainWindow
     from engine.workspace import Workspace
 
@@ -623,6 +624,7 @@ def open_window(workspace: Path) -> Session:
     qt_app = QApplication.instance() or QApplication(sys.argv[:1])
     qt_app.setApplicationName("Crossfold")
     qt_app.setOrganizationName("Crossfold")
+    GuiThreadCollector(qt_app).start()  # as app/main.py does
     ws = Workspace.open(workspace)
     window = MainWindow(ws)
     window.resize(1400, 900)

@@ -22,6 +22,24 @@ def _isolated_workspace(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
         QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(home / "config"))
 
 
+@pytest.fixture(autouse=True)
+def _gc_on_the_gui_thread(request: pytest.FixtureRequest):
+    """A Qt test collects garbage as the app does (``app/heap.py``): on the GUI thread, never in a worker; what
+    it left is collected there at its end, before collection goes back to Python for the next test."""
+    if "qtbot" not in request.fixturenames and "qapp" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("qapp")
+    from app.heap import GuiThreadCollector
+
+    collector = GuiThreadCollector()
+    collector.start()
+    try:
+        yield
+    finally:
+        collector.stop()
+
+
 TOY_RUN = "toy-gcl"
 
 

@@ -14,6 +14,8 @@ B, ...) so a machine shared with other work slows every path alike and the ratio
 * ranks: a fixed retrieval set (drawn shapes of colours and kinds, captions naming them) encoded on each path:
   top-10 overlap with fp32 (captions -> images and images -> captions) and the largest R@k difference in points.
   With random weights the recalls are near chance; what matters is that the paths agree.
+* ranks on the ``trainer demo`` runs (trained models, their own datasets, every split), where a workspace with them
+  is given (``--demo-workspace``; default: the user's workspace when it holds them): the same two figures.
 
 Prints a table, then JSON whose top-level ``image_speedup``, ``text_speedup``, ``e2e_p50_ms``, ``e2e_p99_ms``,
 ``top10_overlap`` and ``max_recall_delta_points`` are the default CPU path's, each against eager fp32 of this run.
@@ -110,6 +112,8 @@ def main() -> int:  # noqa: PLR0915 - one measurement, read top to bottom
     parser.add_argument("--batch", type=int, default=None, help="image batch (default 64; --quick 16)")
     parser.add_argument("--no-bf16", action="store_true", help="leave bf16 autocast out")
     parser.add_argument("--json", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument("--demo-workspace", type=Path, default=None,
+                        help="a workspace with the `trainer demo` runs (default: the user's, when it has them)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -234,6 +238,7 @@ def main() -> int:  # noqa: PLR0915 - one measurement, read top to bottom
     tie_gap = float((fp32_scores[:, 9] - fp32_scores[:, 10]).median())
     print(f"fp32 median gap between a caption's 10th and 11th image: {tie_gap:.5f}; median score error of "
           f"{FAST_CPU.value}: {results[FAST_CPU.value]['median_score_error']:.5f} (random weights: near ties)")
+    demo = demo_agreement(args.demo_workspace)
     fast_r = results[FAST_CPU.value]
     out = {
         "image_speedup": round(fast_r["image_speedup"], 3), "text_speedup": round(fast_r["text_speedup"], 3),
@@ -244,10 +249,35 @@ def main() -> int:  # noqa: PLR0915 - one measurement, read top to bottom
         "fp32_rank10_gap": round(tie_gap, 6), "rounds": rounds, "image_batch": batch, "captions": n_text,
         "queries": n_queries, "index_images": n_index,
         "paths": {name: {k: round(v, 4) for k, v in r.items()} for name, r in results.items()},
+        "demo_runs": demo,
         "machine": {**info, "load_average_1min_end": round(os.getloadavg()[0], 2)},
     }
     print_json(out, args.json)
     return 0
+
+
+def demo_agreement(workspace: Path | None) -> dict[str, dict[str, Any]]:
+    """Ranks of the fast path against fp32 on the ``trainer demo`` runs of ``workspace`` (printed; {} without)."""
+    from engine.evaluate.agreement import run_agreement
+    from engine.workspace import CATALOG_FILE, Workspace, default_workspace
+    from trainer.commands.demo import DEMO_RUNS
+
+    root = workspace or default_workspace()
+    catalog = Workspace.open(root).catalog() if (root / CATALOG_FILE).is_file() else None
+    runs = [name for name, _ in DEMO_RUNS if catalog is not None and catalog.run(name) is not None]
+    if not runs:
+        print(f"\nno `trainer demo` runs in {root}: their ranks are not measured (--demo-workspace)")
+        return {}
+    out = {}
+    print(f"\nranks on the demo runs of {root} ({FAST_CPU.value} against fp32, every split):")
+    for name in runs:
+        a = run_agreement(catalog, name, FAST_CPU)
+        out[name] = {"items": a.items, "top10_overlap": round(a.min_overlap, 4),
+                     "max_recall_delta_points": round(a.max_recall_delta_points, 3),
+                     "overlap": {k: round(v, 4) for k, v in a.overlap.items()}}
+        print(f"  {name:<18} {a.items:>5} items  top-10 overlap {a.min_overlap:.3f}  "
+              f"max ΔR@k {a.max_recall_delta_points:.2f} pt")
+    return out
 
 
 def _cpu_flags() -> set[str]:

@@ -6,14 +6,74 @@ candidates, encoded once on each path.
 * ``max_recall_delta_points``: the largest difference of any ``R@k`` metric between the paths' retrieval metrics,
   in percentage points.
 
-``bench/cpu_inference.py`` reports both for a real-size model, ``tests/engine/index/test_inference_path.py``
-checks them on the test run (overlap >= 0.95, every R@k within 0.5 point).
+:func:`run_agreement` measures both for a run's model on its own dataset (every split: a retrieval set as large as
+the dataset). ``bench/cpu_inference.py`` reports them for a real-size model and for the ``trainer demo`` runs;
+``tests/engine/index/test_inference_path.py`` checks them on the test run (overlap >= 0.95, every R@k within 0.5
+point).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from engine.catalog import Catalog
+    from engine.models.inference import InferencePath
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class RunAgreement:
+    """How a run's ranks on another inference path compare with the exact path's, on its dataset's items."""
+
+    run: str
+    path: str
+    items: int
+    overlap: dict[str, float]  # "text->shape": top-10 overlap with the exact path, per direction
+    recall_deltas: dict[str, float]  # every R@k metric: the other path's value minus the exact one's, in points
+
+    @property
+    def min_overlap(self) -> float:
+        return min(self.overlap.values())
+
+    @property
+    def max_recall_delta_points(self) -> float:
+        return max((abs(v) for v in self.recall_deltas.values()), default=0.0)
+
+
+def run_agreement(catalog: Catalog, run: str, path: InferencePath, k: int = 10) -> RunAgreement:
+    """The run's model on the exact path and on ``path`` (CPU), each encoding every item of the run's dataset
+    (all splits) with a visual observation: :func:`top_k_overlap` both ways and every R@k's difference."""
+    from engine.data.multifold import EmptySplitError
+    from engine.evaluate.encode import encode_items
+    from engine.evaluate.split import retrieval_metrics, visual_items
+    from engine.models.inference import InferencePath
+    from engine.run.restore import restore_run
+
+    restored = {p: restore_run(catalog, run, device="cpu", inference=p) for p in (InferencePath.EXACT, path)}
+    dataset = restored[path].config.dataset
+    kind, items = "", []
+    for split in SPLITS:
+        try:
+            kind, found = visual_items(catalog, dataset, split)
+        except EmptySplitError:  # a small dataset's split may hold no item
+            continue
+        items += found
+    encoded = {p: encode_items(r.encoder, kind, items, r.preprocess, r.tokenizer, r.device)
+               for p, r in restored.items()}
+    visual = "shape" if kind == "shape-text" else "image"
+    ref, got = encoded[InferencePath.EXACT], encoded[path]
+    overlap = {f"{q}->{c}": encoded_overlap(ref.emb, got.emb, q, c, k)
+               for q, c in (("text", visual), (visual, "text"))}
+    exact_metrics, other_metrics = retrieval_metrics(ref, visual), retrieval_metrics(got, visual)
+    deltas = {key: (other_metrics[key] - value) * 100.0 for key, value in exact_metrics.items()
+              if "_R@" in key and key in other_metrics}
+    return RunAgreement(run, path.value, len(items), overlap, deltas)
 
 
 def top_k_overlap(ref_queries: Tensor, ref_candidates: Tensor, queries: Tensor, candidates: Tensor,

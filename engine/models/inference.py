@@ -1,13 +1,15 @@
 """How a model runs for index builds and queries: the inference path, chosen once, recorded in the index stamp.
 
 * ``exact``: the model as it is (fp32 eager; on a GPU, always this one).
-* ``cpu-int8``: on the CPU, the Linear layers of every transformer block (the MLP, and the attention's input and
-  output projections, run through :class:`engine.models.int8_attention.Int8SelfAttention`) as torch's dynamic
-  int8 quantization (one scale per output channel); everything else (embeddings, LayerNorm, convolutions, pooling,
-  projections) fp32. Picked by measurement (``bench/cpu_inference.py``, ``bench/README.md``): on a 2-core AMD EPYC
-  (AVX-512 with ``avx512_bf16`` and VNNI, no AMX) it encoded ViT-B-32 images about 3x and captions about 2.5x as
-  fast as eager fp32; int8 of the MLP alone reached 1.8x; bf16 autocast was slower than fp32 on images (0.5x: no
-  AMX) and its ranks were no closer to fp32's on the bench's random weights.
+* ``cpu-int8``: on the CPU, the Linear layers of every transformer block's MLP and its attention's output projection
+  (through :class:`engine.models.int8_attention.Int8SelfAttention`) as torch's dynamic int8 quantization (one scale
+  per output channel; inputs on 8 bits where the CPU has VNNI, else 7); everything else (embeddings, LayerNorm, the
+  attention's input projection, convolutions, pooling, projections) fp32. Picked by measurement
+  (``bench/cpu_inference.py``, ``bench/README.md``): on a 2-core AMD EPYC (AVX-512 with ``avx512_bf16`` and VNNI,
+  no AMX) it encoded ViT-B-32 images 2.0x and captions 1.9x as fast as eager fp32, with the ``trainer demo`` runs'
+  R@k within 0.2 point of fp32's; the attention's input projection in int8 too reached 2.9x and 2.4x but moved a
+  demo run's R@1 by 0.67 point (the queries and keys it makes go through the softmax); bf16 autocast was slower
+  than fp32 on images (no AMX).
 
 An index built on one path holds vectors of that path, so its stamp is the checkpoint's sha256 with the path
 appended (:func:`index_stamp`; the exact path's stamp is the bare hash, as every index built before paths existed
@@ -34,6 +36,13 @@ class InferencePath(StrEnum):
     def label(self) -> str:
         return {"exact": "exact (fp32)", "cpu-int8": "fast CPU (int8 Linear layers)"}[self.value]
 
+    @property
+    def stamp(self) -> str:
+        """The path as an index stamp's suffix: its name and the revision of its layers, so an index built by an
+        earlier revision (cpu-int8 before revision 2 also had the attention's input projection in int8, and 7-bit
+        inputs everywhere) is stale, and rebuilt, rather than searched with vectors of another arithmetic."""
+        return {"exact": "", "cpu-int8": "cpu-int8.2"}[self.value]
+
 
 #: The path a CPU takes unless ``--exact`` is given.
 FAST_CPU = InferencePath.CPU_INT8
@@ -51,26 +60,31 @@ def choose(device_type: str, exact: bool = False) -> InferencePath:
 
 def index_stamp(checkpoint_sha256: str, path: InferencePath) -> str:
     """What an index built from a checkpoint on a path is stamped with: the bare hash on the exact path."""
-    return checkpoint_sha256 if path is InferencePath.EXACT else f"{checkpoint_sha256}{_SEP}{path.value}"
+    return checkpoint_sha256 if path is InferencePath.EXACT else f"{checkpoint_sha256}{_SEP}{path.stamp}"
+
+
+#: Stamp suffixes of earlier revisions of a path: their indexes follow that path and are stale.
+_EARLIER_STAMPS = {"cpu-int8": InferencePath.CPU_INT8}
 
 
 def split_stamp(stamp: str) -> tuple[str, InferencePath]:
-    """``(checkpoint sha256, path)`` of an index stamp (an unknown path suffix reads as part of the hash)."""
+    """``(checkpoint sha256, path)`` of an index stamp (an earlier revision's suffix reads as its path; an unknown
+    suffix as part of the hash: another encoder)."""
     sha, sep, suffix = stamp.partition(_SEP)
-    if sep:
-        try:
-            return sha, InferencePath(suffix)
-        except ValueError:
-            pass
+    by_stamp = {**_EARLIER_STAMPS, **{p.stamp: p for p in InferencePath if p.stamp}}
+    if sep and suffix in by_stamp:
+        return sha, by_stamp[suffix]
     return stamp, InferencePath.EXACT
 
 
 def stamp_mismatch(built: str, wanted: str) -> str | None:
     """One line on why an index stamped ``built`` cannot answer an encoder stamped ``wanted`` when only their
-    paths differ (None otherwise: another checkpoint, said by the caller)."""
+    paths (or their path's revisions) differ (None otherwise: another checkpoint, said by the caller)."""
     (sha_b, path_b), (sha_w, path_w) = split_stamp(built), split_stamp(wanted)
-    if sha_b != sha_w or path_b is path_w:
+    if sha_b != sha_w or built == wanted:
         return None
+    if path_b is path_w:
+        return f"index was built by an earlier revision of the {path_b.label} inference path"
     return f"index was built on the {path_b.label} inference path, not the {path_w.label} one asked for"
 
 

@@ -13,6 +13,7 @@ import os
 import uuid
 from pathlib import Path
 
+from engine.disk import LOW_SPACE, DiskFull, free_bytes
 from engine.index.ann import AnnIndex
 from engine.index.checksums import hash_fd
 from engine.index.errors import CorruptIndexError
@@ -79,7 +80,13 @@ def write_temp(index: AnnIndex, path: str | os.PathLike[str], checkpoint_sha256:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         index.hnsw.save_index(str(tmp))
-        header = check_layout(tmp)
+        try:
+            header = check_layout(tmp)
+        except CorruptIndexError:
+            free = free_bytes(tmp.parent)
+            if free is not None and free < LOW_SPACE:  # hnswlib does not report a failed write: a full disk
+                raise DiskFull(tmp.parent) from None
+            raise
         if header.count != index.count or header.dim != index.dim:
             raise CorruptIndexError(tmp, f"hnswlib wrote {header.count} x {header.dim}, expected "
                                          f"{index.count} x {index.dim}")

@@ -11,7 +11,8 @@ B, ...) so a machine shared with other work slows every path alike and the ratio
   captions of COCO-like length, run to their last end-of-text token), medians over the rounds;
 * end-to-end text search: one query (tokenize, encode, hnswlib query over a flickr-sized image index: 1,000 images
   encoded on the same path), p50 and p99 over distinct queries;
-* ranks: a fixed retrieval set (drawn shapes of colours and kinds, captions naming them) encoded on each path:
+* ranks: a fixed retrieval set (drawn shapes, each another colour, kind, place, size and background, two captions
+  saying all five: no duplicates, whose ties rounding would break) encoded on each path:
   top-10 overlap with fp32 (captions -> images and images -> captions) and the largest R@k difference in points.
   With random weights the recalls are near chance; what matters is that the paths agree.
 * ranks on the ``trainer demo`` runs (trained models, their own datasets, every split), where a workspace with them
@@ -68,26 +69,47 @@ def captions(n: int, seed: int) -> list[str]:
     return out
 
 
-def drawing(colour: str, shape: str, rng: np.random.Generator, size: int = 224) -> Image.Image:
-    im = Image.new("RGB", (size, size), tuple(int(v) for v in rng.integers(90, 160, 3)))
-    c, s = size // 2 + int(rng.integers(-20, 21)), int(rng.integers(30, 60))
-    box = {"square": (c - s, c - s, c + s, c + s), "bar": (c - 2 * s, c - 12, c + 2 * s, c + 12),
-           "pole": (c - 12, c - 2 * s, c + 12, c + 2 * s), "disc": (c - s, c - s, c + s, c + s)}[shape]
+def drawing(colour: str, shape: str, rng: np.random.Generator, size: int = 224,
+            place: tuple[float, float] | None = None, scale: float | None = None,
+            background: int | None = None) -> Image.Image:
+    """A shape of a colour on grey; ``place`` (centre as fractions of the side), ``scale`` (half-size in pixels)
+    and ``background`` (grey level) where given, else drawn at random."""
+    grey = tuple(int(v) for v in rng.integers(90, 160, 3)) if background is None else (background,) * 3
+    im = Image.new("RGB", (size, size), grey)
+    if place is None:
+        cx = cy = size // 2 + int(rng.integers(-20, 21))
+    else:
+        cx, cy = int(place[0] * size), int(place[1] * size)
+    s = int(rng.integers(30, 60)) if scale is None else int(scale)
+    box = {"square": (cx - s, cy - s, cx + s, cy + s), "bar": (cx - 2 * s, cy - 12, cx + 2 * s, cy + 12),
+           "pole": (cx - 12, cy - 2 * s, cx + 12, cy + 2 * s), "disc": (cx - s, cy - s, cx + s, cy + s)}[shape]
     draw = ImageDraw.Draw(im)
     (draw.ellipse if shape == "disc" else draw.rectangle)(box, fill=COLOURS[colour])
     return im
 
 
+PLACES = {"on the left": (0.3, 0.5), "on the right": (0.7, 0.5), "at the top": (0.5, 0.3), "at the bottom": (0.5, 0.7),
+          "in the middle": (0.5, 0.5)}
+SIZES = {"small": 24, "large": 44}
+BACKGROUNDS = {"light grey": 185, "dark grey": 80}
+
+
 def retrieval_set(n_items: int, preprocess: Callable, seed: int = 0) -> tuple[torch.Tensor, list[str], torch.Tensor]:
-    """``n_items`` drawings (preprocessed), two captions each, and the caption rows' item ids."""
+    """``n_items`` drawings (preprocessed), two captions each, and the caption rows' item ids. Every item is
+    another (colour, shape, place, size, background) and its captions say all five, so no two items, and no two
+    captions, are the same: a tie between duplicates would be broken by rounding and read as a moved rank."""
     rng = np.random.default_rng(seed)
+    combos = [(c, s, p, z, b) for b in BACKGROUNDS for z in SIZES for p in PLACES for s in SHAPES for c in COLOURS]
+    if n_items > len(combos):
+        raise ValueError(f"at most {len(combos)} distinct items, not {n_items}")
     images, texts, ids = [], [], []
-    for i in range(n_items):
-        colour, shape = list(COLOURS)[i % len(COLOURS)], SHAPES[(i // len(COLOURS)) % len(SHAPES)]
-        images.append(preprocess(drawing(colour, shape, rng)))
-        for template in ("a {c} {s}", "a drawing of a {c} {s} on grey"):
-            texts.append(template.format(c=colour, s=shape))
-            ids.append(i)
+    for i, (colour, shape, place, size, background) in enumerate(combos[:n_items]):
+        images.append(preprocess(drawing(colour, shape, rng, place=PLACES[place], scale=SIZES[size],
+                                         background=BACKGROUNDS[background])))
+        texts.append(f"a {size} {colour} {shape} {place} on {background}")
+        texts.append(f"a drawing of a {size} {colour} {shape} {place}, the background {background}")
+        ids.append(i)
+        ids.append(i)
     return torch.stack(images), texts, torch.tensor(ids)
 
 

@@ -635,8 +635,9 @@ class SearchPage(QWidget):
             return
         self.result = None
         self._show_confidence(None)
-        self.grid.clear("Build the index (above) to search this run." if need.dataset else need.message)
-        self.status.setText("No results: the index is missing." if need.dataset else "No results.")
+        verb, state = ("Rebuild", "out of date") if need.stale else ("Build", "missing")
+        self.grid.clear(f"{verb} the index (above) to search this run." if need.dataset else need.message)
+        self.status.setText(f"No results: the index is {state}." if need.dataset else "No results.")
         self._offer(need)
         self.index_needed.emit(need)
 

@@ -8,8 +8,9 @@ candidates, encoded once on each path.
 
 :func:`run_agreement` measures both for a run's model on its own dataset (every split: a retrieval set as large as
 the dataset). ``bench/cpu_inference.py`` reports them for a real-size model and for the ``trainer demo`` runs;
-``tests/engine/index/test_inference_path.py`` checks them on the test run (overlap >= 0.95, every R@k within 0.5
-point).
+``tests/engine/index/test_inference_path.py`` checks them on the test run and
+``tests/engine/evaluate/test_demo_run_agreement.py`` on the ``trainer demo`` scenes run (overlap >= 0.95, every R@k
+within 0.5 point).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 * ``exact``: the model as it is (fp32 eager; on a GPU, always this one).
 * ``cpu-int8``: on the CPU, the Linear layers of every transformer block's MLP and its attention's output projection
   (through :class:`engine.models.int8_attention.Int8SelfAttention`) as torch's dynamic int8 quantization (one scale
-  per output channel; inputs on 8 bits where the CPU has VNNI, else 7); everything else (embeddings, LayerNorm, the
+  per output channel; inputs on 8 bits where the CPU has VNNI, else 7, and then it is not the default:
+  :func:`fast_cpu_unavailable`); everything else (embeddings, LayerNorm, the
   attention's input projection, convolutions, pooling, projections) fp32. Picked by measurement
   (``bench/cpu_inference.py``, ``bench/README.md``): on a 2-core AMD EPYC (AVX-512 with ``avx512_bf16`` and VNNI,
   no AMX) it encoded ViT-B-32 images 2.0x and captions 1.9x as fast as eager fp32, with the ``trainer demo`` runs'
@@ -53,9 +54,24 @@ _SEP = "+"
 
 
 def choose(device_type: str, exact: bool = False) -> InferencePath:
-    """The path for a device (``cpu``, ``cuda``, ``mps``): the fast CPU path on a CPU unless ``exact``; never on a
-    GPU."""
-    return InferencePath.EXACT if exact or device_type != "cpu" else FAST_CPU
+    """The path for a device (``cpu``, ``cuda``, ``mps``): the fast CPU path on a CPU that runs it as measured
+    (:func:`fast_cpu_unavailable`) unless ``exact``; never on a GPU."""
+    if exact or device_type != "cpu" or fast_cpu_unavailable() is not None:
+        return InferencePath.EXACT
+    return FAST_CPU
+
+
+def fast_cpu_unavailable() -> str | None:
+    """Why this CPU takes the exact path by default (None: it takes the fast one). The fast path quantizes its int8
+    layers' inputs to 8 bits where the CPU has AVX-512 VNNI; elsewhere torch's x86 kernels need 7, and with 7 bits
+    the ``trainer demo`` runs' ranks moved by more than the path's goal (R@1 by 0.6 and 0.8 point, against 0.5:
+    ``bench/README.md``), so the fast path is not taken there. An index built on it elsewhere is still searched
+    on its path (queries follow the index)."""
+    from engine.models.int8_attention import full_range_activations
+
+    if full_range_activations():
+        return None
+    return "the fast int8 path needs a CPU with AVX-512 VNNI, which this one lacks"
 
 
 def index_stamp(checkpoint_sha256: str, path: InferencePath) -> str:

@@ -24,7 +24,8 @@ def full_range_activations() -> bool:
     u8 x s8 products in pairs into 16 bits, which 8-bit inputs can overflow; with AVX-512 VNNI it adds them into
     32 bits, where 8 bits cannot. Measured on a demo text tower (60 steps, every projection int8; an AMD EPYC with
     VNNI): 1 - cos to the fp32 caption embeddings, largest of 300, 6.8e-3 with 7 bits, 7.4e-4 with 8. Elsewhere
-    (no VNNI, no ``/proc/cpuinfo``, ARM's qnnpack) the default is kept."""
+    (no VNNI, no ``/proc/cpuinfo``, ARM's qnnpack) the default is kept, and the fast path is not the default
+    (:func:`engine.models.inference.fast_cpu_unavailable`)."""
     if torch.backends.quantized.engine not in ("x86", "fbgemm"):
         return False
     try:

@@ -43,8 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ef", type=EFFORT, default=None, help="query effort stored with the index")
     p.add_argument("--device", default="auto", help="auto (default: CUDA, then MPS, then the CPU), cpu, cuda, mps")
     p.add_argument("--exact", action="store_true",
-                   help="encode with the model exactly as it is (fp32); on a CPU the default is the fast int8 path, "
-                        "recorded in the indexes (searches use the path of the index they search)")
+                   help="encode with the model exactly as it is (fp32); on a CPU with AVX-512 VNNI the default is "
+                        "the fast int8 path, recorded in the indexes (searches use the path of the index they search)")
     add_repeatable(p, builds_indexes=True)
     add_workspace(p)
     add_json(p)
@@ -109,7 +109,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     for line in report.skipped:
         print(f"skipped: {line}", file=sys.stderr)
-    print(f"indexes of run {report.run} on {report.dataset} ({report.seconds:.1f} s, {report.inference} inference)"
+    print(f"indexes of run {report.run} on {report.dataset} ({report.seconds:.1f} s, {report.inference} inference"
+          + (f": {report.path_note}" if report.path_note else "") + ")"
           + (f"; {len(report.skipped)} unreadable image files skipped" if report.skipped else ""))
     print_table(["modality", "action", "vectors", "added", "removed", "file"],
                 [[m, d["action"], d["count"], d["added"], d.get("removed", 0), d["path"]]

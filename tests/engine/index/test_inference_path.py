@@ -4,7 +4,9 @@ library warnings."""
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,17 +16,18 @@ from engine.evaluate.agreement import run_agreement
 from engine.index import registry
 from engine.index.errors import StaleIndexError
 from engine.indexing import index_run
-from engine.models import build_encoder
+from engine.models import build_encoder, int8_attention
 from engine.models.inference import (
     FAST_CPU,
     InferencePath,
     choose,
+    fast_cpu_unavailable,
     index_stamp,
     prepare_for_inference,
     split_stamp,
     stamp_mismatch,
 )
-from engine.models.int8_attention import Int8SelfAttention
+from engine.models.int8_attention import Int8SelfAttention, full_range_activations
 from engine.models.weights_check import model_shapes
 from engine.run.device import pick_device
 from engine.run.restore import restore_run
@@ -54,7 +57,9 @@ def test_index_stamp_follows_the_path_and_the_other_path_is_refused_or_rebuilt(t
                                                                                 tmp_path: Path) -> None:
     ws = copy_workspace(trained_furniture, tmp_path / "ws")
     catalog = ws.catalog()
-    report = index_run(ws, catalog, FURNITURE_RUN, device="cpu")  # a CPU: the fast path by default
+    # the fast path, as a CPU with VNNI builds by default (asked for here: any CPU runs it, see the next test)
+    report = index_run(ws, catalog, FURNITURE_RUN, device="cpu",
+                       restored=restore_run(catalog, FURNITURE_RUN, device="cpu", inference=FAST_CPU))
     assert report.inference == "cpu-int8"
     run_id = catalog.require_run(FURNITURE_RUN).id
     stamps = {row.modality: split_stamp(row.checkpoint_sha256)[1] for row in registry.rows(catalog, run_id=run_id)}
@@ -87,8 +92,38 @@ def test_index_stamp_follows_the_path_and_the_other_path_is_refused_or_rebuilt(t
     assert follow.restored.inference is InferencePath.EXACT
 
 
+@contextlib.contextmanager
+def cpu_with_flags(tmp_path: Path, flags: str) -> Iterator[None]:
+    """The process reads a ``/proc/cpuinfo`` whose flags are ``flags`` (the CPU's own again afterwards)."""
+    (tmp_path / "cpuinfo").write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n")
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(int8_attention, "CPUINFO", tmp_path / "cpuinfo")
+            mp.setattr(torch.backends.quantized, "engine", "x86")
+            full_range_activations.cache_clear()
+            yield
+    finally:
+        full_range_activations.cache_clear()
+
+
+def test_the_fast_path_is_the_default_only_on_a_cpu_that_runs_it_on_8_bits(trained_furniture: Path,
+                                                                          tmp_path: Path) -> None:
+    with cpu_with_flags(tmp_path, "fpu sse4_2 avx2 avx512f avx512bw avx512_vnni"):
+        assert choose("cpu") is FAST_CPU and fast_cpu_unavailable() is None
+    with cpu_with_flags(tmp_path, "fpu sse4_2 avx2 avx512f avx512bw"):  # 7-bit inputs: ranks moved, not default
+        assert choose("cpu") is InferencePath.EXACT and "AVX-512 VNNI" in (fast_cpu_unavailable() or "")
+        ws = copy_workspace(trained_furniture, tmp_path / "ws")
+        done = run_trainer("index", "--workspace", str(ws.root), "--run", FURNITURE_RUN)
+        assert done.returncode == 0, done.stderr
+        assert "exact inference: the fast int8 path needs a CPU with AVX-512 VNNI" in done.stdout
+        catalog = ws.catalog()
+        rows = registry.rows(catalog, run_id=catalog.require_run(FURNITURE_RUN).id)
+        assert rows and {split_stamp(r.checkpoint_sha256)[1] for r in rows} == {InferencePath.EXACT}
+
+
 def test_paths_by_device_and_the_fast_path_never_on_a_gpu(trained_furniture: Path) -> None:
-    assert choose("cpu") is FAST_CPU and choose("cpu", exact=True) is InferencePath.EXACT
+    assert choose("cpu") is (FAST_CPU if fast_cpu_unavailable() is None else InferencePath.EXACT)
+    assert choose("cpu", exact=True) is InferencePath.EXACT
     assert choose("cuda") is InferencePath.EXACT and choose("mps") is InferencePath.EXACT
     assert split_stamp("ab12") == ("ab12", InferencePath.EXACT)
     # an index of the fast path's first revision (attention input projection int8 too): same path, stale

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from engine.catalog import Catalog, Dataset
+from engine.catalog.models import PRETRAINED_RUN
 from engine.catalog.records import dataset_revision
 from engine.data.images import model_image_size
 from engine.data.roots import require_root
@@ -107,7 +108,8 @@ def index_run(
         for modality in index_modalities(ds.kind):
             rows = obs["image"] if modality == "shape" else obs[modality]
             report.modalities[modality] = _index_one(
-                _Target(workspace, catalog, restored, run, run_row.id, ds, modality, params, num_threads),
+                _Target(workspace, catalog, restored, run, run_row.id, ds, modality, params, num_threads,
+                        weights_named(restored, run_row.kind)),
                 rows, revisions, progress, view_cache, report.skipped)
             mark(f"{modality} index built")
         progress("calibrate", 0, 1)
@@ -121,6 +123,14 @@ def index_run(
         mark("calibrated")
         report.seconds = time.perf_counter() - t0
         return report
+
+
+def weights_named(restored: RestoredRun, run_kind: str) -> str:
+    """What a message names as the run's weights: for a zero-shot run, the weights the user gave (its checkpoint
+    is a private copy, deleted with the run when its first indexes fail); else the checkpoint."""
+    if run_kind == PRETRAINED_RUN and restored.config.pretrained:
+        return restored.config.pretrained
+    return str(restored.checkpoint)
 
 
 def category_prompts(restored: RestoredRun, kind: str) -> calib.CategoryPrompts:
@@ -147,6 +157,7 @@ class _Target:
     modality: str
     params: IndexParams | None
     num_threads: int | None = None  # hnswlib's (1: the same graph every time; None: this job's share)
+    weights: str = ""  # what a message names as the model's weights: the run's checkpoint, or the file it was given
 
 
 def _index_one(
@@ -177,7 +188,7 @@ def _index_one(
     new_ids = [i for i in ids if i not in keep]
     if existing is not None and index is not None and not new_ids and not stale:  # an empty one too (no captions)
         return {"action": "up-to-date", "count": existing.count, "added": 0, "removed": 0, "path": existing.path}
-    nothing = (f"{restored.checkpoint}: its model gives NaN or infinite {modality} embeddings; the weights are "
+    nothing = (f"{t.weights}: its model gives NaN or infinite {modality} embeddings; the weights are "
                "damaged or diverged")
     try:
         vectors, labels = _encode(restored, modality, rows, set(new_ids), progress, view_cache, skipped)

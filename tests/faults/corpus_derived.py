@@ -232,6 +232,16 @@ def _no_zero_shot_run(ws: Path, _: str) -> list[str]:
     return found + (["a run folder 'zs' was left"] if (ws / "runs" / "zs").exists() else [])
 
 
+def _names_the_weights_file(ws: Path, output: str) -> list[str]:
+    """The line names the file the user gave, not the run's private copy (gone with the run)."""
+    found = _no_zero_shot_run(ws, output)
+    if "w.pt" not in output:
+        found.append("the weights file is not named")
+    if f"{os.sep}runs{os.sep}zs" in output:
+        found.append("a deleted checkpoint of run 'zs' is named")
+    return found
+
+
 # ---- the cases ---------------------------------------------------------------------------------------------------
 def derived_cases(tmp: Path) -> list[FaultCase]:
     template = build_template(tmp / "template")
@@ -273,7 +283,7 @@ def derived_cases(tmp: Path) -> list[FaultCase]:
                           ("nan-weights", _weights(_nan)),
                           ("overflowing-weights", _weights(_huge))):
         add(f"pretrained-{label}", [*ZERO_SHOT, str(zs_file / f"derived-pretrained-{label}" / "w.pt")], 2, damage,
-            _no_zero_shot_run)
+            _names_the_weights_file)
 
     # the packed store: an index that does not add up is not used (the files are, with a note); damaged pixels
     # are read from the files, with a warning

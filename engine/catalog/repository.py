@@ -467,10 +467,10 @@ class Catalog:
             return int(s.scalar(select(func.max(per_item.c.n))) or 0)
 
     def categories(self, dataset_id: int) -> list[str]:
+        """The dataset's named categories, sorted ("" is an item's lack of one, not a category)."""
         with self.session() as s:
-            return list(
-                s.scalars(select(Item.category).where(Item.dataset_id == dataset_id).distinct().order_by(Item.category))
-            )
+            return list(s.scalars(select(Item.category).where(Item.dataset_id == dataset_id, Item.category != "")
+                                  .distinct().order_by(Item.category)))
 
     def set_split(self, item_ids: Sequence[int], split: str) -> None:
         with self.session() as s:
@@ -553,7 +553,8 @@ def _summaries(s: Session, dataset_id: int | None) -> list[DatasetSummary]:
                                      .group_by(Item.dataset_id, Item.split)):
         by_split[ds_id][split] = n
     categories: dict[int, int] = dict(s.execute(  # type: ignore[arg-type]
-        only(select(Item.dataset_id, func.count(func.distinct(Item.category)))).group_by(Item.dataset_id)).all())
+        only(select(Item.dataset_id, func.count(func.distinct(Item.category)))).where(Item.category != "")  # "": none
+        .group_by(Item.dataset_id)).all())
     has_caption = (select(Observation.id).where(Observation.item_id == Item.id, Observation.modality == "text")
                    .exists())
     captioned: dict[int, int] = dict(s.execute(  # type: ignore[arg-type]

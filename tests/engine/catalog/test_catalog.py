@@ -40,6 +40,9 @@ def test_add_records_counts_and_summary(catalog: Catalog) -> None:
     assert s.by_modality == {"text": 3, "view": 2, "image": 1}
     assert s.by_split == {"train": 1, "test": 1}
     assert s.categories == 2
+    catalog.add_records(ds.id, [ItemRecord("c", captions=["a stool"])])  # no category: "" is none, not a third
+    assert catalog.summary("toy").categories == 2 and catalog.summary("toy").items == 3
+    assert catalog.categories(ds.id) == ["chair", "table"]
 
 
 def test_readding_the_same_records_adds_nothing_but_new_captions_land(catalog: Catalog) -> None:

@@ -6,6 +6,7 @@ and the difference of their configurations.
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +40,7 @@ class RunComparison(QWidget):
         super().__init__(parent)
         self.states = states
         self.compare_caption = QLabel("Select several runs (Ctrl+click) to compare them side by side.")
+        self.compare_caption.setWordWrap(True)
         self.compare_table = QTableWidget(0, 0)
         self.compare_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.compare_table.verticalHeader().setDefaultSectionSize(22)
@@ -69,7 +71,16 @@ class RunComparison(QWidget):
             table.setRowCount(0)
             table.setColumnCount(0)
             return
-        self.compare_caption.setText("Metrics in %, the best of each row in bold.")
+        keys = {datasets_of(s) for s in states}
+        comparable = len(keys) == 1
+        datasets = sorted({d for key in keys for d in key})
+        if comparable:
+            self.compare_caption.setText("Metrics in %, the best of each row in bold.")
+        else:  # R@k on another dataset is another test: no row's best means anything
+            self.compare_caption.setText(
+                "Metrics in %. <span style='color:#c5221f'>These runs were evaluated on different datasets ("
+                + ", ".join(html.escape(d or "unknown") for d in datasets)
+                + "): their numbers do not compare, so no best is marked.</span>")
         rows = _rows(states)
         table.setColumnCount(len(states))
         table.setHorizontalHeaderLabels([s.name for s in states])
@@ -84,7 +95,7 @@ class RunComparison(QWidget):
                 text = rate(v) if is_rate else ("" if v is None else str(v))
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                if best is not None and v == best and len(numbers) > 1:
+                if comparable and best is not None and v == best and len(numbers) > 1:
                     item.setFont(bold)
                     item.setBackground(QColor(102, 187, 106, 60))
                 table.setItem(r, c, item)
@@ -94,9 +105,23 @@ class RunComparison(QWidget):
             table.setColumnWidth(c, 130)
 
 
+def datasets_of(state: RunState) -> tuple[str, str]:
+    """``(trained and validated on, tested on)``: the run's dataset, and that of its latest test evaluation
+    (``trainer eval --dataset`` may name another)."""
+    own = state.dataset or str(state.config.get("dataset") or "")
+    test = next((e for e in reversed(state.evals) if e.split == "test"), None)
+    return own, (test.dataset if test is not None and test.dataset else own)
+
+
+def _dataset_label(state: RunState) -> str:
+    own, test = datasets_of(state)
+    return own if test == own else f"{own} (test: {test})"
+
+
 def _rows(states: list[RunState]) -> list[tuple[str, list[Any], bool]]:
     """The comparison's rows: ``(label, a value per run, is a rate)``."""
     rows: list[tuple[str, list[Any], bool]] = [
+        ("dataset", [_dataset_label(s) for s in states], False),
         ("loss", [s.loss or s.config.get("loss", "") for s in states], False),
         ("status", [s.display_status for s in states], False),
         ("steps", [f"{s.step}/{s.total}" if s.total else "" for s in states], False),

@@ -233,8 +233,7 @@ def _encode(
     """The vectors and labels of the ``wanted`` rows. An image or view file that cannot be read is left out and
     said in ``skipped`` (the rest is indexed; the next ``trainer index`` tries it again)."""
     enc, dev = restored.encoder, restored.device
-    fast = restored.inference is not inference.InferencePath.EXACT
-    batch = inference.FAST_CPU_BATCH if fast else {"image": 256, "text": 512}
+    batch = inference.CPU_BATCH if dev.type == "cpu" else {"image": 256, "text": 512}
     # on the CPU the images are decoded by a thread of this process: a worker process forked from it would hold
     # (and be counted for) the model's pages again, and the model's threads take the cores anyway
     workers = 0 if dev.type == "cpu" else None

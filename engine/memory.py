@@ -10,7 +10,8 @@ Without the variable :func:`mark` returns at once and nothing is read or written
 figures are absent).
 
 :func:`trim_heap` returns the free memory of the C heap to the OS (glibc's ``malloc_trim``: a model freed after
-another one was built, fp32 weights replaced by int8 ones, stay resident otherwise); :func:`drop_file_pages` drops
+another one was built, fp32 weights replaced by int8 ones, stay resident otherwise), after a garbage collection;
+:func:`trim_c_heap` only the trim (between the image batches of a CPU encoding); :func:`drop_file_pages` drops
 the resident pages of a range of a private, never-written file mapping (``madvise(MADV_DONTNEED)``: a later read
 faults the file's bytes in again). Both do nothing where the OS or C library lacks them.
 """
@@ -73,6 +74,17 @@ def _libc() -> ctypes.CDLL | None:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     except OSError:
         return None
+
+
+def trim_c_heap() -> None:
+    """Give the C heap's free memory back to the OS (glibc's ``malloc_trim``; nothing elsewhere). Between the image
+    batches of an encoding on the CPU: the buffers a batch freed, in the decode thread's heap and the main one,
+    otherwise stay resident. Measured on ``bench/index_build.py``'s fast build (three builds each way, interleaved):
+    peak RSS 1396-1406 MiB with it, 1445-1489 MiB without, about 2 s slower of 62."""
+    libc = _libc()
+    trim = getattr(libc, "malloc_trim", None) if libc is not None else None
+    if trim is not None:
+        trim(0)
 
 
 def trim_heap() -> None:

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from engine.data.images import model_image_size, open_rgb
 from engine.data.multifold import ItemObservations
 from engine.errors import CrossfoldError
-from engine.memory import mark
+from engine.memory import mark, trim_c_heap
 
 T = TypeVar("T")
 _END = object()
@@ -95,6 +95,8 @@ def encode_image_files(
             kept += [start + i for i in good]
         problems += errors
         done = min(done + batch_size, len(paths))
+        if device.type == "cpu":
+            trim_c_heap()
         mark("encode images (batch)", done=done, workers=workers)
         if on_progress:
             on_progress(done, len(paths))

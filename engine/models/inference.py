@@ -47,9 +47,9 @@ class InferencePath(StrEnum):
 
 #: The path a CPU takes unless ``--exact`` is given.
 FAST_CPU = InferencePath.CPU_INT8
-#: Index builds on the fast CPU path encode this many images / captions at a time (the exact path: 256 / 512, as
-#: evaluation does): as fast on a CPU, and a batch's activations a third of the memory (``bench/index_build.py``).
-FAST_CPU_BATCH = {"image": 32, "text": 128}
+#: Index builds on the CPU, either path, encode this many images / captions at a time (on a GPU: 256 / 512, as
+#: evaluation does): as fast on a CPU, and a batch's activations an eighth of the memory (``bench/index_build.py``).
+CPU_BATCH = {"image": 32, "text": 128}
 _SEP = "+"
 
 

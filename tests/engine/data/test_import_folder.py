@@ -47,7 +47,7 @@ def test_image_folder_round_trip(tmp_path: Path) -> None:
     assert summary.kind == "image-text"
     assert (summary.items, summary.captioned_items, summary.by_modality) == (4, 2, {"text": 3, "image": 4})
     ds = catalog.require_dataset("pics")
-    assert catalog.categories(ds.id) == ["", "birds"]
+    assert catalog.categories(ds.id) == ["birds"]  # the top-level files have none
     assert catalog.item_by_key(ds.id, "birds/b.jpg") is not None
     for key in ("c.webp", "d.png"):  # imported without captions: an image and no text
         item = catalog.item_by_key(ds.id, key)

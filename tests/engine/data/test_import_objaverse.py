@@ -107,7 +107,7 @@ def test_without_captions_or_categories_every_glb_is_an_item(tmp_path: Path) -> 
     report = run_import(catalog, ws, "objaverse", root / "glbs", "bare")  # the glbs folder itself
     assert report.items_added == 4 and report.captioned_items_added == 0 and report.notes == []
     ds = catalog.require_dataset("bare")
-    assert catalog.categories(ds.id) == [""]  # no LVIS file: no categories
+    assert catalog.categories(ds.id) == []  # no LVIS file: no categories
     assert catalog.summary("bare").items == 4
 
 
@@ -236,7 +236,7 @@ def test_bad_lvis_entries_are_reported_and_a_gzipped_file_is_read(tmp_path: Path
         ("key 'lone\\ud800'", "category skipped: category name is not valid Unicode text (lone surrogates)"),
     ]
     ds = catalog.require_dataset("cats")
-    assert catalog.categories(ds.id) == ["", "mug", "plant"]
+    assert catalog.categories(ds.id) == ["mug", "plant"]  # and items without one
     assert report.items_added == 4
 
 

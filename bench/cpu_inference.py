@@ -50,6 +50,7 @@ from engine.evaluate.retrieval import evaluate_retrieval
 from engine.index import ann
 from engine.models import build_encoder
 from engine.models.inference import FAST_CPU, InferencePath, prepare_for_inference
+from engine.models.int8_attention import cpu_flags
 
 MODEL = "ViT-B-32"
 COLOURS = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (40, 60, 220), "yellow": (230, 210, 40),
@@ -162,7 +163,7 @@ def main() -> int:  # noqa: PLR0915 - one measurement, read top to bottom
         paths["bf16-autocast"] = (exact, bf16)
     info = machine("cpu")
     info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
-    info["cpu_flags"] = sorted(f for f in _cpu_flags() if f in ("avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni"))
+    info["cpu_flags"] = sorted(f for f in cpu_flags() if f in ("avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni"))
     print(f"machine: {describe(info)}; {info['cpu_capability']} {' '.join(info['cpu_flags'])}")
     print(f"{MODEL} from {weights.name} in {load_s:.1f} s; {rounds} interleaved rounds, image batch {batch}, "
           f"{n_text} captions, {n_queries} queries over {n_index} images, {n_items} items for ranks")
@@ -300,16 +301,6 @@ def demo_agreement(workspace: Path | None) -> dict[str, dict[str, Any]]:
         print(f"  {name:<18} {a.items:>5} items  top-10 overlap {a.min_overlap:.3f}  "
               f"max ΔR@k {a.max_recall_delta_points:.2f} pt")
     return out
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 if __name__ == "__main__":

@@ -28,12 +28,17 @@ def full_range_activations() -> bool:
     (:func:`engine.models.inference.fast_cpu_unavailable`)."""
     if torch.backends.quantized.engine not in ("x86", "fbgemm"):
         return False
+    return "avx512_vnni" in cpu_flags()
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as ``/proc/cpuinfo`` lists them (none where it cannot be read: not Linux)."""
     try:
-        flags = next((line for line in CPUINFO.read_text(errors="replace").splitlines()
-                      if line.startswith("flags")), "")
+        line = next((line for line in CPUINFO.read_text(errors="replace").splitlines()
+                     if line.startswith("flags")), "")
     except OSError:
-        return False
-    return "avx512_vnni" in flags.split()
+        return frozenset()
+    return frozenset(line.partition(":")[2].split())
 
 
 class Int8Linear(nnqd.Linear):

@@ -55,12 +55,12 @@ class IndexReport:
     seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)  # one line per image file that could not be read
     inference: str = "exact"  # the inference path the vectors were encoded on (engine.models.inference)
-    path_note: str = ""  # why a CPU build took the exact path without --exact (inference.fast_cpu_unavailable)
+    inference_note: str = ""  # why a CPU build took the exact path without --exact (inference.fast_cpu_unavailable)
 
     def as_dict(self) -> dict:
         return {"run": self.run, "dataset": self.dataset, "checkpoint": self.checkpoint,
                 "modalities": self.modalities, "seconds": self.seconds, "skipped": self.skipped,
-                "inference": self.inference, "inference_note": self.path_note}
+                "inference": self.inference, "inference_note": self.inference_note}
 
 
 def index_modalities(kind: str) -> list[str]:
@@ -91,7 +91,7 @@ def index_run(
         visual = "view" if ds.kind == "shape-text" else "image"
         report = IndexReport(run, ds.name, str(restored.checkpoint), inference=restored.inference.value)
         if not exact and restored.device.type == "cpu" and restored.inference is inference.InferencePath.EXACT:
-            report.path_note = inference.fast_cpu_unavailable() or ""
+            report.inference_note = inference.fast_cpu_unavailable() or ""
         progress = on_progress or (lambda stage, done, total: None)
 
         obs = {"text": catalog.observations(ds.id, "text"), "image": catalog.observations(ds.id, visual)}

@@ -110,7 +110,7 @@ def _run(args: argparse.Namespace) -> int:
     for line in report.skipped:
         print(f"skipped: {line}", file=sys.stderr)
     print(f"indexes of run {report.run} on {report.dataset} ({report.seconds:.1f} s, {report.inference} inference"
-          + (f": {report.path_note}" if report.path_note else "") + ")"
+          + (f": {report.inference_note}" if report.inference_note else "") + ")"
           + (f"; {len(report.skipped)} unreadable image files skipped" if report.skipped else ""))
     print_table(["modality", "action", "vectors", "added", "removed", "file"],
                 [[m, d["action"], d["count"], d["added"], d.get("removed", 0), d["path"]]
